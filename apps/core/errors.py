@@ -1,0 +1,31 @@
+"""Exceptions raised by the Core, each carrying a sentence a scientist understands."""
+
+from __future__ import annotations
+
+
+class CoreError(Exception):
+    """Base class of every error the Core raises on purpose."""
+
+
+class DataSetError(CoreError, ValueError):
+    """A data file is missing, unreadable, or does not match its description."""
+
+
+class ParameterError(CoreError, ValueError):
+    """An analysis parameter, ROI or mask is invalid.
+
+    ``field`` names the parameter (``"r"``, ``"roi"``, ``"masks"``, ...) so that forms and the
+    API can show the message next to it.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class JobCancelled(CoreError):
+    """The run was cancelled; running partitions stopped at their next tile."""
+
+    def __init__(self, message: str = "The job was cancelled.") -> None:
+        super().__init__(message)

@@ -1,0 +1,64 @@
+"""Dataset readers, one module per format, behind one DataSet interface.
+
+``open_dataset(path, format=None, params=None)`` opens a dataset; ``detect(path)`` opens it
+with auto-detected parameters and returns its JSON description.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.core.errors import DataSetError
+from apps.core.io.base import DataSet, Partition
+from apps.core.io.hdf5 import H5DataSet
+from apps.core.io.npy import NpyDataSet
+from apps.core.io.raw import RawDataSet
+
+__all__ = ["FORMATS", "DataSet", "Partition", "detect", "open_dataset", "sniff_format"]
+
+FORMATS: dict[str, Any] = {
+    "raw": RawDataSet,
+    "hdf5": H5DataSet,
+    "npy": NpyDataSet,
+}
+
+
+def sniff_format(path: str) -> str:
+    """Name the format of ``path`` from its content (then its name), or raise."""
+    file_path = H5DataSet.split_path(path)[0]
+    try:
+        with open(file_path, "rb") as f:
+            head = f.read(512)
+    except IsADirectoryError as exc:
+        raise DataSetError(f"{file_path}: is a folder, not a data file.") from exc
+    except OSError as exc:
+        raise DataSetError(f"{file_path}: cannot read the file: {exc.strerror}.") from exc
+    if H5DataSet.sniff(head):
+        return "hdf5"
+    if NpyDataSet.sniff(head):
+        return "npy"
+    if file_path.endswith(".json"):
+        return "raw"
+    raise DataSetError(
+        f"{file_path}: unknown format; expected an HDF5 file, an .npy file or a libertem-raw JSON "
+        "sidecar. For a headerless raw file give format \"raw\" with nav_shape, sig_shape and dtype."
+    )
+
+
+def open_dataset(
+    path: str, *, format: str | None = None, params: dict[str, Any] | None = None
+) -> DataSet:
+    """Open the dataset at ``path`` (for HDF5 optionally ``file.h5:/group/data``)."""
+    name = format or sniff_format(str(path))
+    try:
+        cls = FORMATS[name]
+    except KeyError:
+        raise DataSetError(
+            f"{path}: unknown format {name!r}; expected one of {', '.join(FORMATS)}."
+        ) from None
+    return cls.open(str(path), **(params or {}))
+
+
+def detect(path: str) -> dict[str, Any]:
+    """Detect format and parameters of ``path``; returns :meth:`DataSet.describe`."""
+    return open_dataset(path).describe()

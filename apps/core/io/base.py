@@ -1,0 +1,219 @@
+"""The DataSet / Partition interface every format implements.
+
+A dataset is ``n = prod(nav_shape)`` frames of ``sig_shape`` pixels. It is split into
+partitions, contiguous ranges ``[start, stop)`` of flattened frames, the unit of distribution.
+A partition is small and picklable (it holds paths and offsets, never open files) so it can be
+sent to a dask worker, which then streams it tile by tile.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from apps.core.errors import DataSetError
+
+DEFAULT_PARTITION_BYTES = 256 * 2**20
+DEFAULT_TILE_BYTES = 4 * 2**20
+
+SUPPORTED_KINDS = {"i1", "u1", "i2", "u2", "i4", "u4", "f4", "f8"}
+
+
+def check_dtype(dtype: Any, *, source: str) -> np.dtype:
+    """Return ``dtype`` as a numpy dtype, or raise naming ``source`` if it is not supported."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise DataSetError(f"{source}: unknown dtype {dtype!r}.") from exc
+    if f"{dt.kind}{dt.itemsize}" not in SUPPORTED_KINDS:
+        raise DataSetError(
+            f"{source}: dtype {dt.str!r} is not supported; expected one of int8, uint8, int16, "
+            "uint16, int32, uint32, float32 or float64 (either byte order)."
+        )
+    return dt
+
+
+def check_shape(shape: Any, *, name: str, source: str, ndim: int | None = None) -> tuple[int, ...]:
+    """Validate a shape given as a sequence of positive integers."""
+    try:
+        dims = tuple(int(d) for d in shape)
+        ok = all(float(d) == int(d) for d in shape)
+    except (TypeError, ValueError):
+        dims, ok = (), False
+    if not ok or not dims or any(d <= 0 for d in dims) or (ndim is not None and len(dims) != ndim):
+        expected = f"{ndim} positive integers" if ndim else "positive integers"
+        raise DataSetError(f"{source}: {name} must be {expected}, got {shape!r}.")
+    return dims
+
+
+def partition_ranges(
+    n_frames: int,
+    frame_bytes: int,
+    *,
+    count: int | None = None,
+    target_bytes: int = DEFAULT_PARTITION_BYTES,
+    min_count: int = 1,
+) -> list[tuple[int, int]]:
+    """Split ``n_frames`` into contiguous, near-equal ``(start, stop)`` ranges.
+
+    Without ``count`` the number of partitions follows ``target_bytes`` per partition, and is at
+    least ``min_count`` (typically the number of workers) where there are enough frames.
+    """
+    if count is None:
+        count = max(min_count, math.ceil(n_frames * frame_bytes / target_bytes))
+    count = max(1, min(int(count), n_frames))
+    edges = [round(i * n_frames / count) for i in range(count + 1)]
+    return [(edges[i], edges[i + 1]) for i in range(count)]
+
+
+def tile_frames_for(frame_bytes: int, *, tile_bytes: int = DEFAULT_TILE_BYTES) -> int:
+    """Number of whole frames in a tile of about ``tile_bytes``."""
+    return max(1, tile_bytes // max(1, frame_bytes))
+
+
+def roi_runs(roi: np.ndarray) -> list[tuple[int, int]]:
+    """Contiguous ``(start, stop)`` runs of True in a 1-d boolean array."""
+    flags = np.concatenate(([False], np.asarray(roi, dtype=bool), [False]))
+    changes = np.flatnonzero(flags[1:] != flags[:-1])
+    return list(zip(changes[0::2].tolist(), changes[1::2].tolist(), strict=True))
+
+
+class Partition(ABC):
+    """Frames ``[start, stop)`` of a dataset, readable on any worker that can reach the file.
+
+    Subclasses implement :meth:`read`; the tile iterator is shared.
+    """
+
+    def __init__(
+        self,
+        *,
+        index: int,
+        start: int,
+        stop: int,
+        sig_shape: Sequence[int],
+        dtype: Any,
+        nodes: Sequence[str] = (),
+    ) -> None:
+        self.index = index
+        self.start = start
+        self.stop = stop
+        self.sig_shape = tuple(int(d) for d in sig_shape)
+        self.dtype = np.dtype(dtype)
+        self.nodes = tuple(nodes)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.index} frames [{self.start}, {self.stop})>"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Open handles and memory maps are per process: never pickle them.
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    @property
+    def n_frames(self) -> int:
+        return self.stop - self.start
+
+    @property
+    def frame_size(self) -> int:
+        return math.prod(self.sig_shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.n_frames * self.frame_size * self.dtype.itemsize
+
+    @property
+    def label(self) -> str:
+        """How error messages name this partition."""
+        return f"partition {self.index} (frames {self.start}-{self.stop - 1})"
+
+    @abstractmethod
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``[start, stop)`` (global indices inside this partition) as ``(k, c)``.
+
+        The result has ``self.dtype`` and may be a read-only view of a memory map; callers
+        must not write to it or keep it beyond the next call.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release open files or maps (the next read reopens them)."""
+
+    def tiles(
+        self, *, tile_frames: int, roi: np.ndarray | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(first, tile)``: ``tile`` is frames ``[first, first + k)`` as ``(k, c)``.
+
+        ``roi`` is a boolean array of length ``n_frames`` (this partition's frames); frames where
+        it is False are not read.
+        """
+        runs = [(0, self.n_frames)] if roi is None else roi_runs(roi)
+        for run_start, run_stop in runs:
+            for lo in range(run_start, run_stop, tile_frames):
+                hi = min(lo + tile_frames, run_stop)
+                yield self.start + lo, self.read(self.start + lo, self.start + hi)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready description for the catalogue."""
+        return {"index": self.index, "start": self.start, "stop": self.stop, "nodes": list(self.nodes)}
+
+
+class DataSet(ABC):
+    """A 4D-STEM dataset: ``nav_shape`` scan positions of ``sig_shape`` detector frames."""
+
+    format: ClassVar[str]
+
+    def __init__(
+        self, *, path: str, nav_shape: Sequence[int], sig_shape: Sequence[int], dtype: Any
+    ) -> None:
+        self.path = str(path)
+        self.nav_shape = check_shape(nav_shape, name="nav_shape", source=self.path)
+        self.sig_shape = check_shape(sig_shape, name="sig_shape", source=self.path, ndim=2)
+        if len(self.nav_shape) > 2:
+            raise DataSetError(f"{self.path}: nav_shape must have 1 or 2 dimensions, got {nav_shape}.")
+        self.dtype = check_dtype(dtype, source=self.path)
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self.path} nav={self.nav_shape} sig={self.sig_shape} "
+            f"{self.dtype.str}>"
+        )
+
+    @property
+    def n_frames(self) -> int:
+        return math.prod(self.nav_shape)
+
+    @property
+    def frame_size(self) -> int:
+        return math.prod(self.sig_shape)
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.frame_size * self.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.n_frames * self.frame_bytes
+
+    @abstractmethod
+    def params(self) -> dict[str, Any]:
+        """Format-specific parameters that, with the path, reopen this dataset."""
+
+    @abstractmethod
+    def partitions(
+        self, *, count: int | None = None, target_bytes: int = DEFAULT_PARTITION_BYTES,
+        min_count: int = 1,
+    ) -> list[Partition]:
+        """Split the dataset into partitions (see :func:`partition_ranges`)."""
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready description: everything the catalogue stores about the data."""
+        return {
+            "format": self.format,
+            "path": self.path,
+            "nav_shape": list(self.nav_shape),
+            "sig_shape": list(self.sig_shape),
+            "dtype": self.dtype.str,
+            "params": self.params(),
+        }

@@ -1,0 +1,72 @@
+"""NumPy ``.npy`` files, memory-mapped: ``(ny, nx, sy, sx)`` or ``(n, sy, sx)``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from apps.core.errors import DataSetError
+from apps.core.io.base import DEFAULT_PARTITION_BYTES, DataSet, Partition, partition_ranges
+from apps.core.io.raw import RawPartition
+
+MAGIC = b"\x93NUMPY"
+
+
+class NpyDataSet(DataSet):
+    format = "npy"
+
+    def __init__(self, *, path: str, shape: tuple[int, ...], dtype: Any, offset: int) -> None:
+        super().__init__(path=path, nav_shape=shape[:-2], sig_shape=shape[-2:], dtype=dtype)
+        self.offset = offset
+
+    @classmethod
+    def sniff(cls, head: bytes) -> bool:
+        return head.startswith(MAGIC)
+
+    @classmethod
+    def open(cls, path: str, **params: Any) -> NpyDataSet:
+        if params:
+            raise DataSetError(f"{path}: an .npy file describes itself; no parameters are taken.")
+        try:
+            with open(path, "rb") as f:
+                version = np.lib.format.read_magic(f)
+                shape, fortran, dtype = np.lib.format._read_array_header(f, version)
+                offset = f.tell()
+        except OSError as exc:
+            raise DataSetError(f"{path}: cannot read the file: {exc.strerror}.") from exc
+        except ValueError as exc:
+            raise DataSetError(f"{path}: not a valid .npy file ({exc}).") from exc
+        if fortran:
+            raise DataSetError(f"{path}: Fortran-ordered arrays are not supported; save in C order.")
+        if len(shape) not in (3, 4):
+            raise DataSetError(
+                f"{path}: expected a 3-d (frames, sy, sx) or 4-d (ny, nx, sy, sx) array, got shape "
+                f"{list(shape)}."
+            )
+        ds = cls(path=str(path), shape=tuple(shape), dtype=dtype, offset=offset)
+        need = offset + ds.nbytes
+        size = os.stat(path).st_size
+        if size < need:
+            raise DataSetError(f"{path}: file has {size} bytes, {need} are needed for shape {list(shape)}.")
+        return ds
+
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def partitions(
+        self, *, count: int | None = None, target_bytes: int = DEFAULT_PARTITION_BYTES,
+        min_count: int = 1,
+    ) -> list[Partition]:
+        ranges = partition_ranges(
+            self.n_frames, self.frame_bytes, count=count, target_bytes=target_bytes,
+            min_count=min_count,
+        )
+        return [
+            RawPartition(
+                index=i, start=lo, stop=hi, sig_shape=self.sig_shape, dtype=self.dtype,
+                path=self.path, offset=self.offset + lo * self.frame_bytes,
+            )
+            for i, (lo, hi) in enumerate(ranges)
+        ]
