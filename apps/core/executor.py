@@ -1,0 +1,316 @@
+"""Run an analysis over a dataset's partitions: in process, or on a dask cluster.
+
+Both executors share one contract::
+
+    run = executor.run(dataset, analysis, roi=roi, on_progress=cb, should_stop=stop)
+    run.results        # {name: ndarray}
+    run.partitions     # [PartitionRecord(index, start, stop, worker, seconds, nbytes), ...]
+
+``on_progress(frames_done, frames_total, partial_results)`` is called after every merged
+partition. ``should_stop()`` is polled; when it turns true the running partitions stop at their
+next tile and ``run`` raises :class:`JobCancelled`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from apps.core.analyses.base import Analysis, PartitionTask
+from apps.core.errors import CoreError, JobCancelled, ParameterError
+from apps.core.io.base import DEFAULT_PARTITION_BYTES, DataSet, Partition
+
+ProgressCallback = Callable[[int, int, dict[str, np.ndarray]], None]
+StopCheck = Callable[[], bool]
+
+
+@dataclass
+class PartitionRecord:
+    """Where and how fast one partition ran."""
+
+    index: int
+    start: int
+    stop: int
+    worker: str
+    seconds: float
+    nbytes: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RunResult:
+    results: dict[str, np.ndarray]
+    partitions: list[PartitionRecord] = field(default_factory=list)
+    frames: int = 0
+    nbytes: int = 0
+    seconds: float = 0.0
+
+
+def check_roi(roi: Any, nav_shape: tuple[int, ...]) -> np.ndarray:
+    """A scan ROI as a flat boolean array, or ParameterError naming ``roi``."""
+    arr = np.asarray(roi)
+    if arr.dtype != bool:
+        raise ParameterError("roi", f"must be a boolean array, got dtype {arr.dtype}.")
+    if arr.shape != nav_shape:
+        raise ParameterError(
+            "roi", f"must have the scan shape {list(nav_shape)}, got {list(arr.shape)}."
+        )
+    if not arr.any():
+        raise ParameterError("roi", "selects no scan position.")
+    return arr.reshape(-1)
+
+
+class _Plan:
+    """The partitions of one run, their ROI slices, and the merge state."""
+
+    def __init__(
+        self, dataset: DataSet, analysis: Analysis, roi: Any, partitions: list[Partition]
+    ) -> None:
+        self.analysis = analysis
+        flat = None if roi is None else check_roi(roi, dataset.nav_shape)
+        self.work: list[tuple[Partition, np.ndarray | None]] = []
+        for p in partitions:
+            part_roi = None if flat is None else flat[p.start : p.stop]
+            if analysis.wants(p, part_roi):
+                self.work.append((p, part_roi))
+        self.total = sum(_frames(p, r) for p, r in self.work)
+        self.done = 0
+        self.state = analysis.new_state()
+        self.records: list[PartitionRecord] = []
+        self.started = time.perf_counter()
+
+    def merge(
+        self,
+        p: Partition,
+        roi: np.ndarray | None,
+        value: Any,
+        worker: str,
+        secs: float,
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        self.state = self.analysis.merge(self.state, p, value)
+        frames = _frames(p, roi)
+        self.done += frames
+        self.records.append(
+            PartitionRecord(
+                p.index,
+                p.start,
+                p.stop,
+                worker,
+                secs,
+                frames * p.frame_size * p.dtype.itemsize,
+            )
+        )
+        if on_progress is not None:
+            on_progress(self.done, self.total, self.analysis.results(self.state))
+
+    def finish(self) -> RunResult:
+        records = sorted(self.records, key=lambda r: r.index)
+        return RunResult(
+            results=self.analysis.results(self.state),
+            partitions=records,
+            frames=self.done,
+            nbytes=sum(r.nbytes for r in records),
+            seconds=time.perf_counter() - self.started,
+        )
+
+
+def _frames(p: Partition, roi: np.ndarray | None) -> int:
+    return p.n_frames if roi is None else int(np.count_nonzero(roi))
+
+
+class Executor(ABC):
+    """Runs analyses; subclasses decide where partitions are computed."""
+
+    #: how many partitions a dataset is split into at least (one per worker)
+    workers: int = 1
+
+    def partitions(
+        self, dataset: DataSet, target_bytes: int = DEFAULT_PARTITION_BYTES
+    ) -> list[Partition]:
+        return dataset.partitions(target_bytes=target_bytes, min_count=self.workers)
+
+    @abstractmethod
+    def run(
+        self,
+        dataset: DataSet,
+        analysis: Analysis,
+        *,
+        roi: Any = None,
+        on_progress: ProgressCallback | None = None,
+        should_stop: StopCheck | None = None,
+        partitions: list[Partition] | None = None,
+    ) -> RunResult: ...
+
+    def close(self) -> None:  # noqa: B027 - nothing to release by default
+        """Release the executor's resources."""
+
+
+class InlineExecutor(Executor):
+    """Computes every partition in this process, one after the other (tests, small data)."""
+
+    def run(
+        self,
+        dataset: DataSet,
+        analysis: Analysis,
+        *,
+        roi: Any = None,
+        on_progress: ProgressCallback | None = None,
+        should_stop: StopCheck | None = None,
+        partitions: list[Partition] | None = None,
+    ) -> RunResult:
+        plan = _Plan(dataset, analysis, roi, partitions or self.partitions(dataset))
+        task = analysis.task()
+        for p, part_roi in plan.work:
+            if should_stop is not None and should_stop():
+                raise JobCancelled()
+            t0 = time.perf_counter()
+            try:
+                value = task(p, part_roi, should_stop)
+            finally:
+                p.close()
+            plan.merge(p, part_roi, value, "inline", time.perf_counter() - t0, on_progress)
+        return plan.finish()
+
+
+def _run_on_worker(
+    task: PartitionTask, partition: Partition, roi: np.ndarray | None, cancel_event: str
+) -> tuple[Any, str, float]:
+    """The dask task: one partition on the worker that runs it."""
+    from distributed import Event, get_worker
+
+    event = Event(cancel_event)
+    t0 = time.perf_counter()
+    try:
+        value = task(partition, roi, event.is_set)
+    finally:
+        partition.close()
+    return value, get_worker().name, time.perf_counter() - t0
+
+
+class DaskExecutor(Executor):
+    """Submits one task per partition to a dask cluster and merges in completion order.
+
+    Parameters
+    ----------
+    address : str or None
+        A scheduler address (``tcp://host:8786``); ``None`` starts a ``LocalCluster`` on
+        127.0.0.1 with one single-threaded worker process per core.
+    in_flight_per_worker : int
+        Backpressure: at most this many partitions per worker are submitted at once.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        n_workers: int | None = None,
+        in_flight_per_worker: int = 2,
+        cluster_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        from distributed import Client, LocalCluster
+
+        self.cluster = None
+        if address is None:
+            self.cluster = LocalCluster(
+                host="127.0.0.1",
+                n_workers=n_workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                **(cluster_kwargs or {}),
+            )
+            address = self.cluster.scheduler_address
+        self.client = Client(address, set_as_default=False)
+        self.in_flight_per_worker = in_flight_per_worker
+
+    @property
+    def workers(self) -> int:  # type: ignore[override]
+        return max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
+
+    def run(
+        self,
+        dataset: DataSet,
+        analysis: Analysis,
+        *,
+        roi: Any = None,
+        on_progress: ProgressCallback | None = None,
+        should_stop: StopCheck | None = None,
+        partitions: list[Partition] | None = None,
+    ) -> RunResult:
+        from distributed import Event, as_completed
+
+        plan = _Plan(dataset, analysis, roi, partitions or self.partitions(dataset))
+        cancel = Event(f"cancel-{uuid.uuid4().hex}", client=self.client)
+        [task] = self.client.scatter([analysis.task()], broadcast=True, hash=False)
+        pending = list(reversed(plan.work))
+        limit = self.in_flight_per_worker * self.workers
+        running: dict[Any, tuple[Partition, np.ndarray | None]] = {}
+        queue = as_completed()
+
+        def submit_next() -> None:
+            p, part_roi = pending.pop()
+            fut = self.client.submit(
+                _run_on_worker,
+                task,
+                p,
+                part_roi,
+                cancel.name,
+                pure=False,
+                workers=list(p.nodes) or None,
+                allow_other_workers=False,
+                key=f"partition-{p.index}-{uuid.uuid4().hex[:8]}",
+            )
+            running[fut] = (p, part_roi)
+            queue.add(fut)
+
+        try:
+            while pending and len(running) < limit:
+                submit_next()
+            while running:
+                fut = self._next_done(queue, should_stop, cancel)
+                p, part_roi = running.pop(fut)
+                value, worker, secs = self._result(fut, p)
+                plan.merge(p, part_roi, value, worker, secs, on_progress)
+                if pending:
+                    submit_next()
+        except BaseException:
+            cancel.set()
+            self.client.cancel(list(running))
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                cancel.clear()
+        return plan.finish()
+
+    def _next_done(self, queue: Any, should_stop: StopCheck | None, cancel: Any) -> Any:
+        while True:
+            if should_stop is not None and should_stop():
+                cancel.set()
+                raise JobCancelled()
+            if queue.has_ready():
+                return next(queue)
+            time.sleep(0.01)
+
+    def _result(self, fut: Any, p: Partition) -> tuple[Any, str, float]:
+        try:
+            return fut.result()
+        except CoreError:
+            raise
+        except Exception as exc:  # a lost worker, a killed process, a bug
+            raise CoreError(f"{p.label} failed on the dask cluster: {exc}") from exc
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()

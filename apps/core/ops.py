@@ -1,0 +1,145 @@
+"""The per-partition hot path: stream tiles, convert in cache, multiply or reduce.
+
+Each function reads one partition exactly once, tile by tile, and never holds more than one
+tile plus a reused conversion buffer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from apps.core.errors import JobCancelled
+from apps.core.io.base import DEFAULT_TILE_BYTES, Partition, tile_frames_for
+from apps.core.masks import MaskStack
+
+StopCheck = Callable[[], bool]
+
+ALIGN = 4096
+
+
+def compute_dtype(data_dtype: np.dtype, mask_dtype: np.dtype | None = None) -> np.dtype:
+    """float64 when data or masks are float64, float32 otherwise (the numerical contract)."""
+    wide = np.dtype(data_dtype).kind == "f" and np.dtype(data_dtype).itemsize == 8
+    wide = wide or (mask_dtype is not None and np.dtype(mask_dtype) == np.float64)
+    return np.dtype(np.float64 if wide else np.float32)
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data starts on a 4096-byte boundary."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + ALIGN, dtype=np.uint8)
+    skip = (-raw.ctypes.data) % ALIGN
+    return raw[skip : skip + nbytes].view(dtype).reshape(shape)
+
+
+class _Converter:
+    """Brings tiles into the compute dtype, reusing one aligned buffer."""
+
+    def __init__(self, dtype: np.dtype, tile_frames: int, frame_size: int) -> None:
+        self.dtype = dtype
+        self._buf = aligned_empty((tile_frames, frame_size), dtype)
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        if tile.dtype == self.dtype and tile.flags.c_contiguous:
+            return tile
+        out = self._buf[: tile.shape[0]]
+        np.copyto(out, tile, casting="unsafe")
+        return out
+
+
+class _Stopper:
+    """Calls ``should_stop`` at most every ``interval`` seconds (it may be a network call)."""
+
+    def __init__(self, should_stop: StopCheck | None, interval: float = 0.1) -> None:
+        self.should_stop = should_stop
+        self.interval = interval
+        self._next = 0.0
+
+    def check(self) -> None:
+        if self.should_stop is None:
+            return
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + self.interval
+            if self.should_stop():
+                raise JobCancelled()
+
+
+def _tile_frames(partition: Partition, dtype: np.dtype, tile_frames: int | None) -> int:
+    if tile_frames:
+        return tile_frames
+    return tile_frames_for(
+        partition.frame_size * max(dtype.itemsize, partition.dtype.itemsize),
+        tile_bytes=DEFAULT_TILE_BYTES,
+    )
+
+
+def apply_masks(
+    partition: Partition,
+    masks: MaskStack,
+    *,
+    roi: np.ndarray | None = None,
+    tile_frames: int | None = None,
+    should_stop: StopCheck | None = None,
+) -> np.ndarray:
+    """``R = A . B`` for one partition.
+
+    Returns ``(partition.n_frames, masks.count)`` in the compute dtype; rows of frames outside
+    ``roi`` (boolean, length ``n_frames``) are NaN.
+    """
+    dtype = compute_dtype(partition.dtype, masks.dtype)
+    k_max = _tile_frames(partition, dtype, tile_frames)
+    convert = _Converter(dtype, k_max, partition.frame_size)
+    stopper = _Stopper(should_stop)
+    out = np.full((partition.n_frames, masks.count), np.nan, dtype=dtype)
+    dense = None if masks.is_sparse else masks.matrix(dtype)
+    sparse_t = masks.sparse_transposed(dtype) if masks.is_sparse else None
+    for first, tile in partition.tiles(tile_frames=k_max, roi=roi):
+        stopper.check()
+        data = convert(tile)
+        rows = out[first - partition.start : first - partition.start + data.shape[0]]
+        if dense is not None:
+            np.matmul(data, dense, out=rows)
+        else:
+            rows[...] = (sparse_t @ data.T).T
+    return out
+
+
+def sum_frames(
+    partition: Partition,
+    *,
+    roi: np.ndarray | None = None,
+    tile_frames: int | None = None,
+    should_stop: StopCheck | None = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Sum (float64), maximum (float64) and count of the frames of one partition.
+
+    Shapes are ``(c,)``; the maximum is ``-inf`` where no frame was read.
+    """
+    dtype = compute_dtype(partition.dtype)
+    k_max = _tile_frames(partition, dtype, tile_frames)
+    convert = _Converter(dtype, k_max, partition.frame_size)
+    stopper = _Stopper(should_stop)
+    total = np.zeros(partition.frame_size, dtype=np.float64)
+    peak = np.full(partition.frame_size, -np.inf, dtype=np.float64)
+    ones = np.ones(k_max, dtype=dtype)
+    count = 0
+    for _first, tile in partition.tiles(tile_frames=k_max, roi=roi):
+        stopper.check()
+        data = convert(tile)
+        k = data.shape[0]
+        total += ones[:k] @ data
+        np.maximum(peak, data.max(axis=0), out=peak)
+        count += k
+    return total, peak, count
+
+
+def read_frame(partition: Partition, index: int) -> np.ndarray:
+    """Frame ``index`` (global flat index inside the partition), ``sig_shape``, native dtype."""
+    if not partition.start <= index < partition.stop:
+        raise IndexError(f"frame {index} is not in {partition.label}")
+    return np.array(partition.read(index, index + 1)).reshape(partition.sig_shape)
