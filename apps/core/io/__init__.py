@@ -41,7 +41,7 @@ def sniff_format(path: str) -> str:
         return "raw"
     raise DataSetError(
         f"{file_path}: unknown format; expected an HDF5 file, an .npy file or a libertem-raw JSON "
-        "sidecar. For a headerless raw file give format \"raw\" with nav_shape, sig_shape and dtype."
+        'sidecar. For a headerless raw file give format "raw" with nav_shape, sig_shape and dtype.'
     )
 
 

@@ -25,9 +25,12 @@ SUPPORTED_KINDS = {"i1", "u1", "i2", "u2", "i4", "u4", "f4", "f8"}
 
 def check_dtype(dtype: Any, *, source: str) -> np.dtype:
     """Return ``dtype`` as a numpy dtype, or raise naming ``source`` if it is not supported."""
+    if dtype is None:
+        # np.dtype(None) is float64: a missing dtype must not silently become one.
+        raise DataSetError(f'{source}: dtype is missing; give a numpy dtype such as "<u2".')
     try:
         dt = np.dtype(dtype)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise DataSetError(f"{source}: unknown dtype {dtype!r}.") from exc
     if f"{dt.kind}{dt.itemsize}" not in SUPPORTED_KINDS:
         raise DataSetError(
@@ -64,9 +67,10 @@ def partition_ranges(
     least ``min_count`` (typically the number of workers) where there are enough frames.
     """
     if count is None:
-        count = max(min_count, math.ceil(n_frames * frame_bytes / target_bytes))
+        count = max(min_count, math.ceil(n_frames * frame_bytes / max(1, target_bytes)))
     count = max(1, min(int(count), n_frames))
-    edges = [round(i * n_frames / count) for i in range(count + 1)]
+    # Integer arithmetic: exact for any n_frames, and sizes differ by at most one frame.
+    edges = [i * n_frames // count for i in range(count + 1)]
     return [(edges[i], edges[i + 1]) for i in range(count)]
 
 
@@ -137,6 +141,10 @@ class Partition(ABC):
         must not write to it or keep it beyond the next call.
         """
 
+    def _check_range(self, start: int, stop: int) -> None:
+        if not self.start <= start <= stop <= self.stop:
+            raise ValueError(f"frames [{start}, {stop}) are outside {self.label}.")
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release open files or maps (the next read reopens them)."""
 
@@ -148,6 +156,13 @@ class Partition(ABC):
         ``roi`` is a boolean array of length ``n_frames`` (this partition's frames); frames where
         it is False are not read.
         """
+        if tile_frames < 1:
+            raise ValueError(f"tile_frames must be at least 1, got {tile_frames}.")
+        if roi is not None and np.shape(roi) != (self.n_frames,):
+            raise ValueError(
+                f"roi for {self.label} must be a boolean array of shape ({self.n_frames},), "
+                f"got shape {np.shape(roi)}."
+            )
         runs = [(0, self.n_frames)] if roi is None else roi_runs(roi)
         for run_start, run_stop in runs:
             for lo in range(run_start, run_stop, tile_frames):
@@ -156,7 +171,12 @@ class Partition(ABC):
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready description for the catalogue."""
-        return {"index": self.index, "start": self.start, "stop": self.stop, "nodes": list(self.nodes)}
+        return {
+            "index": self.index,
+            "start": self.start,
+            "stop": self.stop,
+            "nodes": list(self.nodes),
+        }
 
 
 class DataSet(ABC):
@@ -171,7 +191,9 @@ class DataSet(ABC):
         self.nav_shape = check_shape(nav_shape, name="nav_shape", source=self.path)
         self.sig_shape = check_shape(sig_shape, name="sig_shape", source=self.path, ndim=2)
         if len(self.nav_shape) > 2:
-            raise DataSetError(f"{self.path}: nav_shape must have 1 or 2 dimensions, got {nav_shape}.")
+            raise DataSetError(
+                f"{self.path}: nav_shape must have 1 or 2 dimensions, got {nav_shape}."
+            )
         self.dtype = check_dtype(dtype, source=self.path)
 
     def __repr__(self) -> str:
@@ -202,7 +224,10 @@ class DataSet(ABC):
 
     @abstractmethod
     def partitions(
-        self, *, count: int | None = None, target_bytes: int = DEFAULT_PARTITION_BYTES,
+        self,
+        *,
+        count: int | None = None,
+        target_bytes: int = DEFAULT_PARTITION_BYTES,
         min_count: int = 1,
     ) -> list[Partition]:
         """Split the dataset into partitions (see :func:`partition_ranges`)."""

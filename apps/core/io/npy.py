@@ -32,14 +32,16 @@ class NpyDataSet(DataSet):
         try:
             with open(path, "rb") as f:
                 version = np.lib.format.read_magic(f)
-                shape, fortran, dtype = np.lib.format._read_array_header(f, version)
+                shape, fortran, dtype = _read_header(f, version)
                 offset = f.tell()
         except OSError as exc:
             raise DataSetError(f"{path}: cannot read the file: {exc.strerror}.") from exc
         except ValueError as exc:
             raise DataSetError(f"{path}: not a valid .npy file ({exc}).") from exc
         if fortran:
-            raise DataSetError(f"{path}: Fortran-ordered arrays are not supported; save in C order.")
+            raise DataSetError(
+                f"{path}: Fortran-ordered arrays are not supported; save in C order."
+            )
         if len(shape) not in (3, 4):
             raise DataSetError(
                 f"{path}: expected a 3-d (frames, sy, sx) or 4-d (ny, nx, sy, sx) array, got shape "
@@ -49,24 +51,44 @@ class NpyDataSet(DataSet):
         need = offset + ds.nbytes
         size = os.stat(path).st_size
         if size < need:
-            raise DataSetError(f"{path}: file has {size} bytes, {need} are needed for shape {list(shape)}.")
+            raise DataSetError(
+                f"{path}: file has {size} bytes, {need} are needed for shape {list(shape)}."
+            )
         return ds
 
     def params(self) -> dict[str, Any]:
         return {}
 
     def partitions(
-        self, *, count: int | None = None, target_bytes: int = DEFAULT_PARTITION_BYTES,
+        self,
+        *,
+        count: int | None = None,
+        target_bytes: int = DEFAULT_PARTITION_BYTES,
         min_count: int = 1,
     ) -> list[Partition]:
         ranges = partition_ranges(
-            self.n_frames, self.frame_bytes, count=count, target_bytes=target_bytes,
+            self.n_frames,
+            self.frame_bytes,
+            count=count,
+            target_bytes=target_bytes,
             min_count=min_count,
         )
         return [
             RawPartition(
-                index=i, start=lo, stop=hi, sig_shape=self.sig_shape, dtype=self.dtype,
-                path=self.path, offset=self.offset + lo * self.frame_bytes,
+                index=i,
+                start=lo,
+                stop=hi,
+                sig_shape=self.sig_shape,
+                dtype=self.dtype,
+                path=self.path,
+                offset=self.offset + lo * self.frame_bytes,
             )
             for i, (lo, hi) in enumerate(ranges)
         ]
+
+
+def _read_header(f: Any, version: tuple[int, int]) -> tuple[tuple[int, ...], bool, np.dtype]:
+    # Public numpy API only: the private _read_array_header moved in numpy 2.
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(f)
+    return np.lib.format.read_array_header_2_0(f)

@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 
@@ -38,27 +38,36 @@ class RawPartition(Partition):
         self.path = path
         self.offset = offset
 
+    def _check_file(self) -> None:
+        # Checked on every read, not only when mapping: touching a page of a file that was
+        # truncated after it was mapped kills the process with SIGBUS instead of raising.
+        need = self.offset + self.nbytes
+        try:
+            size = os.stat(self.path).st_size
+        except OSError as exc:
+            raise DataSetError(f"{self.path}: cannot read {self.label}: {exc.strerror}.") from exc
+        if size < need:
+            raise DataSetError(
+                f"{self.path}: file is too short for {self.label}: it has {size} bytes, "
+                f"{need} are needed. Was it truncated or overwritten?"
+            )
+
     def _open(self) -> np.ndarray:
         mapped = self.__dict__.get("_map")
         if mapped is None:
-            need = self.offset + self.nbytes
-            try:
-                size = os.stat(self.path).st_size
-            except OSError as exc:
-                raise DataSetError(f"{self.path}: cannot read {self.label}: {exc.strerror}.") from exc
-            if size < need:
-                raise DataSetError(
-                    f"{self.path}: file is too short for {self.label}: it has {size} bytes, "
-                    f"{need} are needed. Was it truncated or overwritten?"
-                )
             mapped = np.memmap(
-                self.path, dtype=self.dtype, mode="r", offset=self.offset,
+                self.path,
+                dtype=self.dtype,
+                mode="r",
+                offset=self.offset,
                 shape=(self.n_frames, self.frame_size),
             )
             self._map = mapped
         return mapped
 
     def read(self, start: int, stop: int) -> np.ndarray:
+        self._check_range(start, stop)
+        self._check_file()
         return self._open()[start - self.start : stop - self.start]
 
     def close(self) -> None:
@@ -109,7 +118,10 @@ class RawDataSet(DataSet):
         nav = check_shape(params["nav_shape"], name="nav_shape", source=str(path))
         n = int(np.prod(nav))
         return cls(
-            path=str(path), nav_shape=nav, sig_shape=params["sig_shape"], dtype=params["dtype"],
+            path=str(path),
+            nav_shape=nav,
+            sig_shape=params["sig_shape"],
+            dtype=params["dtype"],
             segments=[{"path": str(path), "start": 0, "stop": n, "offset": offset, "nodes": []}],
             sidecar=False,
         )
@@ -123,24 +135,37 @@ class RawDataSet(DataSet):
         if "partitions" in doc:
             segments = [_segment(p, i, base, source=path) for i, p in enumerate(_list(doc, path))]
         elif "path" in doc:
-            segments = [{
-                "path": _resolve(doc["path"], base, source=path), "start": 0, "stop": n,
-                "offset": _offset(doc.get("offset", 0), source=path), "nodes": [],
-            }]
+            segments = [
+                {
+                    "path": _resolve(doc["path"], base, source=path),
+                    "start": 0,
+                    "stop": n,
+                    "offset": _offset(doc.get("offset", 0), source=path),
+                    "nodes": [],
+                }
+            ]
         else:
-            raise DataSetError(f"{path}: the sidecar needs either \"path\" or \"partitions\".")
-        extra = {k: doc[k] for k in ("source", "metadata") if k in doc}
+            raise DataSetError(f'{path}: the sidecar needs either "path" or "partitions".')
+        sig = check_shape(doc.get("sig_shape"), name="sig_shape", source=path, ndim=2)
+        extra: dict[str, Any] = {k: doc[k] for k in ("source", "metadata") if k in doc}
         return cls(
-            path=str(path), nav_shape=nav, sig_shape=doc.get("sig_shape"), dtype=doc.get("dtype"),
-            segments=segments, sidecar=True, extra=extra,
+            path=str(path),
+            nav_shape=nav,
+            sig_shape=sig,
+            dtype=doc.get("dtype"),
+            segments=segments,
+            sidecar=True,
+            extra=extra,
         )
 
     def params(self) -> dict[str, Any]:
         if self.sidecar:
             return {}
         return {
-            "nav_shape": list(self.nav_shape), "sig_shape": list(self.sig_shape),
-            "dtype": self.dtype.str, "offset": self.segments[0]["offset"],
+            "nav_shape": list(self.nav_shape),
+            "sig_shape": list(self.sig_shape),
+            "dtype": self.dtype.str,
+            "offset": self.segments[0]["offset"],
         }
 
     def _check_segments(self) -> None:
@@ -163,7 +188,10 @@ class RawDataSet(DataSet):
             )
 
     def partitions(
-        self, *, count: int | None = None, target_bytes: int = DEFAULT_PARTITION_BYTES,
+        self,
+        *,
+        count: int | None = None,
+        target_bytes: int = DEFAULT_PARTITION_BYTES,
         min_count: int = 1,
     ) -> list[Partition]:
         parts: list[Partition] = []
@@ -172,15 +200,25 @@ class RawDataSet(DataSet):
         for seg in segments:
             n_seg = seg["stop"] - seg["start"]
             ranges = partition_ranges(
-                n_seg, self.frame_bytes, count=count if single else None,
-                target_bytes=target_bytes, min_count=min_count if single else 1,
+                n_seg,
+                self.frame_bytes,
+                count=count if single else None,
+                target_bytes=target_bytes,
+                min_count=min_count if single else 1,
             )
             for lo, hi in ranges:
-                parts.append(RawPartition(
-                    index=len(parts), start=seg["start"] + lo, stop=seg["start"] + hi,
-                    sig_shape=self.sig_shape, dtype=self.dtype, nodes=seg.get("nodes", ()),
-                    path=seg["path"], offset=seg["offset"] + lo * self.frame_bytes,
-                ))
+                parts.append(
+                    RawPartition(
+                        index=len(parts),
+                        start=seg["start"] + lo,
+                        stop=seg["start"] + hi,
+                        sig_shape=self.sig_shape,
+                        dtype=self.dtype,
+                        nodes=seg.get("nodes", ()),
+                        path=seg["path"],
+                        offset=seg["offset"] + lo * self.frame_bytes,
+                    )
+                )
         return parts
 
 
@@ -206,9 +244,13 @@ def _load_sidecar(path: str) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataSetError(f"{path}: the sidecar is not valid JSON ({exc}).") from exc
     if not isinstance(doc, dict) or doc.get("format") != SIDECAR_FORMAT:
-        raise DataSetError(f"{path}: not a libertem-raw sidecar (\"format\" must be \"{SIDECAR_FORMAT}\").")
+        raise DataSetError(
+            f'{path}: not a libertem-raw sidecar ("format" must be "{SIDECAR_FORMAT}").'
+        )
     if doc.get("version") != SIDECAR_VERSION:
-        raise DataSetError(f"{path}: sidecar version {doc.get('version')!r} is not supported; expected 1.")
+        raise DataSetError(
+            f"{path}: sidecar version {doc.get('version')!r} is not supported; expected 1."
+        )
     check_dtype(doc.get("dtype"), source=path)
     return doc
 
@@ -216,13 +258,13 @@ def _load_sidecar(path: str) -> dict[str, Any]:
 def _list(doc: dict[str, Any], path: str) -> list[Any]:
     parts = doc["partitions"]
     if not isinstance(parts, list) or not parts:
-        raise DataSetError(f"{path}: \"partitions\" must be a non-empty list.")
+        raise DataSetError(f'{path}: "partitions" must be a non-empty list.')
     return parts
 
 
 def _segment(entry: Any, i: int, base: Path, *, source: str) -> dict[str, Any]:
     if not isinstance(entry, dict) or not {"path", "start", "stop"} <= entry.keys():
-        raise DataSetError(f"{source}: partition {i} needs \"path\", \"start\" and \"stop\".")
+        raise DataSetError(f'{source}: partition {i} needs "path", "start" and "stop".')
     start, stop = entry["start"], entry["stop"]
     if not (isinstance(start, int) and isinstance(stop, int) and 0 <= start < stop):
         raise DataSetError(
@@ -230,10 +272,14 @@ def _segment(entry: Any, i: int, base: Path, *, source: str) -> dict[str, Any]:
         )
     nodes = entry.get("nodes", [])
     if not isinstance(nodes, list) or not all(isinstance(x, str) for x in nodes):
-        raise DataSetError(f"{source}: partition {i} \"nodes\" must be a list of worker names.")
+        raise DataSetError(f'{source}: partition {i} "nodes" must be a list of worker names.')
     return {
-        "path": _resolve(entry["path"], base, source=source), "start": start, "stop": stop,
-        "offset": 0, "nodes": nodes, "sha256": entry.get("sha256"),
+        "path": _resolve(entry["path"], base, source=source),
+        "start": start,
+        "stop": stop,
+        "offset": 0,
+        "nodes": nodes,
+        "sha256": entry.get("sha256"),
     }
 
 
@@ -247,7 +293,7 @@ def _resolve(name: Any, base: Path, *, source: str) -> str:
                 f"{source}: storage URI scheme {url.scheme!r} is not readable here; use a path "
                 "relative to the sidecar or a file:// URI."
             )
-        return url.path
+        return unquote(url.path)
     return str((base / name).resolve())
 
 

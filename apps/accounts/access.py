@@ -1,0 +1,54 @@
+"""Who may see or change what: the one place every view, endpoint and websocket asks.
+
+A dataset is visible to its owner, to members of the groups it is shared with, and to staff.
+Jobs and their results are visible to whoever may see their dataset *and* is the job's owner,
+a member of a group the dataset is shared with, or staff. Only owners (and staff) change things.
+An object a user may not see is reported as missing (404), never as forbidden.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from apps.datasets.models import Dataset
+from apps.jobs.models import Job
+
+
+def visible_datasets(user: Any) -> QuerySet[Dataset]:
+    if not user.is_authenticated:
+        return Dataset.objects.none()
+    if user.is_staff:
+        return Dataset.objects.all()
+    return Dataset.objects.filter(Q(owner=user) | Q(groups__in=user.groups.all())).distinct()
+
+
+def visible_jobs(user: Any) -> QuerySet[Job]:
+    if not user.is_authenticated:
+        return Job.objects.none()
+    if user.is_staff:
+        return Job.objects.all()
+    shared = Q(dataset__groups__in=user.groups.all())
+    return Job.objects.filter(Q(owner=user) | shared).distinct()
+
+
+def can_change(user: Any, obj: Dataset | Job) -> bool:
+    return bool(user.is_authenticated and (user.is_staff or obj.owner_id == user.id))
+
+
+def get_dataset(user: Any, pk: Any) -> Dataset:
+    """The dataset ``pk`` if ``user`` may see it, else Http404."""
+    try:
+        return visible_datasets(user).get(pk=int(pk))
+    except (Dataset.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such dataset.") from None
+
+
+def get_job(user: Any, pk: Any) -> Job:
+    """The job ``pk`` if ``user`` may see it, else Http404."""
+    try:
+        return visible_jobs(user).select_related("dataset").get(pk=int(pk))
+    except (Job.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such job.") from None

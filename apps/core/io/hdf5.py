@@ -1,0 +1,443 @@
+"""HDF5 files (also EMD, NeXus, HyperSpy ``.hspy``): one n-d dataset inside the file.
+
+The dataset's last two dimensions are the detector frame ``(sy, sx)``; the leading ones are
+the scan:
+
+* ``(frames, sy, sx)``: nav_shape ``(frames,)``, or a 2-d scan given as ``nav_shape``;
+* ``(ny, nx, sy, sx)``: nav_shape ``(ny, nx)``;
+* 5-d and more, ``(d0, ..., dk, sy, sx)``: the leading dimensions are flattened into one nav
+  dimension ``(d0 * ... * dk,)``; give ``nav_shape`` to reinterpret them as a 2-d scan.
+
+Contiguous uncompressed datasets are memory-mapped at their offset in the file; chunked or
+compressed ones are read through h5py, one hyperslab per run of whole scan rows.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import h5py
+import hdf5plugin  # noqa: F401 - registers the detector filters (bitshuffle, LZ4, ...) with HDF5
+import numpy as np
+
+from apps.core.errors import DataSetError
+from apps.core.io.base import (
+    DEFAULT_PARTITION_BYTES,
+    DataSet,
+    Partition,
+    check_dtype,
+    check_shape,
+    partition_ranges,
+)
+from apps.core.io.raw import RawPartition
+
+SIGNATURE = b"\x89HDF\r\n\x1a\n"
+EXTENSIONS = (".h5", ".hdf5", ".emd", ".nxs", ".hspy")
+PARAMS = ("dataset", "nav_shape")
+MAX_CANDIDATES = 5
+MIN_CHUNK_CACHE = 16 * 2**20
+MAX_CHUNK_CACHE = 256 * 2**20
+CHUNK_CACHE_SLOTS = 10007  # a prime, as HDF5 recommends
+
+# What h5py raises for unreadable files and data (HDF5 errors surface as OSError or
+# RuntimeError, a missing object as KeyError).
+H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError)
+
+
+class H5Partition(Partition):
+    """Frames ``[start, stop)`` of dataset ``dataset`` (of shape ``ds_shape``) in file ``path``.
+
+    The open file lives in ``self._file`` (or a memory map in ``self._raw``); both are dropped
+    when pickled and reopened lazily by the next :meth:`read`.
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        dataset: str,
+        ds_shape: Sequence[int],
+        chunk_cache_bytes: int = MIN_CHUNK_CACHE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.path = path
+        self.dataset = dataset
+        self.ds_shape = tuple(int(d) for d in ds_shape)
+        self.chunk_cache_bytes = chunk_cache_bytes
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``[start, stop)`` as a C-contiguous ``(k, sy*sx)`` array of ``self.dtype``."""
+        self._check_range(start, stop)
+        if "_raw" not in self.__dict__ and "_dset" not in self.__dict__:
+            self._open()
+        raw: RawPartition | None = self.__dict__.get("_raw")
+        if raw is not None:
+            return raw.read(start, stop)
+        return self._read_h5(start, stop)
+
+    def close(self) -> None:
+        raw = self.__dict__.pop("_raw", None)
+        if raw is not None:
+            raw.close()
+        self.__dict__.pop("_dset", None)
+        h5file = self.__dict__.pop("_file", None)
+        if h5file is not None:
+            h5file.close()
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "path": self.path, "dataset": self.dataset}
+
+    def _fail(self, what: str, exc: BaseException | None = None) -> DataSetError:
+        detail = f": {exc}" if exc is not None else ""
+        return DataSetError(
+            f"{self.path}: cannot read {self.label} of dataset {self.dataset}: {what}{detail}."
+        )
+
+    def _open(self) -> None:
+        try:
+            h5file = h5py.File(
+                self.path,
+                "r",
+                rdcc_nbytes=self.chunk_cache_bytes,
+                rdcc_nslots=CHUNK_CACHE_SLOTS,
+            )
+        except H5_ERRORS as exc:
+            raise self._fail("the file cannot be opened (was it truncated or moved?)", exc) from exc
+        try:
+            dset = h5file.get(self.dataset)
+            if not isinstance(dset, h5py.Dataset) or dset.shape != self.ds_shape:
+                found = getattr(dset, "shape", "no dataset")
+                raise self._fail(
+                    f"it changed since it was opened: expected shape {list(self.ds_shape)}, "
+                    f"found {found}"
+                )
+            if dset.dtype != self.dtype:
+                raise self._fail(f"dtype changed from {self.dtype.str} to {dset.dtype.str}")
+            self._open_storage(h5file, dset)
+        except BaseException:
+            h5file.close()
+            raise
+
+    def _open_storage(self, h5file: h5py.File, dset: h5py.Dataset) -> None:
+        offset = _mappable_offset(dset)
+        if offset is not None:
+            # The data may sit in another file (external link): map that file.
+            self._raw = RawPartition(
+                path=dset.file.filename,
+                offset=offset + self.start * self.frame_size * self.dtype.itemsize,
+                index=self.index,
+                start=self.start,
+                stop=self.stop,
+                sig_shape=self.sig_shape,
+                dtype=self.dtype,
+            )
+            h5file.close()
+            return
+        self._data_file = dset.file.filename
+        self._data_size = _file_size(self._data_file)
+        self._file = h5file
+        self._dset = dset
+
+    def _read_h5(self, start: int, stop: int) -> np.ndarray:
+        # HDF5 reads a file that shrank after it was opened as zeros: check first.
+        size = _file_size(self._data_file)
+        if size < self._data_size:
+            raise self._fail(
+                f"{self._data_file} shrank from {self._data_size} to {size} bytes since it "
+                "was opened; was it truncated or overwritten?"
+            )
+        out = np.empty((stop - start, *self.sig_shape), dtype=self.dtype)
+        try:
+            for lo, hi, sel in nav_boxes(self.ds_shape[:-2], start, stop):
+                box = tuple(s.stop - s.start for s in sel) + self.sig_shape
+                self._dset.read_direct(out[lo - start : hi - start].reshape(box), source_sel=sel)
+        except H5_ERRORS as exc:
+            raise self._fail("HDF5 read failed", exc) from exc
+        return out.reshape(stop - start, self.frame_size)
+
+
+class H5DataSet(DataSet):
+    """One dataset of an HDF5 file; ``dataset`` is its path inside the file."""
+
+    format = "hdf5"
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        dataset: str,
+        ds_shape: Sequence[int],
+        dtype: Any,
+        chunks: Sequence[int] | None = None,
+        nav_shape: Sequence[int] | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self.ds_shape = tuple(int(d) for d in ds_shape)
+        self.chunks = None if chunks is None else tuple(int(c) for c in chunks)
+        self.given_nav_shape = None if nav_shape is None else tuple(nav_shape)
+        nav = nav_shape if nav_shape is not None else default_nav_shape(self.ds_shape)
+        super().__init__(path=path, nav_shape=nav, sig_shape=self.ds_shape[-2:], dtype=dtype)
+
+    @staticmethod
+    def split_path(path: str) -> tuple[str, str | None]:
+        """Split ``"file.h5:/entry/data"`` into ``("file.h5", "/entry/data")``.
+
+        Splits on the last ``":/"`` only if the part before it is an existing file or has an
+        HDF5 extension (``.h5 .hdf5 .emd .nxs .hspy``); otherwise returns ``(path, None)``.
+        """
+        head, sep, tail = str(path).rpartition(":/")
+        if sep and (head.lower().endswith(EXTENSIONS) or os.path.isfile(head)):
+            return head, "/" + tail
+        return str(path), None
+
+    @classmethod
+    def sniff(cls, head: bytes) -> bool:
+        """True if ``head`` (the file's first bytes) starts with the HDF5 signature."""
+        return head.startswith(SIGNATURE)
+
+    @classmethod
+    def open(cls, path: str, **params: Any) -> H5DataSet:
+        """Open ``path`` (``file.h5`` or ``file.h5:/group/data``).
+
+        Parameters
+        ----------
+        path
+            The file, optionally followed by ``:/path/inside``.
+        dataset
+            Path of the dataset inside the file; overrides the one in ``path``. Without either,
+            the largest dataset with at least 3 dimensions is used (4-d ones win a tie).
+        nav_shape
+            Scan shape (1 or 2 dims) whose product is the number of frames, e.g. to view a
+            ``(frames, sy, sx)`` stack as a ``(ny, nx)`` scan.
+        """
+        unknown = sorted(set(params) - set(PARAMS))
+        if unknown:
+            raise DataSetError(
+                f"{path}: unknown HDF5 parameters {unknown}; expected {', '.join(PARAMS)}."
+            )
+        file_path, inner = cls.split_path(path)
+        name = params.get("dataset") or inner
+        with _open_file(file_path) as h5file:
+            if name is None:
+                name, dset = _largest_dataset(h5file, file_path)
+            else:
+                name, dset = _named_dataset(h5file, str(name), file_path)
+            shape, dtype, chunks = dset.shape, dset.dtype, dset.chunks
+        check_dtype(dtype, source=f"{file_path} (dataset {name})")
+        nav = params.get("nav_shape")
+        if nav is not None:
+            nav = _given_nav_shape(nav, shape, source=f"{file_path} (dataset {name})")
+        return cls(
+            path=file_path, dataset=name, ds_shape=shape, dtype=dtype, chunks=chunks, nav_shape=nav
+        )
+
+    def params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"dataset": self.dataset}
+        if self.given_nav_shape is not None:
+            params["nav_shape"] = list(self.given_nav_shape)
+        return params
+
+    def partitions(
+        self,
+        *,
+        count: int | None = None,
+        target_bytes: int = DEFAULT_PARTITION_BYTES,
+        min_count: int = 1,
+    ) -> list[Partition]:
+        ranges = partition_ranges(
+            self.n_frames,
+            self.frame_bytes,
+            count=count,
+            target_bytes=target_bytes,
+            min_count=min_count,
+        )
+        cache = chunk_cache_bytes(self.ds_shape, self.chunks, self.dtype.itemsize)
+        return [
+            H5Partition(
+                index=i,
+                start=lo,
+                stop=hi,
+                sig_shape=self.sig_shape,
+                dtype=self.dtype,
+                path=self.path,
+                dataset=self.dataset,
+                ds_shape=self.ds_shape,
+                chunk_cache_bytes=cache,
+            )
+            for i, (lo, hi) in enumerate(ranges)
+        ]
+
+
+def default_nav_shape(ds_shape: Sequence[int]) -> tuple[int, ...]:
+    """Nav shape of a dataset: ``(frames,)`` for 3-d, ``(ny, nx)`` for 4-d, flattened above."""
+    nav = tuple(ds_shape[:-2])
+    return nav if len(nav) <= 2 else (math.prod(nav),)
+
+
+def nav_boxes(
+    nav: Sequence[int], start: int, stop: int
+) -> list[tuple[int, int, tuple[slice, ...]]]:
+    """Split flat frames ``[start, stop)`` of a C-ordered nav grid ``nav`` into hyperslabs.
+
+    Returns ``(lo, hi, sel)`` items in order: frames ``[lo, hi)`` are exactly the selection
+    ``sel`` (one slice per nav dimension) flattened in C order. A range spanning several scan
+    rows gives at most a partial first row, one block of whole rows and a partial last row
+    (recursively for more than two nav dimensions).
+    """
+    if start >= stop:
+        return []
+    if len(nav) == 1:
+        return [(start, stop, (slice(start, stop),))]
+    inner = math.prod(nav[1:])
+    first, head = divmod(start, inner)
+    last, tail = divmod(stop, inner)
+
+    def within(i: int, lo: int, hi: int) -> list[tuple[int, int, tuple[slice, ...]]]:
+        return [
+            (i * inner + a, i * inner + b, (slice(i, i + 1), *sel))
+            for a, b, sel in nav_boxes(nav[1:], lo, hi)
+        ]
+
+    if first == last:
+        return within(first, head, tail)
+    boxes = []
+    if head:
+        boxes += within(first, head, inner)
+        first += 1
+    if last > first:
+        whole = tuple(slice(0, d) for d in nav[1:])
+        boxes.append((first * inner, last * inner, (slice(first, last), *whole)))
+    if tail:
+        boxes += within(last, 0, tail)
+    return boxes
+
+
+def chunk_cache_bytes(ds_shape: Sequence[int], chunks: Sequence[int] | None, itemsize: int) -> int:
+    """HDF5 chunk cache size for reading ``ds_shape`` in flat frame order.
+
+    Big enough for two layers of chunks along the first axis, so that a chunk spanning several
+    scan rows is decompressed once although several reads touch it.
+    """
+    if chunks is None:
+        return MIN_CHUNK_CACHE
+    per_layer = math.prod(math.ceil(d / c) for d, c in zip(ds_shape[1:], chunks[1:], strict=True))
+    need = 2 * per_layer * math.prod(chunks) * itemsize
+    return int(min(max(need, MIN_CHUNK_CACHE), MAX_CHUNK_CACHE))
+
+
+def _mappable_offset(dset: h5py.Dataset) -> int | None:
+    """File offset of a contiguous, uncompressed, aligned dataset, else None."""
+    if dset.chunks is not None or dset.is_virtual or dset.external:
+        return None
+    offset = dset.id.get_offset()
+    if offset is None or offset % dset.dtype.itemsize:
+        return None  # not allocated yet (all fill value), or an unaligned map: let h5py read
+    return int(offset)
+
+
+def _file_size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError as exc:
+        raise DataSetError(f"{path}: cannot read the file: {exc.strerror}.") from exc
+
+
+def _open_file(path: str) -> h5py.File:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(SIGNATURE))
+    except IsADirectoryError as exc:
+        raise DataSetError(f"{path}: is a folder, not an HDF5 file.") from exc
+    except OSError as exc:
+        raise DataSetError(f"{path}: cannot read the file: {exc.strerror}.") from exc
+    if not H5DataSet.sniff(head) and not h5py.is_hdf5(path):
+        raise DataSetError(f"{path}: not an HDF5 file (it does not start with the HDF5 signature).")
+    try:
+        return h5py.File(path, "r")
+    except H5_ERRORS as exc:
+        raise DataSetError(f"{path}: cannot open the HDF5 file (is it truncated?): {exc}.") from exc
+
+
+def _datasets(h5file: h5py.File) -> list[tuple[str, h5py.Dataset]]:
+    """Every dataset reachable from the root, following external links (e.g. NeXus masters)."""
+    found: list[tuple[str, h5py.Dataset]] = []
+
+    def visit(name: str, link: Any) -> None:
+        try:
+            obj = h5file.get("/" + name)
+        except H5_ERRORS:
+            return  # a dangling external or soft link
+        if isinstance(obj, h5py.Dataset):
+            found.append(("/" + name, obj))
+        elif isinstance(obj, h5py.Group) and isinstance(link, h5py.ExternalLink):
+            for inner, dset in _datasets_below(obj):
+                found.append((f"/{name}/{inner}", dset))
+
+    h5file.visititems_links(visit)
+    return found
+
+
+def _datasets_below(group: h5py.Group) -> list[tuple[str, h5py.Dataset]]:
+    found: list[tuple[str, h5py.Dataset]] = []
+
+    def visit(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset):
+            found.append((name, obj))
+
+    group.visititems(visit)
+    return found
+
+
+def _largest_dataset(h5file: h5py.File, path: str) -> tuple[str, h5py.Dataset]:
+    stacks = [(name, d) for name, d in _datasets(h5file) if d.ndim >= 3]
+    if not stacks:
+        others = [f"{name} {list(d.shape)}" for name, d in _datasets(h5file)][:MAX_CANDIDATES]
+        listing = "; it has " + ", ".join(others) if others else "; it has no datasets"
+        raise DataSetError(
+            f"{path}: no dataset with at least 3 dimensions (frames, sy, sx) was found{listing}."
+        )
+    usable = [(name, d) for name, d in stacks if _supported(d.dtype)] or stacks
+    # max() keeps the first of equals: ties go to the first in the file's (sorted) order.
+    return max(usable, key=lambda item: (item[1].size, item[1].ndim == 4))
+
+
+def _named_dataset(h5file: h5py.File, name: str, path: str) -> tuple[str, h5py.Dataset]:
+    name = "/" + name.lstrip("/")
+    try:
+        obj = h5file.get(name)
+    except H5_ERRORS:
+        obj = None
+    if not isinstance(obj, h5py.Dataset):
+        stacks = [n for n, d in _datasets(h5file) if d.ndim >= 3][:MAX_CANDIDATES]
+        hint = f"; datasets with 3 or more dimensions: {', '.join(stacks)}" if stacks else ""
+        what = "is a group, not a dataset" if isinstance(obj, h5py.Group) else "was not found"
+        raise DataSetError(f"{path}: dataset {name} {what}{hint}.")
+    if obj.ndim < 3:
+        raise DataSetError(
+            f"{path}: dataset {name} has shape {list(obj.shape)}; expected at least 3 dimensions "
+            "(frames, sy, sx) or (ny, nx, sy, sx)."
+        )
+    return name, obj
+
+
+def _supported(dtype: np.dtype) -> bool:
+    try:
+        check_dtype(dtype, source="")
+    except DataSetError:
+        return False
+    return True
+
+
+def _given_nav_shape(nav: Any, ds_shape: Sequence[int], *, source: str) -> tuple[int, ...]:
+    dims = check_shape(nav, name="nav_shape", source=source)
+    n_frames = math.prod(ds_shape[:-2])
+    if len(dims) > 2 or math.prod(dims) != n_frames:
+        raise DataSetError(
+            f"{source}: nav_shape {list(dims)} does not fit the dataset of shape "
+            f"{list(ds_shape)}; expected 1 or 2 dimensions whose product is {n_frames} frames."
+        )
+    return dims

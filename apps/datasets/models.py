@@ -1,0 +1,51 @@
+"""The dataset catalogue."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+
+
+class Dataset(models.Model):
+    class Status(models.TextChoices):
+        REGISTERED = "registered"
+        INGESTING = "ingesting"
+        READY = "ready"
+        ERROR = "error"
+
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="datasets"
+    )
+    groups = models.ManyToManyField(Group, blank=True, related_name="datasets")
+    format = models.CharField(max_length=20)
+    path = models.CharField(max_length=4096, help_text="Resolved path inside a data root.")
+    params = models.JSONField(default=dict, blank=True, help_text="Format parameters.")
+    nav_shape = models.JSONField()
+    sig_shape = models.JSONField()
+    dtype = models.CharField(max_length=8)
+    partitions = models.JSONField(default=list, blank=True, help_text="Placement per partition.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.READY)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def n_frames(self) -> int:
+        n = 1
+        for d in self.nav_shape:
+            n *= int(d)
+        return n
+
+    @property
+    def nbytes(self) -> int:
+        import numpy as np
+
+        sy, sx = self.sig_shape
+        return self.n_frames * sy * sx * np.dtype(self.dtype).itemsize
