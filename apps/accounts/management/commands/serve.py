@@ -1,0 +1,76 @@
+"""``manage.py serve``: the whole portal on 127.0.0.1 in the embedded default.
+
+Daphne serves HTTP and websockets; jobs run in background threads of this process on a dask
+LocalCluster started in the background at start-up. Prints the address and a one-time login
+link for the local admin account. Ctrl-C stops everything, the dask cluster included.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from apps.accounts.localadmin import local_admin_ensure
+from apps.accounts.services import login_link_create
+
+logger = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    help = "Run LiberTEM Portal on 127.0.0.1 (Daphne, background jobs, local dask cluster)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--host", default="127.0.0.1",
+                            help="interface to listen on (default: loopback only)")
+        parser.add_argument("--no-login-link", action="store_true",
+                            help="do not create a login link for the local admin")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from daphne.endpoints import build_endpoint_description_strings
+        from daphne.server import Server
+        from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+        from libertem_site.asgi import application
+
+        host, port = options["host"], options["port"]
+        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
+        self.stdout.write(f"LiberTEM Portal is starting at {base}/")
+        if not options["no_login_link"]:
+            key = login_link_create(user=local_admin_ensure())
+            self.stdout.write(f"Log in as the local admin (link valid once): {base}/login/link/{key}/")
+        self.stdout.write(f"Data roots: {', '.join(str(p) for p in settings.DATA_ROOTS)}")
+        self.stdout.write("Press Ctrl-C to stop.")
+        threading.Thread(target=_warm_up_compute, name="warm-up", daemon=True).start()
+        server = Server(
+            application=ASGIStaticFilesHandler(application),
+            endpoints=build_endpoint_description_strings(host=host, port=port),
+            signal_handlers=True,
+            action_logger=None,
+        )
+        try:
+            server.run()
+        finally:
+            self.stdout.write("Stopping: shutting down the compute cluster...")
+            _shut_down_compute()
+            self.stdout.write("Stopped.")
+
+
+def _warm_up_compute() -> None:
+    # Start the dask cluster now rather than on the first job, so the first image is quick.
+    try:
+        from apps.jobs.compute import get_executor
+
+        get_executor()
+    except Exception:  # the first job will report the problem properly
+        logger.exception("could not start the compute cluster in the background")
+
+
+def _shut_down_compute() -> None:
+    from apps.jobs.compute import close_executor
+
+    close_executor()

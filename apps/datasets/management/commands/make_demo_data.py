@@ -1,0 +1,36 @@
+"""``manage.py make_demo_data``: write the synthetic demo dataset and register it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from apps.accounts.localadmin import local_admin_ensure
+from apps.datasets.demo import write_demo
+from apps.datasets.models import Dataset
+from apps.datasets.services import dataset_register
+
+DEMO_NAMES = {"raw": "Demo 64×64 scan (raw)", "hdf5": "Demo 64×64 scan (HDF5)"}
+
+
+class Command(BaseCommand):
+    help = "Write a synthetic 64x64 scan of 128x128 frames into the first data root and register it."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--if-missing", action="store_true",
+                            help="do nothing when the demo dataset is already registered")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["if_missing"] and Dataset.objects.filter(name__in=DEMO_NAMES.values()).exists():
+            self.stdout.write("Demo data is already registered.")
+            return
+        folder = settings.DATA_ROOTS[0] / "demo"
+        self.stdout.write(f"Writing the demo dataset to {folder} ...")
+        sidecar, h5 = write_demo(folder)
+        owner = local_admin_ensure()
+        for fmt, path in (("raw", sidecar), ("hdf5", h5)):
+            Dataset.objects.filter(name=DEMO_NAMES[fmt], owner=owner).delete()
+            ds = dataset_register(owner=owner, name=DEMO_NAMES[fmt], path=str(path), format=fmt)
+            self.stdout.write(f"Registered {ds.name}: {ds.nav_shape} x {ds.sig_shape} {ds.dtype}")
