@@ -4,6 +4,10 @@ Every factory returns a ``(sy, sx)`` (or ``(m, sy, sx)``) float array in detecto
 coordinates: pixel ``(y, x)`` has its centre at ``(y, x)``; ``(cy, cx)`` is a centre that may
 be fractional. A :class:`MaskStack` flattens ``m`` masks to the ``c x m`` matrix ``B`` of the
 central product ``R = A . B`` and keeps it dense or sparse by its density.
+
+Membership tests compare squared distances, ``d^2 = (y-cy)^2 + (x-cx)^2``, in float64 so that
+a disk, a ring and the radial bins agree exactly on their shared edges: ``ring(ri, ro)`` is
+``disk(ro) - disk(ri)`` and the radial bins of ``(ri, ro)`` partition that ring.
 """
 
 from __future__ import annotations
@@ -17,41 +21,60 @@ SPARSE_DENSITY = 0.25
 
 
 def _distance_sq(sig_shape: Sequence[int], cy: float, cx: float) -> np.ndarray:
+    """Squared distance of every pixel centre from ``(cy, cx)``, ``(sy, sx)`` float64."""
     y, x = np.ogrid[: sig_shape[0], : sig_shape[1]]
-    return (y - cy) ** 2 + (x - cx) ** 2
+    return (y - float(cy)) ** 2 + (x - float(cx)) ** 2
 
 
 def disk(sig_shape: Sequence[int], *, cy: float, cx: float, r: float) -> np.ndarray:
     """Pixels with ``(y-cy)^2 + (x-cx)^2 <= r^2`` (float32, 1 inside, 0 outside)."""
-    return (_distance_sq(sig_shape, cy, cx) <= r * r).astype(np.float32)
+    if r < 0:
+        raise ValueError(f"the radius must not be negative, got {r}")
+    return (_distance_sq(sig_shape, cy, cx) <= float(r) ** 2).astype(np.float32)
 
 
 def ring(sig_shape: Sequence[int], *, cy: float, cx: float, ri: float, ro: float) -> np.ndarray:
-    """Pixels with ``ri^2 < d^2 <= ro^2``."""
+    """Pixels with ``ri^2 < d^2 <= ro^2`` (float32); equals ``disk(ro) - disk(ri)``."""
+    if not 0 <= ri <= ro:
+        raise ValueError(f"a ring needs 0 <= ri <= ro, got ri={ri}, ro={ro}")
     d2 = _distance_sq(sig_shape, cy, cx)
-    return ((d2 > ri * ri) & (d2 <= ro * ro)).astype(np.float32)
+    return ((d2 > float(ri) ** 2) & (d2 <= float(ro) ** 2)).astype(np.float32)
 
 
 def rectangle(sig_shape: Sequence[int], *, y: int, x: int, height: int, width: int) -> np.ndarray:
     """Pixels with ``y <= py < y+height`` and ``x <= px < x+width`` (clipped to the frame)."""
+    if height < 0 or width < 0:
+        raise ValueError(f"height and width must not be negative, got {height}, {width}")
     out = np.zeros(tuple(sig_shape), dtype=np.float32)
     out[max(y, 0) : max(y + height, 0), max(x, 0) : max(x + width, 0)] = 1
     return out
 
 
 def point(sig_shape: Sequence[int], *, y: int, x: int) -> np.ndarray:
-    """The single pixel ``(y, x)``."""
-    out = np.zeros(tuple(sig_shape), dtype=np.float32)
+    """The single pixel ``(y, x)``, which must lie inside the frame."""
+    sy, sx = sig_shape
+    if not (0 <= y < sy and 0 <= x < sx):
+        raise ValueError(f"pixel ({y}, {x}) is outside the {sy} x {sx} frame")
+    out = np.zeros((sy, sx), dtype=np.float32)
     out[y, x] = 1
     return out
 
 
 def polygon(sig_shape: Sequence[int], *, points: Sequence[Sequence[float]]) -> np.ndarray:
-    """Pixels whose centre lies inside the polygon ``[[y, x], ...]`` (even-odd rule)."""
-    sy, sx = sig_shape
-    yy, xx = np.mgrid[:sy, :sx]
-    inside = np.zeros((sy, sx), dtype=bool)
+    """Pixels whose centre lies inside the polygon ``[[y, x], ...]`` (even-odd rule).
+
+    Edges are half-open like :func:`rectangle`: a pixel centre on a top or left edge is inside,
+    on a bottom or right edge outside, so the polygon ``[[y, x], [y, x+w], [y+h, x+w],
+    [y+h, x]]`` selects exactly ``rectangle(y=y, x=x, height=h, width=w)`` and polygons that
+    share an edge never share a pixel.
+    """
     pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 2 or pts.shape[0] < 3:
+        raise ValueError(f"a polygon needs at least 3 [y, x] points, got shape {pts.shape}")
+    sy, sx = sig_shape
+    yy = np.arange(sy, dtype=np.float64)[:, np.newaxis]
+    xx = np.arange(sx, dtype=np.float64)[np.newaxis, :]
+    inside = np.zeros((sy, sx), dtype=bool)
     for (y0, x0), (y1, x1) in zip(pts, np.roll(pts, -1, axis=0), strict=True):
         if y0 == y1:
             continue
@@ -64,35 +87,55 @@ def polygon(sig_shape: Sequence[int], *, points: Sequence[Sequence[float]]) -> n
 def radial_bins(
     sig_shape: Sequence[int], *, cy: float, cx: float, ri: float, ro: float, bins: int
 ) -> np.ndarray:
-    """``bins`` rings of equal width: bin k is ``ri + k w < d <= ri + (k+1) w``."""
-    d = np.sqrt(_distance_sq(sig_shape, cy, cx))
-    edges = np.linspace(ri, ro, bins + 1)
-    return np.stack([(d > edges[k]) & (d <= edges[k + 1]) for k in range(bins)]).astype(np.float32)
+    """``bins`` rings of equal width ``w = (ro-ri)/bins``: bin k is ``ri + k w < d <= ri + (k+1) w``.
+
+    Returns ``(bins, sy, sx)`` float32. The bins partition ``ring(ri, ro)`` exactly.
+    """
+    if bins < 1 or not 0 <= ri < ro:
+        raise ValueError(f"radial bins need bins >= 1 and 0 <= ri < ro, got {bins}, {ri}, {ro}")
+    d2 = _distance_sq(sig_shape, cy, cx)
+    edges_sq = np.linspace(float(ri), float(ro), int(bins) + 1) ** 2
+    # index of the first edge >= d^2, minus one: the bin with edges[k]^2 < d^2 <= edges[k+1]^2
+    k = np.searchsorted(edges_sq, d2, side="left") - 1
+    out = np.zeros((int(bins), *d2.shape), dtype=np.float32)
+    yy, xx = np.nonzero((k >= 0) & (k < bins))
+    out[k[yy, xx], yy, xx] = 1
+    return out
 
 
 def com_weights(
-    sig_shape: Sequence[int], *, cy: float, cx: float, r: float, ri: float = 0.0
+    sig_shape: Sequence[int],
+    *,
+    cy: float,
+    cx: float,
+    r: float,
+    ri: float = 0.0,
+    dtype: np.dtype | type = np.float32,
 ) -> np.ndarray:
     """Three masks for centre of mass: the disk (or ring), ``y - cy`` and ``x - cx`` inside it.
 
-    The relative coordinates keep the products small and well-conditioned in float32.
+    Returns ``(3, sy, sx)`` in ``dtype`` (float32 by default; pass float64 for float64 data so
+    that fractional centres are not rounded). The relative coordinates keep the products small
+    and well-conditioned in float32: a frame's shift is ``R[1] / R[0]`` (y) and ``R[2] / R[0]``
+    (x), with rounding errors relative to ``r``, not to the detector size.
     """
     d2 = _distance_sq(sig_shape, cy, cx)
-    inside = d2 <= r * r
+    inside = d2 <= float(r) ** 2
     if ri > 0:
-        inside &= d2 > ri * ri
-    y, x = np.mgrid[: sig_shape[0], : sig_shape[1]]
+        inside &= d2 > float(ri) ** 2
+    y, x = np.ogrid[: sig_shape[0], : sig_shape[1]]
     weight = inside.astype(np.float64)
-    return np.stack([weight, (y - cy) * weight, (x - cx) * weight]).astype(np.float32)
+    return np.stack([weight, (y - float(cy)) * weight, (x - float(cx)) * weight]).astype(dtype)
 
 
 class MaskStack:
-    """``m`` masks of ``sig_shape`` as a ``c x m`` matrix (dense ndarray or CSC sparse).
+    """``m`` masks of ``sig_shape`` as a ``c x m`` matrix (dense ndarray or CSR sparse).
 
     Parameters
     ----------
     masks : array, shape (m, sy, sx) or (sy, sx)
-        Any real dtype; stored as float64 if given as float64, else float32.
+        Any real dtype (bool, integer, float); stored as float64 if given as float64, else
+        float32. Every value must be finite.
     sparse : bool or None
         Force a representation; by default sparse when at most 25 % of entries are non-zero.
     """
@@ -101,12 +144,16 @@ class MaskStack:
         arr = np.asarray(masks)
         if arr.ndim == 2:
             arr = arr[np.newaxis]
-        if arr.ndim != 3:
+        if arr.ndim != 3 or arr.shape[0] == 0:
             raise ValueError(f"masks must have shape (m, sy, sx) or (sy, sx), got {arr.shape}")
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"masks must be real numbers, got dtype {arr.dtype}")
         self.dtype = np.dtype(np.float64 if arr.dtype == np.float64 else np.float32)
         self.count = arr.shape[0]
         self.sig_shape = arr.shape[1:]
         flat = arr.reshape(self.count, -1).astype(self.dtype, copy=False)
+        if not np.isfinite(flat).all():
+            raise ValueError("masks must not contain NaN or infinite values")
         density = np.count_nonzero(flat) / max(1, flat.size)
         self.is_sparse = density <= SPARSE_DENSITY if sparse is None else sparse
         self._dense = np.ascontiguousarray(flat.T)
@@ -120,6 +167,10 @@ class MaskStack:
         """The ``(m, c)`` CSR matrix (only for sparse stacks)."""
         assert self._sparse_t is not None
         return self._sparse_t.astype(dtype, copy=False)
+
+    def masks(self) -> np.ndarray:
+        """The stack as ``(m, sy, sx)`` in :attr:`dtype` (a view)."""
+        return self._dense.T.reshape((self.count, *self.sig_shape))
 
     def __repr__(self) -> str:
         kind = "sparse" if self.is_sparse else "dense"

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from apps.core.analyses.spec import ParamSpec, ResultSpec
 from apps.core.io.base import Partition
 from apps.core.masks import MaskStack
 from apps.core.ops import StopCheck, apply_masks, compute_dtype
@@ -28,6 +29,8 @@ class Analysis(ABC):
     result_names: ClassVar[tuple[str, ...]]
     preview: ClassVar[str]
     """The result shown as the live image while the job runs."""
+    param_specs: ClassVar[tuple[ParamSpec, ...]] = ()
+    result_specs: ClassVar[tuple[ResultSpec, ...]] = ()
 
     def __init__(
         self,
@@ -45,6 +48,16 @@ class Analysis(ABC):
     @property
     def n_frames(self) -> int:
         return math.prod(self.nav_shape)
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """JSON-ready description of the parameters and results (for forms and the API)."""
+        return {
+            "name": cls.name,
+            "params": [p.as_dict() for p in cls.param_specs],
+            "results": [r.as_dict() for r in cls.result_specs],
+            "preview": cls.preview,
+        }
 
     @abstractmethod
     def validate(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from apps.core.errors import ParameterError
 
@@ -23,18 +26,23 @@ def number(
         if default is not None:
             return default
         raise ParameterError(name, "is required.")
-    value = params[name]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ParameterError(name, f"must be a number, got {value!r}.")
+    raw = params[name]
+    # numbers.Real admits numpy scalars (np.int64, np.float32); bools are refused on purpose
+    if isinstance(raw, bool | np.bool_) or not isinstance(raw, numbers.Real):
+        raise ParameterError(name, f"must be a number, got {raw!r}.")
+    try:
+        value = float(raw)
+    except OverflowError:  # an int too large for a float
+        value = math.inf
     if not math.isfinite(value):
-        raise ParameterError(name, f"must be a finite number, got {value!r}.")
+        raise ParameterError(name, f"must be a finite number, got {raw!r}.")
     if positive and value <= 0:
-        raise ParameterError(name, f"must be greater than 0, got {value!r}.")
+        raise ParameterError(name, f"must be greater than 0, got {raw!r}.")
     if minimum is not None and value < minimum:
-        raise ParameterError(name, f"must be at least {minimum:g}, got {value!r}.")
+        raise ParameterError(name, f"must be at least {minimum:g}, got {raw!r}.")
     if maximum is not None and value > maximum:
-        raise ParameterError(name, f"must be at most {maximum:g}, got {value!r}.")
-    return float(value)
+        raise ParameterError(name, f"must be at most {maximum:g}, got {raw!r}.")
+    return value
 
 
 def integer(
@@ -53,22 +61,30 @@ def integer(
 
 
 def boolean(params: Mapping[str, Any], name: str, *, default: bool) -> bool:
+    """``params[name]`` as a bool; only true/false are accepted (not 0/1 or strings)."""
     value = params.get(name, default)
+    if isinstance(value, np.bool_):
+        value = bool(value)
     if not isinstance(value, bool):
         raise ParameterError(name, f"must be true or false, got {value!r}.")
     return value
 
 
 def choice(params: Mapping[str, Any], name: str, options: Sequence[str]) -> str:
+    """``params[name]``, which must be one of the strings ``options``."""
     value = params.get(name)
-    if value not in options:
+    if value is None:
+        raise ParameterError(name, f"is required; expected one of {', '.join(options)}.")
+    if not isinstance(value, str) or value not in options:
         raise ParameterError(name, f"must be one of {', '.join(options)}, got {value!r}.")
     return str(value)
 
 
 def no_unknown(params: Mapping[str, Any], allowed: set[str]) -> None:
     """Refuse parameters the analysis does not take (typos must not pass silently)."""
-    unknown = sorted(set(params) - allowed)
+    unknown = sorted(str(name) for name in set(params) - allowed)
+    if unknown and not allowed:
+        raise ParameterError(unknown[0], "is not a parameter; this analysis takes no parameters.")
     if unknown:
         raise ParameterError(
             unknown[0],
