@@ -177,10 +177,39 @@ class InlineExecutor(Executor):
             t0 = time.perf_counter()
             try:
                 value = task(p, part_roi, should_stop)
+            except CoreError:
+                raise
+            except Exception as exc:  # a bug or an unreadable file the reader did not foresee
+                raise _failure(p, exc, "in this process") from exc
             finally:
                 p.close()
             plan.merge(p, part_roi, value, "inline", time.perf_counter() - t0, on_progress)
         return plan.finish()
+
+
+class ThrottledCheck:
+    """Wraps an expensive ``should_stop`` (a database query, a scheduler round trip): calls it at
+    most every ``interval`` seconds and remembers a True answer."""
+
+    def __init__(self, check: StopCheck, interval: float = 0.1) -> None:
+        self.check = check
+        self.interval = interval
+        self._next = 0.0
+        self._stopped = False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if not self._stopped and now >= self._next:
+            self._next = now + self.interval
+            self._stopped = bool(self.check())
+        return self._stopped
+
+
+def _failure(p: Partition, exc: BaseException, where: str) -> CoreError:
+    """An unexpected exception in a partition as a CoreError naming the file and the partition."""
+    path = getattr(p, "path", None)
+    source = f"{path}: " if path else ""
+    return CoreError(f"{source}{p.label} failed {where}: {type(exc).__name__}: {exc}")
 
 
 def _run_on_worker(
@@ -192,10 +221,10 @@ def _run_on_worker(
     event = Event(cancel_event)
     t0 = time.perf_counter()
     try:
-        value = task(partition, roi, event.is_set)
+        value = task(partition, roi, ThrottledCheck(event.is_set))
     finally:
         partition.close()
-    return value, get_worker().name, time.perf_counter() - t0
+    return value, str(get_worker().name), time.perf_counter() - t0
 
 
 class DaskExecutor(Executor):
@@ -233,6 +262,10 @@ class DaskExecutor(Executor):
             address = self.cluster.scheduler_address
         self.client = Client(address, set_as_default=False)
         self.in_flight_per_worker = in_flight_per_worker
+        #: seconds between two calls of the caller's ``should_stop`` (it may query a database)
+        self.poll_interval = 0.1
+        #: seconds a cancelled run waits for its running partitions to stop
+        self.cancel_grace = 10.0
 
     @property
     def workers(self) -> int:  # type: ignore[override]
@@ -251,15 +284,20 @@ class DaskExecutor(Executor):
         from distributed import Event, as_completed
 
         plan = _Plan(dataset, analysis, roi, partitions or self.partitions(dataset))
+        stop = None if should_stop is None else ThrottledCheck(should_stop, self.poll_interval)
         cancel = Event(f"cancel-{uuid.uuid4().hex}", client=self.client)
         [task] = self.client.scatter([analysis.task()], broadcast=True, hash=False)
         pending = list(reversed(plan.work))
-        limit = self.in_flight_per_worker * self.workers
+        names = self._worker_names()
+        limit = self.in_flight_per_worker * max(1, len(names))
         running: dict[Any, tuple[Partition, np.ndarray | None]] = {}
-        queue = as_completed()
+        queue = as_completed(loop=self.client.loop)
 
         def submit_next() -> None:
             p, part_roi = pending.pop()
+            # Pin to the nodes holding the partition; if none of them is up, any worker may try
+            # (the read then fails with a message naming the file if it is not reachable there).
+            nodes = [n for n in p.nodes if n in names]
             fut = self.client.submit(
                 _run_on_worker,
                 task,
@@ -267,7 +305,7 @@ class DaskExecutor(Executor):
                 part_roi,
                 cancel.name,
                 pure=False,
-                workers=list(p.nodes) or None,
+                workers=nodes or None,
                 allow_other_workers=False,
                 key=f"partition-{p.index}-{uuid.uuid4().hex[:8]}",
             )
@@ -278,25 +316,39 @@ class DaskExecutor(Executor):
             while pending and len(running) < limit:
                 submit_next()
             while running:
-                fut = self._next_done(queue, should_stop, cancel)
+                fut = self._next_done(queue, stop)
                 p, part_roi = running.pop(fut)
                 value, worker, secs = self._result(fut, p)
                 plan.merge(p, part_roi, value, worker, secs, on_progress)
                 if pending:
                     submit_next()
         except BaseException:
-            cancel.set()
-            self.client.cancel(list(running))
+            self._stop_running(cancel, list(running))
             raise
-        finally:
-            with contextlib.suppress(Exception):
-                cancel.clear()
         return plan.finish()
 
-    def _next_done(self, queue: Any, should_stop: StopCheck | None, cancel: Any) -> Any:
+    def _worker_names(self) -> set[str]:
+        workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
+        return {str(w.get("name")) for w in workers}
+
+    def _stop_running(self, cancel: Any, futures: list[Any]) -> None:
+        """Tell running partitions to stop at their next tile and wait (briefly) until they have.
+
+        The event stays set until they are done, so no partition keeps computing for a job that
+        has already ended; then it is cleared, which frees it on the scheduler.
+        """
+        from distributed import wait
+
+        with contextlib.suppress(Exception):
+            cancel.set()
+            wait(futures, timeout=self.cancel_grace)
+        with contextlib.suppress(Exception):
+            self.client.cancel(futures)
+            cancel.clear()
+
+    def _next_done(self, queue: Any, should_stop: StopCheck | None) -> Any:
         while True:
             if should_stop is not None and should_stop():
-                cancel.set()
                 raise JobCancelled()
             if queue.has_ready():
                 return next(queue)
@@ -308,7 +360,7 @@ class DaskExecutor(Executor):
         except CoreError:
             raise
         except Exception as exc:  # a lost worker, a killed process, a bug
-            raise CoreError(f"{p.label} failed on the dask cluster: {exc}") from exc
+            raise _failure(p, exc, "on the dask cluster") from exc
 
     def close(self) -> None:
         self.client.close()

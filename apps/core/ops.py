@@ -52,9 +52,14 @@ class _Converter:
 
 
 class _Stopper:
-    """Calls ``should_stop`` at most every ``interval`` seconds (it may be a network call)."""
+    """Calls ``should_stop`` before every tile, or at most every ``interval`` seconds.
 
-    def __init__(self, should_stop: StopCheck | None, interval: float = 0.1) -> None:
+    The check is made before every tile by default, so a cancelled partition stops at its next
+    tile; a caller whose check is expensive (a network call) throttles it (see
+    :class:`apps.core.executor.ThrottledCheck`).
+    """
+
+    def __init__(self, should_stop: StopCheck | None, interval: float = 0.0) -> None:
         self.should_stop = should_stop
         self.interval = interval
         self._next = 0.0
