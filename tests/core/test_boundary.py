@@ -17,8 +17,14 @@ def test_it_imports_the_core_without_django() -> None:
         "bad = sorted(n for n in sys.modules if n == 'django' or n.startswith('django.'))\n"
         "print(len([n for n in sys.modules if n.startswith('apps.core.')]), bad)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, env={"PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 0, proc.stderr
     count, bad = proc.stdout.split(" ", 1)
     assert int(count) >= 10  # the walk really imported the Core's modules

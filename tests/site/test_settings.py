@@ -24,13 +24,19 @@ def manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.Comple
     clean = {k: v for k, v in os.environ.items() if k not in PORTAL_VARS}
     clean.update(env, VAR_DIR=str(tmp_path / "var"))
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True,
-        text=True, timeout=120,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 def test_it_passes_the_deploy_check_with_production_variables(tmp_path: Path) -> None:
-    proc = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV, tmp_path=tmp_path)
+    proc = manage(
+        "check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV, tmp_path=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert "no issues" in proc.stdout
 
@@ -54,13 +60,22 @@ def test_it_stops_with_a_message_naming_the_variable(
 
 
 def test_it_runs_embedded_without_any_variable(tmp_path: Path) -> None:
-    proc = manage("shell", "--no-imports", "-c", "from django.conf import settings as s; "
-                  "print(s.DATABASES['default']['ENGINE'], s.CHANNEL_LAYERS['default']['BACKEND'], "
-                  "s.JOB_RUNNER, s.DASK_SCHEDULER_ADDRESS, s.SECURE_SSL_REDIRECT)",
-                  env={}, tmp_path=tmp_path)
+    proc = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings as s; "
+        "print(s.DATABASES['default']['ENGINE'], s.CHANNEL_LAYERS['default']['BACKEND'], "
+        "s.JOB_RUNNER, s.DASK_SCHEDULER_ADDRESS, s.SECURE_SSL_REDIRECT)",
+        env={},
+        tmp_path=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [
-        "django.db.backends.sqlite3", "channels.layers.InMemoryChannelLayer", "thread", "None",
+        "django.db.backends.sqlite3",
+        "channels.layers.InMemoryChannelLayer",
+        "thread",
+        "None",
         "False",
     ]
     # The generated secret key is kept private next to the database.
@@ -69,8 +84,14 @@ def test_it_runs_embedded_without_any_variable(tmp_path: Path) -> None:
 
 
 def test_it_keeps_sqlite_in_wal_mode(tmp_path: Path) -> None:
-    proc = manage("shell", "--no-imports", "-c", "from django.db import connection as c; cur = c.cursor(); "
-                  "cur.execute('PRAGMA journal_mode'); print(cur.fetchone()[0])",
-                  env={}, tmp_path=tmp_path)
+    proc = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.db import connection as c; cur = c.cursor(); "
+        "cur.execute('PRAGMA journal_mode'); print(cur.fetchone()[0])",
+        env={},
+        tmp_path=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "wal"
