@@ -137,19 +137,26 @@ class H5Partition(Partition):
             )
             h5file.close()
             return
-        self._data_file = dset.file.filename
-        self._data_size = _file_size(self._data_file)
         self._file = h5file
         self._dset = dset
 
-    def _read_h5(self, start: int, stop: int) -> np.ndarray:
-        # HDF5 reads a file that shrank after it was opened as zeros: check first.
-        size = _file_size(self._data_file)
-        if size < self._data_size:
+    def _check_not_truncated(self) -> None:
+        # HDF5 reads missing bytes as zeros once a file is open (and shares open files within a
+        # process), so compare the file with the size HDF5 expects it to have.
+        data_file = self._dset.file
+        try:
+            size = os.stat(data_file.filename).st_size
+        except OSError as exc:
+            raise self._fail(f"{data_file.filename} is gone ({exc.strerror})") from exc
+        need = data_file.id.get_filesize()
+        if size < need:
             raise self._fail(
-                f"{self._data_file} shrank from {self._data_size} to {size} bytes since it "
-                "was opened; was it truncated or overwritten?"
+                f"{data_file.filename} has {size} bytes, but HDF5 expects {need}; was it "
+                "truncated or overwritten"
             )
+
+    def _read_h5(self, start: int, stop: int) -> np.ndarray:
+        self._check_not_truncated()
         out = np.empty((stop - start, *self.sig_shape), dtype=self.dtype)
         try:
             for lo, hi, sel in nav_boxes(self.ds_shape[:-2], start, stop):
@@ -337,13 +344,6 @@ def _mappable_offset(dset: h5py.Dataset) -> int | None:
     if offset is None or offset % dset.dtype.itemsize:
         return None  # not allocated yet (all fill value), or an unaligned map: let h5py read
     return int(offset)
-
-
-def _file_size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError as exc:
-        raise DataSetError(f"{path}: cannot read the file: {exc.strerror}.") from exc
 
 
 def _open_file(path: str) -> h5py.File:

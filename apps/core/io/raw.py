@@ -266,7 +266,7 @@ def _segment(entry: Any, i: int, base: Path, *, source: str) -> dict[str, Any]:
     if not isinstance(entry, dict) or not {"path", "start", "stop"} <= entry.keys():
         raise DataSetError(f'{source}: partition {i} needs "path", "start" and "stop".')
     start, stop = entry["start"], entry["stop"]
-    if not (isinstance(start, int) and isinstance(stop, int) and 0 <= start < stop):
+    if not (_is_int(start) and _is_int(stop) and 0 <= start < stop):
         raise DataSetError(
             f"{source}: partition {i} must have integers 0 <= start < stop, got {start!r}, {stop!r}."
         )
@@ -297,8 +297,12 @@ def _resolve(name: Any, base: Path, *, source: str) -> str:
     return str((base / name).resolve())
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _offset(value: Any, *, source: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if not _is_int(value) or value < 0:
         raise DataSetError(f"{source}: offset must be a non-negative integer, got {value!r}.")
     return value
 
