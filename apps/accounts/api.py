@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
 from apps.core.errors import CoreError, ParameterError
@@ -24,7 +24,9 @@ class ApiError(Exception):
         self.fields = fields or {}
 
 
-def error_response(message: str, *, status: int = 400, fields: dict[str, str] | None = None) -> JsonResponse:
+def error_response(
+    message: str, *, status: int = 400, fields: dict[str, str] | None = None
+) -> JsonResponse:
     return JsonResponse({"error": message, "fields": fields or {}}, status=status)
 
 
@@ -45,7 +47,9 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in the request; send finite numbers.")
 
 
-def api_view(methods: tuple[str, ...]) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+def api_view(
+    methods: tuple[str, ...],
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """Wraps an API view: allowed methods, login (session or token), errors as JSON."""
 
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -59,9 +63,7 @@ def api_view(methods: tuple[str, ...]) -> Callable[[Callable[..., HttpResponse]]
                 response["Allow"] = ", ".join(methods)
                 return response
             if not request.user.is_authenticated:
-                return error_response(
-                    "Log in or send 'Authorization: Token <key>'.", status=401
-                )
+                return error_response("Log in or send 'Authorization: Token <key>'.", status=401)
             try:
                 return view(request, *args, **kwargs)
             except ApiError as exc:
@@ -75,6 +77,9 @@ def api_view(methods: tuple[str, ...]) -> Callable[[Callable[..., HttpResponse]]
                 return error_response(" ".join(exc.messages), fields=fields)
             except Http404 as exc:
                 return error_response(str(exc) or "Not found.", status=404)
+            except PermissionDenied as exc:
+                # Only for objects the user may see but not change: others are 404 already.
+                return error_response(str(exc) or "You may not change this.", status=403)
 
         return wrapper
 

@@ -22,7 +22,9 @@ class ApiToken(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
     )
     name = models.CharField(max_length=100)
-    prefix = models.CharField(max_length=TOKEN_PREFIX_LENGTH, help_text="First characters, to recognise it.")
+    prefix = models.CharField(
+        max_length=TOKEN_PREFIX_LENGTH, help_text="First characters, to recognise it."
+    )
     key_hash = models.CharField(max_length=64, unique=True)
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)
@@ -36,3 +38,23 @@ class ApiToken(models.Model):
     @staticmethod
     def new_key() -> str:
         return secrets.token_urlsafe(30)
+
+
+class LoginLink(models.Model):
+    """A one-time link that logs its user in (how ``serve`` lets the local admin in).
+
+    Only the key's hash is stored; a link is valid once, for ``LOGIN_LINK_LIFETIME``.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="login_links"
+    )
+    key_hash = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    used = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"login link for {self.user} ({self.created:%Y-%m-%d %H:%M})"

@@ -1,3 +1,17 @@
-from django.urls import path  # noqa: F401
+from __future__ import annotations
 
-urlpatterns: list = []
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from apps.accounts import views
+
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/link/<str:key>/", views.login_link, name="login_link"),
+    path("tokens/", views.token_list, name="token_list"),
+    path("tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
+    path("api/tokens/", views.api_tokens, name="api_tokens"),
+    path("api/tokens/<int:pk>/", views.api_token, name="api_token"),
+    path("api/schema/", views.api_schema, name="api_schema"),
+]

@@ -27,5 +27,5 @@ class TokenQueryMiddleware:
         return await self.inner(scope, receive, send)
 
 
-def TokenAuthMiddlewareStack(inner: Any) -> Any:  # noqa: N802 - mirrors AuthMiddlewareStack
+def TokenAuthMiddlewareStack(inner: Any) -> Any:  # named like AuthMiddlewareStack
     return AuthMiddlewareStack(TokenQueryMiddleware(inner))

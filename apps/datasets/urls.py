@@ -1,3 +1,16 @@
-from django.urls import path  # noqa: F401
+from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from apps.datasets import views
+
+urlpatterns = [
+    path("datasets/", views.dataset_list, name="dataset_list"),
+    path("datasets/register/", views.dataset_register, name="dataset_register"),
+    path("datasets/<int:pk>/", views.dataset_detail, name="dataset_detail"),
+    path("datasets/<int:pk>/share/", views.dataset_share, name="dataset_share"),
+    path("datasets/<int:pk>/delete/", views.dataset_delete, name="dataset_delete"),
+    path("api/datasets/", views.api_datasets, name="api_datasets"),
+    path("api/datasets/<int:pk>/", views.api_dataset, name="api_dataset"),
+    path("api/browse/", views.api_browse, name="api_browse"),
+]

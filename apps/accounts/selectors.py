@@ -1,0 +1,33 @@
+"""Reads for accounts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from apps.accounts.models import ApiToken
+
+
+def token_list(*, user: Any) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user=user)
+
+
+def token_get(*, user: Any, pk: Any) -> ApiToken:
+    """``user``'s token ``pk``; someone else's token is reported missing."""
+    try:
+        return token_list(user=user).get(pk=int(pk))
+    except (ApiToken.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such API token.") from None
+
+
+def token_json(token: ApiToken) -> dict[str, Any]:
+    return {
+        "id": token.pk,
+        "name": token.name,
+        "prefix": token.prefix,
+        "created": token.created.isoformat(),
+        "last_used": token.last_used.isoformat() if token.last_used else None,
+        "url": f"/api/tokens/{token.pk}/",
+    }

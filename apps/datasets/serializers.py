@@ -1,0 +1,29 @@
+"""The JSON form of a catalogue row, used by the API and embedded in pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.datasets.models import Dataset
+
+
+def dataset_json(dataset: Dataset) -> dict[str, Any]:
+    return {
+        "id": dataset.pk,
+        "name": dataset.name,
+        "owner": dataset.owner.username,
+        "groups": sorted(g.name for g in dataset.groups.all()),
+        "format": dataset.format,
+        "path": dataset.path,
+        "params": dataset.params,
+        "nav_shape": dataset.nav_shape,
+        "sig_shape": dataset.sig_shape,
+        "dtype": dataset.dtype,
+        "nbytes": dataset.nbytes,
+        "partitions": dataset.partitions,
+        "status": dataset.status,
+        "error": dataset.error,
+        "created": dataset.created.isoformat(),
+        "url": f"/api/datasets/{dataset.pk}/",
+        "page": f"/datasets/{dataset.pk}/",
+    }

@@ -1,0 +1,187 @@
+"""Writes to the catalogue: registering, sharing, deleting datasets; reopening them.
+
+Registration validates against the file before anything is saved: the Core opens the data,
+and the row is written only if that succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from apps.accounts.access import can_change
+from apps.core.errors import DataSetError
+from apps.core.io import FORMATS, open_dataset
+from apps.core.io.base import DataSet
+from apps.datasets.models import Dataset
+from apps.datasets.paths import in_storage, resolve_in_roots, split_inner
+
+NAME_MAX = Dataset._meta.get_field("name").max_length
+
+
+def dataset_register(
+    *,
+    owner: Any,
+    name: str,
+    path: str,
+    format: str | None = None,
+    params: dict[str, Any] | None = None,
+    groups: Iterable[str] = (),
+) -> Dataset:
+    """Detect, validate and register the dataset at ``path``; nothing is saved on error.
+
+    Raises ValidationError keyed by ``name``, ``path``, ``format``, ``params`` or ``groups``.
+    """
+    name = _clean_name(name)
+    _check_format(format)
+    params = _clean_params(params)
+    group_rows = _groups_for(owner, groups)
+    ds, partitions = _open_checked(path, format=format, params=params)
+    description = ds.describe()
+    with transaction.atomic():
+        dataset = Dataset.objects.create(
+            owner=owner,
+            name=name,
+            format=description["format"],
+            path=description["path"],
+            params=description["params"],
+            nav_shape=description["nav_shape"],
+            sig_shape=description["sig_shape"],
+            dtype=description["dtype"],
+            partitions=partitions,
+            status=Dataset.Status.READY,
+        )
+        dataset.groups.set(group_rows)
+    return dataset
+
+
+def dataset_detect(path: str) -> dict[str, Any]:
+    """What the Core detects at ``path`` (``DataSet.describe()``), or ValidationError."""
+    ds, _ = _open_checked(path, format=None, params={})
+    return ds.describe()
+
+
+def dataset_open(dataset: Dataset) -> DataSet:
+    """Reopen a catalogue row with the Core; raises DataSetError naming the dataset."""
+    try:
+        return open_dataset(dataset.path, format=dataset.format, params=dataset.params)
+    except DataSetError as exc:
+        raise DataSetError(
+            f"Dataset {dataset.name!r} (id {dataset.pk}) cannot be opened: {exc}"
+        ) from exc
+    except (OSError, TypeError, ValueError) as exc:
+        # The file may have been replaced by something no reader expects.
+        raise DataSetError(
+            f"Dataset {dataset.name!r} (id {dataset.pk}) cannot be opened from {dataset.path}: {exc}"
+        ) from exc
+
+
+def dataset_share(*, user: Any, dataset: Dataset, groups: Iterable[str]) -> Dataset:
+    """Share ``dataset`` with exactly ``groups`` (names); owner or staff only."""
+    if not can_change(user, dataset):
+        raise PermissionDenied("Only the owner of a dataset (or staff) can share it.")
+    dataset.groups.set(_groups_for(user, groups))
+    return dataset
+
+
+def dataset_delete(*, user: Any, dataset: Dataset) -> None:
+    if not can_change(user, dataset):
+        raise PermissionDenied("Only the owner of a dataset (or staff) can delete it.")
+    dataset.delete()
+
+
+def _clean_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError({"name": "Give the dataset a name."})
+    name = name.strip()
+    if len(name) > NAME_MAX:
+        raise ValidationError(
+            {"name": f"The name must be at most {NAME_MAX} characters, got {len(name)}."}
+        )
+    return name
+
+
+def _check_format(format: Any) -> None:
+    if format is not None and (not isinstance(format, str) or format not in FORMATS):
+        raise ValidationError(
+            {
+                "format": f"Unknown format {format!r}; expected one of {', '.join(FORMATS)} "
+                "(or none to detect it)."
+            }
+        )
+
+
+def _clean_params(params: Any) -> dict[str, Any]:
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise ValidationError(
+            {"params": f"params must be a JSON object, got {type(params).__name__}."}
+        )
+    try:
+        # Round-trip: the row stores JSON, and NaN or infinities are not valid parameters.
+        json.dumps(params, allow_nan=False)
+    except (TypeError, ValueError):
+        raise ValidationError({"params": "params must be JSON with finite numbers only."}) from None
+    return params
+
+
+def _groups_for(user: Any, names: Iterable[str]) -> list[Group]:
+    """The groups named ``names``; a user may share only with groups they belong to."""
+    if isinstance(names, str | bytes) or not isinstance(names, Iterable):
+        names = [None]  # reported below, like a list holding a non-name
+    wanted = set(names)
+    if not all(isinstance(n, str) for n in wanted):
+        raise ValidationError({"groups": "groups must be a list of group names."})
+    allowed = Group.objects.all() if user.is_staff else user.groups.all()
+    found = list(allowed.filter(name__in=wanted))
+    missing = sorted(wanted - {g.name for g in found})
+    if missing:
+        raise ValidationError(
+            {
+                "groups": f"You are not a member of the group(s) {', '.join(missing)} "
+                "(or they do not exist)."
+            }
+        )
+    return found
+
+
+def _open_checked(
+    path: str, *, format: str | None, params: dict[str, Any]
+) -> tuple[DataSet, list[dict[str, Any]]]:
+    """The opened dataset and its partitions' descriptions, or ValidationError."""
+    resolved = resolve_in_roots(path)
+    if not resolved.exists():
+        raise ValidationError({"path": f"{resolved} does not exist."})
+    _, inner = split_inner(path.strip())
+    target = f"{resolved}:{inner}" if inner else str(resolved)
+    # With parameters given, a mismatch (shape, dtype, offset) is most likely theirs.
+    field = "params" if params else "path"
+    try:
+        ds = open_dataset(target, format=format, params=params)
+        partitions = ds.partitions()
+    except DataSetError as exc:
+        raise ValidationError({field: str(exc)}) from None
+    except (OSError, TypeError, ValueError) as exc:
+        raise ValidationError({field: f"{resolved}: cannot read the data: {exc}"}) from None
+    for part in partitions:
+        _check_partition_path(ds, part.describe())
+    return ds, [part.describe() for part in partitions]
+
+
+def _check_partition_path(ds: DataSet, part: dict[str, Any]) -> None:
+    # A sidecar may name partition files anywhere (``../..``, file:// URIs): reading them
+    # through the portal must not become a way around the data roots.
+    part_path = part.get("path")
+    if part_path and not in_storage(part_path):
+        raise ValidationError(
+            {
+                "path": f"{ds.path}: partition {part['index']} is stored in {part_path}, outside "
+                "the data folders; move the data or the sidecar inside them."
+            }
+        )
