@@ -18,7 +18,9 @@ class Job(models.Model):
 
     TERMINAL = (Status.FINISHED, Status.FAILED, Status.CANCELLED)
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs"
+    )
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="jobs")
     analysis = models.CharField(max_length=40)
     params = models.JSONField(default=dict, blank=True)
@@ -48,3 +50,23 @@ class Job(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL
+
+
+class Mask(models.Model):
+    """An uploaded mask stack ``(m, sy, sx)`` for the ``masks`` analysis, stored as .npy bytes."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="masks"
+    )
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="masks")
+    name = models.CharField(max_length=200, blank=True)
+    shape = models.JSONField(help_text="Always (m, sy, sx); one uploaded (sy, sx) mask has m=1.")
+    dtype = models.CharField(max_length=8)
+    data = models.BinaryField(help_text="The mask stack as .npy bytes.")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name or 'mask'} {self.shape} for {self.dataset}"

@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+"""Websocket routes (wrapped in origin validation and authentication by libertem_site.asgi)."""
 
-websocket_urlpatterns: list = []
+from __future__ import annotations
+
+from django.urls import path
+
+from apps.live.consumers import JobConsumer
+
+websocket_urlpatterns = [
+    path("ws/jobs/<int:job_id>/", JobConsumer.as_asgi(), name="ws_job"),
+]

@@ -14,7 +14,9 @@ class Result(models.Model):
     shape = models.JSONField()
     nbytes = models.BigIntegerField()
     data = models.BinaryField(help_text="The array as .npy bytes.")
-    partial = models.BooleanField(default=False, help_text="Latest partial result of a running job.")
+    partial = models.BooleanField(
+        default=False, help_text="Latest partial result of a running job."
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -5,30 +5,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('jobs', '0001_initial'),
+        ("jobs", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Result',
+            name="Result",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=40)),
-                ('dtype', models.CharField(max_length=8)),
-                ('shape', models.JSONField()),
-                ('nbytes', models.BigIntegerField()),
-                ('data', models.BinaryField(help_text='The array as .npy bytes.')),
-                ('partial', models.BooleanField(default=False, help_text='Latest partial result of a running job.')),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='results', to='jobs.job')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=40)),
+                ("dtype", models.CharField(max_length=8)),
+                ("shape", models.JSONField()),
+                ("nbytes", models.BigIntegerField()),
+                ("data", models.BinaryField(help_text="The array as .npy bytes.")),
+                (
+                    "partial",
+                    models.BooleanField(
+                        default=False, help_text="Latest partial result of a running job."
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="results",
+                        to="jobs.job",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['job', 'name'],
-                'constraints': [models.UniqueConstraint(fields=('job', 'name', 'partial'), name='one_result_per_name')],
+                "ordering": ["job", "name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("job", "name", "partial"), name="one_result_per_name"
+                    )
+                ],
             },
         ),
     ]

@@ -77,12 +77,23 @@ class Command(BaseCommand):
     help = "Run an analysis on a dataset file and write its results to an .npz file."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("path", help="sidecar .json, HDF5 file (optionally file.h5:/path) or .npy")
-        parser.add_argument("--analysis", required=True, help="sum, pick, virtual, com, radial, masks")
-        parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                            help="analysis parameter; VALUE is JSON or a plain word")
+        parser.add_argument(
+            "path", help="sidecar .json, HDF5 file (optionally file.h5:/path) or .npy"
+        )
+        parser.add_argument(
+            "--analysis", required=True, help="sum, pick, virtual, com, radial, masks"
+        )
+        parser.add_argument(
+            "--param",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="analysis parameter; VALUE is JSON or a plain word",
+        )
         parser.add_argument("--roi", help="boolean .npy of the scan shape")
-        parser.add_argument("--executor", default="inline", help="inline, local, or tcp://HOST:PORT")
+        parser.add_argument(
+            "--executor", default="inline", help="inline, local, or tcp://HOST:PORT"
+        )
         parser.add_argument("--out", help="output .npz (default: <name>-<analysis>.npz)")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -98,11 +109,16 @@ class Command(BaseCommand):
         if options["analysis"] == "masks" and isinstance(params.get("masks"), str):
             params["masks"] = load_npy(params["masks"], what="--param masks=")
         analysis = make_analysis(
-            options["analysis"], params, nav_shape=dataset.nav_shape,
-            sig_shape=dataset.sig_shape, dtype=dataset.dtype,
+            options["analysis"],
+            params,
+            nav_shape=dataset.nav_shape,
+            sig_shape=dataset.sig_shape,
+            dtype=dataset.dtype,
         )
         roi = self._roi(options["roi"], dataset.nav_shape)
-        out = Path(options["out"] or f"{Path(dataset.path.split(':/')[0]).stem}-{analysis.name}.npz")
+        out = Path(
+            options["out"] or f"{Path(dataset.path.split(':/')[0]).stem}-{analysis.name}.npz"
+        )
         executor = make_executor(options["executor"])
         bar = None if options["quiet"] else ProgressBar(dataset.frame_bytes, self.stderr)
         try:
@@ -112,13 +128,20 @@ class Command(BaseCommand):
                 bar.close()
             executor.close()
         np.savez(out, **run.results)
-        self.stdout.write(json.dumps({
-            "analysis": analysis.name, "path": dataset.path, "executor": options["executor"],
-            "seconds": round(run.seconds, 6), "bytes": run.nbytes,
-            "GBps": round(run.nbytes / run.seconds / 1e9, 3) if run.seconds else None,
-            "results": {name: list(arr.shape) for name, arr in run.results.items()},
-            "out": str(out),
-        }))
+        self.stdout.write(
+            json.dumps(
+                {
+                    "analysis": analysis.name,
+                    "path": dataset.path,
+                    "executor": options["executor"],
+                    "seconds": round(run.seconds, 6),
+                    "bytes": run.nbytes,
+                    "GBps": round(run.nbytes / run.seconds / 1e9, 3) if run.seconds else None,
+                    "results": {name: list(arr.shape) for name, arr in run.results.items()},
+                    "out": str(out),
+                }
+            )
+        )
 
     def _roi(self, path: str | None, nav_shape: tuple[int, ...]) -> np.ndarray | None:
         if path is None:
@@ -130,6 +153,7 @@ class Command(BaseCommand):
             roi = roi.astype(bool)
         if roi.shape != tuple(nav_shape):
             raise ParameterError(
-                "roi", f"{path} has shape {list(roi.shape)}, expected the scan shape {list(nav_shape)}."
+                "roi",
+                f"{path} has shape {list(roi.shape)}, expected the scan shape {list(nav_shape)}.",
             )
         return roi

@@ -1,0 +1,56 @@
+"""The process-wide executor the job driver computes with.
+
+Created on first use: a DaskExecutor connected to ``DASK_SCHEDULER_ADDRESS``, or a LocalCluster
+on 127.0.0.1 with ``DASK_LOCAL_WORKERS`` (0: one per core) workers; closed at process exit.
+Tests swap in an InlineExecutor with :func:`set_executor`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import threading
+
+from django.conf import settings
+
+from apps.core.executor import DaskExecutor, Executor
+
+logger = logging.getLogger(__name__)
+
+_executor: Executor | None = None
+_lock = threading.Lock()
+
+
+def get_executor() -> Executor:
+    global _executor
+    with _lock:
+        if _executor is None:
+            _executor = _new_executor()
+            atexit.register(close_executor)
+        return _executor
+
+
+def set_executor(executor: Executor | None) -> Executor | None:
+    """Replace the executor (None: create from settings on next use); returns the old one."""
+    global _executor
+    with _lock:
+        old, _executor = _executor, executor
+        return old
+
+
+def close_executor() -> None:
+    old = set_executor(None)
+    if old is not None:
+        with contextlib.suppress(Exception):
+            old.close()
+
+
+def _new_executor() -> Executor:
+    address = settings.DASK_SCHEDULER_ADDRESS
+    if address:
+        logger.info("connecting to the dask scheduler at %s", address)
+        return DaskExecutor(address)
+    workers = settings.DASK_LOCAL_WORKERS or None
+    logger.info("starting a local dask cluster (%s workers)", workers or "one per core")
+    return DaskExecutor(None, n_workers=workers)

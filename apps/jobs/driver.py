@@ -1,0 +1,147 @@
+"""The job driver: claim a queued job, compute it on the executor, store results, always end.
+
+Every write after the claim is guarded by the job's ``attempt`` (its fencing token) and status
+``running``: a run that lost its job (reaped, or cancelled while queued) writes nothing more.
+Whatever happens, the job ends finished, failed with a sentence, or cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.core.errors import CoreError, JobCancelled
+from apps.core.executor import RunResult
+from apps.datasets.services import dataset_open
+from apps.jobs.analysis import build_analysis
+from apps.jobs.compute import get_executor
+from apps.jobs.models import Job, Mask
+from apps.jobs.progress import ProgressReporter, StopCheck, running_job
+from apps.jobs.roi import roi_array
+from apps.live.events import publish
+from apps.results.models import Result
+from apps.results.serializers import result_json
+from apps.results.store import StaleAttempt, final_results, results_save
+
+logger = logging.getLogger(__name__)
+
+
+def run_job(job_id: int) -> None:
+    """Run job ``job_id`` if it is still queued (a duplicate delivery does nothing)."""
+    job = job_claim(job_id)
+    if job is None:
+        logger.info("job %s is not queued any more; nothing to run", job_id)
+        return
+    publish(
+        job.pk,
+        {
+            "type": "status",
+            "id": job.pk,
+            "status": job.status,
+            "progress": {"done": 0, "total": job.frames_total},
+        },
+    )
+    try:
+        run = _compute(job)
+        _finish_ok(job, run)
+    except StaleAttempt:
+        logger.warning("job %s attempt %s lost its job; stopping", job.pk, job.attempt)
+    except JobCancelled:
+        _finish(job, Job.Status.CANCELLED, "cancelled")
+    except CoreError as exc:
+        _finish(job, Job.Status.FAILED, str(exc))
+    except Exception as exc:
+        logger.exception("job %s: internal error", job.pk)
+        _finish(job, Job.Status.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def job_claim(job_id: int) -> Job | None:
+    """queued -> running with a new attempt, atomically; None if it was not queued."""
+    now = timezone.now()
+    claimed = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
+        status=Job.Status.RUNNING,
+        attempt=F("attempt") + 1,
+        started=now,
+        heartbeat=now,
+        frames_done=0,
+        error="",
+    )
+    if not claimed:
+        return None
+    return Job.objects.select_related("dataset", "owner").get(pk=job_id)
+
+
+def _compute(job: Job) -> RunResult:
+    dataset = job.dataset
+    analysis = build_analysis(
+        dataset=dataset,
+        analysis=job.analysis,
+        params=job.params,
+        mask_lookup=lambda pk: Mask.objects.filter(pk=pk).first(),
+    )
+    roi = roi_array(job.roi, dataset.nav_shape)
+    data = dataset_open(dataset)
+    logger.info("job %s: %s on %s (attempt %s)", job.pk, job.analysis, data, job.attempt)
+    return get_executor().run(
+        data,
+        analysis,
+        roi=roi,
+        on_progress=ProgressReporter(job, preview=analysis.preview, frame_bytes=data.frame_bytes),
+        should_stop=StopCheck(job),
+    )
+
+
+def _finish_ok(job: Job, run: RunResult) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        results_save(job=job, results=run.results)
+        updated = running_job(job).update(
+            status=Job.Status.FINISHED,
+            frames_done=run.frames,
+            frames_total=run.frames,
+            bytes_read=run.nbytes,
+            partitions=[r.as_dict() for r in run.partitions],
+            finished=now,
+            heartbeat=now,
+            error="",
+        )
+        if not updated:
+            raise StaleAttempt(f"job {job.pk} is no longer running attempt {job.attempt}.")
+    logger.info("job %s finished: %s frames in %.2f s", job.pk, run.frames, run.seconds)
+    results = [result_json(r) for r in final_results(job)]
+    publish(
+        job.pk,
+        {
+            "type": "finished",
+            "id": job.pk,
+            "done": run.frames,
+            "total": run.frames,
+            "results": results,
+        },
+    )
+
+
+def _finish(job: Job, status: str, error: str) -> None:
+    """End ``job`` as failed or cancelled, leaving no results behind."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            updated = running_job(job).update(
+                status=status, error=error, finished=now, heartbeat=now
+            )
+            if updated:
+                Result.objects.filter(job_id=job.pk).delete()
+    except Exception:
+        # The database hiccuped: try once more without results cleanup so the job still ends.
+        logger.exception("job %s: could not record %s; retrying", job.pk, status)
+        updated = running_job(job).update(status=status, error=error, finished=now)
+    if not updated:
+        logger.warning(
+            "job %s attempt %s: not running any more, %s not recorded", job.pk, job.attempt, status
+        )
+        return
+    logger.info("job %s %s: %s", job.pk, status, error)
+    publish(job.pk, {"type": status, "id": job.pk, "error": error})

@@ -1,0 +1,112 @@
+"""What the driver does while the executor runs: progress, partial previews, heartbeats, stops.
+
+The executor calls :class:`ProgressReporter` after each merged partition and polls
+:class:`StopCheck` often (every few milliseconds); both throttle their database work to
+``settings.JOB_PROGRESS_INTERVAL`` so a fast job does not hammer the database or the browser.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from apps.jobs.models import Job
+from apps.live.events import publish
+from apps.results.preview import image_bytes, preview_image
+from apps.results.store import StaleAttempt, partial_save
+
+STOP_POLL_SECONDS = 0.25
+HEARTBEAT_SECONDS = 5.0
+
+
+def running_job(job: Job) -> QuerySet[Job]:
+    """The job's row, only while this attempt is the one running it (the write guard)."""
+    return Job.objects.filter(pk=job.pk, attempt=job.attempt, status=Job.Status.RUNNING)
+
+
+class ProgressReporter:
+    """Writes progress to the row, publishes it and the preview image, all throttled."""
+
+    def __init__(self, job: Job, *, preview: str, frame_bytes: int) -> None:
+        self.job = job
+        self.preview = preview
+        self.frame_bytes = frame_bytes
+        self.interval = float(settings.JOB_PROGRESS_INTERVAL)
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int, partial: dict[str, np.ndarray]) -> None:
+        final = done >= total
+        now = time.monotonic()
+        if not final and now - self._last < self.interval:
+            return
+        self._last = now
+        updated = running_job(self.job).update(
+            frames_done=done,
+            frames_total=total,
+            bytes_read=done * self.frame_bytes,
+            heartbeat=timezone.now(),
+        )
+        if not updated:
+            raise StaleAttempt(
+                f"job {self.job.pk} is no longer running attempt {self.job.attempt}."
+            )
+        publish(self.job.pk, {"type": "progress", "id": self.job.pk, "done": done, "total": total})
+        if not final and self.preview in partial:
+            self._partial(done, total, partial[self.preview])
+
+    def _partial(self, done: int, total: int, array: np.ndarray) -> None:
+        image = preview_image(array)
+        partial_save(job=self.job, name=self.preview, array=image)
+        publish(
+            self.job.pk,
+            partial_message(self.job.pk, self.preview, image, done, total),
+            image_bytes(image),
+        )
+
+
+def partial_message(job_id: int, name: str, image: np.ndarray, done: int, total: int) -> dict:
+    """The JSON half of a ``partial`` websocket message (the float32 bytes follow it)."""
+    return {
+        "type": "partial",
+        "id": job_id,
+        "name": name,
+        "shape": list(image.shape),
+        "dtype": "float32",
+        "done": done,
+        "total": total,
+    }
+
+
+class StopCheck:
+    """True once the job should stop: cancel requested, or this attempt lost the job."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.stopped = False
+        self._next = 0.0
+        self._beat = time.monotonic()
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if self.stopped or now < self._next:
+            return self.stopped
+        self._next = now + STOP_POLL_SECONDS
+        row = (
+            Job.objects.filter(pk=self.job.pk)
+            .values("status", "attempt", "cancel_requested")
+            .first()
+        )
+        self.stopped = (
+            row is None
+            or row["cancel_requested"]
+            or row["attempt"] != self.job.attempt
+            or row["status"] != Job.Status.RUNNING
+        )
+        if not self.stopped and now - self._beat >= HEARTBEAT_SECONDS:
+            self._beat = now
+            running_job(self.job).update(heartbeat=timezone.now())
+        return self.stopped

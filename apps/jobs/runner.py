@@ -1,0 +1,54 @@
+"""Where ``run_job`` runs: a Celery worker, or a small thread pool in the web process.
+
+``JOB_RUNNER=thread`` (the embedded default) runs the same driver code as the Celery task,
+two jobs at a time; jobs beyond that wait in the pool's queue with status ``queued``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+THREAD_WORKERS = 2
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def enqueue(job_id: int) -> Future[None] | None:
+    """Start job ``job_id`` on the configured runner (call after the job row is committed)."""
+    if settings.JOB_RUNNER == "celery":
+        from apps.jobs.tasks import run_job
+
+        run_job.delay(job_id)
+        return None
+    return _thread_pool().submit(_run_in_thread, job_id)
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=THREAD_WORKERS, thread_name_prefix="job")
+            atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
+        return _pool
+
+
+def _run_in_thread(job_id: int) -> None:
+    from django.db import close_old_connections
+
+    from apps.jobs.driver import run_job
+
+    try:
+        run_job(job_id)
+    except Exception:  # the driver records failures itself; this is a last resort
+        logger.exception("job %s: the driver raised", job_id)
+    finally:
+        # Each pool thread has its own connection; do not leave it open between jobs.
+        close_old_connections()

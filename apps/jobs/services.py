@@ -1,0 +1,89 @@
+"""Writes of the jobs app: submitting and cancelling jobs, uploading masks."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.errors import ParameterError
+from apps.datasets.models import Dataset
+from apps.jobs import runner
+from apps.jobs.analysis import build_analysis
+from apps.jobs.masks import mask_stack_from_upload
+from apps.jobs.models import Job, Mask
+from apps.jobs.roi import roi_array
+from apps.jobs.selectors import usable_mask
+from apps.live.events import publish
+from apps.results.npy import npy_dumps
+
+logger = logging.getLogger(__name__)
+
+
+def job_submit(*, user: Any, dataset: Dataset, analysis: Any, params: Any, roi: Any = None) -> Job:
+    """Validate, save and enqueue a job; returns at once (the job runs elsewhere).
+
+    The caller has checked that ``user`` may see ``dataset``. Invalid input raises
+    ParameterError naming the field, and nothing is saved.
+    """
+    if dataset.status != Dataset.Status.READY:
+        raise ParameterError("dataset", f"{dataset.name} is {dataset.status}, not ready.")
+    built = build_analysis(
+        dataset=dataset,
+        analysis=analysis,
+        params=params if params is not None else {},
+        mask_lookup=lambda pk: usable_mask(user=user, mask_id=pk),
+    )
+    selected = roi_array(roi, dataset.nav_shape)
+    total = dataset.n_frames if selected is None else int(selected.sum())
+    with transaction.atomic():
+        job = Job.objects.create(
+            owner=user,
+            dataset=dataset,
+            analysis=built.name,
+            params=params if params is not None else {},
+            roi=roi,
+            frames_total=total,
+        )
+        transaction.on_commit(lambda: runner.enqueue(job.pk))
+    return job
+
+
+def job_cancel(*, user: Any, job: Job) -> Job:
+    """Cancel ``job``: a queued job at once, a running one at its partitions' next tile."""
+    now = timezone.now()
+    queued = Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED)
+    if queued.update(
+        status=Job.Status.CANCELLED, error="cancelled", finished=now, cancel_requested=True
+    ):
+        publish(job.pk, {"type": "cancelled", "error": "cancelled"})
+    else:
+        Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(cancel_requested=True)
+    job.refresh_from_db()
+    logger.info("job %s: cancel requested by %s (%s)", job.pk, user, job.status)
+    return job
+
+
+def mask_upload(*, user: Any, dataset: Dataset, file: UploadedFile, name: str = "") -> Mask:
+    """Store an uploaded ``.npy`` mask stack for ``dataset`` (checked against its detector)."""
+    if file.size is not None and file.size > settings.MAX_MASK_UPLOAD_BYTES:
+        raise ParameterError(
+            "file",
+            f"{file.name}: {file.size} bytes is larger than the limit of "
+            f"{settings.MAX_MASK_UPLOAD_BYTES} bytes.",
+        )
+    stack = mask_stack_from_upload(
+        file.read(), sig_shape=dataset.sig_shape, filename=file.name or "upload"
+    )
+    return Mask.objects.create(
+        owner=user,
+        dataset=dataset,
+        name=(name or file.name or "")[:200],
+        shape=list(stack.shape),
+        dtype=stack.dtype.str,
+        data=npy_dumps(stack),
+    )

@@ -1,0 +1,99 @@
+"""JSON API of the jobs app: masks, jobs, cancellation, the analysis catalogue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from apps.accounts.access import can_change, get_dataset, get_job
+from apps.accounts.api import ApiError, api_view, json_body
+from apps.core.analyses import describe_analyses
+from apps.jobs import selectors, services
+from apps.jobs.serializers import job_json, job_urls, mask_json
+
+JOB_FIELDS = {"dataset", "analysis", "params", "roi"}
+LIST_LIMIT = 200
+
+
+@api_view(("POST",))
+def mask_create(request: HttpRequest) -> HttpResponse:
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise ApiError(
+            "Send the mask as a multipart field 'file' (.npy).", fields={"file": "is required."}
+        )
+    dataset = get_dataset(request.user, _required_id(request.POST.get("dataset"), "dataset"))
+    mask = services.mask_upload(
+        user=request.user, dataset=dataset, file=upload, name=request.POST.get("name", "")
+    )
+    return JsonResponse(mask_json(mask), status=201)
+
+
+@api_view(("GET", "POST"))
+def job_collection(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return _job_submit(request)
+    dataset = request.GET.get("dataset")
+    dataset_id = _required_id(dataset, "dataset") if dataset is not None else None
+    jobs = selectors.job_list(user=request.user, dataset_id=dataset_id)[:LIST_LIMIT]
+    return JsonResponse({"jobs": [job_json(j, results=False) for j in jobs]})
+
+
+def _job_submit(request: HttpRequest) -> HttpResponse:
+    body = json_body(request)
+    unknown = sorted(set(body) - JOB_FIELDS)
+    if unknown:
+        raise ApiError(
+            f"Unknown field {unknown[0]!r}; send {', '.join(sorted(JOB_FIELDS))}.",
+            fields={unknown[0]: "is not a field of a job."},
+        )
+    for name in ("dataset", "analysis"):
+        if name not in body:
+            raise ApiError(f"The field {name!r} is required.", fields={name: "is required."})
+    dataset = get_dataset(request.user, _required_id(body["dataset"], "dataset"))
+    job = services.job_submit(
+        user=request.user,
+        dataset=dataset,
+        analysis=body["analysis"],
+        params=body.get("params", {}),
+        roi=body.get("roi"),
+    )
+    return JsonResponse({"id": job.pk, "status": job.status, **job_urls(job.pk)}, status=202)
+
+
+@api_view(("GET",))
+def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    return JsonResponse(job_json(get_job(request.user, job_id)))
+
+
+@api_view(("POST",))
+def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = get_job(request.user, job_id)
+    if not can_change(request.user, job):
+        raise ApiError("Only the job's owner (or staff) can cancel it.", status=403)
+    job = services.job_cancel(user=request.user, job=job)
+    return JsonResponse(job_json(job, results=False))
+
+
+@api_view(("GET",))
+def analysis_list(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"analyses": describe_analyses()})
+
+
+def _required_id(value: Any, field: str) -> int:
+    # JSON true is an int in Python; "3" from a form field is fine.
+    if (
+        isinstance(value, bool)
+        or value is None
+        or value == ""
+        or (isinstance(value, float) and not value.is_integer())
+    ):
+        raise ApiError(f"The field {field!r} must be an id.", fields={field: "must be an id."})
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ApiError(
+            f"The field {field!r} must be an id, got {value!r:.40}.",
+            fields={field: "must be an id."},
+        ) from None

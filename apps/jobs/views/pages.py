@@ -1,0 +1,62 @@
+"""Server-rendered pages: home, the job history, one job with live progress."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.accounts.access import can_change, get_job, visible_datasets
+from apps.jobs import selectors, services
+from apps.jobs.models import Job
+from apps.jobs.serializers import job_json
+
+HOME_ITEMS = 10
+HISTORY_ITEMS = 200
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    datasets = visible_datasets(request.user).order_by("-created")[:HOME_ITEMS]
+    jobs = selectors.job_list(user=request.user)[:HOME_ITEMS]
+    return render(request, "home.html", {"datasets": datasets, "jobs": _rows(request, jobs)})
+
+
+@login_required
+def job_list(request: HttpRequest) -> HttpResponse:
+    jobs = selectors.job_list(user=request.user)[:HISTORY_ITEMS]
+    return render(request, "jobs/job_list.html", {"jobs": _rows(request, jobs)})
+
+
+@login_required
+def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = get_job(request.user, job_id)
+    context = {"job": job, "data": job_json(job), "can_cancel": can_change(request.user, job)}
+    return render(request, "jobs/job_detail.html", context)
+
+
+@login_required
+@require_POST
+def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = get_job(request.user, job_id)
+    if can_change(request.user, job) and not job.is_terminal:
+        services.job_cancel(user=request.user, job=job)
+    if request.POST.get("next") == "list":
+        return redirect("job_list")
+    return redirect("job_detail", job.pk)
+
+
+def _rows(request: HttpRequest, jobs: Iterable[Job]) -> list[dict[str, Any]]:
+    return [
+        {
+            "job": job,
+            "seconds": selectors.job_seconds(job),
+            "throughput": selectors.job_throughput(job),
+            "can_cancel": can_change(request.user, job) and not job.is_terminal,
+        }
+        for job in jobs
+    ]

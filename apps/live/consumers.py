@@ -1,0 +1,78 @@
+"""The job websocket: ``/ws/jobs/<id>/`` streams a job's progress to those who may see it.
+
+A user who may not see the job (or an anonymous one) is refused before the handshake completes,
+with close code 4404, exactly like a missing job. On connect the consumer sends a ``status``
+message with the job as the API shows it, and the latest partial preview if there is one, so a
+late or reconnecting browser catches up; after that it forwards the job group's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.http import Http404
+
+from apps.accounts.access import get_job
+from apps.jobs.models import Job
+from apps.jobs.progress import partial_message
+from apps.jobs.serializers import job_json
+from apps.live.events import group_name, remember_consumer_loop
+from apps.results.preview import image_bytes
+from apps.results.store import partial_latest, result_array
+
+NOT_FOUND = 4404
+
+
+class JobConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        job_id = self.scope["url_route"]["kwargs"]["job_id"]
+        job = await database_sync_to_async(_visible_job)(self.scope.get("user"), job_id)
+        if job is None:
+            await self.close(code=NOT_FOUND)
+            return
+        self.group = group_name(job.pk)
+        remember_consumer_loop(asyncio.get_running_loop())
+        # Join before reading the state: nothing published in between is lost.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        status, partial = await database_sync_to_async(_current_state)(job.pk)
+        await self.send(text_data=json.dumps(status))
+        if partial is not None:
+            await self.send(text_data=json.dumps(partial[0]))
+            await self.send(bytes_data=partial[1])
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """The browser only listens; anything it sends is ignored."""
+
+    async def job_event(self, event: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(event["message"]))
+        if event.get("binary"):
+            await self.send(bytes_data=event["binary"])
+
+
+def _visible_job(user: Any, job_id: Any) -> Job | None:
+    if user is None:
+        return None
+    try:
+        return get_job(user, job_id)
+    except Http404:
+        return None
+
+
+def _current_state(job_id: int) -> tuple[dict[str, Any], tuple[dict[str, Any], bytes] | None]:
+    job = Job.objects.select_related("owner").get(pk=job_id)
+    status = {"type": "status", **job_json(job)}
+    row = partial_latest(job) if job.status == Job.Status.RUNNING else None
+    if row is None:
+        return status, None
+    image = result_array(row)
+    message = partial_message(job.pk, row.name, image, job.frames_done, job.frames_total)
+    return status, (message, image_bytes(image))

@@ -1,0 +1,69 @@
+"""Job events for websocket consumers: ``publish(job_id, message, binary)`` from any thread.
+
+Each job has a channel group ``job-<id>``; consumers join it, the job driver sends to it.
+A message with ``binary`` reaches the browser as the JSON text frame immediately followed by one
+binary frame (both travel in one group message, so no other event can come in between).
+
+Publishing is best effort: the database is the truth, the websocket only a notification.
+
+The in-memory channel layer (embedded default) keeps asyncio queues that belong to the event
+loop serving the websockets, and asyncio queues are not thread-safe. So for that layer the
+driver thread hands the send to that loop (remembered by the consumers) instead of running it
+in a private loop with ``async_to_sync``; with Redis, ``async_to_sync`` is the normal way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+EVENT_TYPE = "job.event"
+
+_consumer_loop: asyncio.AbstractEventLoop | None = None
+
+
+def group_name(job_id: int) -> str:
+    return f"job-{int(job_id)}"
+
+
+def remember_consumer_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Called by consumers: the loop the in-memory layer's queues belong to."""
+    global _consumer_loop
+    _consumer_loop = loop
+
+
+def publish(job_id: int, message: dict[str, Any], binary: bytes | None = None) -> None:
+    """Send ``message`` (and an optional binary frame) to every consumer of job ``job_id``."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    event = {"type": EVENT_TYPE, "message": message, "binary": binary}
+    try:
+        if isinstance(layer, InMemoryChannelLayer):
+            _send_in_memory(layer, group_name(job_id), event)
+        else:
+            async_to_sync(layer.group_send)(group_name(job_id), event)
+    except Exception:
+        logger.warning("could not publish %s of job %s", message.get("type"), job_id, exc_info=True)
+
+
+def _send_in_memory(layer: InMemoryChannelLayer, group: str, event: dict[str, Any]) -> None:
+    loop = _consumer_loop
+    if loop is None or loop.is_closed():
+        return  # no websocket was ever opened in this process: nobody listens
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        loop.create_task(layer.group_send(group, event))
+    else:
+        # Fire and forget: tasks run in submission order, so events keep their order, and a
+        # busy or blocked websocket loop never stalls the job driver.
+        asyncio.run_coroutine_threadsafe(layer.group_send(group, event), loop)

@@ -1,0 +1,69 @@
+"""The result store: final result arrays and the latest partial preview of a running job.
+
+Final results are written all at once in one transaction that also checks the job's attempt
+(the fencing token of its run): a failed or superseded run never leaves half its results, and
+saving twice replaces rather than duplicates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+
+from apps.jobs.models import Job
+from apps.results.models import Result
+from apps.results.npy import npy_dumps, npy_loads
+
+
+class StaleAttempt(Exception):
+    """The job was claimed by a newer run (or deleted): this run must not write."""
+
+
+def results_save(*, job: Job, results: dict[str, np.ndarray]) -> list[Result]:
+    """Replace all results of ``job`` (and its partial preview) with ``results``."""
+    rows = [_row(job, name, np.asarray(array), partial=False) for name, array in results.items()]
+    with transaction.atomic():
+        current = Job.objects.select_for_update().filter(pk=job.pk, attempt=job.attempt)
+        if not current.exists():
+            raise StaleAttempt(f"job {job.pk} attempt {job.attempt} is no longer current.")
+        Result.objects.filter(job_id=job.pk).delete()
+        return Result.objects.bulk_create(rows)
+
+
+def result_array(result: Result) -> np.ndarray:
+    return npy_loads(result.data)
+
+
+def partial_save(*, job: Job, name: str, array: np.ndarray) -> None:
+    """Keep ``array`` as the latest partial preview of ``job`` (one row per job)."""
+    row = _row(job, name, np.asarray(array), partial=True)
+    with transaction.atomic():
+        Result.objects.filter(job_id=job.pk, partial=True).exclude(name=name).delete()
+        Result.objects.update_or_create(
+            job_id=job.pk,
+            name=name,
+            partial=True,
+            defaults={f: getattr(row, f) for f in ("dtype", "shape", "nbytes", "data")},
+        )
+
+
+def partial_latest(job: Job) -> Result | None:
+    return Result.objects.filter(job_id=job.pk, partial=True).order_by("-created").first()
+
+
+def final_results(job: Job) -> list[Result]:
+    return list(Result.objects.filter(job_id=job.pk, partial=False).defer("data").order_by("id"))
+
+
+def _row(job: Job, name: str, array: np.ndarray, *, partial: bool) -> Result:
+    if array.dtype.hasobject:
+        raise TypeError(f"result {name!r} has dtype object; results must be numeric arrays.")
+    fields: dict[str, Any] = {
+        "dtype": array.dtype.str,
+        "shape": list(array.shape),
+        "nbytes": int(array.nbytes),
+        "data": npy_dumps(array),
+    }
+    return Result(job_id=job.pk, name=name, partial=partial, **fields)
