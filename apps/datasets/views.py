@@ -54,8 +54,6 @@ def dataset_register(request: HttpRequest) -> HttpResponse:
     else:
         detected, initial = _detect(request.GET.get("path", ""))
         form = RegisterForm(initial=initial, groups=groups)
-        if detected and "error" in detected:
-            form.add_error(None, detected["error"])
     folder = request.GET.get("dir") or _parent(form["path"].value() or "")
     context = {"form": form, "detected": detected, "listing": _listing(folder)}
     return render(request, "datasets/dataset_register.html", context)
