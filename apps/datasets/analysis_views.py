@@ -1,0 +1,144 @@
+"""The interactive analysis page of a dataset and the one fast endpoint it needs.
+
+The page is server-rendered once; everything interactive (detector shapes, live scan image,
+display controls) runs in static/js/analysis.js against the job API. The frame endpoint reads
+one detector frame synchronously: picking a scan position must answer in milliseconds, not
+wait for a job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from apps.accounts.access import get_dataset, visible_jobs
+from apps.accounts.api import ApiError, api_view
+from apps.core.analyses import describe_analyses
+from apps.core.io.base import Partition
+from apps.datasets.models import Dataset
+from apps.datasets.services import dataset_open
+from apps.jobs.models import Job
+from apps.results.npy import npy_dumps
+
+# One frame is read with the partition layout of a registration: fine-grained enough that
+# finding the partition is cheap, and the read touches only the frame's own bytes.
+FRAME_PARTITION_BYTES = 64 * 2**20
+
+
+@login_required
+def dataset_analyze(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = get_dataset(request.user, pk)
+    context = {
+        "dataset": dataset,
+        "page_config": _page_config(request, dataset),
+    }
+    return render(request, "analysis/analyze.html", context)
+
+
+@api_view(("GET",))
+def api_dataset_frame(request: HttpRequest, pk: int) -> HttpResponse:
+    """One detector frame at scan position ``(y, x)`` as float32 .npy bytes."""
+    dataset = get_dataset(request.user, pk)
+    index = _frame_index(dataset, request.GET)
+    frame = _read_frame(dataset, index)
+    response = HttpResponse(npy_dumps(frame), content_type="application/octet-stream")
+    # The data of a registered dataset does not change; let the browser reuse picked frames.
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+def _page_config(request: HttpRequest, dataset: Dataset) -> dict[str, Any]:
+    """Everything analysis.js needs to start, embedded as JSON in the page."""
+    sum_job = _latest_sum_job(request.user, dataset)
+    return {
+        "dataset": {
+            "id": dataset.pk,
+            "name": dataset.name,
+            "nav_shape": list(dataset.nav_shape),
+            "sig_shape": list(dataset.sig_shape),
+            "dtype": dataset.dtype,
+            "frame_bytes": int(np.prod(dataset.sig_shape)) * np.dtype(dataset.dtype).itemsize,
+            "status": dataset.status,
+        },
+        "analyses": describe_analyses(),
+        "sum_job": sum_job.pk if sum_job else None,
+        "urls": {
+            "jobs": "/api/jobs/",
+            "masks": "/api/masks/",
+            "frame": reverse("api_dataset_frame", args=[dataset.pk]),
+            "dataset_page": _dataset_page_url(dataset),
+        },
+        "origin": request.build_absolute_uri("/").rstrip("/"),
+    }
+
+
+def _latest_sum_job(user: Any, dataset: Dataset) -> Job | None:
+    """The newest finished ``sum`` job of ``dataset`` that ``user`` may see (its mean frame)."""
+    return (
+        visible_jobs(user)
+        .filter(dataset=dataset, analysis="sum", status=Job.Status.FINISHED, roi__isnull=True)
+        .order_by("-created", "-id")
+        .first()
+    )
+
+
+def _dataset_page_url(dataset: Dataset) -> str | None:
+    try:
+        return reverse("dataset_detail", args=[dataset.pk])
+    except Exception:  # the catalogue pages may not be routed (yet)
+        return None
+
+
+def _frame_index(dataset: Dataset, query: Any) -> int:
+    """The flattened frame index of ``?y=&x=`` (``y`` may be omitted for a 1-d scan)."""
+    nav = [int(d) for d in dataset.nav_shape]
+    if len(nav) == 1:
+        nav = [1, nav[0]]
+    ny, nx = nav
+    y = _coordinate(query, "y", ny, default=0 if ny == 1 else None)
+    x = _coordinate(query, "x", nx)
+    return y * nx + x
+
+
+def _coordinate(query: Any, name: str, size: int, *, default: int | None = None) -> int:
+    raw = query.get(name)
+    if raw is None and default is not None:
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ApiError(
+            f"Give the scan {'row' if name == 'y' else 'column'} as ?{name}= a whole number "
+            f"from 0 to {size - 1}.",
+            fields={name: f"must be a whole number from 0 to {size - 1}, got {raw!r}."},
+        ) from None
+    if not 0 <= value < size:
+        raise ApiError(
+            f"Scan position {name}={value} is outside the scan (0 to {size - 1}).",
+            fields={name: f"must be from 0 to {size - 1}, got {value}."},
+        )
+    return value
+
+
+def _read_frame(dataset: Dataset, index: int) -> np.ndarray:
+    """Frame ``index`` as ``sig_shape`` float32 (exact for every supported integer dtype
+    up to 24 bits; the browser colours it, it does not compute with it)."""
+    ds = dataset_open(dataset)
+    part = _partition_of(ds.partitions(target_bytes=FRAME_PARTITION_BYTES), index)
+    try:
+        rows = part.read(index, index + 1)
+        return np.asarray(rows, dtype=np.float32).reshape(ds.sig_shape)
+    finally:
+        part.close()
+
+
+def _partition_of(partitions: list[Partition], index: int) -> Partition:
+    for part in partitions:
+        if part.start <= index < part.stop:
+            return part
+    raise ApiError(f"Frame {index} is not in any partition of the dataset.", status=404)
