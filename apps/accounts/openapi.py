@@ -134,7 +134,27 @@ SCHEMAS: dict[str, Any] = {
     },
     "Mask": {
         "type": "object",
-        "properties": {"id": {"type": "integer"}, "shape": INT_LIST},
+        "properties": {
+            "id": {"type": "integer"},
+            "dataset": {"type": "integer"},
+            "name": {"type": "string"},
+            "shape": INT_LIST,
+            "dtype": {"type": "string"},
+        },
+    },
+    "Result": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "shape": INT_LIST,
+            "dtype": {"type": "string"},
+            "nbytes": {"type": "integer"},
+            "urls": {
+                "type": "object",
+                "description": "Download URL per format (npy, h5, png; tiff for 2-d results).",
+                "additionalProperties": {"type": "string"},
+            },
+        },
     },
     "Roi": {
         "oneOf": [
@@ -191,14 +211,20 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {
             "id": {"type": "integer"},
+            "status": {"type": "string"},
             "url": {"type": "string"},
             "ws": {"type": "string", "description": "Websocket path /ws/jobs/<id>/."},
+            "page": {"type": "string"},
         },
     },
     "Job": {
         "type": "object",
         "properties": {
             "id": {"type": "integer"},
+            "url": {"type": "string"},
+            "ws": {"type": "string"},
+            "page": {"type": "string"},
+            "owner": {"type": "string"},
             "dataset": {"type": "integer"},
             "analysis": {"type": "string"},
             "params": {"type": "object"},
@@ -207,25 +233,26 @@ SCHEMAS: dict[str, Any] = {
                 "type": "string",
                 "enum": ["queued", "running", "finished", "failed", "cancelled"],
             },
+            "cancel_requested": {"type": "boolean"},
             "progress": {
                 "type": "object",
-                "properties": {"done": {"type": "integer"}, "total": {"type": "integer"}},
                 "description": "In frames.",
+                "properties": {"done": {"type": "integer"}, "total": {"type": "integer"}},
             },
+            "bytes_read": {"type": "integer"},
             "error": {"type": "string"},
+            "created": {"type": "string", "format": "date-time"},
+            "started": {"type": ["string", "null"], "format": "date-time"},
+            "finished": {"type": ["string", "null"], "format": "date-time"},
+            "seconds": {"type": ["number", "null"]},
+            "throughput_gbs": {"type": ["number", "null"]},
+            "attempt": {"type": "integer"},
+            "partitions": {"type": "array", "items": {"type": "object"}},
             "results": {
                 "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string"},
-                        "dtype": {"type": "string"},
-                        "shape": INT_LIST,
-                    },
-                },
+                "items": _ref("Result"),
+                "description": "Only in GET /api/jobs/<id>/.",
             },
-            "url": {"type": "string"},
-            "ws": {"type": "string"},
         },
     },
 }
@@ -309,6 +336,17 @@ DATASET_PATHS: dict[str, Any] = {
     },
 }
 
+_RESULT_PARAMS = [
+    _id(),
+    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+]
+_DOWNLOAD = {
+    "application/octet-stream": {},
+    "application/x-hdf5": {},
+    "image/tiff": {},
+    "image/png": {},
+}
+
 JOB_PATHS: dict[str, Any] = {
     "/api/masks/": {
         "post": {
@@ -320,6 +358,7 @@ JOB_PATHS: dict[str, Any] = {
                     "properties": {
                         "file": {"type": "string", "format": "binary"},
                         "dataset": {"type": "integer"},
+                        "name": {"type": "string"},
                     },
                 },
                 media="multipart/form-data",
@@ -327,7 +366,36 @@ JOB_PATHS: dict[str, Any] = {
             "responses": {"201": _json(_ref("Mask"), "The stored mask."), **_errors(400, 401, 404)},
         },
     },
+    "/api/analyses/": {
+        "get": {
+            "summary": "The analyses and their parameters and results",
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {"analyses": {"type": "array", "items": {"type": "object"}}},
+                    },
+                    "The analysis catalogue.",
+                ),
+                **_errors(401),
+            },
+        },
+    },
     "/api/jobs/": {
+        "get": {
+            "summary": "Jobs you may see, newest first (at most 200; without results)",
+            "parameters": [{"name": "dataset", "in": "query", "schema": {"type": "integer"}}],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {"jobs": {"type": "array", "items": _ref("Job")}},
+                    },
+                    "Jobs.",
+                ),
+                **_errors(400, 401),
+            },
+        },
         "post": {
             "summary": "Submit an analysis job; answers at once",
             "requestBody": _body(_ref("JobSubmit")),
@@ -346,16 +414,14 @@ JOB_PATHS: dict[str, Any] = {
         "post": {
             "summary": "Cancel; running partitions stop at their next tile",
             "responses": {
-                "202": _json(_ref("Job"), "Cancelling."),
-                "200": _json(_ref("Job"), "Already ended."),
+                "200": _json(_ref("Job"), "The job (without results)."),
                 **_errors(401, 403, 404),
             },
         },
     },
     "/api/jobs/{id}/results/{name}.{ext}": {
         "parameters": [
-            _id(),
-            {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+            *_RESULT_PARAMS,
             {
                 "name": "ext",
                 "in": "path",
@@ -366,15 +432,25 @@ JOB_PATHS: dict[str, Any] = {
         "get": {
             "summary": "Download a result array",
             "responses": {
-                "200": {
-                    "description": "The file.",
-                    "content": {
-                        "application/octet-stream": {},
-                        "application/x-hdf5": {},
-                        "image/tiff": {},
-                        "image/png": {},
-                    },
-                },
+                "200": {"description": "The file.", "content": _DOWNLOAD},
+                **_errors(401, 404),
+            },
+        },
+    },
+    "/api/jobs/{id}/partial/{name}.{ext}": {
+        "parameters": [
+            *_RESULT_PARAMS,
+            {
+                "name": "ext",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "enum": ["npy", "png"]},
+            },
+        ],
+        "get": {
+            "summary": "The latest partial preview of a running job",
+            "responses": {
+                "200": {"description": "The file.", "content": _DOWNLOAD},
                 **_errors(401, 404),
             },
         },
