@@ -65,7 +65,7 @@ def write_demo(folder: Path) -> tuple[Path, Path]:
     with open(tmp_raw, "wb") as f_raw, h5py.File(tmp_h5, "w") as f_h5:
         dset = f_h5.create_dataset(
             "/entry/data/data", shape=NAV_SHAPE + SIG_SHAPE, dtype=DTYPE,
-            chunks=(1, 8) + SIG_SHAPE,
+            chunks=(1, 8, *SIG_SHAPE),
         )
         f_h5["/entry"].attrs["description"] = "LiberTEM Portal synthetic demo dataset"
         for y, row in enumerate(demo_rows()):

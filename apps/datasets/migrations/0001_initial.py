@@ -6,35 +6,74 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("auth", "0012_alter_user_first_name_max_length"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Dataset',
+            name="Dataset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('format', models.CharField(max_length=20)),
-                ('path', models.CharField(help_text='Resolved path inside a data root.', max_length=4096)),
-                ('params', models.JSONField(blank=True, default=dict, help_text='Format parameters.')),
-                ('nav_shape', models.JSONField()),
-                ('sig_shape', models.JSONField()),
-                ('dtype', models.CharField(max_length=8)),
-                ('partitions', models.JSONField(blank=True, default=list, help_text='Placement per partition.')),
-                ('status', models.CharField(choices=[('registered', 'Registered'), ('ingesting', 'Ingesting'), ('ready', 'Ready'), ('error', 'Error')], default='ready', max_length=12)),
-                ('error', models.TextField(blank=True)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('groups', models.ManyToManyField(blank=True, related_name='datasets', to='auth.group')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='datasets', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("format", models.CharField(max_length=20)),
+                (
+                    "path",
+                    models.CharField(
+                        help_text="Resolved path inside a data root.", max_length=4096
+                    ),
+                ),
+                (
+                    "params",
+                    models.JSONField(blank=True, default=dict, help_text="Format parameters."),
+                ),
+                ("nav_shape", models.JSONField()),
+                ("sig_shape", models.JSONField()),
+                ("dtype", models.CharField(max_length=8)),
+                (
+                    "partitions",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Placement per partition."
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("registered", "Registered"),
+                            ("ingesting", "Ingesting"),
+                            ("ready", "Ready"),
+                            ("error", "Error"),
+                        ],
+                        default="ready",
+                        max_length=12,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                (
+                    "groups",
+                    models.ManyToManyField(blank=True, related_name="datasets", to="auth.group"),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="datasets",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created'],
+                "ordering": ["-created"],
             },
         ),
     ]
