@@ -8,8 +8,9 @@ Whatever happens, the job ends finished, failed with a sentence, or cancelled.
 from __future__ import annotations
 
 import logging
+import time
 
-from django.db import transaction
+from django.db import DatabaseError, close_old_connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -28,10 +29,17 @@ from apps.results.store import StaleAttempt, final_results, results_save
 
 logger = logging.getLogger(__name__)
 
+END_RETRIES = 3
+
 
 def run_job(job_id: int) -> None:
     """Run job ``job_id`` if it is still queued (a duplicate delivery does nothing)."""
-    job = job_claim(job_id)
+    try:
+        job = job_claim(job_id)
+    except DatabaseError:
+        # Not claimed, so still queued: a retry of the task (or a reaper) can start it.
+        logger.exception("job %s: could not claim it", job_id)
+        raise
     if job is None:
         logger.info("job %s is not queued any more; nothing to run", job_id)
         return
@@ -126,18 +134,7 @@ def _finish_ok(job: Job, run: RunResult) -> None:
 
 def _finish(job: Job, status: str, error: str) -> None:
     """End ``job`` as failed or cancelled, leaving no results behind."""
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            updated = running_job(job).update(
-                status=status, error=error, finished=now, heartbeat=now
-            )
-            if updated:
-                Result.objects.filter(job_id=job.pk).delete()
-    except Exception:
-        # The database hiccuped: try once more without results cleanup so the job still ends.
-        logger.exception("job %s: could not record %s; retrying", job.pk, status)
-        updated = running_job(job).update(status=status, error=error, finished=now)
+    updated = _end_with_retries(job, status, error)
     if not updated:
         logger.warning(
             "job %s attempt %s: not running any more, %s not recorded", job.pk, job.attempt, status
@@ -145,3 +142,24 @@ def _finish(job: Job, status: str, error: str) -> None:
         return
     logger.info("job %s %s: %s", job.pk, status, error)
     publish(job.pk, {"type": status, "id": job.pk, "error": error})
+
+
+def _end_with_retries(job: Job, status: str, error: str) -> int:
+    # A job must not stay "running" because the database hiccuped once (a lock, a restart).
+    for attempt in range(END_RETRIES):
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                updated = running_job(job).update(
+                    status=status, error=error, finished=now, heartbeat=now
+                )
+                if updated:
+                    Result.objects.filter(job_id=job.pk).delete()
+            return updated
+        except DatabaseError:
+            if attempt == END_RETRIES - 1:
+                raise
+            logger.exception("job %s: could not record %s; retrying", job.pk, status)
+            close_old_connections()
+            time.sleep(0.5 * (attempt + 1))
+    return 0

@@ -1,0 +1,180 @@
+"""Shared fixtures of the jobs, results, live and e2e tests (imported by their conftest.py).
+
+Users: owner and member share the group "lab"; outsider does not; staff sees everything.
+Datasets are small .npy / raw files under a per-test data root, registered through the
+catalogue's own service.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+from apps.core.executor import Executor, InlineExecutor
+from apps.datasets.models import Dataset
+from apps.datasets.services import dataset_register
+from apps.jobs import compute, runner
+from apps.jobs.models import Job
+
+
+def use_file_sqlite_for_tests() -> None:
+    """Threads (job driver, websocket consumers) need a file SQLite database in tests.
+
+    pytest-django's default in-memory SQLite uses a shared cache with table locks that fail at
+    once ("database table is locked") instead of waiting; a file in WAL mode, like the embedded
+    default, lets the driver thread and the test wait for each other. One file per process,
+    so parallel test runs in the same checkout do not clash. A no-op when settings name a
+    test database already, or on PostgreSQL.
+    """
+    db = django_settings.DATABASES["default"]
+    test = db.setdefault("TEST", {})
+    if db["ENGINE"].endswith("sqlite3") and not test.get("NAME"):
+        test["NAME"] = str(
+            Path(tempfile.gettempdir()) / f"libertem-portal-test-{os.getpid()}.sqlite3"
+        )
+
+
+use_file_sqlite_for_tests()
+
+NAV = (6, 8)
+SIG = (16, 12)
+ORIGIN = (b"origin", b"http://127.0.0.1")
+
+
+@pytest.fixture
+def users(db: None, settings: Any) -> SimpleNamespace:
+    # The production hasher takes ~0.3 s per user; these tests log in with force_login.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    lab = Group.objects.create(name="lab")
+    owner = User.objects.create_user("alice", password="pw-alice-123")
+    member = User.objects.create_user("bob", password="pw-bob-123")
+    outsider = User.objects.create_user("eve", password="pw-eve-123")
+    staff = User.objects.create_user("root", password="pw-root-123", is_staff=True)
+    owner.groups.add(lab)
+    member.groups.add(lab)
+    return SimpleNamespace(owner=owner, member=member, outsider=outsider, staff=staff, lab=lab)
+
+
+@pytest.fixture
+def client_for() -> Callable[[User | None], Client]:
+    def make(user: User | None) -> Client:
+        client = Client()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def data_root(settings: Any, tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    root.mkdir()
+    settings.DATA_ROOTS = [root.resolve()]
+    return root
+
+
+def frames(nav: tuple[int, ...] = NAV, sig: tuple[int, int] = SIG, *, seed: int = 0) -> np.ndarray:
+    """Reproducible uint16 detector data ``nav + sig``."""
+    return np.random.default_rng(seed).integers(0, 1000, size=(*nav, *sig), dtype=np.uint16)
+
+
+@pytest.fixture
+def data() -> np.ndarray:
+    return frames()
+
+
+@pytest.fixture
+def dataset(users: SimpleNamespace, data_root: Path, data: np.ndarray) -> Dataset:
+    """An .npy dataset of ``alice``, shared with the group "lab"."""
+    path = data_root / "scan.npy"
+    np.save(path, data)
+    return dataset_register(owner=users.owner, name="scan", path=str(path), groups=["lab"])
+
+
+@pytest.fixture
+def other_dataset(users: SimpleNamespace, data_root: Path, data: np.ndarray) -> Dataset:
+    """A dataset of ``eve`` that nobody else sees."""
+    path = data_root / "private.npy"
+    np.save(path, data)
+    return dataset_register(owner=users.outsider, name="private", path=str(path))
+
+
+def raw_dataset(owner: User, root: Path, data: np.ndarray, name: str = "raw") -> Dataset:
+    path = root / f"{name}.raw"
+    data.tofile(path)
+    params = {
+        "nav_shape": list(data.shape[:-2]),
+        "sig_shape": list(data.shape[-2:]),
+        "dtype": data.dtype.str,
+    }
+    return dataset_register(owner=owner, name=name, path=str(path), format="raw", params=params)
+
+
+@pytest.fixture
+def inline_executor() -> Iterator[Executor]:
+    """Jobs compute in the driver's thread (fast, deterministic)."""
+    executor = InlineExecutor()
+    old = compute.set_executor(executor)
+    yield executor
+    compute.set_executor(old)
+
+
+@pytest.fixture
+def thread_runner(settings: Any) -> None:
+    # Also on the PostgreSQL + Redis pass, where the default runner is Celery.
+    settings.JOB_RUNNER = "thread"
+
+
+@pytest.fixture
+def held_jobs(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+    """Submitted jobs wait until ``release()``: a websocket can join before the job starts."""
+    held: list[int] = []
+    real = runner.enqueue
+    monkeypatch.setattr(runner, "enqueue", held.append)
+
+    def release() -> None:
+        for job_id in held:
+            real(job_id)
+        held.clear()
+
+    return SimpleNamespace(ids=held, release=release)
+
+
+def wait_terminal(job_id: int, timeout: float = 60.0) -> Job:
+    """Poll until job ``job_id`` is finished, failed or cancelled."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = Job.objects.get(pk=job_id)
+        if job.is_terminal:
+            return job
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} is still {Job.objects.get(pk=job_id).status}")
+
+
+def wait_status(job_id: int, status: str, timeout: float = 30.0) -> Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = Job.objects.get(pk=job_id)
+        if job.status == status:
+            return job
+        time.sleep(0.01)
+    raise AssertionError(f"job {job_id} is {Job.objects.get(pk=job_id).status}, not {status}")
+
+
+def submit(
+    client: Client, dataset: Dataset, analysis: str, params: Any = None, **extra: Any
+) -> Any:
+    body = {"dataset": dataset.pk, "analysis": analysis, "params": params or {}, **extra}
+    return client.post("/api/jobs/", body, content_type="application/json")

@@ -1,0 +1,186 @@
+"""The job driver on the embedded runner (a thread of this process): every job ends terminal."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from apps.core.analyses import make_analysis
+from apps.core.executor import InlineExecutor
+from apps.core.io import open_dataset
+from apps.jobs import compute, driver
+from apps.jobs.models import Job
+from apps.results.models import Result
+from apps.results.store import StaleAttempt, result_array, results_save
+from tests.jobs.support import raw_dataset, submit, wait_status, wait_terminal
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("thread_runner")]
+
+
+class SlowExecutor(InlineExecutor):
+    """One frame per partition and a pause after each: a job that runs for a few seconds."""
+
+    def partitions(self, dataset: Any, target_bytes: int = 0) -> list[Any]:
+        return dataset.partitions(count=dataset.n_frames)
+
+    def run(self, dataset: Any, analysis: Any, *, on_progress: Any = None, **kwargs: Any) -> Any:
+        def slowly(done: int, total: int, partial: Any) -> None:
+            time.sleep(0.05)
+            on_progress(done, total, partial)
+
+        return super().run(dataset, analysis, on_progress=slowly, **kwargs)
+
+
+class TruncatingExecutor(InlineExecutor):
+    """Truncates the data file after the driver opened the dataset, before reading it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def run(self, dataset: Any, analysis: Any, **kwargs: Any) -> Any:
+        os.truncate(self.path, 100)
+        return super().run(dataset, analysis, **kwargs)
+
+
+class BrokenExecutor(InlineExecutor):
+    def run(self, dataset: Any, analysis: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the executor broke")
+
+
+@pytest.fixture
+def executor():
+    def use(ex: Any) -> Any:
+        compute.set_executor(ex)
+        return ex
+
+    yield use
+    compute.set_executor(None)
+
+
+def test_it_runs_a_job_to_finished(users, client_for, dataset, data, inline_executor):
+    params = {"shape": "ring", "cx": 6, "cy": 8, "ri": 2, "ro": 5}
+    response = submit(client_for(users.owner), dataset, "virtual", params)
+    job = wait_terminal(response.json()["id"])
+    assert (job.status, job.error) == ("finished", "")
+    assert (job.frames_done, job.frames_total, job.attempt) == (48, 48, 1)
+    assert job.bytes_read == data.nbytes
+    assert job.started <= job.heartbeat <= job.finished
+    assert [p["worker"] for p in job.partitions] == ["inline"]
+    [row] = Result.objects.filter(job=job)
+    ref = InlineExecutor().run(
+        open_dataset(dataset.path),
+        make_analysis("virtual", params, nav_shape=(6, 8), sig_shape=(16, 12), dtype="<u2"),
+    )
+    np.testing.assert_array_equal(result_array(row), ref.results["intensity"])
+    yy, xx = np.mgrid[:16, :12]
+    d2 = (yy - 8) ** 2 + (xx - 6) ** 2
+    expected = np.einsum(
+        "nmyx,yx->nm", data.astype(np.float64), ((d2 > 4) & (d2 <= 25)).astype(float)
+    )
+    np.testing.assert_allclose(result_array(row), expected, rtol=1e-5)
+
+
+def test_it_leaves_positions_outside_the_roi_nan(users, client_for, dataset, inline_executor):
+    roi = {"shape": "rect", "y": 1, "x": 2, "height": 3, "width": 4}
+    response = submit(
+        client_for(users.owner), dataset, "virtual", {"shape": "point", "y": 3, "x": 4}, roi=roi
+    )
+    job = wait_terminal(response.json()["id"])
+    assert job.status == "finished"
+    assert (job.frames_done, job.frames_total) == (12, 12)
+    intensity = result_array(job.results.get(name="intensity"))
+    assert np.isfinite(intensity[1:4, 2:6]).all()
+    assert np.isnan(intensity).sum() == 48 - 12
+
+
+def test_it_cancels_a_running_job(users, client_for, dataset, executor):
+    executor(SlowExecutor())
+    job_id = submit(client_for(users.owner), dataset, "sum").json()["id"]
+    wait_status(job_id, "running")
+    time.sleep(0.3)  # let a few partitions finish and a partial preview be stored
+    assert client_for(users.owner).post(f"/api/jobs/{job_id}/cancel/").status_code == 200
+    job = wait_terminal(job_id, timeout=10)
+    assert (job.status, job.error) == ("cancelled", "cancelled")
+    assert 0 < job.frames_done < 48
+    assert Result.objects.filter(job_id=job_id).count() == 0
+
+
+def test_it_fails_when_the_file_was_truncated_after_registration(
+    users, client_for, data_root, data, executor
+):
+    executor(InlineExecutor())
+    ds = raw_dataset(users.owner, data_root, data)
+    os.truncate(ds.path, 1000)
+    job = wait_terminal(submit(client_for(users.owner), ds, "sum").json()["id"])
+    assert job.status == "failed"
+    assert ds.path in job.error
+    assert "1000 bytes" in job.error
+    assert Result.objects.filter(job=job).count() == 0
+
+
+def test_it_fails_naming_file_and_partition_when_truncated_while_running(
+    users, client_for, data_root, data, executor
+):
+    ds = raw_dataset(users.owner, data_root, data)
+    executor(TruncatingExecutor(ds.path))
+    job = wait_terminal(submit(client_for(users.owner), ds, "sum").json()["id"])
+    assert job.status == "failed"
+    assert ds.path in job.error
+    assert "partition 0 (frames 0-47)" in job.error
+    assert "truncated" in job.error
+
+
+def test_it_reports_unexpected_errors_as_internal_errors(
+    users, client_for, dataset, executor, caplog
+):
+    executor(BrokenExecutor())
+    job = wait_terminal(submit(client_for(users.owner), dataset, "sum").json()["id"])
+    assert (job.status, job.error) == ("failed", "internal error: RuntimeError: the executor broke")
+    assert "Traceback" in caplog.text or any(r.exc_info for r in caplog.records)
+
+
+def test_it_runs_a_job_only_once(users, dataset, inline_executor):
+    job = Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum")
+    driver.run_job(job.pk)
+    driver.run_job(job.pk)  # a duplicate delivery of the Celery task
+    job.refresh_from_db()
+    assert (job.status, job.attempt) == ("finished", 1)
+    assert sorted(job.results.values_list("name", flat=True)) == ["max", "mean", "sum"]
+
+
+def test_it_does_not_run_a_cancelled_job(users, dataset, inline_executor):
+    job = Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum", status="cancelled")
+    driver.run_job(job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.attempt, job.results.count()) == ("cancelled", 0, 0)
+
+
+def test_it_fails_when_an_uploaded_mask_is_gone(users, dataset, inline_executor):
+    job = Job.objects.create(
+        owner=users.owner, dataset=dataset, analysis="masks", params={"masks": 12345}
+    )
+    driver.run_job(job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert "masks" in job.error
+
+
+def test_it_keeps_a_stale_attempt_from_writing_results(users, dataset):
+    job = Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum", attempt=1)
+    stale = Job.objects.get(pk=job.pk)
+    Job.objects.filter(pk=job.pk).update(attempt=2)
+    with pytest.raises(StaleAttempt):
+        results_save(job=stale, results={"sum": np.zeros(3)})
+    assert Result.objects.count() == 0
+
+
+def test_it_replaces_results_when_saved_twice(users, dataset):
+    job = Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum")
+    results_save(job=job, results={"sum": np.zeros(3), "max": np.ones(3)})
+    results_save(job=job, results={"sum": np.full(3, 2.0)})
+    [row] = Result.objects.filter(job=job)
+    np.testing.assert_array_equal(result_array(row), [2, 2, 2])
