@@ -144,6 +144,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Compute: a scheduler address, or None for a LocalCluster on 127.0.0.1.
 DASK_SCHEDULER_ADDRESS = env_str("DASK_SCHEDULER_ADDRESS")
 DASK_LOCAL_WORKERS = env_int("DASK_LOCAL_WORKERS", 0, minimum=0)  # 0: one per core
+# dask reads its configuration from the environment when first imported (here and in the
+# worker processes it spawns): keep its routine INFO chatter out of the portal's log.
+os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", env_str("DASK_LOG_LEVEL", "warning"))
 
 # Data: folders users may register datasets from, separated by ":" like PATH (resolved).
 DATA_ROOTS = [
@@ -152,7 +155,7 @@ DATA_ROOTS = [
 ]
 DATA_NODES = env_json("DATA_NODES", {})
 if not isinstance(DATA_NODES, dict):
-    raise ImproperlyConfigured("DATA_NODES must be a JSON object {\"node-name\": \"/storage/root\"}.")
+    raise ImproperlyConfigured('DATA_NODES must be a JSON object {"node-name": "/storage/root"}.')
 
 MAX_MASK_UPLOAD_BYTES = env_int("MAX_MASK_UPLOAD_BYTES", 256 * 2**20, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2**20

@@ -25,10 +25,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--host", default="127.0.0.1",
-                            help="interface to listen on (default: loopback only)")
-        parser.add_argument("--no-login-link", action="store_true",
-                            help="do not create a login link for the local admin")
+        parser.add_argument(
+            "--host", default="127.0.0.1", help="interface to listen on (default: loopback only)"
+        )
+        parser.add_argument(
+            "--no-login-link",
+            action="store_true",
+            help="do not create a login link for the local admin",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from daphne.endpoints import build_endpoint_description_strings
@@ -42,7 +46,9 @@ class Command(BaseCommand):
         self.stdout.write(f"LiberTEM Portal is starting at {base}/")
         if not options["no_login_link"]:
             key = login_link_create(user=local_admin_ensure())
-            self.stdout.write(f"Log in as the local admin (link valid once): {base}/login/link/{key}/")
+            self.stdout.write(
+                f"Log in as the local admin (link valid once): {base}/login/link/{key}/"
+            )
         self.stdout.write(f"Data roots: {', '.join(str(p) for p in settings.DATA_ROOTS)}")
         self.stdout.write("Press Ctrl-C to stop.")
         threading.Thread(target=_warm_up_compute, name="warm-up", daemon=True).start()
