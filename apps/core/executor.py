@@ -297,7 +297,7 @@ class DaskExecutor(Executor):
             p, part_roi = pending.pop()
             # Pin to the nodes holding the partition; if none of them is up, any worker may try
             # (the read then fails with a message naming the file if it is not reachable there).
-            nodes = [n for n in p.nodes if n in names]
+            nodes = [names[n] for n in p.nodes if n in names]
             fut = self.client.submit(
                 _run_on_worker,
                 task,
@@ -327,9 +327,10 @@ class DaskExecutor(Executor):
             raise
         return plan.finish()
 
-    def _worker_names(self) -> set[str]:
-        workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
-        return {str(w.get("name")) for w in workers}
+    def _worker_names(self) -> dict[str, str]:
+        """``{worker name: address}``; names are compared as strings (a sidecar's ``nodes``)."""
+        workers = self.client.scheduler_info(n_workers=-1)["workers"]
+        return {str(info.get("name")): address for address, info in workers.items()}
 
     def _stop_running(self, cancel: Any, futures: list[Any]) -> None:
         """Tell running partitions to stop at their next tile and wait (briefly) until they have.

@@ -155,7 +155,7 @@ class MaskStack:
         if not np.isfinite(flat).all():
             raise ValueError("masks must not contain NaN or infinite values")
         density = np.count_nonzero(flat) / max(1, flat.size)
-        self.is_sparse = density <= SPARSE_DENSITY if sparse is None else sparse
+        self.is_sparse = bool(density <= SPARSE_DENSITY if sparse is None else sparse)
         self._dense = np.ascontiguousarray(flat.T)
         self._sparse_t = scipy.sparse.csr_matrix(flat) if self.is_sparse else None
 

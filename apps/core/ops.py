@@ -7,7 +7,7 @@ tile plus a reused conversion buffer.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -74,6 +74,16 @@ class _Stopper:
                 raise JobCancelled()
 
 
+def _checked_tiles(
+    partition: Partition, tile_frames: int, roi: np.ndarray | None, stopper: _Stopper
+) -> Iterator[tuple[int, np.ndarray]]:
+    """The partition's tiles, with ``should_stop`` checked before each tile is read."""
+    stopper.check()
+    for item in partition.tiles(tile_frames=tile_frames, roi=roi):
+        yield item
+        stopper.check()
+
+
 def _tile_frames(partition: Partition, dtype: np.dtype, tile_frames: int | None) -> int:
     if tile_frames:
         return tile_frames
@@ -103,8 +113,7 @@ def apply_masks(
     out = np.full((partition.n_frames, masks.count), np.nan, dtype=dtype)
     dense = None if masks.is_sparse else masks.matrix(dtype)
     sparse_t = masks.sparse_transposed(dtype) if masks.is_sparse else None
-    for first, tile in partition.tiles(tile_frames=k_max, roi=roi):
-        stopper.check()
+    for first, tile in _checked_tiles(partition, k_max, roi, stopper):
         data = convert(tile)
         rows = out[first - partition.start : first - partition.start + data.shape[0]]
         if dense is not None:
@@ -133,8 +142,7 @@ def sum_frames(
     peak = np.full(partition.frame_size, -np.inf, dtype=np.float64)
     ones = np.ones(k_max, dtype=dtype)
     count = 0
-    for _first, tile in partition.tiles(tile_frames=k_max, roi=roi):
-        stopper.check()
+    for _first, tile in _checked_tiles(partition, k_max, roi, stopper):
         data = convert(tile)
         k = data.shape[0]
         total += ones[:k] @ data

@@ -15,6 +15,7 @@ Results (``nav_shape``, compute dtype, NaN outside the scan ROI): ``x``, ``y``,
 ``divergence = ∂x/∂col + ∂y/∂row`` and ``curl = ∂y/∂col - ∂x/∂row`` by :func:`numpy.gradient`
 (central differences inside, one-sided at the edges). Along a scan axis of length 1 (a single
 row or column, or a 1-d scan, which is treated as one row) the derivative is taken as 0.
+Divergence and curl are NaN where the shift is NaN and at its neighbours.
 """
 
 from __future__ import annotations
@@ -127,12 +128,20 @@ def orient(
 
 
 def divergence_curl(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(∂x/∂col + ∂y/∂row, ∂y/∂col - ∂x/∂row)`` over a 2-d (or 1-d = one row) scan grid."""
+    """``(∂x/∂col + ∂y/∂row, ∂y/∂col - ∂x/∂row)`` over a 2-d (or 1-d = one row) scan grid.
+
+    NaN where ``x`` or ``y`` is NaN, and next to it (the differences propagate NaN).
+    """
     grid_y, grid_x = np.atleast_2d(y), np.atleast_2d(x)
     dy_drow, dy_dcol = _gradient(grid_y)
     dx_drow, dx_dcol = _gradient(grid_x)
     divergence = (dx_dcol + dy_drow).reshape(y.shape)
     curl = (dy_dcol - dx_drow).reshape(y.shape)
+    # central differences skip the position itself: keep NaN where the shift is undefined
+    # (outside the scan ROI, no weight, not yet computed)
+    undefined = np.isnan(y) | np.isnan(x)
+    divergence[undefined] = np.nan
+    curl[undefined] = np.nan
     return divergence, curl
 
 
