@@ -1,0 +1,296 @@
+"""Executors: progress, partial results, records, cancellation and partition errors.
+
+The dask tests share one LocalCluster of 2 worker processes for this module.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from apps.core.analyses import make_analysis
+from apps.core.analyses.base import Analysis
+from apps.core.errors import CoreError, DataSetError, JobCancelled, ParameterError
+from apps.core.executor import (
+    DaskExecutor,
+    Executor,
+    InlineExecutor,
+    ThrottledCheck,
+    check_roi,
+)
+from apps.core.io import DataSet, open_dataset
+from apps.core.io.base import Partition
+from apps.core.io.raw import RawPartition, write_sidecar
+
+NAV, SIG = (7, 13), (33, 47)
+
+# Another local cluster (a developer's, a parallel run) may hold the default HTTP port.
+pytestmark = pytest.mark.filterwarnings("ignore:Port 8787 is already in use:UserWarning")
+DISK = {"shape": "disk", "cx": 29.3, "cy": 12.6, "r": 7.5}
+
+
+@pytest.fixture(autouse=True)
+def _plain_http() -> None:
+    # The project-wide autouse fixture needs pytest-django; the Core tests run without it.
+    return None
+
+
+@pytest.fixture(scope="module")
+def dask_executor() -> Iterator[DaskExecutor]:
+    executor = DaskExecutor(n_workers=2, cluster_kwargs={"memory_limit": "1GiB"})
+    yield executor
+    executor.close()
+
+
+@pytest.fixture(params=["inline", "dask"])
+def executor(request: pytest.FixtureRequest) -> Executor:
+    if request.param == "inline":
+        return InlineExecutor()
+    return request.getfixturevalue("dask_executor")
+
+
+def scan(
+    tmp_path: Path, *, parts: int = 3, nodes: list[str] | None = None
+) -> tuple[np.ndarray, DataSet]:
+    """A ``<u2`` scan in ``parts`` partition files with a sidecar."""
+    rng = np.random.default_rng(2)
+    data = (rng.integers(0, 1000, (91, *SIG)) + np.arange(SIG[1])).astype("<u2")
+    cuts = np.linspace(0, 91, parts + 1).astype(int)
+    entries = []
+    for i, (lo, hi) in enumerate(itertools.pairwise(cuts)):
+        (tmp_path / f"part-{i}.raw").write_bytes(data[lo:hi].tobytes())
+        entries.append(
+            {"path": f"part-{i}.raw", "start": int(lo), "stop": int(hi), "nodes": nodes or []}
+        )
+    meta = {"dtype": "<u2", "nav_shape": list(NAV), "sig_shape": list(SIG), "partitions": entries}
+    write_sidecar(tmp_path / "scan.json", meta)
+    return data.reshape(*NAV, *SIG), open_dataset(str(tmp_path / "scan.json"))
+
+
+def virtual(ds: DataSet) -> Analysis:
+    return make_analysis(
+        "virtual", DISK, nav_shape=ds.nav_shape, sig_shape=ds.sig_shape, dtype=ds.dtype
+    )
+
+
+def reference(data: np.ndarray) -> np.ndarray:
+    yy, xx = np.indices(SIG)
+    disk = (yy - 12.6) ** 2 + (xx - 29.3) ** 2 <= 7.5**2
+    return np.einsum("abij,ij->ab", data.astype(np.float64), disk.astype(np.float64))
+
+
+class Progress:
+    def __init__(self, on_first: Any = None) -> None:
+        self.calls: list[tuple[int, int, np.ndarray]] = []
+        self.on_first = on_first
+
+    def __call__(self, done: int, total: int, partial: dict[str, np.ndarray]) -> None:
+        self.calls.append((done, total, partial["intensity"].copy()))
+        if self.on_first is not None:
+            self.on_first()
+
+
+# ---- progress, partial results, records --------------------------------------------------------
+
+
+def test_progress_grows_to_the_total_with_nan_where_partitions_are_missing(
+    tmp_path: Path, executor: Executor
+) -> None:
+    data, ds = scan(tmp_path, parts=5)
+    progress = Progress()
+    run = executor.run(ds, virtual(ds), on_progress=progress)
+    dones = [c[0] for c in progress.calls]
+    assert len(dones) == 5 and dones == sorted(set(dones)) and dones[-1] == 91
+    assert {c[1] for c in progress.calls} == {91}
+    bounds = [(p.start, p.stop) for p in ds.partitions()]
+    for done, _total, partial in progress.calls:
+        finite = np.isfinite(partial.reshape(-1))
+        assert finite.sum() == done
+        for lo, hi in bounds:  # each partition arrives whole
+            assert finite[lo:hi].all() or not finite[lo:hi].any()
+    np.testing.assert_allclose(run.results["intensity"], reference(data), rtol=1e-5)
+
+
+def test_records_describe_every_partition(tmp_path: Path, executor: Executor) -> None:
+    _data, ds = scan(tmp_path, parts=4)
+    roi = np.zeros(NAV, bool)
+    roi[:, :4] = True
+    run = executor.run(ds, virtual(ds), roi=roi)
+    parts = ds.partitions()
+    assert [(r.index, r.start, r.stop) for r in run.partitions] == [
+        (p.index, p.start, p.stop) for p in parts
+    ]
+    per_part = [int(roi.reshape(-1)[p.start : p.stop].sum()) for p in parts]
+    assert [r.nbytes for r in run.partitions] == [n * SIG[0] * SIG[1] * 2 for n in per_part]
+    workers = {"inline"} if isinstance(executor, InlineExecutor) else {"0", "1"}
+    assert all(r.worker in workers and r.seconds > 0 for r in run.partitions)
+    assert run.frames == roi.sum() and run.nbytes == sum(r.nbytes for r in run.partitions)
+    assert run.seconds > 0 and run.partitions[0].as_dict()["index"] == 0
+
+
+@pytest.mark.parametrize(
+    ("roi", "words"),
+    [
+        (np.ones(NAV, int), "boolean"),
+        (np.ones((13, 7), bool), "[7, 13]"),
+        (np.zeros(NAV, bool), "no scan position"),
+    ],
+)
+def test_bad_rois_are_refused(roi: np.ndarray, words: str) -> None:
+    with pytest.raises(ParameterError, match=words.replace("[", r"\[")) as info:
+        check_roi(roi, NAV)
+    assert info.value.field == "roi"
+
+
+# ---- cancellation -------------------------------------------------------------------------------
+
+
+def test_inline_stops_before_the_next_partition(tmp_path: Path) -> None:
+    _data, ds = scan(tmp_path, parts=5)
+    stop = {"now": False}
+    progress = Progress(on_first=lambda: stop.update(now=True))
+    with pytest.raises(JobCancelled):
+        InlineExecutor().run(ds, virtual(ds), on_progress=progress, should_stop=lambda: stop["now"])
+    assert len(progress.calls) == 1
+
+
+def test_dask_raises_promptly_when_cancelled_after_the_first_progress(
+    tmp_path: Path, dask_executor: DaskExecutor
+) -> None:
+    _data, ds = scan(tmp_path, parts=30)
+    stop = {"now": False}
+    progress = Progress(on_first=lambda: stop.update(now=True))
+    t0 = time.monotonic()
+    with pytest.raises(JobCancelled):
+        dask_executor.run(ds, virtual(ds), on_progress=progress, should_stop=lambda: stop["now"])
+    assert time.monotonic() - t0 < 5
+    assert 1 <= len(progress.calls) < 30
+
+
+class SlowPartition(RawPartition):
+    """Reads one frame per tile, slowly: a partition that takes seconds to stream."""
+
+    delay = 0.05
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        time.sleep(self.delay)
+        return super().read(start, stop)
+
+    def tiles(
+        self, *, tile_frames: int, roi: np.ndarray | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        return super().tiles(tile_frames=1, roi=roi)
+
+
+def slow_partitions(ds: DataSet) -> list[Partition]:
+    return [
+        SlowPartition(
+            index=p.index,
+            start=p.start,
+            stop=p.stop,
+            sig_shape=p.sig_shape,
+            dtype=p.dtype,
+            path=p.path,
+            offset=p.offset,  # type: ignore[attr-defined]
+        )
+        for p in ds.partitions()
+    ]
+
+
+def test_dask_partitions_stop_at_their_next_tile(
+    tmp_path: Path, dask_executor: DaskExecutor
+) -> None:
+    _data, ds = scan(tmp_path, parts=2)
+    parts = slow_partitions(ds)  # 45 and 46 frames at 0.05 s: more than 2 s each
+    t0 = time.monotonic()
+    with pytest.raises(JobCancelled):
+        dask_executor.run(
+            ds, virtual(ds), partitions=parts, should_stop=lambda: time.monotonic() - t0 > 0.5
+        )
+    # run() returns only after the running partitions stopped: well before they could finish
+    assert time.monotonic() - t0 < 1.8
+
+
+# ---- errors ---------------------------------------------------------------------------------------
+
+
+def test_a_truncated_file_fails_naming_the_file_and_partition(
+    tmp_path: Path, executor: Executor
+) -> None:
+    _data, ds = scan(tmp_path, parts=3)
+    victim = tmp_path / "part-1.raw"
+    os.truncate(victim, victim.stat().st_size - 100)  # after the dataset was opened
+    with pytest.raises(DataSetError) as info:
+        executor.run(ds, virtual(ds))
+    message = str(info.value)
+    assert str(victim) in message and "partition 1 (frames 30-59)" in message
+    assert "too short" in message
+
+
+class BrokenPartition(RawPartition):
+    """A partition whose storage fails in a way no reader foresaw."""
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        raise OSError(5, "Input/output error")
+
+
+def test_an_unexpected_error_names_the_file_and_partition(
+    tmp_path: Path, executor: Executor
+) -> None:
+    _data, ds = scan(tmp_path, parts=2)
+    p = ds.partitions()[1]
+    parts = [
+        ds.partitions()[0],
+        BrokenPartition(
+            index=1,
+            start=p.start,
+            stop=p.stop,
+            sig_shape=SIG,
+            dtype=p.dtype,
+            path=p.path,
+            offset=0,  # type: ignore[attr-defined]
+        ),
+    ]
+    with pytest.raises(CoreError) as info:
+        executor.run(ds, virtual(ds), partitions=parts)
+    message = str(info.value)
+    assert p.path in message and "partition 1 (frames 45-90)" in message  # type: ignore[attr-defined]
+    assert "Input/output error" in message
+
+
+def test_dask_runs_a_partition_whose_nodes_are_gone_elsewhere(
+    tmp_path: Path, dask_executor: DaskExecutor
+) -> None:
+    data, ds = scan(tmp_path, parts=3, nodes=["node-that-left"])
+    run = dask_executor.run(ds, virtual(ds))
+    np.testing.assert_allclose(run.results["intensity"], reference(data), rtol=1e-5)
+
+
+def test_dask_pins_partitions_to_their_nodes(tmp_path: Path, dask_executor: DaskExecutor) -> None:
+    data, ds = scan(tmp_path, parts=4, nodes=["1"])
+    run = dask_executor.run(ds, virtual(ds))
+    assert {r.worker for r in run.partitions} == {"1"}
+    np.testing.assert_allclose(run.results["intensity"], reference(data), rtol=1e-5)
+
+
+def test_throttled_check_calls_at_most_every_interval_and_latches() -> None:
+    answers = iter([False, True, False])
+    calls: list[float] = []
+
+    def check() -> bool:
+        calls.append(time.monotonic())
+        return next(answers)
+
+    throttled = ThrottledCheck(check, interval=0.05)
+    assert throttled() is False and throttled() is False and len(calls) == 1
+    time.sleep(0.06)
+    assert throttled() is True and len(calls) == 2
+    time.sleep(0.06)
+    assert throttled() is True and len(calls) == 2  # a True answer is final
