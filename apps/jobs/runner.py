@@ -24,6 +24,8 @@ _pool_lock = threading.Lock()
 def enqueue(job_id: int) -> Future[None] | None:
     """Start job ``job_id`` on the configured runner (call after the job row is committed)."""
     if settings.JOB_RUNNER == "celery":
+        # Load the portal's Celery app (broker settings) before using the shared task.
+        import libertem_site.celery  # noqa: F401
         from apps.jobs.tasks import run_job
 
         run_job.delay(job_id)
@@ -41,7 +43,7 @@ def _thread_pool() -> ThreadPoolExecutor:
 
 
 def _run_in_thread(job_id: int) -> None:
-    from django.db import close_old_connections
+    from django.db import connections
 
     from apps.jobs.driver import run_job
 
@@ -50,5 +52,5 @@ def _run_in_thread(job_id: int) -> None:
     except Exception:  # the driver records failures itself; this is a last resort
         logger.exception("job %s: the driver raised", job_id)
     finally:
-        # Each pool thread has its own connection; do not leave it open between jobs.
-        close_old_connections()
+        # Each pool thread has its own connection; do not keep it open between jobs.
+        connections.close_all()

@@ -1,7 +1,17 @@
 """Fixtures shared by the jobs, results, live and e2e tests (see tests/jobs/support.py)."""
 
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
 from tests.jobs.support import (  # noqa: F401 - fixtures are found by name
     client_for,
+    close_async_connections,
     data,
     data_root,
     dataset,
@@ -11,3 +21,72 @@ from tests.jobs.support import (  # noqa: F401 - fixtures are found by name
     thread_runner,
     users,
 )
+
+
+@pytest.fixture(scope="session")
+def dask_cluster() -> Iterator[object]:
+    """Two dask worker processes on 127.0.0.1, shared by every test of the session."""
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(
+        host="127.0.0.1",
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+    )
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    django_db_setup: None, django_db_blocker: object, dask_cluster: object
+) -> Iterator[subprocess.Popen]:
+    """A real Celery worker process on the test database, the Redis broker and the dask cluster."""
+    from django.db import connection
+
+    base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{base}/{connection.settings_dict['NAME']}",
+        "DASK_SCHEDULER_ADDRESS": dask_cluster.scheduler_address,  # type: ignore[attr-defined]
+        "JOB_RUNNER": "celery",
+    }
+    root = Path(__file__).resolve().parent.parent.parent
+    log = open(root / "var" / f"celery-test-{os.getpid()}.log", "w")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "libertem_site",
+            "worker",
+            "-P",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "info",
+        ],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while "ready" not in (root / "var" / f"celery-test-{os.getpid()}.log").read_text():
+        if worker.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the Celery worker did not start; see {log.name}")
+        time.sleep(0.2)
+    yield worker
+    worker.terminate()
+    worker.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(autouse=True)
+def _close_async_connections(close_async_connections: None) -> None:  # noqa: F811
+    """See tests/jobs/support.py."""

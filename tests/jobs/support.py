@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group, User
+from django.db import connections
 from django.test import Client
 
 from apps.core.executor import Executor, InlineExecutor
@@ -178,3 +179,16 @@ def submit(
 ) -> Any:
     body = {"dataset": dataset.pk, "analysis": analysis, "params": params or {}, **extra}
     return client.post("/api/jobs/", body, content_type="application/json")
+
+
+@pytest.fixture
+def close_async_connections() -> Iterator[None]:
+    """After an async test, close the database connection of asgiref's sync thread.
+
+    ``database_sync_to_async`` runs in one long-lived thread; on PostgreSQL its open
+    connection would keep pytest-django from dropping the test database at the end.
+    """
+    yield
+    from asgiref.sync import SyncToAsync
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)

@@ -1,7 +1,10 @@
 """Fixtures shared by the jobs, results, live and e2e tests (see tests/jobs/support.py)."""
 
+import pytest
+
 from tests.jobs.support import (  # noqa: F401 - fixtures are found by name
     client_for,
+    close_async_connections,
     data,
     data_root,
     dataset,
@@ -11,3 +14,8 @@ from tests.jobs.support import (  # noqa: F401 - fixtures are found by name
     thread_runner,
     users,
 )
+
+
+@pytest.fixture(autouse=True)
+def _close_async_connections(close_async_connections: None) -> None:  # noqa: F811
+    """See tests/jobs/support.py."""

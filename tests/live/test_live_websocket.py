@@ -1,0 +1,171 @@
+"""The job websocket through the full ASGI stack: origin check, auth, access, live events."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from apps.accounts.services import token_create
+from apps.core.executor import InlineExecutor
+from apps.jobs import compute
+from apps.jobs.models import Job
+from apps.results.store import partial_save
+from libertem_site.asgi import application
+from tests.jobs.support import ORIGIN, submit, wait_terminal
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class ManyPartitions(InlineExecutor):
+    """One row of the scan per partition, so the job reports progress several times."""
+
+    def partitions(self, dataset: Any, target_bytes: int = 0) -> list[Any]:
+        return dataset.partitions(count=dataset.nav_shape[0])
+
+
+def connect_as(
+    user: Any, job_id: int, *, origin: tuple[bytes, bytes] = ORIGIN
+) -> WebsocketCommunicator:
+    query = ""
+    if user is not None:
+        query = f"?token={token_create(user=user, name='ws')[1]}"
+    return WebsocketCommunicator(application, f"/ws/jobs/{job_id}/{query}", headers=[origin])
+
+
+def session_cookie(user: Any) -> tuple[bytes, bytes]:
+    client = Client()
+    client.force_login(user)
+    return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
+
+
+@pytest.fixture
+def job(users, dataset):
+    return Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum", frames_total=48)
+
+
+async def receive_json(ws: WebsocketCommunicator, timeout: float = 10) -> dict[str, Any]:
+    return json.loads(await ws.receive_from(timeout=timeout))
+
+
+@pytest.mark.parametrize("who", ["owner", "member", "staff"])
+async def test_it_sends_the_status_on_connect(users, job, who):
+    ws = await database_sync_to_async(connect_as)(getattr(users, who), job.pk)
+    connected, _ = await ws.connect()
+    assert connected
+    message = await receive_json(ws)
+    assert message["type"] == "status"
+    assert (message["id"], message["status"], message["progress"]) == (
+        job.pk,
+        "queued",
+        {"done": 0, "total": 48},
+    )
+    await ws.disconnect()
+
+
+@pytest.mark.parametrize("who", ["outsider", None])
+async def test_it_refuses_users_who_may_not_see_the_job(users, job, who):
+    user = getattr(users, who) if who else None
+    ws = await database_sync_to_async(connect_as)(user, job.pk)
+    assert await ws.connect() == (False, 4404)
+
+
+async def test_it_refuses_a_missing_job(users):
+    ws = await database_sync_to_async(connect_as)(users.staff, 999999)
+    assert await ws.connect() == (False, 4404)
+
+
+async def test_it_accepts_a_session_cookie(users, job):
+    cookie = await database_sync_to_async(session_cookie)(users.member)
+    ws = WebsocketCommunicator(application, f"/ws/jobs/{job.pk}/", headers=[ORIGIN, cookie])
+    connected, _ = await ws.connect()
+    assert connected
+    assert (await receive_json(ws))["type"] == "status"
+    await ws.disconnect()
+
+
+async def test_it_refuses_a_foreign_origin(users, job):
+    ws = await database_sync_to_async(connect_as)(
+        users.owner, job.pk, origin=(b"origin", b"https://evil.example")
+    )
+    connected, _ = await ws.connect()
+    assert not connected
+
+
+async def test_it_catches_a_late_browser_up_with_the_latest_partial(users, job):
+    image = np.arange(12, dtype=np.float32).reshape(3, 4)
+
+    def running() -> None:
+        Job.objects.filter(pk=job.pk).update(status="running", attempt=1, frames_done=20)
+        partial_save(job=job, name="mean", array=image)
+
+    await database_sync_to_async(running)()
+    ws = await database_sync_to_async(connect_as)(users.member, job.pk)
+    await ws.connect()
+    assert (await receive_json(ws))["status"] == "running"
+    partial = await receive_json(ws)
+    assert partial == {
+        "type": "partial",
+        "id": job.pk,
+        "name": "mean",
+        "shape": [3, 4],
+        "dtype": "float32",
+        "done": 20,
+        "total": 48,
+    }
+    pixels = await ws.receive_output(timeout=5)
+    np.testing.assert_array_equal(np.frombuffer(pixels["bytes"], "<f4").reshape(3, 4), image)
+    await ws.disconnect()
+
+
+@pytest.mark.usefixtures("thread_runner")
+async def test_it_streams_progress_partials_and_finished(users, client_for, dataset, held_jobs):
+    compute.set_executor(ManyPartitions())
+    try:
+        response = await database_sync_to_async(
+            lambda: submit(client_for(users.owner), dataset, "sum")
+        )()
+        job_id = response.json()["id"]
+        ws = await database_sync_to_async(connect_as)(users.owner, job_id)
+        await ws.connect()
+        assert (await receive_json(ws))["status"] == "queued"
+        await database_sync_to_async(held_jobs.release)()
+        messages = await _until_terminal(ws)
+        await ws.disconnect()
+        await database_sync_to_async(wait_terminal)(job_id)
+    finally:
+        compute.set_executor(None)
+    types = [m["type"] for m in messages if "type" in m]
+    assert types[0] == "status"
+    assert types[-1] == "finished"
+    assert "progress" in types
+    assert "partial" in types
+    assert types.index("progress") < types.index("finished")
+    progress = [m for m in messages if m.get("type") == "progress"]
+    assert progress[-1]["done"] == progress[-1]["total"] == 48
+    # each partial is followed by its float32 pixels (the sig-shaped mean frame)
+    for i, m in enumerate(messages):
+        if m.get("type") == "partial":
+            assert (m["name"], m["shape"], m["dtype"]) == ("mean", [16, 12], "float32")
+            assert len(messages[i + 1]["bytes"]) == 16 * 12 * 4
+    finished = messages[-1]
+    assert sorted(r["name"] for r in finished["results"]) == ["max", "mean", "sum"]
+    assert finished["results"][0]["urls"]["npy"].startswith(f"/api/jobs/{job_id}/results/")
+
+
+async def _until_terminal(ws: WebsocketCommunicator) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    while True:
+        raw = await ws.receive_output(timeout=30)
+        if raw.get("bytes") is not None:
+            messages.append({"bytes": raw["bytes"]})
+            continue
+        message = json.loads(raw["text"])
+        messages.append(message)
+        if message["type"] in ("finished", "failed", "cancelled"):
+            return messages
