@@ -222,6 +222,10 @@ def _run_on_worker(
     t0 = time.perf_counter()
     try:
         value = task(partition, roi, ThrottledCheck(event.is_set))
+    except JobCancelled:
+        # The driver has already given up on this run; returning (not raising) keeps a
+        # cancellation out of the worker's error log.
+        value = None
     finally:
         partition.close()
     return value, str(get_worker().name), time.perf_counter() - t0
@@ -338,11 +342,12 @@ class DaskExecutor(Executor):
         The event stays set until they are done, so no partition keeps computing for a job that
         has already ended; then it is cleared, which frees it on the scheduler.
         """
-        from distributed import wait
-
         with contextlib.suppress(Exception):
             cancel.set()
-            wait(futures, timeout=self.cancel_grace)
+            deadline = time.monotonic() + self.cancel_grace
+            # distributed.wait() needs a default client; this one is not
+            while not all(f.done() for f in futures) and time.monotonic() < deadline:
+                time.sleep(0.01)
         with contextlib.suppress(Exception):
             self.client.cancel(futures)
             cancel.clear()

@@ -175,12 +175,15 @@ def test_dask_raises_promptly_when_cancelled_after_the_first_progress(
 
 
 class SlowPartition(RawPartition):
-    """Reads one frame per tile, slowly: a partition that takes seconds to stream."""
+    """Reads one frame per tile, slowly, and logs every read to the file ``log``."""
 
-    delay = 0.05
+    delay = 0.1
+    log = ""
 
     def read(self, start: int, stop: int) -> np.ndarray:
         time.sleep(self.delay)
+        with open(self.log, "a") as f:
+            f.write(f"{start}\n")
         return super().read(start, stop)
 
     def tiles(
@@ -189,33 +192,44 @@ class SlowPartition(RawPartition):
         return super().tiles(tile_frames=1, roi=roi)
 
 
-def slow_partitions(ds: DataSet) -> list[Partition]:
-    return [
-        SlowPartition(
+def slow_partitions(ds: DataSet, log: Path) -> list[Partition]:
+    parts = []
+    for p in ds.partitions():
+        slow = SlowPartition(
             index=p.index,
             start=p.start,
             stop=p.stop,
             sig_shape=p.sig_shape,
             dtype=p.dtype,
-            path=p.path,
+            path=p.path,  # type: ignore[attr-defined]
             offset=p.offset,  # type: ignore[attr-defined]
         )
-        for p in ds.partitions()
-    ]
+        slow.log = str(log)
+        parts.append(slow)
+    return parts
 
 
 def test_dask_partitions_stop_at_their_next_tile(
     tmp_path: Path, dask_executor: DaskExecutor
 ) -> None:
     _data, ds = scan(tmp_path, parts=2)
-    parts = slow_partitions(ds)  # 45 and 46 frames at 0.05 s: more than 2 s each
-    t0 = time.monotonic()
+    log = tmp_path / "reads.log"
+    parts = slow_partitions(ds, log)  # 45 and 46 frames at 0.1 s: more than 4 s each
+    started: list[float] = []
+
+    def should_stop() -> bool:  # 0.3 s after the first read
+        if not started and log.exists():
+            started.append(time.monotonic())
+        return bool(started) and time.monotonic() - started[0] > 0.3
+
     with pytest.raises(JobCancelled):
-        dask_executor.run(
-            ds, virtual(ds), partitions=parts, should_stop=lambda: time.monotonic() - t0 > 0.5
-        )
-    # run() returns only after the running partitions stopped: well before they could finish
-    assert time.monotonic() - t0 < 1.8
+        dask_executor.run(ds, virtual(ds), partitions=parts, should_stop=should_stop)
+    # run() returns only after the running partitions stopped: well before they could finish,
+    # and no partition reads on afterwards
+    assert time.monotonic() - started[0] < 3
+    reads = len(log.read_text().split())
+    time.sleep(0.5)
+    assert len(log.read_text().split()) == reads and 2 <= reads < 30
 
 
 # ---- errors ---------------------------------------------------------------------------------------
