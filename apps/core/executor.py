@@ -171,12 +171,14 @@ class InlineExecutor(Executor):
     ) -> RunResult:
         plan = _Plan(dataset, analysis, roi, partitions or self.partitions(dataset))
         task = analysis.task()
+        # between partitions every time; between tiles at most every 0.1 s (it may query a database)
+        per_tile = None if should_stop is None else ThrottledCheck(should_stop)
         for p, part_roi in plan.work:
             if should_stop is not None and should_stop():
                 raise JobCancelled()
             t0 = time.perf_counter()
             try:
-                value = task(p, part_roi, should_stop)
+                value = task(p, part_roi, per_tile)
             except CoreError:
                 raise
             except Exception as exc:  # a bug or an unreadable file the reader did not foresee

@@ -209,27 +209,48 @@ def slow_partitions(ds: DataSet, log: Path) -> list[Partition]:
     return parts
 
 
+class StopAfterFirstRead:
+    """A ``should_stop`` that turns true ``seconds`` after the first read in ``log``."""
+
+    def __init__(self, log: Path, seconds: float) -> None:
+        self.log, self.seconds = log, seconds
+        self.started: float | None = None
+
+    def __call__(self) -> bool:
+        if self.started is None and self.log.exists():
+            self.started = time.monotonic()
+        return self.started is not None and time.monotonic() - self.started > self.seconds
+
+
 def test_dask_partitions_stop_at_their_next_tile(
     tmp_path: Path, dask_executor: DaskExecutor
 ) -> None:
     _data, ds = scan(tmp_path, parts=2)
     log = tmp_path / "reads.log"
     parts = slow_partitions(ds, log)  # 45 and 46 frames at 0.1 s: more than 4 s each
-    started: list[float] = []
-
-    def should_stop() -> bool:  # 0.3 s after the first read
-        if not started and log.exists():
-            started.append(time.monotonic())
-        return bool(started) and time.monotonic() - started[0] > 0.3
-
+    should_stop = StopAfterFirstRead(log, 0.3)
     with pytest.raises(JobCancelled):
         dask_executor.run(ds, virtual(ds), partitions=parts, should_stop=should_stop)
     # run() returns only after the running partitions stopped: well before they could finish,
     # and no partition reads on afterwards
-    assert time.monotonic() - started[0] < 3
+    assert should_stop.started is not None and time.monotonic() - should_stop.started < 3
     reads = len(log.read_text().split())
     time.sleep(0.5)
     assert len(log.read_text().split()) == reads and 2 <= reads < 30
+
+
+def test_inline_stops_a_running_partition_within_a_poll_interval(tmp_path: Path) -> None:
+    _data, ds = scan(tmp_path, parts=1)
+    log = tmp_path / "reads.log"
+
+    with pytest.raises(JobCancelled):
+        InlineExecutor().run(
+            ds,
+            virtual(ds),
+            partitions=slow_partitions(ds, log),
+            should_stop=StopAfterFirstRead(log, 0.3),
+        )
+    assert 2 <= len(log.read_text().split()) <= 6  # of 91: 0.1 s per tile, polled every 0.1 s
 
 
 # ---- errors ---------------------------------------------------------------------------------------
