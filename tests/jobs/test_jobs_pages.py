@@ -1,0 +1,86 @@
+"""Server-rendered job pages: who sees what; outsiders get 404, anonymous users the login."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from apps.jobs.models import Job
+from apps.results.store import results_save
+
+
+@pytest.fixture
+def job(users, dataset):
+    job = Job.objects.create(
+        owner=users.owner,
+        dataset=dataset,
+        analysis="sum",
+        status="finished",
+        partitions=[
+            {
+                "index": 0,
+                "start": 0,
+                "stop": 48,
+                "worker": "node-a",
+                "seconds": 0.5,
+                "nbytes": 10**9,
+            }
+        ],
+    )
+    results_save(job=job, results={"mean": np.ones((16, 12))})
+    return job
+
+
+@pytest.fixture
+def running(users, dataset):
+    return Job.objects.create(owner=users.owner, dataset=dataset, analysis="pick", status="running")
+
+
+@pytest.mark.parametrize(
+    ("who", "status"), [("owner", 200), ("member", 200), ("staff", 200), ("outsider", 404)]
+)
+def test_it_shows_the_job_page_to_those_who_may_see_it(users, client_for, job, who, status):
+    response = client_for(getattr(users, who)).get(f"/jobs/{job.pk}/")
+    assert response.status_code == status
+    if status == 200:
+        html = response.content.decode()
+        assert f"/api/jobs/{job.pk}/results/mean.png" in html
+        assert f"/api/jobs/{job.pk}/results/mean.npy" in html
+        assert "node-a" in html and "2.00" in html  # the partition table, GB/s
+        assert f'data-ws="/ws/jobs/{job.pk}/"' in html
+        assert "js/job.js" in html
+
+
+@pytest.mark.parametrize("url", ["/", "/jobs/", "/jobs/{id}/"])
+def test_it_sends_anonymous_users_to_the_login(client_for, job, url):
+    response = client_for(None).get(url.format(id=job.pk))
+    assert response.status_code == 302
+    assert "/login/" in response["Location"]
+
+
+@pytest.mark.parametrize(
+    ("who", "seen"), [("owner", True), ("member", True), ("staff", True), ("outsider", False)]
+)
+def test_it_lists_visible_jobs_in_the_history_and_home(users, client_for, job, who, seen):
+    client = client_for(getattr(users, who))
+    for url in ("/jobs/", "/"):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert (f'href="/jobs/{job.pk}/"' in response.content.decode()) is seen
+
+
+def test_it_offers_cancel_to_the_owner_of_a_running_job_only(users, client_for, running):
+    form = f'action="/jobs/{running.pk}/cancel/"'
+    assert form in client_for(users.owner).get("/jobs/").content.decode()
+    assert form not in client_for(users.member).get("/jobs/").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("who", "status", "cancelled"),
+    [("owner", 302, True), ("member", 302, False), ("outsider", 404, False)],
+)
+def test_it_cancels_from_the_page(users, client_for, running, who, status, cancelled):
+    response = client_for(getattr(users, who)).post(f"/jobs/{running.pk}/cancel/", {"next": "list"})
+    assert response.status_code == status
+    running.refresh_from_db()
+    assert running.cancel_requested is cancelled
