@@ -37,7 +37,7 @@ const S = {
   channelIndex: -1, // -1 = sum over the last axis (radial bins, masks)
   releaseAt: null, // performance.now() of the last shape release, for the timing report
 };
-window.__analysisTimings = [];
+window.__analysisTimings = []; // release -> first / final image per job, read by the browser tests
 
 // ---------------------------------------------------------------- views and controls
 
@@ -53,6 +53,8 @@ scanView.tool = roiTool;
 detectorView.setPlaceholder("Loading the mean diffraction pattern…");
 scanView.setPlaceholder("The scan image appears here when a job runs.");
 let form = null;
+// A handle for the browser tests and the devtools console; the page does not use it.
+window.__analysisPage = { state: S, detectorView, scanView, editor, roiTool };
 
 function setMode(mode, { run = true } = {}) {
   S.mode = mode;

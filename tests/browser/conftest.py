@@ -1,0 +1,145 @@
+"""A live portal for the browser tests: ``manage.py serve`` on a free port, the embedded default.
+
+The server runs as a subprocess with its own VAR_DIR (SQLite, secret key) and DATA_ROOTS (the
+synthetic demo dataset), so the tests see exactly what a scientist sees after ``make serve``:
+Daphne, websockets, background jobs on a local dask cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_or_skip
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+START_SECONDS = 90
+
+
+@dataclass
+class Portal:
+    base: str
+    data: Path
+    tokens: dict[str, str]
+    passwords: dict[str, str]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _manage(env: dict[str, str], *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout
+
+
+def _wait_until_up(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the portal exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            # base is the http://127.0.0.1 address this fixture chose
+            with urllib.request.urlopen(f"{base}/login/", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the portal did not answer within {START_SECONDS} s:\n{log.read_text()}")
+
+
+def _write_demo(data: Path) -> None:
+    # The demo writer is plain numpy + h5py: run it without Django settings.
+    code = "import sys; from pathlib import Path; from apps.datasets.demo import write_demo; write_demo(Path(sys.argv[1]))"
+    subprocess.run([sys.executable, "-c", code, str(data / "demo")], cwd=ROOT, check=True)
+
+
+@pytest.fixture(scope="session")
+def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
+    if not CHROMIUM.exists():
+        require_or_skip("BROWSER", f"{CHROMIUM} is not installed (apt-get install chromium)")
+    tmp = tmp_path_factory.mktemp("portal")
+    data = tmp / "data"
+    data.mkdir()
+    env = {
+        **os.environ,
+        "VAR_DIR": str(tmp / "var"),
+        "DATA_ROOTS": str(data),
+        "PYTHONUNBUFFERED": "1",
+    }
+    for key in ("DATABASE_URL", "REDIS_URL", "DASK_SCHEDULER_ADDRESS"):
+        env.pop(key, None)  # always the embedded default
+    _write_demo(data)
+    _manage(env, "migrate", "--noinput", "-v0")
+    passwords = {"alice": "alice-pw-4d-stem", "bob": "bob-pw-4d-stem"}
+    tokens = {
+        user: _manage(env, "createuser", user, "--password", pw).strip().splitlines()[-1]
+        for user, pw in passwords.items()
+    }
+    port = _free_port()
+    log = tmp / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", "--port", str(port), "--no-login-link"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, proc, log)
+        yield Portal(base=base, data=data, tokens=tokens, passwords=passwords)
+    finally:
+        proc.send_signal(signal.SIGINT)  # lets serve stop its dask cluster
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def browser(portal: Portal) -> Iterator[object]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require_or_skip("BROWSER", "playwright is not installed")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()

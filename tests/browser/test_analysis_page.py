@@ -1,0 +1,282 @@
+"""The analysis page in a real Chromium against a live portal (see conftest.py).
+
+Covers what a scientist does: log in, register the demo dataset in the file browser, open the
+analysis page, drag a ring and watch the scan image change, pick a frame, look at the COM
+field, download a result (checked against a numpy reference), and that another user gets 404.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.browser.conftest import ARTIFACTS, Portal
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+JOB_SECONDS = 60_000  # ms Playwright waits for a job (the first one also starts dask workers)
+
+
+def _api(portal: Portal, user: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    # portal.base is the http://127.0.0.1 address of the test server
+    request = urllib.request.Request(  # noqa: S310
+        portal.base + path,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={
+            "Authorization": f"Token {portal.tokens[user]}",
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def dataset_id(portal: Portal) -> int:
+    """The demo dataset registered by alice through the API (the UI path has its own test)."""
+    created = _api(
+        portal,
+        "alice",
+        "/api/datasets/",
+        {"name": "demo", "path": str(portal.data / "demo" / "demo.json")},
+    )
+    return int(created["id"])
+
+
+def _login(page: Any, portal: Portal, user: str) -> None:
+    page.goto(f"{portal.base}/login/")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", portal.passwords[user])
+    page.click("form button[type=submit]")
+    page.wait_for_url(lambda url: "/login/" not in url)
+
+
+@pytest.fixture
+def alice_page(browser: Any, portal: Portal) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.console_messages = []
+    page.on("console", lambda m: page.console_messages.append(m.text))
+    _login(page, portal, "alice")
+    yield page
+    context.close()
+
+
+def _open_analysis(page: Any, portal: Portal, dataset_id: int) -> None:
+    page.goto(f"{portal.base}/datasets/{dataset_id}/analyze/")
+    _wait_finished(page)
+
+
+def _wait_finished(page: Any, after_job: int | None = None) -> int:
+    """Wait until the page shows a finished job (newer than ``after_job``); its id."""
+    page.wait_for_function(
+        """(after) => {
+            const s = window.__analysisPage && window.__analysisPage.state;
+            return s && s.job && s.job.id !== after && s.job.finalShown;
+        }""",
+        arg=after_job,
+        timeout=JOB_SECONDS,
+    )
+    assert page.get_attribute("#job-state", "data-state") == "finished"
+    return page.evaluate("() => window.__analysisPage.state.job.id")
+
+
+def _canvas_pixels(page: Any, selector: str) -> np.ndarray:
+    """The RGBA pixels of an image view's canvas, as the user sees them."""
+    data = page.evaluate(
+        """(sel) => {
+            const c = document.querySelector(sel + ' canvas.imageview-canvas');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            return Array.from(d);
+        }""",
+        selector,
+    )
+    return np.array(data, dtype=np.uint8)
+
+
+def _on_screen(page: Any, view: str, x: float, y: float) -> tuple[float, float]:
+    """Page coordinates of image point (x, y) of ``view`` ("detectorView" or "scanView")."""
+    return tuple(
+        page.evaluate(
+            """([view, x, y]) => {
+                const v = window.__analysisPage[view];
+                const r = v.canvas.getBoundingClientRect();
+                const s = v.toScreen(x, y);
+                return [r.left + s.x, r.top + s.y];
+            }""",
+            [view, x, y],
+        )
+    )
+
+
+def _shape_params(page: Any) -> dict[str, Any]:
+    return page.evaluate("() => window.__analysisPage.editor.params()")
+
+
+def _drag(page: Any, start: tuple[float, float], end: tuple[float, float]) -> None:
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=8)
+    page.mouse.up()
+
+
+def test_it_logs_in_and_registers_the_demo_through_the_file_browser(
+    browser: Any, portal: Portal
+) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    _login(page, portal, "alice")
+    page.goto(f"{portal.base}/datasets/register/")
+    page.click(f"a:text-is('{portal.data}/')")  # the data root
+    page.click("a:text-is('demo/')")
+    page.click("a:text-is('demo.json')")
+    page.fill("input[name=name]", "demo from the browser")
+    page.click("form.stacked button[type=submit]")
+    page.wait_for_url(lambda url: "/register/" not in url)
+    assert "64 × 64" in page.inner_text("main")
+    context.close()
+
+
+def test_it_shows_the_mean_frame_and_a_first_scan_image(
+    alice_page: Any, portal: Portal, dataset_id: int
+) -> None:
+    _open_analysis(alice_page, portal, dataset_id)
+    alice_page.wait_for_function(
+        "() => window.__analysisPage.state.mean !== null", timeout=JOB_SECONDS
+    )
+    assert "mean frame" in alice_page.inner_text("#detector-source")
+    assert alice_page.get_attribute(".progress", "aria-valuenow") == "100"
+    assert _canvas_pixels(alice_page, "#scan-view").reshape(-1, 4)[:, :3].std() > 10
+
+
+def test_it_reruns_the_job_when_the_ring_is_dragged(
+    alice_page: Any, portal: Portal, dataset_id: int
+) -> None:
+    _open_analysis(alice_page, portal, dataset_id)
+    if alice_page.input_value("#analysis-select") != "virtual:ring":
+        alice_page.select_option("#analysis-select", "virtual:ring")
+        alice_page.wait_for_function("() => window.__analysisPage.state.job.analysis === 'virtual'")
+    first = _wait_finished(alice_page)
+    before = _canvas_pixels(alice_page, "#scan-view")
+    timings_before = alice_page.evaluate("() => window.__analysisTimings.length")
+
+    # Pull the outer radius in to 30 px: the diffraction spots of the grains (about 44 px from
+    # the centre) leave the ring, so the bright grains vanish from the dark-field image.
+    ring = _shape_params(alice_page)
+    grab = _on_screen(alice_page, "detectorView", ring["cx"] + ring["ro"], ring["cy"])
+    target = _on_screen(alice_page, "detectorView", ring["cx"] + 30, ring["cy"])
+    _drag(alice_page, grab, target)
+    assert abs(_shape_params(alice_page)["ro"] - 30) < 0.6
+    second = _wait_finished(alice_page, after_job=first)
+
+    assert second != first
+    assert alice_page.get_attribute(".progress", "aria-valuenow") == "100"
+    assert "4,096 / 4,096 frames" in alice_page.inner_text("#progress-text")
+    after = _canvas_pixels(alice_page, "#scan-view")
+    assert np.abs(after.astype(int) - before.astype(int)).mean() > 5
+    alice_page.wait_for_function(
+        "(n) => window.__analysisTimings.length > n", arg=timings_before, timeout=JOB_SECONDS
+    )
+    timing = alice_page.evaluate("() => window.__analysisTimings.at(-1)")
+    print(
+        f"\nTIMING ring release -> first image {timing['firstImageMs']:.0f} ms, "
+        f"-> final image {timing['finalMs']:.0f} ms (job {timing['job']})"
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    alice_page.screenshot(path=str(ARTIFACTS / "analysis-page.png"), full_page=True)
+
+
+def test_it_shows_the_frame_of_a_clicked_scan_position(
+    alice_page: Any, portal: Portal, dataset_id: int
+) -> None:
+    _open_analysis(alice_page, portal, dataset_id)
+    alice_page.wait_for_function(
+        "() => window.__analysisPage.state.mean !== null", timeout=JOB_SECONDS
+    )
+    before = _canvas_pixels(alice_page, "#detector-view")
+    alice_page.mouse.click(*_on_screen(alice_page, "scanView", 20, 10))  # column 20, row 10
+    alice_page.wait_for_function(
+        "() => document.querySelector('#detector-source').textContent === 'frame at scan row 10, column 20'"
+    )
+    after = _canvas_pixels(alice_page, "#detector-view")
+    assert np.abs(after.astype(int) - before.astype(int)).mean() > 1
+    # the frame on screen is the frame in the file
+    shown = alice_page.evaluate(
+        "() => Array.from(window.__analysisPage.detectorView.image.values.slice(0, 256))"
+    )
+    raw = np.memmap(portal.data / "demo" / "demo.raw", dtype="<u2", mode="r")
+    expected = raw.reshape(64, 64, 128 * 128)[10, 20, :256]
+    np.testing.assert_array_equal(np.array(shown), expected.astype(np.float32))
+
+
+def test_it_shows_the_com_field_as_a_colour_wheel(
+    alice_page: Any, portal: Portal, dataset_id: int
+) -> None:
+    _open_analysis(alice_page, portal, dataset_id)
+    first = alice_page.evaluate("() => window.__analysisPage.state.job.id")
+    alice_page.select_option("#analysis-select", "com")
+    _wait_finished(alice_page, after_job=first)
+    assert alice_page.evaluate("() => window.__analysisPage.state.job.analysis") == "com"
+    alice_page.select_option("#result-select", "field")
+    alice_page.wait_for_selector("#wheel-legend", state="visible")
+    rgba = _canvas_pixels(alice_page, "#scan-view").reshape(-1, 4)
+    opaque = rgba[rgba[:, 3] == 255, :3].astype(int)
+    # a deflection field with many directions: red, green and blue all dominate somewhere
+    dominant = np.bincount(opaque.argmax(axis=1), minlength=3)
+    assert (dominant > 0.02 * len(opaque)).all()
+    alice_page.select_option("#result-select", "divergence")
+    alice_page.wait_for_selector("#wheel-legend", state="hidden")
+    for name in ("x", "y", "magnitude", "curl"):
+        assert (
+            alice_page.locator(f"#downloads a[data-result='{name}'][data-format='npy']").count()
+            == 1
+        )
+
+
+def test_it_downloads_the_virtual_image_as_npy(
+    alice_page: Any, portal: Portal, dataset_id: int
+) -> None:
+    _open_analysis(alice_page, portal, dataset_id)
+    first = alice_page.evaluate("() => window.__analysisPage.state.job.id")
+    alice_page.select_option("#analysis-select", "virtual:disk")
+    _wait_finished(alice_page, after_job=first)
+    params = alice_page.evaluate("() => window.__analysisPage.state.job.params")
+    with alice_page.expect_download() as info:
+        alice_page.click("#downloads a[data-result='intensity'][data-format='npy']")
+    got = np.load(info.value.path())
+
+    raw = np.memmap(portal.data / "demo" / "demo.raw", dtype="<u2", mode="r")
+    frames = raw.reshape(64 * 64, 128 * 128).astype(np.float64)
+    yy, xx = np.mgrid[:128, :128]
+    disk = ((yy - params["cy"]) ** 2 + (xx - params["cx"]) ** 2 <= params["r"] ** 2).ravel()
+    expected = (frames @ disk).reshape(64, 64)
+    assert got.shape == (64, 64)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    alice_page.click("#python summary")
+    snippet = alice_page.inner_text("#python-code")
+    assert '"analysis": "virtual"' in snippet and '"shape": "disk"' in snippet
+    assert "results/{name}.npy" in snippet
+
+
+def test_it_hides_alices_job_and_dataset_from_bob(
+    browser: Any, portal: Portal, dataset_id: int
+) -> None:
+    job = _api(
+        portal, "alice", "/api/jobs/", {"dataset": dataset_id, "analysis": "sum", "params": {}}
+    )
+    context = browser.new_context()
+    page = context.new_page()
+    _login(page, portal, "bob")
+    for path in (
+        f"/jobs/{job['id']}/",
+        f"/datasets/{dataset_id}/analyze/",
+        f"/api/datasets/{dataset_id}/frame/?y=0&x=0",
+    ):
+        response = page.goto(portal.base + path)
+        assert response.status == 404, path
+    context.close()
