@@ -173,6 +173,7 @@ async function runJob() {
     return;
   }
   const job = { ...body, id: created.id, status: "queued", submittedAt: performance.now(), releaseAt };
+  if (releaseAt) job.submitMs = job.submittedAt - releaseAt; // debounce + POST round trip
   startWatching(job, created.ws);
 }
 
@@ -307,7 +308,7 @@ function cancelled(job) {
 }
 
 function showRefusal(err) {
-  setJobState("refused");
+  setJobState("refused", "not started");
   const fields = Object.entries(err.fields || {}).map(([k, v]) => `${k}: ${v}`).join("; ");
   const prefix = err.status === 0 ? "" : "The server did not start the job: ";
   showMessage(`${prefix}${err.message}${fields && !err.message.includes(fields) ? ` (${fields})` : ""}`, "error");
@@ -316,10 +317,14 @@ function showRefusal(err) {
 function reportTiming(job) {
   if (!job.releaseAt) return;
   const finalMs = performance.now() - job.releaseAt;
-  const entry = { job: job.id, analysis: job.analysis, firstImageMs: job.firstImageMs ?? finalMs, finalMs };
+  const entry = {
+    job: job.id, analysis: job.analysis, submitMs: job.submitMs,
+    firstImageMs: job.firstImageMs ?? finalMs, finalMs, partialSeen: job.firstImageMs !== undefined,
+  };
   window.__analysisTimings.push(entry);
   performance.mark("job-final-image");
-  console.log(`[timing] job ${job.id}: release→first image ${entry.firstImageMs.toFixed(0)} ms, release→final ${finalMs.toFixed(0)} ms`);
+  console.log(`[timing] job ${job.id}: release→submitted ${entry.submitMs.toFixed(0)} ms, ` +
+    `→first image ${entry.firstImageMs.toFixed(0)} ms, →final ${finalMs.toFixed(0)} ms`);
 }
 
 // ---------------------------------------------------------------- results on screen
@@ -360,6 +365,7 @@ async function showSelectedResult(job) {
   try {
     if (name === "field") return await showField(job);
     $("wheel-legend").hidden = true;
+    scanControls.setEnabled(true);
     if (job.analysis === "com") scanControls.setColormap(SIGNED.has(name) ? "coolwarm" : "viridis");
     const arr = await resultArray(job, name);
     if (job !== S.job) return;
@@ -386,6 +392,7 @@ async function showField(job) {
   const [h, w] = x.shape;
   scanView.setRGB(rgba, w, h, magnitude);
   $("wheel-legend").hidden = false;
+  scanControls.setEnabled(false); // the colours are fixed by direction and length
 }
 
 function updateChannelRange(arr) {
