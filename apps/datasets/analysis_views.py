@@ -28,6 +28,7 @@ from apps.results.npy import npy_dumps
 # One frame is read with the partition layout of a registration: fine-grained enough that
 # finding the partition is cheap, and the read touches only the frame's own bytes.
 FRAME_PARTITION_BYTES = 64 * 2**20
+_ACTIVE = (Job.Status.QUEUED, Job.Status.RUNNING)
 
 
 @login_required
@@ -54,7 +55,9 @@ def api_dataset_frame(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _page_config(request: HttpRequest, dataset: Dataset) -> dict[str, Any]:
     """Everything analysis.js needs to start, embedded as JSON in the page."""
-    sum_job = _latest_sum_job(request.user, dataset)
+    sum_job = _latest_sum_job(request.user, dataset, Job.Status.FINISHED)
+    # A sum job still running (another tab, a reload) is joined rather than started again.
+    running = None if sum_job else _latest_sum_job(request.user, dataset, *_ACTIVE)
     return {
         "dataset": {
             "id": dataset.pk,
@@ -67,6 +70,7 @@ def _page_config(request: HttpRequest, dataset: Dataset) -> dict[str, Any]:
         },
         "analyses": describe_analyses(),
         "sum_job": sum_job.pk if sum_job else None,
+        "sum_job_running": running.pk if running else None,
         "urls": {
             "jobs": "/api/jobs/",
             "masks": "/api/masks/",
@@ -77,11 +81,11 @@ def _page_config(request: HttpRequest, dataset: Dataset) -> dict[str, Any]:
     }
 
 
-def _latest_sum_job(user: Any, dataset: Dataset) -> Job | None:
-    """The newest finished ``sum`` job of ``dataset`` that ``user`` may see (its mean frame)."""
+def _latest_sum_job(user: Any, dataset: Dataset, *statuses: str) -> Job | None:
+    """The newest whole-scan ``sum`` job of ``dataset`` in ``statuses`` that ``user`` may see."""
     return (
         visible_jobs(user)
-        .filter(dataset=dataset, analysis="sum", status=Job.Status.FINISHED, roi__isnull=True)
+        .filter(dataset=dataset, analysis="sum", status__in=statuses, roi__isnull=True)
         .order_by("-created", "-id")
         .first()
     )

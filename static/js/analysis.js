@@ -249,7 +249,7 @@ async function catchUp(job) {
   else if (data.status === "cancelled") cancelled(job);
   else {
     setJobState(data.status);
-    if (!job.finalShown) loadPartial(job, data);
+    if (!job.finalShown) loadPartial(job);
   }
 }
 
@@ -258,13 +258,13 @@ function progressOf(data) {
   return { done: p.done ?? data.frames_done ?? 0, total: p.total ?? data.frames_total ?? 0 };
 }
 
-async function loadPartial(job, data) {
-  const url = data.partial && (data.partial.url || data.partial.urls?.npy);
-  if (!url) return;
+async function loadPartial(job) {
+  const spec = cfg.analyses.find((a) => a.name === job.analysis);
+  if (!spec) return;
   try {
-    const arr = await fetchNpy(url);
-    if (job === S.job && !job.finalShown) showArray(targetView(job, data.partial.name), arr);
-  } catch { /* a partial is only a preview: the final result will come */ }
+    const arr = await fetchNpy(`/api/jobs/${job.id}/partial/${spec.preview}.npy`);
+    if (job === S.job && !job.finalShown) showArray(targetView(job, spec.preview), arr);
+  } catch { /* no preview saved yet, or the job just ended: its final result will come */ }
 }
 
 async function finish(job, data) {
@@ -416,12 +416,12 @@ async function loadMeanFrame() {
   buildMeanFrame();
 }
 
-/** No finished sum job yet: run one and show the mean frame building up. */
+/** No finished sum job yet: run one (or join the one running) and show the mean build up. */
 async function buildMeanFrame() {
   detectorView.setPlaceholder("Computing the mean diffraction pattern…");
-  let created;
+  let created = cfg.sum_job_running ? { id: cfg.sum_job_running } : null;
   try {
-    created = await jobApi.submit({ dataset: cfg.dataset.id, analysis: "sum", params: {} });
+    created = created || await jobApi.submit({ dataset: cfg.dataset.id, analysis: "sum", params: {} });
   } catch (err) {
     detectorView.setPlaceholder(`The mean diffraction pattern could not be computed: ${err.message}`);
     return;
