@@ -288,3 +288,43 @@ def test_it_hides_alices_job_and_dataset_from_bob(
         response = page.goto(portal.base + path)
         assert response.status == 404, path
     context.close()
+
+
+def test_it_explains_refused_parameters_in_plain_words(
+    alice_page: Any, portal: Portal, dataset_id: int
+) -> None:
+    _open_analysis(alice_page, portal, dataset_id)
+    if alice_page.input_value("#analysis-select") != "virtual:ring":
+        alice_page.select_option("#analysis-select", "virtual:ring")
+    alice_page.fill("input[data-param=ri]", "80")
+    alice_page.press("input[data-param=ri]", "Enter")
+    alice_page.wait_for_selector("#job-state[data-state=refused]")
+    message = alice_page.inner_text("#message")
+    assert message.startswith("The server did not start the job:")
+    assert "ro" in message and "ri" in message
+
+
+def test_it_reconnects_a_lost_websocket_and_catches_up(
+    alice_page: Any, portal: Portal, dataset_id: int
+) -> None:
+    _open_analysis(alice_page, portal, dataset_id)
+    first = alice_page.evaluate("() => window.__analysisPage.state.job.id")
+    dropped: list[str] = []
+
+    def drop_first_connection(ws: Any) -> None:
+        # The first connection to each job's websocket dies at once, as on a flaky network.
+        if ws.url in dropped:
+            ws.connect_to_server()
+        else:
+            dropped.append(ws.url)
+            ws.close(code=1011, reason="simulated network failure")
+
+    alice_page.route_web_socket("**/ws/jobs/**", drop_first_connection)
+    alice_page.click("#run")
+    alice_page.wait_for_function(
+        "() => document.querySelector('#message').textContent.includes('Lost the live connection')"
+    )
+    second = _wait_finished(alice_page, after_job=first)
+    assert f"/ws/jobs/{second}/" in dropped[-1]
+    assert alice_page.inner_text("#message") == ""
+    assert alice_page.get_attribute(".progress", "aria-valuenow") == "100"
