@@ -3,39 +3,38 @@
 // parameter, or the scan ROI) replaces the running job with a new one after a short pause,
 // so dragging a detector feels live; the websocket streams progress and partial images.
 
-import { channel, channelSum, fetchNpy } from "./npy.js";
+import { fetchNpy } from "./npy.js";
 import { ImageView } from "./imageview.js";
 import { displayControls } from "./displaycontrols.js";
-import { ShapeEditor, defaultParams } from "./shapes.js";
+import { ShapeEditor } from "./shapes.js";
 import { RoiTool } from "./roi.js";
 import { JobSocket, TERMINAL, jobApi, jobsOf } from "./jobclient.js";
-import { MODE_FIELDS, analysisOf, paramsForm, specOf } from "./paramsform.js";
-import { copyText, pythonSnippet, renderDownloads, resultUrl } from "./resultspanel.js";
-import { comFieldRGBA, drawWheel } from "./comfield.js";
+import { paramsForm } from "./paramsform.js";
+import { MODE_HELP, SCAN_ANALYSES, analysisOf, initialValues, jobParams, modeOfJob, pick, shapeOf } from "./modes.js";
+import { copyText, pythonSnippet, renderDownloads } from "./resultspanel.js";
+import { drawWheel } from "./comfield.js";
+import { loadMeanFrame } from "./meanframe.js";
+import { refusalText, showJobState, showMessage, showProgress } from "./jobstatus.js";
+import { ResultView } from "./resultview.js";
 
 const DEBOUNCE_MS = 150;
-const SHAPE_OF_MODE = { com: "com", radial: "radial" };
-const SCAN_ANALYSES = new Set(["virtual", "com", "radial", "masks"]);
-const SIGNED = new Set(["x", "y", "divergence", "curl"]); // shown with a diverging colour map
 
 const cfg = JSON.parse(document.getElementById("analysis-config").textContent);
 const $ = (id) => document.getElementById(id);
-const [SY, SX] = cfg.dataset.sig_shape;
+const SIG = cfg.dataset.sig_shape;
 const NAV = cfg.dataset.nav_shape.length === 1 ? [1, cfg.dataset.nav_shape[0]] : cfg.dataset.nav_shape;
 
 const S = {
   mode: "virtual:ring",
   geometry: {}, // remembered per mode, so switching back restores the shape
-  job: null, // {id, analysis, params, roi, status, ...} of the scan/detector result shown
+  job: null, // {id, analysis, params, roi, status, ...} of the result shown
   socket: null,
   seq: 0, // submissions; an older submission's answer is ignored
   timer: null,
-  mean: null, // the mean frame (float array) once known
-  detector: "mean", // what the detector view shows: mean | frame | result
+  mean: null, // the mean frame once known
   picked: null,
   maskId: null,
-  channelIndex: -1, // -1 = sum over the last axis (radial bins, masks)
-  releaseAt: null, // performance.now() of the last shape release, for the timing report
+  releaseAt: null, // performance.now() of the last edit, for the timing report
 };
 window.__analysisTimings = []; // release -> first / final image per job, read by the browser tests
 
@@ -48,6 +47,10 @@ displayControls($("detector-display"), detectorView, { cmap: "inferno", log: tru
 const scanControls = displayControls($("scan-display"), scanView, { cmap: "viridis" });
 const editor = new ShapeEditor(detectorView, { onChange: shapeChanged });
 const roiTool = new RoiTool(scanView, { onChange: roiChanged });
+const results = new ResultView({
+  analyses: cfg.analyses, detectorView, scanView, scanControls,
+  onDetectorResult: (label) => showDetectorSource(label, "result"),
+});
 detectorView.tool = editor;
 scanView.tool = roiTool;
 detectorView.setPlaceholder("Loading the mean diffraction pattern…");
@@ -59,33 +62,15 @@ window.__analysisPage = { state: S, detectorView, scanView, editor, roiTool };
 function setMode(mode, { run = true } = {}) {
   S.mode = mode;
   $("analysis-select").value = mode;
-  const values = S.geometry[mode] || initialValues(mode);
-  S.geometry[mode] = values;
+  S.geometry[mode] = S.geometry[mode] || initialValues(mode, SIG, NAV, S.picked);
+  const values = S.geometry[mode];
   form = paramsForm($("params"), { analyses: cfg.analyses, mode, values, onInput: formChanged });
-  const kind = mode.startsWith("virtual:") ? mode.slice(8) : SHAPE_OF_MODE[mode];
-  editor.setShape(kind || null, values);
+  editor.setShape(shapeOf(mode), values);
   $("masks-upload").hidden = mode !== "masks";
   $("polygon-restart").hidden = mode !== "virtual:polygon";
   $("mode-help").textContent = MODE_HELP[mode] || "";
   if (run) scheduleRun();
 }
-
-function initialValues(mode) {
-  const kind = mode.startsWith("virtual:") ? mode.slice(8) : SHAPE_OF_MODE[mode];
-  const values = kind ? defaultParams(kind, SY, SX) : {};
-  if (mode === "com") Object.assign(values, { scan_rotation: 0, flip_y: false });
-  if (mode === "radial") values.bins = 16;
-  if (mode === "pick") Object.assign(values, S.picked || { y: Math.floor(NAV[0] / 2), x: Math.floor(NAV[1] / 2) });
-  return values;
-}
-
-const MODE_HELP = {
-  "virtual:polygon": "Click to add corners, double-click to close. Drag corners or the inside to edit.",
-  "virtual:point": "Click or drag on the detector to place the pixel.",
-  sum: "Sum, mean and maximum over all frames (or the scan ROI), shown on the detector view.",
-  pick: "Click a scan position on the right; the frame is read by a job and shown on the left.",
-  masks: "Upload a .npy of shape (sy, sx) or (m, sy, sx) matching the detector.",
-};
 
 function shapeChanged(values, final) {
   Object.assign(S.geometry[S.mode], values);
@@ -99,8 +84,7 @@ function shapeChanged(values, final) {
 
 function formChanged(values) {
   Object.assign(S.geometry[S.mode], values);
-  const kind = S.mode.startsWith("virtual:") ? S.mode.slice(8) : SHAPE_OF_MODE[S.mode];
-  if (kind) editor.setShape(kind, S.geometry[S.mode]);
+  if (shapeOf(S.mode)) editor.setShape(shapeOf(S.mode), S.geometry[S.mode]);
   if (S.mode === "radial") editor.shape.bins = values.bins || 1;
   S.releaseAt = performance.now();
   scheduleRun();
@@ -121,24 +105,14 @@ function describeRoi(roi) {
 // ---------------------------------------------------------------- jobs
 
 function jobBody() {
-  const analysis = analysisOf(S.mode);
-  let params = { ...S.geometry[S.mode] };
-  if (S.mode.startsWith("virtual:")) params = { shape: S.mode.slice(8), ...params };
-  if (S.mode === "masks") {
-    if (!S.maskId) return null;
-    params = { masks: S.maskId };
-  }
   if (S.mode === "virtual:polygon" && !editor.shape.closed) return null;
-  const fields = MODE_FIELDS[S.mode].filter((f) => f !== "masks");
-  if (fields.length) params = { ...(params.shape ? { shape: params.shape } : {}), ...pick(params, fields) };
+  const params = jobParams(S.mode, S.geometry[S.mode], { maskId: S.maskId });
+  if (!params) return null;
+  const analysis = analysisOf(S.mode);
   const body = { dataset: cfg.dataset.id, analysis, params };
   const roi = roiTool.roi();
   if (roi && analysis !== "pick") body.roi = roi;
   return body;
-}
-
-function pick(obj, keys) {
-  return Object.fromEntries(keys.filter((k) => obj[k] !== undefined).map((k) => [k, obj[k]]));
 }
 
 function scheduleRun() {
@@ -158,14 +132,17 @@ async function runJob() {
     jobApi.cancel(previous.id).catch(() => {}); // it may just have finished: nothing to do
   }
   closeSocket();
-  setJobState("submitting", "Starting a job…");
+  showJobState("submitting", "Starting a job…", previous && previous.id);
   const releaseAt = S.releaseAt;
   S.releaseAt = null;
   let created;
   try {
     created = await jobApi.submit(body);
   } catch (err) {
-    if (seq === S.seq) showRefusal(err);
+    if (seq === S.seq) {
+      showJobState("refused", "not started");
+      showMessage(refusalText(err), "error");
+    }
     return;
   }
   if (seq !== S.seq) { // a newer edit came in while this one was being submitted
@@ -181,9 +158,9 @@ function startWatching(job, wsPath) {
   S.job = job;
   job.results = null;
   showMessage("");
-  setJobState(job.status);
-  setProgress(job, job.frames_done || 0, job.frames_total || 0);
-  prepareResultSelect(job);
+  setState(job, job.status);
+  setProgress(job, 0, (job.progress && job.progress.total) || 0);
+  results.prepare(job);
   renderDownloads($("downloads"), null, []);
   updateSnippet();
   S.socket = new JobSocket(wsPath || `/ws/jobs/${job.id}/`, {
@@ -199,13 +176,24 @@ function closeSocket() {
   S.socket = null;
 }
 
+function setState(job, state) {
+  if (job === S.job) showJobState(state, null, job.id);
+}
+
+function setProgress(job, done, total, data = {}) {
+  if (job !== S.job) return;
+  showProgress(done, total, {
+    serverGbs: data.throughput_gbs, startedAt: job.submittedAt, frameBytes: cfg.dataset.frame_bytes,
+  });
+}
+
 function jobMessage(job, msg) {
   if (job !== S.job) return;
   // On (re)connect the server sends the whole job as a "status" message: it may be final.
   const kind = msg.type === "status" && TERMINAL.has(msg.status) ? msg.status : msg.type;
   if (msg.type === "status" && msg.progress) setProgress(job, msg.progress.done, msg.progress.total, msg);
   if (kind === "progress") setProgress(job, msg.done, msg.total, msg);
-  else if (kind === "status") setJobState(msg.status || "running");
+  else if (kind === "status") setState(job, msg.status || "running");
   else if (kind === "finished") finish(job, msg);
   else if (kind === "failed") fail(job, msg.error);
   else if (kind === "cancelled") cancelled(job);
@@ -214,9 +202,9 @@ function jobMessage(job, msg) {
 function jobPartial(job, header, values) {
   if (job !== S.job || job.finalShown) return;
   const [h, w] = header.shape;
-  if (values.length !== h * w) return; // a frame we cannot lay out: wait for the final result
+  if (values.length !== h * w) return; // an image we cannot lay out: wait for the final result
   if (header.done !== undefined) setProgress(job, header.done, header.total);
-  showArray(targetView(job, header.name), { shape: [h, w], values });
+  results.show(results.target(job, header.name), { shape: [h, w], values });
   if (job.releaseAt && job.firstImageMs === undefined) job.firstImageMs = performance.now() - job.releaseAt;
 }
 
@@ -232,7 +220,7 @@ function socketState(job, state, wait) {
   }
 }
 
-/** Re-read the job from the API: after every (re)connect, so nothing sent meanwhile is lost. */
+/** Re-read the job from the API after a reconnect: the database is the truth. */
 async function catchUp(job) {
   let data;
   try {
@@ -243,75 +231,63 @@ async function catchUp(job) {
   }
   if (job !== S.job) return;
   if (TERMINAL.has(data.status)) closeSocket();
-  setProgress(job, progressOf(data).done, progressOf(data).total, data);
+  setProgress(job, data.progress.done, data.progress.total, data);
   if (data.status === "finished") finish(job, data);
   else if (data.status === "failed") fail(job, data.error);
   else if (data.status === "cancelled") cancelled(job);
   else {
-    setJobState(data.status);
-    if (!job.finalShown) loadPartial(job);
+    setState(job, data.status);
+    loadPartial(job);
   }
 }
 
-function progressOf(data) {
-  const p = data.progress || {};
-  return { done: p.done ?? data.frames_done ?? 0, total: p.total ?? data.frames_total ?? 0 };
-}
-
 async function loadPartial(job) {
-  const spec = cfg.analyses.find((a) => a.name === job.analysis);
-  if (!spec) return;
+  const preview = results.spec(job).preview;
   try {
-    const arr = await fetchNpy(`/api/jobs/${job.id}/partial/${spec.preview}.npy`);
-    if (job === S.job && !job.finalShown) showArray(targetView(job, spec.preview), arr);
+    const arr = await fetchNpy(`/api/jobs/${job.id}/partial/${preview}.npy`);
+    if (job === S.job && !job.finalShown) results.show(results.target(job, preview), arr);
   } catch { /* no preview saved yet, or the job just ended: its final result will come */ }
 }
 
 async function finish(job, data) {
   job.status = "finished";
-  setJobState("finished");
+  setState(job, "finished");
   if (job.finishing) return;
   job.finishing = true;
-  if (!data || !data.results) data = await jobApi.get(job.id).catch(() => ({}));
+  if (!data.results) data = await jobApi.get(job.id).catch(() => ({}));
   if (job !== S.job) return;
-  const total = data.total ?? progressOf(data).total;
+  const total = data.total ?? (data.progress && data.progress.total);
   if (total) setProgress(job, total, total, data);
-  job.results = resultsOf(job, data);
-  if (data.throughput_gbs === undefined) { // the server's own measure of the finished run
-    jobApi.get(job.id).then((d) => job === S.job && setProgress(job, total || progressOf(d).total, total || progressOf(d).total, d)).catch(() => {});
+  if (data.throughput_gbs === undefined) { // the finished message lacks the server's GB/s
+    jobApi.get(job.id).then((d) => setProgress(job, d.progress.done, d.progress.total, d)).catch(() => {});
   }
+  job.results = data.results || [];
   renderDownloads($("downloads"), job.id, job.results);
   updateSnippet();
-  await showSelectedResult(job);
+  await showResult(job);
   job.finalShown = true;
   reportTiming(job);
 }
 
-function resultsOf(job, data) {
-  if (Array.isArray(data.results) && data.results.length) {
-    return data.results.map((r) => (typeof r === "string" ? { name: r } : r));
+async function showResult(job) {
+  try {
+    const arr = await results.showSelected(job, () => job === S.job);
+    if (arr && job.analysis === "sum" && $("result-select").value === "mean") S.mean = arr;
+  } catch (err) {
+    showMessage(err.message, "error");
   }
-  const spec = cfg.analyses.find((a) => a.name === job.analysis);
-  return spec ? spec.results.map((r) => ({ name: r.name })) : [];
 }
 
 function fail(job, error) {
   job.status = "failed";
-  setJobState("failed");
+  setState(job, "failed");
   showMessage(`The job failed: ${error || "no reason was given"}. Change the parameters to try again.`, "error");
 }
 
 function cancelled(job) {
   job.status = "cancelled";
-  setJobState("cancelled");
+  setState(job, "cancelled");
   if (!job.replaced) showMessage("The job was cancelled before it finished; the image shows what was done.", "warn");
-}
-
-function showRefusal(err) {
-  setJobState("refused", "not started");
-  const fields = Object.entries(err.fields || {}).map(([k, v]) => `${k}: ${v}`).join("; ");
-  const prefix = err.status === 0 ? "" : "The server did not start the job: ";
-  showMessage(`${prefix}${err.message}${fields && !err.message.includes(fields) ? ` (${fields})` : ""}`, "error");
 }
 
 function reportTiming(job) {
@@ -327,138 +303,42 @@ function reportTiming(job) {
     `→first image ${entry.firstImageMs.toFixed(0)} ms, →final ${finalMs.toFixed(0)} ms`);
 }
 
-// ---------------------------------------------------------------- results on screen
-
-function targetView(job, name) {
-  const spec = cfg.analyses.find((a) => a.name === job.analysis);
-  const result = spec && spec.results.find((r) => r.name === name);
-  const sig = result ? result.shape === "sig" : !SCAN_ANALYSES.has(job.analysis);
-  if (sig) {
-    S.detector = "result";
-    $("detector-source").textContent = `${job.analysis} job ${job.id}: ${name}`;
-    $("show-mean").hidden = !S.mean;
-  }
-  return sig ? detectorView : scanView;
+function updateSnippet() {
+  const body = S.job ? pick(S.job, ["dataset", "analysis", "params", "roi"]) : jobBody();
+  if (!body) return;
+  const spec = cfg.analyses.find((a) => a.name === body.analysis);
+  $("python-code").textContent = pythonSnippet(cfg.origin, body, spec ? spec.results.map((r) => r.name) : []);
 }
 
-function showArray(view, arr) {
-  if (arr.shape.length === 3) {
-    arr = S.channelIndex < 0 ? channelSum(arr) : channel(arr, Math.min(S.channelIndex, arr.shape[2] - 1));
-  }
-  view.setArray(arr);
-}
+// ---------------------------------------------------------------- the detector view's image
 
-function prepareResultSelect(job) {
-  const spec = cfg.analyses.find((a) => a.name === job.analysis);
-  const names = spec ? spec.results.map((r) => r.name) : [];
-  if (job.analysis === "com") names.push("field");
-  const select = $("result-select");
-  select.innerHTML = names.map((n) => `<option value="${n}">${n === "field" ? "field (colour wheel)" : n}</option>`).join("");
-  select.value = spec ? spec.preview : names[0];
-  $("result-choice").hidden = names.length < 2;
-  $("channel-controls").hidden = !(spec && spec.results.some((r) => r.shape.startsWith("nav+")));
-  $("wheel-legend").hidden = true;
-}
-
-async function showSelectedResult(job) {
-  const name = $("result-select").value;
-  try {
-    if (name === "field") return await showField(job);
-    $("wheel-legend").hidden = true;
-    scanControls.setEnabled(true);
-    if (job.analysis === "com") scanControls.setColormap(SIGNED.has(name) ? "coolwarm" : "viridis");
-    const arr = await resultArray(job, name);
-    if (job !== S.job) return;
-    showArray(targetView(job, name), arr);
-    if (job.analysis === "sum" && name === "mean") S.mean = arr;
-    if (job.analysis === "radial" || job.analysis === "masks") updateChannelRange(arr);
-  } catch (err) {
-    showMessage(err.message, "error");
-  }
-}
-
-function resultArray(job, name) {
-  job.cache = job.cache || {};
-  const r = (job.results || []).find((x) => x.name === name);
-  const url = (r && r.urls && r.urls.npy) || resultUrl(job.id, name, "npy");
-  job.cache[name] = job.cache[name] || fetchNpy(url);
-  return job.cache[name];
-}
-
-async function showField(job) {
-  const [x, y] = await Promise.all([resultArray(job, "x"), resultArray(job, "y")]);
-  if (job !== S.job) return;
-  const { rgba, magnitude } = comFieldRGBA(x, y);
-  const [h, w] = x.shape;
-  scanView.setRGB(rgba, w, h, magnitude);
-  $("wheel-legend").hidden = false;
-  scanControls.setEnabled(false); // the colours are fixed by direction and length
-}
-
-function updateChannelRange(arr) {
-  const slider = $("channel-index");
-  slider.max = String(arr.shape[2] - 1);
-  $("channel-label").textContent = S.channelIndex < 0 ? "sum of all" : `${S.channelIndex} of ${arr.shape[2]}`;
-}
-
-// ---------------------------------------------------------------- detector view source
-
-async function loadMeanFrame() {
-  if (cfg.sum_job) {
-    try {
-      S.mean = await fetchNpy(resultUrl(cfg.sum_job, "mean", "npy"));
-      showMean();
-      return;
-    } catch (err) {
-      showMessage(`The mean frame of job ${cfg.sum_job} could not be loaded (${err.message}); computing it again.`, "warn");
-    }
-  }
-  buildMeanFrame();
-}
-
-/** No finished sum job yet: run one (or join the one running) and show the mean build up. */
-async function buildMeanFrame() {
-  detectorView.setPlaceholder("Computing the mean diffraction pattern…");
-  let created = cfg.sum_job_running ? { id: cfg.sum_job_running } : null;
-  try {
-    created = created || await jobApi.submit({ dataset: cfg.dataset.id, analysis: "sum", params: {} });
-  } catch (err) {
-    detectorView.setPlaceholder(`The mean diffraction pattern could not be computed: ${err.message}`);
-    return;
-  }
-  let loading = false;
-  const done = async () => {
-    socket.close();
-    if (loading) return;
-    loading = true;
-    try {
-      S.mean = await fetchNpy(resultUrl(created.id, "mean", "npy"));
-      if (S.detector === "mean") showMean();
-    } catch (err) {
-      detectorView.setPlaceholder(`The mean frame could not be loaded: ${err.message}`);
-    }
-  };
-  const socket = new JobSocket(created.ws || `/ws/jobs/${created.id}/`, {
-    onPartial: (header, values) => {
-      if (S.detector !== "mean" || S.mean || values.length !== header.shape[0] * header.shape[1]) return;
-      if (header.name !== "mean" && header.name !== "sum") return;
-      detectorView.setArray({ shape: header.shape, values });
-      $("detector-source").textContent = `mean frame (building: ${header.done ?? "?"} of ${header.total ?? "?"} frames)`;
-    },
-    onMessage: (msg) => {
-      const kind = msg.type === "status" ? msg.status : msg.type;
-      if (kind === "finished") done();
-      else if (kind === "failed") detectorView.setPlaceholder(`Computing the mean frame failed: ${msg.error}`);
-    },
-  });
+/** What the detector view shows: the mean frame, a picked frame, or a sum/pick result. */
+function showDetectorSource(label, kind) {
+  S.detector = kind;
+  $("detector-source").textContent = label;
+  $("show-mean").hidden = kind === "mean" || !S.mean;
 }
 
 function showMean() {
-  S.detector = "mean";
-  $("show-mean").hidden = true;
   if (!S.mean) return;
   detectorView.setArray(S.mean);
-  $("detector-source").textContent = "mean frame of all scan positions";
+  showDetectorSource("mean frame of all scan positions", "mean");
+}
+
+function startMeanFrame() {
+  S.detector = "mean";
+  loadMeanFrame(cfg, {
+    onPartial: (arr, done, total) => {
+      if (S.detector !== "mean" || S.mean) return;
+      detectorView.setArray(arr);
+      $("detector-source").textContent = `mean frame (building: ${done} of ${total} frames)`;
+    },
+    onMean: (arr) => {
+      S.mean = arr;
+      if (S.detector === "mean") showMean();
+    },
+    onError: (text) => detectorView.setPlaceholder(text),
+  });
 }
 
 async function pickAt(pt) {
@@ -470,11 +350,9 @@ async function pickAt(pt) {
   const t0 = performance.now();
   try {
     const frame = await fetchNpy(`${cfg.urls.frame}?y=${y}&x=${x}`);
-    if (!S.picked || S.picked.y !== y || S.picked.x !== x) return; // a newer pick is on its way
-    S.detector = "frame";
+    if (S.picked.y !== y || S.picked.x !== x) return; // a newer pick is on its way
     detectorView.setArray(frame);
-    $("detector-source").textContent = `frame at scan row ${y}, column ${x}`;
-    $("show-mean").hidden = !S.mean;
+    showDetectorSource(`frame at scan row ${y}, column ${x}`, "frame");
     console.log(`[timing] frame (${y}, ${x}) shown after ${(performance.now() - t0).toFixed(0)} ms`);
   } catch (err) {
     showMessage(err.message, "error");
@@ -486,50 +364,9 @@ async function pickAt(pt) {
   }
 }
 
-// ---------------------------------------------------------------- status on screen
-
-function setJobState(state, text) {
-  const el = $("job-state");
-  el.className = `job-state state-${state}`;
-  el.textContent = text || (S.job ? `job ${S.job.id}: ${state}` : state);
-  el.dataset.state = state;
-  $("cancel").disabled = !S.job || TERMINAL.has(state) || state === "refused";
-}
-
-function setProgress(job, done, total, extra = {}) {
-  if (job !== S.job) return;
-  const pct = total ? Math.min(100, (100 * done) / total) : 0;
-  const bar = $("progress-bar");
-  bar.style.width = `${pct}%`;
-  bar.parentElement.setAttribute("aria-valuenow", pct.toFixed(0));
-  const gbps = throughput(job, done, extra);
-  $("progress-text").textContent = total
-    ? `${done.toLocaleString()} / ${total.toLocaleString()} frames (${pct.toFixed(0)} %)${gbps ? ` · ${gbps} GB/s` : ""}`
-    : "";
-}
-
-function throughput(job, done, extra) {
-  if (extra.throughput_gbs) return Number(extra.throughput_gbs).toFixed(2); // the server measured it
-  if (!job.submittedAt || !done) return "";
-  const seconds = (performance.now() - job.submittedAt) / 1000;
-  return seconds > 0 ? ((done * cfg.dataset.frame_bytes) / seconds / 1e9).toFixed(2) : "";
-}
-
-function showMessage(text, kind = "info") {
-  const el = $("message");
-  el.textContent = text;
-  el.className = `an-message ${text ? kind : ""}`;
-}
-
-function updateSnippet() {
-  const body = S.job ? pick(S.job, ["dataset", "analysis", "params", "roi"]) : jobBody();
-  if (!body) return;
-  const spec = cfg.analyses.find((a) => a.name === body.analysis);
-  $("python-code").textContent = pythonSnippet(cfg.origin, body, spec ? spec.results.map((r) => r.name) : []);
-}
-
 // ---------------------------------------------------------------- start-up
 
+/** Show the dataset's latest scan job again (a reload, or coming back later). */
 async function restoreLastJob() {
   let jobs = [];
   try {
@@ -537,16 +374,15 @@ async function restoreLastJob() {
   } catch { /* no history: start fresh */ }
   const last = jobs.find((j) => SCAN_ANALYSES.has(j.analysis) && j.analysis !== "masks");
   if (!last) return false;
-  const mode = last.analysis === "virtual" ? `virtual:${last.params.shape}` : last.analysis;
-  const { shape, ...values } = last.params;
-  S.geometry[mode] = { ...initialValues(mode), ...values };
+  const { mode, values } = modeOfJob(last);
+  S.geometry[mode] = { ...initialValues(mode, SIG, NAV), ...values };
   setMode(mode, { run: false });
   if (last.roi && last.roi.shape) {
     roiTool.setRoi(last.roi);
     $("roi-text").textContent = describeRoi(last.roi);
     $("roi-clear").disabled = false;
   }
-  startWatching({ ...last, params: last.params }, last.ws);
+  startWatching({ ...last }, last.ws);
   return true;
 }
 
@@ -555,7 +391,7 @@ function bindControls() {
   $("run").addEventListener("click", () => { S.releaseAt = performance.now(); runJob(); });
   $("cancel").addEventListener("click", () => S.job && jobApi.cancel(S.job.id).catch((e) => showMessage(e.message, "error")));
   $("show-mean").addEventListener("click", showMean);
-  $("result-select").addEventListener("change", () => S.job && S.job.results && showSelectedResult(S.job));
+  $("result-select").addEventListener("change", () => S.job && S.job.results && showResult(S.job));
   $("roi-kind").addEventListener("change", (e) => { roiTool.kind = e.target.value; });
   $("roi-draw").addEventListener("click", (e) => {
     roiTool.armed = !roiTool.armed;
@@ -563,8 +399,8 @@ function bindControls() {
   });
   $("roi-clear").addEventListener("click", () => roiTool.clear());
   $("channel-index").addEventListener("input", (e) => {
-    S.channelIndex = Number(e.target.value);
-    if (S.job && S.job.results) showSelectedResult(S.job);
+    results.channelIndex = Number(e.target.value);
+    if (S.job && S.job.results) showResult(S.job);
   });
   $("polygon-restart").addEventListener("click", () => editor.restartPolygon());
   $("mask-file").addEventListener("change", uploadMask);
@@ -592,12 +428,11 @@ async function uploadMask(e) {
 
 async function start() {
   bindControls();
-  setJobState("idle", "no job yet");
-  roiChanged(null);
-  clearTimeout(S.timer); // roiChanged scheduled a run; the start-up decides below
+  showJobState("idle", "no job yet");
+  $("roi-text").textContent = "whole scan";
   const restored = await restoreLastJob();
   if (!restored) setMode("virtual:ring");
-  loadMeanFrame();
+  startMeanFrame();
 }
 
 start();

@@ -2,23 +2,7 @@
 // analysis, labelled and explained from the server's description of the analyses
 // (GET /api/analyses/ has the same list), so the form never drifts from what the API takes.
 
-/** Parameters shown for each page mode (a virtual shape is its own mode). */
-export const MODE_FIELDS = {
-  "virtual:disk": ["cx", "cy", "r"],
-  "virtual:ring": ["cx", "cy", "ri", "ro"],
-  "virtual:rect": ["y", "x", "height", "width"],
-  "virtual:point": ["y", "x"],
-  "virtual:polygon": ["points"],
-  com: ["cx", "cy", "r", "ri", "scan_rotation", "flip_y"],
-  radial: ["cx", "cy", "ri", "ro", "bins"],
-  sum: [],
-  pick: ["y", "x"],
-  masks: ["masks"],
-};
-
-export function analysisOf(mode) {
-  return mode.split(":")[0];
-}
+import { MODE_FIELDS, analysisOf } from "./modes.js";
 
 export function specOf(analyses, mode) {
   return analyses.find((a) => a.name === analysisOf(mode));
