@@ -132,7 +132,9 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
 
 
 @pytest.fixture(scope="session")
-def browser(portal: Portal) -> Iterator[object]:
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        require_or_skip("BROWSER", f"{CHROMIUM} is not installed (apt-get install chromium)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

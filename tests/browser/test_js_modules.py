@@ -1,38 +1,50 @@
-"""The page's pure ES modules (no DOM) run under Node against numpy references.
+"""The page's pure ES modules (no DOM needed) run in Chromium against numpy references.
 
 npy.js must read every array the server can send, colormap.js must match the perceptual maps,
-shapes.js and modes.js must produce the parameters the API validates.
+shapes.js and modes.js must produce the parameters the API validates. The modules are served
+to the page from static/js by a Playwright route, so no portal is needed.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
+import base64
+import io
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 
 from tests.browser.conftest import ROOT
-from tests.conftest import require_or_skip
 
-JS = ROOT / "static" / "js"
+pytestmark = pytest.mark.browser
+
+ORIGIN = "http://js.test"
 
 
-def _node(script: str) -> Any:
-    node = shutil.which("node")
-    if node is None:
-        require_or_skip("BROWSER", "node is not installed (apt-get install nodejs)")
-    out = subprocess.run(
-        [node, "--input-type=module", "-e", script],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
-    return json.loads(out.stdout)
+@pytest.fixture(scope="module")
+def js(browser: Any) -> Iterator[Any]:
+    """A page on a made-up origin where ``/static/js/*.js`` are the repository's files."""
+    page = browser.new_page()
+
+    def serve(route: Any) -> None:
+        path = route.request.url.removeprefix(ORIGIN)
+        if path.startswith("/static/js/"):
+            body = (ROOT / path.lstrip("/")).read_text()
+            route.fulfill(body=body, content_type="text/javascript")
+        else:
+            route.fulfill(body="<!doctype html><title>js</title>", content_type="text/html")
+
+    page.route(f"{ORIGIN}/**", serve)
+    page.goto(f"{ORIGIN}/")
+    yield page
+    page.close()
+
+
+def _npy_b64(array: np.ndarray) -> str:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return base64.b64encode(buf.getvalue()).decode()
 
 
 @pytest.mark.parametrize(
@@ -62,38 +74,40 @@ def _node(script: str) -> Any:
         "bool",
     ],
 )
-def test_it_parses_npy_files_like_numpy(tmp_path: Path, array: np.ndarray) -> None:
-    path = tmp_path / "a.npy"
-    np.save(path, array)
-    got = _node(f"""
-        import {{ readFileSync }} from "node:fs";
-        import {{ parseNpy }} from "{JS / "npy.js"}";
-        const b = readFileSync("{path}");
-        const a = parseNpy(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
-        console.log(JSON.stringify({{ shape: a.shape, values: Array.from(a.values, String) }}));
-    """)
+def test_it_parses_npy_files_like_numpy(js: Any, array: np.ndarray) -> None:
+    got = js.evaluate(
+        """async (b64) => {
+            const { parseNpy } = await import("/static/js/npy.js");
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const a = parseNpy(bytes.buffer);
+            return { shape: a.shape, values: Array.from(a.values, String) };
+        }""",
+        _npy_b64(array),
+    )
     assert got["shape"] == list(array.shape)
     values = np.array([float(v) for v in got["values"]], dtype=np.float32)
     expected = np.ascontiguousarray(array).astype(np.float32).ravel()
     np.testing.assert_array_equal(values, expected)
 
 
-def test_it_refuses_bytes_that_are_not_npy() -> None:
-    got = _node(f"""
-        import {{ parseNpy }} from "{JS / "npy.js"}";
-        try {{ parseNpy(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]).buffer); }}
-        catch (e) {{ console.log(JSON.stringify(e.message)); }}
-    """)
-    assert "not an .npy" in got
+def test_it_refuses_bytes_that_are_not_npy(js: Any) -> None:
+    message = js.evaluate(
+        """async () => {
+            const { parseNpy } = await import("/static/js/npy.js");
+            try { parseNpy(new Uint8Array(11).buffer); } catch (e) { return e.message; }
+        }"""
+    )
+    assert "not an .npy" in message
 
 
-def test_it_builds_viridis_and_inferno_tables_close_to_matplotlib() -> None:
-    lut = _node(f"""
-        import {{ COLORMAPS }} from "{JS / "colormap.js"}";
-        console.log(JSON.stringify({{ viridis: Array.from(COLORMAPS.viridis),
-                                      inferno: Array.from(COLORMAPS.inferno) }}));
-    """)
-    # matplotlib's own values at 0, 0.5 and 1 (from its _cm_listed tables), times 255
+def test_it_builds_viridis_and_inferno_tables_close_to_matplotlib(js: Any) -> None:
+    lut = js.evaluate(
+        """async () => {
+            const { COLORMAPS } = await import("/static/js/colormap.js");
+            return { viridis: Array.from(COLORMAPS.viridis), inferno: Array.from(COLORMAPS.inferno) };
+        }"""
+    )
+    # matplotlib's own table entries 0, 128 and 255, times 255
     references = {
         "viridis": {0: (68, 1, 84), 128: (33, 145, 140), 255: (253, 231, 37)},
         "inferno": {0: (0, 0, 4), 128: (188, 55, 84), 255: (252, 255, 164)},
@@ -107,17 +121,19 @@ def test_it_builds_viridis_and_inferno_tables_close_to_matplotlib() -> None:
         assert (np.diff(brightness) > -1).all(), name
 
 
-def test_it_turns_modes_into_the_parameters_the_api_takes() -> None:
-    got = _node(f"""
-        import {{ initialValues, jobParams, modeOfJob }} from "{JS / "modes.js"}";
-        const ring = initialValues("virtual:ring", [128, 128], [64, 64]);
-        console.log(JSON.stringify({{
-            ring: jobParams("virtual:ring", {{ ...ring, extra: 1 }}),
-            com: jobParams("com", initialValues("com", [128, 128], [64, 64])),
-            masks: [jobParams("masks", {{}}), jobParams("masks", {{}}, {{ maskId: 7 }})],
-            back: modeOfJob({{ analysis: "virtual", params: {{ shape: "disk", cx: 1, cy: 2, r: 3 }} }}),
-        }}));
-    """)
+def test_it_turns_modes_into_the_parameters_the_api_takes(js: Any) -> None:
+    got = js.evaluate(
+        """async () => {
+            const { initialValues, jobParams, modeOfJob } = await import("/static/js/modes.js");
+            const ring = initialValues("virtual:ring", [128, 128], [64, 64]);
+            return {
+                ring: jobParams("virtual:ring", { ...ring, extra: 1 }),
+                com: jobParams("com", initialValues("com", [128, 128], [64, 64])),
+                masks: [jobParams("masks", {}), jobParams("masks", {}, { maskId: 7 })],
+                back: modeOfJob({ analysis: "virtual", params: { shape: "disk", cx: 1, cy: 2, r: 3 } }),
+            };
+        }"""
+    )
     assert got["ring"] == {"shape": "ring", "cx": 63.5, "cy": 63.5, "ri": 26, "ro": 51}
     assert got["com"] == {
         "cx": 63.5,
@@ -131,18 +147,19 @@ def test_it_turns_modes_into_the_parameters_the_api_takes() -> None:
     assert got["back"] == {"mode": "virtual:disk", "values": {"cx": 1, "cy": 2, "r": 3}}
 
 
-def test_it_keeps_rectangles_whole_and_rings_ordered_while_dragging() -> None:
-    got = _node(f"""
-        import {{ Rect, Ring }} from "{JS / "shapes.js"}";
-        const rect = new Rect({{ y: 10, x: 10, height: 5, width: 5 }});
-        rect.dragHandle("br", {{ x: 20.2, y: 30.7 }});  // to the pixel boundary nearest the pointer
-        const squashed = new Rect({{ y: 10, x: 10, height: 5, width: 5 }});
-        squashed.dragHandle("tl", {{ x: 40, y: 40 }});  // past the opposite corner
-        const ring = new Ring({{ cx: 50, cy: 50, ri: 10, ro: 20 }});
-        ring.dragHandle("ri", {{ x: 80, y: 50 }});  // the inner radius cannot pass the outer
-        console.log(JSON.stringify({{ rect: rect.params(), squashed: squashed.params(),
-                                      ring: ring.params() }}));
-    """)
+def test_it_keeps_rectangles_whole_and_rings_ordered_while_dragging(js: Any) -> None:
+    got = js.evaluate(
+        """async () => {
+            const { Rect, Ring } = await import("/static/js/shapes.js");
+            const rect = new Rect({ y: 10, x: 10, height: 5, width: 5 });
+            rect.dragHandle("br", { x: 20.2, y: 30.7 });  // to the nearest pixel boundary
+            const squashed = new Rect({ y: 10, x: 10, height: 5, width: 5 });
+            squashed.dragHandle("tl", { x: 40, y: 40 });  // past the opposite corner
+            const ring = new Ring({ cx: 50, cy: 50, ri: 10, ro: 20 });
+            ring.dragHandle("ri", { x: 80, y: 50 });  // the inner radius cannot pass the outer
+            return { rect: rect.params(), squashed: squashed.params(), ring: ring.params() };
+        }"""
+    )
     assert got["rect"] == {"y": 10, "x": 10, "height": 21, "width": 11}
     assert got["squashed"] == {"y": 14, "x": 14, "height": 1, "width": 1}
     assert got["ring"]["ri"] == 19.5 and got["ring"]["ro"] == 20
