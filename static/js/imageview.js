@@ -39,6 +39,8 @@ export class ImageView {
     this.canvas = document.createElement("canvas");
     this.canvas.className = "imageview-canvas";
     this.canvas.tabIndex = 0; // focusable: arrow keys nudge the selected shape
+    this.canvas.setAttribute("role", "img");
+    this.canvas.setAttribute("aria-label", this.root.getAttribute("aria-label") || "image");
     this.readout = document.createElement("div");
     this.readout.className = "imageview-readout";
     this.placeholder = document.createElement("div");
