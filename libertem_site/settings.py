@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -107,6 +108,11 @@ else:
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
+            },
+            # Tests run job threads and websocket consumers beside the test: they need a file
+            # database (in-memory SQLite fails with "table is locked" instead of waiting).
+            "TEST": {
+                "NAME": str(Path(tempfile.gettempdir()) / f"portal-test-{os.getpid()}.sqlite3")
             },
         }
     }

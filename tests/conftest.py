@@ -27,10 +27,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                     "TEST_REQUIRE_SERVICES=1 but TEST_DATABASE_URL is not set: the services pass "
                     "of 'make test' cannot run."
                 )
-            item.add_marker(pytest.mark.skip(
-                reason="needs PostgreSQL + Redis; 'make test' runs it in its second pass when "
-                "TEST_DATABASE_URL and TEST_REDIS_URL are set"
-            ))
+            item.add_marker(
+                pytest.mark.skip(
+                    reason="needs PostgreSQL + Redis; 'make test' runs it in its second pass when "
+                    "TEST_DATABASE_URL and TEST_REDIS_URL are set"
+                )
+            )
 
 
 def require_or_skip(kind: str, reason: str) -> None:
@@ -49,6 +51,8 @@ def shared_testdata() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _plain_http(settings: pytest.FixtureRequest) -> None:
+def _test_settings(settings: pytest.FixtureRequest) -> None:
     # The production settings redirect to HTTPS; the test client speaks plain HTTP.
     settings.SECURE_SSL_REDIRECT = False
+    # PBKDF2 is slow on purpose; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -23,6 +23,10 @@ class ParameterError(CoreError, ValueError):
         self.field = field
         self.message = message
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # Raised on a dask worker, it must survive the trip back to the driver.
+        return (type(self), (self.field, self.message))
+
 
 class JobCancelled(CoreError):
     """The run was cancelled; running partitions stopped at their next tile."""

@@ -262,7 +262,7 @@ class DaskExecutor(Executor):
                 n_workers=n_workers or os.cpu_count() or 1,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address="127.0.0.1:0",
                 **(cluster_kwargs or {}),
             )
             address = self.cluster.scheduler_address

@@ -64,7 +64,9 @@ def write_demo(folder: Path) -> tuple[Path, Path]:
     tmp_raw, tmp_h5 = folder / ".demo.raw.tmp", folder / ".demo.h5.tmp"
     with open(tmp_raw, "wb") as f_raw, h5py.File(tmp_h5, "w") as f_h5:
         dset = f_h5.create_dataset(
-            "/entry/data/data", shape=NAV_SHAPE + SIG_SHAPE, dtype=DTYPE,
+            "/entry/data/data",
+            shape=NAV_SHAPE + SIG_SHAPE,
+            dtype=DTYPE,
             chunks=(1, 8, *SIG_SHAPE),
         )
         f_h5["/entry"].attrs["description"] = "LiberTEM Portal synthetic demo dataset"
@@ -73,9 +75,17 @@ def write_demo(folder: Path) -> tuple[Path, Path]:
             dset[y] = row
     tmp_raw.replace(raw)
     tmp_h5.replace(h5)
-    write_sidecar(sidecar, {
-        "dtype": DTYPE.str, "nav_shape": list(NAV_SHAPE), "sig_shape": list(SIG_SHAPE),
-        "path": raw.name, "offset": 0,
-        "metadata": {"description": "synthetic demo: shifted bright disk, Poisson noise, grains"},
-    })
+    write_sidecar(
+        sidecar,
+        {
+            "dtype": DTYPE.str,
+            "nav_shape": list(NAV_SHAPE),
+            "sig_shape": list(SIG_SHAPE),
+            "path": raw.name,
+            "offset": 0,
+            "metadata": {
+                "description": "synthetic demo: shifted bright disk, Poisson noise, grains"
+            },
+        },
+    )
     return sidecar, h5

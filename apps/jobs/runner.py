@@ -24,8 +24,6 @@ _pool_lock = threading.Lock()
 def enqueue(job_id: int) -> Future[None] | None:
     """Start job ``job_id`` on the configured runner (call after the job row is committed)."""
     if settings.JOB_RUNNER == "celery":
-        # Load the portal's Celery app (broker settings) before using the shared task.
-        import libertem_site.celery  # noqa: F401
         from apps.jobs.tasks import run_job
 
         run_job.delay(job_id)

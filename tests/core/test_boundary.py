@@ -29,3 +29,18 @@ def test_it_imports_the_core_without_django() -> None:
     count, bad = proc.stdout.split(" ", 1)
     assert int(count) >= 10  # the walk really imported the Core's modules
     assert bad.strip() == "[]"
+
+
+def test_it_pickles_core_errors_for_the_trip_from_a_worker() -> None:
+    import pickle
+
+    from apps.core.errors import DataSetError, JobCancelled, ParameterError
+
+    err = pickle.loads(pickle.dumps(ParameterError("r", "must be greater than 0.")))
+    assert (err.field, err.message, str(err)) == (
+        "r",
+        "must be greater than 0.",
+        "r: must be greater than 0.",
+    )
+    assert str(pickle.loads(pickle.dumps(DataSetError("x.raw: too short")))) == "x.raw: too short"
+    assert isinstance(pickle.loads(pickle.dumps(JobCancelled())), JobCancelled)

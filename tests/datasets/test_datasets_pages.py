@@ -52,11 +52,9 @@ def test_it_hides_the_detail_page_from_outsiders(users, dataset, client_for):
     assert Dataset.objects.get().groups.count() == 1
 
 
-def test_it_leaves_a_block_for_the_analysis_ui():
-    assert (
-        "{% block analysis %}{% endblock %}"
-        in (TEMPLATES / "datasets/dataset_detail.html").read_text()
-    )
+def test_it_links_the_analysis_page(users, dataset, client_for):
+    page = client_for(users.member).get(f"/datasets/{dataset.pk}/")
+    assert f'href="/datasets/{dataset.pk}/analyze/"' in page.content.decode()
 
 
 def test_it_shares_from_the_page(users, dataset, client_for):

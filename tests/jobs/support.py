@@ -7,8 +7,6 @@ catalogue's own service.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from django.conf import settings as django_settings
 from django.contrib.auth.models import Group, User
 from django.db import connections
 from django.test import Client
@@ -27,26 +24,6 @@ from apps.datasets.models import Dataset
 from apps.datasets.services import dataset_register
 from apps.jobs import compute, runner
 from apps.jobs.models import Job
-
-
-def use_file_sqlite_for_tests() -> None:
-    """Threads (job driver, websocket consumers) need a file SQLite database in tests.
-
-    pytest-django's default in-memory SQLite uses a shared cache with table locks that fail at
-    once ("database table is locked") instead of waiting; a file in WAL mode, like the embedded
-    default, lets the driver thread and the test wait for each other. One file per process,
-    so parallel test runs in the same checkout do not clash. A no-op when settings name a
-    test database already, or on PostgreSQL.
-    """
-    db = django_settings.DATABASES["default"]
-    test = db.setdefault("TEST", {})
-    if db["ENGINE"].endswith("sqlite3") and not test.get("NAME"):
-        test["NAME"] = str(
-            Path(tempfile.gettempdir()) / f"libertem-portal-test-{os.getpid()}.sqlite3"
-        )
-
-
-use_file_sqlite_for_tests()
 
 NAV = (6, 8)
 SIG = (16, 12)

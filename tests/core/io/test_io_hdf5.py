@@ -244,7 +244,7 @@ def test_it_pickles_a_read_partition_without_handles(
         "chunk_cache_bytes", "dataset", "ds_shape", "dtype", "index", "nodes", "path",
         "sig_shape", "start", "stop",
     ]  # fmt: skip
-    clone = pickle.loads(pickle.dumps(part))  # noqa: S301 - our own object
+    clone = pickle.loads(pickle.dumps(part))
     assert isinstance(clone, H5Partition)
     assert not any(k.startswith("_") for k in clone.__dict__)
     np.testing.assert_array_equal(clone.read(13, 20), first)

@@ -151,7 +151,7 @@ def test_it_pickles_a_partition_without_its_memory_map(
 
     state = part.__getstate__()
     assert not [k for k in state if k.startswith("_")]
-    clone = pickle.loads(pickle.dumps(part))  # noqa: S301 - our own object
+    clone = pickle.loads(pickle.dumps(part))
     assert "_map" not in clone.__dict__
     assert (clone.path, clone.offset, clone.start, clone.stop) == (part.path, 8 + 12 * 30, 12, 24)
     np.testing.assert_array_equal(clone.read(13, 20), first)

@@ -16,11 +16,16 @@ DEMO_NAMES = {"raw": "Demo 64×64 scan (raw)", "hdf5": "Demo 64×64 scan (HDF5)"
 
 
 class Command(BaseCommand):
-    help = "Write a synthetic 64x64 scan of 128x128 frames into the first data root and register it."
+    help = (
+        "Write a synthetic 64x64 scan of 128x128 frames into the first data root and register it."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--if-missing", action="store_true",
-                            help="do nothing when the demo dataset is already registered")
+        parser.add_argument(
+            "--if-missing",
+            action="store_true",
+            help="do nothing when the demo dataset is already registered",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["if_missing"] and Dataset.objects.filter(name__in=DEMO_NAMES.values()).exists():
