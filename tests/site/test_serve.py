@@ -1,0 +1,97 @@
+"""``manage.py serve``: the embedded portal comes up, the login link logs in once, Ctrl-C stops."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _read_login_link(proc: subprocess.Popen[str]) -> tuple[str, list[str]]:
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "/login/link/" in line:
+            return line.split()[-1], lines
+        if proc.poll() is not None:
+            break
+    raise AssertionError("no login link printed:\n" + "".join(lines))
+
+
+def _get(opener: urllib.request.OpenerDirector, url: str) -> tuple[int, str]:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with opener.open(url, timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, ""
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_it_serves_logs_in_by_link_once_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "VAR_DIR": str(tmp_path / "var"),
+        "DATA_ROOTS": str(tmp_path / "data"),
+        "DASK_LOCAL_WORKERS": "1",
+    }
+    for name in ("DATABASE_URL", "REDIS_URL", "DASK_SCHEDULER_ADDRESS", "JOB_RUNNER"):
+        env.pop(name, None)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        link, lines = _read_login_link(proc)
+        assert link.startswith(f"http://127.0.0.1:{port}/login/link/")
+        assert f"http://127.0.0.1:{port}/" in "".join(lines)
+        browser = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        status, home = _get(browser, link)  # redirects to the home page, logged in
+        assert status == 200 and "admin" in home and "Log out" in home
+        status, _ = _get(browser, f"http://127.0.0.1:{port}/static/css/portal.css")
+        assert status == 200  # static files are served in the embedded default
+        stranger = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        assert _get(stranger, link)[0] == 404  # the link works once
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, out
+        assert "Stopped." in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
