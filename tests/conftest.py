@@ -7,7 +7,10 @@ missing service fails the run instead of skipping silently.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -56,3 +59,33 @@ def _test_settings(settings: pytest.FixtureRequest) -> None:
     settings.SECURE_SSL_REDIRECT = False
     # PBKDF2 is slow on purpose; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def users(db: None) -> SimpleNamespace:
+    """The access matrix: owner and member share the group "lab"; outsider does not; staff."""
+    from django.contrib.auth.models import Group, User
+
+    lab = Group.objects.create(name="lab")
+    Group.objects.create(name="other")
+    owner = User.objects.create_user("alice", password="pw-alice-123")
+    member = User.objects.create_user("bob", password="pw-bob-123")
+    outsider = User.objects.create_user("eve", password="pw-eve-123")
+    staff = User.objects.create_user("root", password="pw-root-123", is_staff=True)
+    owner.groups.add(lab)
+    member.groups.add(lab)
+    return SimpleNamespace(owner=owner, member=member, outsider=outsider, staff=staff, lab=lab)
+
+
+@pytest.fixture
+def client_for() -> Callable[[Any], Any]:
+    """A test client logged in as the given user (anonymous for None)."""
+    from django.test import Client
+
+    def make(user: Any) -> Client:
+        client = Client()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from tests.jobs.support import (  # noqa: F401 - fixtures are found by name
-    client_for,
     close_async_connections,
     data,
     data_root,
@@ -19,7 +18,6 @@ from tests.jobs.support import (  # noqa: F401 - fixtures are found by name
     inline_executor,
     other_dataset,
     thread_runner,
-    users,
 )
 
 

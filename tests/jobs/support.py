@@ -8,14 +8,14 @@ catalogue's own service.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.db import connections
 from django.test import Client
 
@@ -28,31 +28,6 @@ from apps.jobs.models import Job
 NAV = (6, 8)
 SIG = (16, 12)
 ORIGIN = (b"origin", b"http://127.0.0.1")
-
-
-@pytest.fixture
-def users(db: None, settings: Any) -> SimpleNamespace:
-    # The production hasher takes ~0.3 s per user; these tests log in with force_login.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    lab = Group.objects.create(name="lab")
-    owner = User.objects.create_user("alice", password="pw-alice-123")
-    member = User.objects.create_user("bob", password="pw-bob-123")
-    outsider = User.objects.create_user("eve", password="pw-eve-123")
-    staff = User.objects.create_user("root", password="pw-root-123", is_staff=True)
-    owner.groups.add(lab)
-    member.groups.add(lab)
-    return SimpleNamespace(owner=owner, member=member, outsider=outsider, staff=staff, lab=lab)
-
-
-@pytest.fixture
-def client_for() -> Callable[[User | None], Client]:
-    def make(user: User | None) -> Client:
-        client = Client()
-        if user is not None:
-            client.force_login(user)
-        return client
-
-    return make
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 import pytest
 
 from tests.jobs.support import (  # noqa: F401 - fixtures are found by name
-    client_for,
     close_async_connections,
     data,
     data_root,
@@ -12,7 +11,6 @@ from tests.jobs.support import (  # noqa: F401 - fixtures are found by name
     inline_executor,
     other_dataset,
     thread_runner,
-    users,
 )
 
 

@@ -1,7 +1,6 @@
 """Fixtures shared by the jobs, results, live and e2e tests (see tests/jobs/support.py)."""
 
 from tests.jobs.support import (  # noqa: F401 - fixtures are found by name
-    client_for,
     data,
     data_root,
     dataset,
@@ -9,5 +8,4 @@ from tests.jobs.support import (  # noqa: F401 - fixtures are found by name
     inline_executor,
     other_dataset,
     thread_runner,
-    users,
 )
