@@ -331,6 +331,10 @@ class DaskExecutor(Executor):
         except BaseException:
             self._stop_running(cancel, list(running))
             raise
+        finally:
+            # Workers' is_set() calls create the event on the scheduler; clearing frees it.
+            with contextlib.suppress(Exception):
+                cancel.clear()
         return plan.finish()
 
     def _worker_names(self) -> dict[str, str]:
