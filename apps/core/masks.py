@@ -3,7 +3,7 @@
 Every factory returns a ``(sy, sx)`` (or ``(m, sy, sx)``) float array in detector pixel
 coordinates: pixel ``(y, x)`` has its centre at ``(y, x)``; ``(cy, cx)`` is a centre that may
 be fractional. A :class:`MaskStack` flattens ``m`` masks to the ``c x m`` matrix ``B`` of the
-central product ``R = A . B`` and keeps it dense or sparse by its density.
+central product ``R = A . B``, restricted to the span of pixels the masks touch.
 
 Membership tests compare squared distances, ``d^2 = (y-cy)^2 + (x-cx)^2``, in float64 so that
 a disk, a ring and the radial bins agree exactly on their shared edges: ``ring(ri, ro)`` is
@@ -15,9 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.sparse
-
-SPARSE_DENSITY = 0.25
 
 
 def _distance_sq(sig_shape: Sequence[int], cy: float, cx: float) -> np.ndarray:
@@ -129,18 +126,22 @@ def com_weights(
 
 
 class MaskStack:
-    """``m`` masks of ``sig_shape`` as a ``c x m`` matrix (dense ndarray or CSR sparse).
+    """``m`` masks of ``sig_shape`` as the ``c x m`` matrix ``B``, with the span they touch.
+
+    Pixels outside ``span = (lo, hi)``, the flat range from the first to the last pixel any mask
+    touches, contribute nothing to ``A . B``, so the product reads only ``tile[:, lo:hi]`` (a
+    contiguous slice of every frame, no copy). Disks, rings and COM weights touch a band of the
+    frame: this skips most of the data. A scipy.sparse product measured 3-10 times slower than
+    BLAS on the span here, so the matrix stays dense (see docs/performance.md).
 
     Parameters
     ----------
     masks : array, shape (m, sy, sx) or (sy, sx)
         Any real dtype (bool, integer, float); stored as float64 if given as float64, else
         float32. Every value must be finite.
-    sparse : bool or None
-        Force a representation; by default sparse when at most 25 % of entries are non-zero.
     """
 
-    def __init__(self, masks: np.ndarray, *, sparse: bool | None = None) -> None:
+    def __init__(self, masks: np.ndarray) -> None:
         arr = np.asarray(masks)
         if arr.ndim == 2:
             arr = arr[np.newaxis]
@@ -154,24 +155,28 @@ class MaskStack:
         flat = arr.reshape(self.count, -1).astype(self.dtype, copy=False)
         if not np.isfinite(flat).all():
             raise ValueError("masks must not contain NaN or infinite values")
-        density = np.count_nonzero(flat) / max(1, flat.size)
-        self.is_sparse = bool(density <= SPARSE_DENSITY if sparse is None else sparse)
-        self._dense = np.ascontiguousarray(flat.T)
-        self._sparse_t = scipy.sparse.csr_matrix(flat) if self.is_sparse else None
+        touched = np.flatnonzero(flat.any(axis=0))
+        self.span = (int(touched[0]), int(touched[-1]) + 1) if touched.size else (0, 0)
+        self._rows = np.ascontiguousarray(flat)
 
     def matrix(self, dtype: np.dtype) -> np.ndarray:
-        """The dense ``(c, m)`` matrix in ``dtype``."""
-        return self._dense.astype(dtype, copy=False)
+        """The full ``(c, m)`` matrix in ``dtype``."""
+        return np.ascontiguousarray(self._rows.T, dtype=dtype)
 
-    def sparse_transposed(self, dtype: np.dtype) -> scipy.sparse.csr_matrix:
-        """The ``(m, c)`` CSR matrix (only for sparse stacks)."""
-        assert self._sparse_t is not None
-        return self._sparse_t.astype(dtype, copy=False)
+    def span_matrix(self, dtype: np.dtype) -> np.ndarray:
+        """``B`` over the span, ``(hi - lo, m)``, C-contiguous, in ``dtype``."""
+        lo, hi = self.span
+        return np.ascontiguousarray(self._rows[:, lo:hi].T, dtype=dtype)
+
+    def span_rows(self, dtype: np.dtype) -> np.ndarray:
+        """The masks over the span as rows, ``(m, hi - lo)``, C-contiguous, in ``dtype``."""
+        lo, hi = self.span
+        return np.ascontiguousarray(self._rows[:, lo:hi], dtype=dtype)
 
     def masks(self) -> np.ndarray:
         """The stack as ``(m, sy, sx)`` in :attr:`dtype` (a view)."""
-        return self._dense.T.reshape((self.count, *self.sig_shape))
+        return self._rows.reshape((self.count, *self.sig_shape))
 
     def __repr__(self) -> str:
-        kind = "sparse" if self.is_sparse else "dense"
-        return f"<MaskStack {self.count} x {self.sig_shape} {kind} {self.dtype}>"
+        lo, hi = self.span
+        return f"<MaskStack {self.count} x {self.sig_shape} pixels {lo}-{hi} {self.dtype}>"

@@ -44,7 +44,8 @@ class _Converter:
         self._buf = aligned_empty((tile_frames, frame_size), dtype)
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
-        if tile.dtype == self.dtype and tile.flags.c_contiguous:
+        # A native tile needs no copy, even a strided one (BLAS takes the row stride).
+        if tile.dtype == self.dtype:
             return tile
         out = self._buf[: tile.shape[0]]
         np.copyto(out, tile, casting="unsafe")
@@ -93,6 +94,12 @@ def _tile_frames(partition: Partition, dtype: np.dtype, tile_frames: int | None)
     )
 
 
+#: With few masks, one GEMV per mask over a converted, cache-resident tile beats one GEMM.
+GEMV_MAX_MASKS = 4
+#: Tiles that need no conversion are views of the memory map: larger tiles keep BLAS busy.
+VIEW_TILE_BYTES = 16 * 2**20
+
+
 def apply_masks(
     partition: Partition,
     masks: MaskStack,
@@ -103,24 +110,35 @@ def apply_masks(
 ) -> np.ndarray:
     """``R = A . B`` for one partition.
 
-    Returns ``(partition.n_frames, masks.count)`` in the compute dtype; rows of frames outside
-    ``roi`` (boolean, length ``n_frames``) are NaN.
+    Only the pixels ``masks.span`` of each frame are read and converted. Returns
+    ``(partition.n_frames, masks.count)`` in the compute dtype (possibly Fortran-ordered); rows
+    of frames outside ``roi`` (boolean, length ``n_frames``) are NaN.
     """
     dtype = compute_dtype(partition.dtype, masks.dtype)
-    k_max = _tile_frames(partition, dtype, tile_frames)
-    convert = _Converter(dtype, k_max, partition.frame_size)
+    lo, hi = masks.span
+    width = hi - lo
+    converting = partition.dtype != dtype
+    if tile_frames is None:
+        tile_bytes = DEFAULT_TILE_BYTES if converting else VIEW_TILE_BYTES
+        tile_frames = tile_frames_for(max(width, 1) * dtype.itemsize, tile_bytes=tile_bytes)
+    # Results as (m, n): each mask's row slice is contiguous, so GEMV can write in place.
+    out_t = np.full((masks.count, partition.n_frames), np.nan, dtype=dtype)
+    convert = _Converter(dtype, tile_frames, width)
     stopper = _Stopper(should_stop)
-    out = np.full((partition.n_frames, masks.count), np.nan, dtype=dtype)
-    dense = None if masks.is_sparse else masks.matrix(dtype)
-    sparse_t = masks.sparse_transposed(dtype) if masks.is_sparse else None
-    for first, tile in _checked_tiles(partition, k_max, roi, stopper):
-        data = convert(tile)
-        rows = out[first - partition.start : first - partition.start + data.shape[0]]
-        if dense is not None:
-            np.matmul(data, dense, out=rows)
+    gemv = converting and masks.count <= GEMV_MAX_MASKS
+    weights = masks.span_rows(dtype) if gemv else masks.span_matrix(dtype)
+    for first, tile in _checked_tiles(partition, tile_frames, roi, stopper):
+        a = first - partition.start
+        data = convert(tile[:, lo:hi])
+        rows = out_t[:, a : a + data.shape[0]]
+        if width == 0:
+            rows[...] = 0
+        elif gemv:
+            for j in range(masks.count):
+                np.dot(data, weights[j], out=rows[j])
         else:
-            rows[...] = (sparse_t @ data.T).T
-    return out
+            rows.T[...] = data @ weights
+    return out_t.T
 
 
 def sum_frames(

@@ -197,33 +197,35 @@ def test_com_weights_without_ri_include_the_centre_pixel() -> None:
 # ---- MaskStack -------------------------------------------------------------------------------
 
 
-def test_a_sparse_stack_is_the_dense_stack() -> None:
+def test_a_stack_keeps_the_masks_and_the_span_they_touch() -> None:
     rng = np.random.default_rng(1)
-    stack = ((rng.random((4, 6, 7)) < 0.1) * rng.random((4, 6, 7))).astype(np.float32)
-    sparse, dense = MaskStack(stack), MaskStack(stack, sparse=False)
-    assert sparse.is_sparse and not dense.is_sparse
-    assert sparse.count == 4 and sparse.sig_shape == (6, 7)
-    np.testing.assert_array_equal(dense.matrix(np.float32), stack.reshape(4, -1).T)
-    np.testing.assert_array_equal(
-        sparse.sparse_transposed(np.float32).toarray(), dense.matrix(np.float32).T
-    )
-    np.testing.assert_array_equal(sparse.masks(), stack)
+    stack = np.zeros((4, 6, 7), np.float32)
+    stack[1, 2, 3] = 0.5
+    stack[3, 4, 1:5] = rng.random(4)
+    masks = MaskStack(stack)
+    assert masks.count == 4 and masks.sig_shape == (6, 7)
+    assert masks.span == (2 * 7 + 3, 4 * 7 + 5)
+    lo, hi = masks.span
+    flat = stack.reshape(4, -1)
+    np.testing.assert_array_equal(masks.matrix(np.float32), flat.T)
+    np.testing.assert_array_equal(masks.span_matrix(np.float32), flat[:, lo:hi].T)
+    np.testing.assert_array_equal(masks.span_rows(np.float64), flat[:, lo:hi])
+    assert not flat[:, :lo].any() and not flat[:, hi:].any()
+    np.testing.assert_array_equal(masks.masks(), stack)
 
 
 @pytest.mark.parametrize(
-    ("given", "dtype", "sparse"),
+    ("given", "dtype"),
     [
-        (np.ones((3, 4), bool), np.float32, False),
-        (np.eye(4, dtype=np.int16), np.float32, True),
-        (np.full((2, 3, 4), 0.5), np.float64, False),
-        (np.full((3, 4), 0.5, np.float16), np.float32, False),
+        (np.ones((3, 4), bool), np.float32),
+        (np.eye(4, dtype=np.int16), np.float32),
+        (np.full((2, 3, 4), 0.5), np.float64),
+        (np.full((3, 4), 0.5, np.float16), np.float32),
     ],
 )
-def test_stacks_keep_float64_and_choose_by_density(
-    given: np.ndarray, dtype: type, sparse: bool
-) -> None:
+def test_stacks_keep_float64_and_take_any_real_dtype(given: np.ndarray, dtype: type) -> None:
     stack = MaskStack(given)
-    assert stack.dtype == dtype and stack.is_sparse is sparse
+    assert stack.dtype == dtype
     assert stack.matrix(np.dtype(dtype)).shape == (given.shape[-2] * given.shape[-1], stack.count)
 
 

@@ -57,9 +57,9 @@ def partition(tmp_path: Path, data: np.ndarray, *, count: int = 4, index: int = 
     return ds.partitions(count=count)[index]
 
 
-def masks_for_test(density: float, dtype: Any = np.float32) -> np.ndarray:
+def masks_for_test(density: float, dtype: Any = np.float32, count: int = 3) -> np.ndarray:
     rng = np.random.default_rng(5)
-    values = rng.random((3, *SIG)) * (rng.random((3, *SIG)) < density)
+    values = rng.random((count, *SIG)) * (rng.random((count, *SIG)) < density)
     return values.astype(dtype)
 
 
@@ -68,24 +68,40 @@ def reference(data: np.ndarray, part: Partition, stack: np.ndarray) -> np.ndarra
     return np.einsum("nij,mij->nm", rows, stack.astype(np.float64))
 
 
+def band_masks(count: int) -> np.ndarray:
+    """``count`` masks touching only rows 5-13 of the frame (a span inside it)."""
+    stack = np.zeros((count, *SIG), np.float32)
+    rng = np.random.default_rng(8)
+    stack[:, 5:14, 3:] = rng.random((count, 9, SIG[1] - 3))
+    return stack
+
+
 @pytest.mark.parametrize("tile_frames", [1, 3, 7, 22, 23, 100, None])
-@pytest.mark.parametrize("dtype", ["<u2", ">i4", ">f4", "<f8"])
-def test_dense_and_sparse_products_agree_for_any_tile_size(
-    tmp_path: Path, dtype: str, tile_frames: int | None
+@pytest.mark.parametrize("dtype", ["<u2", ">i4", "<f4", ">f4", "<f8"])
+@pytest.mark.parametrize("count", [1, 3, 5])  # GEMV per mask (converted tiles) and GEMM
+@pytest.mark.parametrize("make", ["random", "band"])
+def test_products_equal_numpy_for_any_tile_size_kernel_and_span(
+    tmp_path: Path, dtype: str, tile_frames: int | None, count: int, make: str
 ) -> None:
     data = frames(dtype)
     part = partition(tmp_path, data)
     assert part.n_frames == 23  # 91 frames in 4 partitions: 23 does not divide by most tiles
-    stack = masks_for_test(0.05)
-    dense = apply_masks(part, MaskStack(stack, sparse=False), tile_frames=tile_frames)
-    sparse = apply_masks(part, MaskStack(stack, sparse=True), tile_frames=tile_frames)
+    stack = masks_for_test(0.05, count=count) if make == "random" else band_masks(count)
+    masks = MaskStack(stack)
+    if make == "band":
+        assert masks.span == (5 * SIG[1] + 3, 14 * SIG[1])
+    got = apply_masks(part, masks, tile_frames=tile_frames)
     want = reference(data, part, stack)
     wide = dtype == "<f8"
-    assert dense.dtype == sparse.dtype == (np.float64 if wide else np.float32)
+    assert got.shape == (23, count) and got.dtype == (np.float64 if wide else np.float32)
     rtol = 1e-12 if wide else 1e-5
-    scale = np.abs(want).max()
-    assert np.abs(dense - want).max() <= rtol * scale
-    assert np.abs(sparse - want).max() <= rtol * scale
+    assert np.abs(got - want).max() <= rtol * np.abs(want).max()
+
+
+def test_masks_touching_no_pixel_give_zeros(tmp_path: Path) -> None:
+    part = partition(tmp_path, frames("<u2"))
+    got = apply_masks(part, MaskStack(np.zeros((2, *SIG))))
+    np.testing.assert_array_equal(got, np.zeros((part.n_frames, 2)))
 
 
 def test_float64_masks_compute_in_float64(tmp_path: Path) -> None:
@@ -97,14 +113,13 @@ def test_float64_masks_compute_in_float64(tmp_path: Path) -> None:
     np.testing.assert_allclose(got, reference(data, part, stack), rtol=1e-12)
 
 
-@pytest.mark.parametrize("sparse", [False, True])
-def test_rows_outside_the_roi_are_nan_and_not_read(tmp_path: Path, sparse: bool) -> None:
+def test_rows_outside_the_roi_are_nan_and_not_read(tmp_path: Path) -> None:
     data = frames("<u2")
     part = CountingPartition(partition(tmp_path, data))
     roi = np.zeros(part.n_frames, bool)
     roi[[0, 1, 2, 9, 15, 16, 22]] = True
     stack = masks_for_test(0.05)
-    got = apply_masks(part, MaskStack(stack, sparse=sparse), roi=roi, tile_frames=2)
+    got = apply_masks(part, MaskStack(stack), roi=roi, tile_frames=2)
     assert np.isnan(got[~roi]).all()
     np.testing.assert_allclose(got[roi], reference(data, part, stack)[roi], rtol=1e-5)
     s = part.start
