@@ -71,6 +71,7 @@ def test_it_serves_logs_in_by_link_once_and_stops_on_ctrl_c(tmp_path: Path) -> N
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group, like a terminal's foreground job
     )
     try:
         link, lines = _read_login_link(proc)
@@ -87,10 +88,12 @@ def test_it_serves_logs_in_by_link_once_and_stops_on_ctrl_c(tmp_path: Path) -> N
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
         )
         assert _get(stranger, link)[0] == 404  # the link works once
-        proc.send_signal(signal.SIGINT)
+        # Ctrl-C in a terminal signals the whole group: the dask workers too.
+        os.killpg(proc.pid, signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0, out
         assert "Stopped." in out
+        assert "Traceback" not in out
     finally:
         if proc.poll() is None:
             proc.kill()

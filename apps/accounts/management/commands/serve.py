@@ -8,7 +8,7 @@ link for the local admin account. Ctrl-C stops everything, the dask cluster incl
 from __future__ import annotations
 
 import logging
-import threading
+import signal
 from typing import Any
 
 from django.conf import settings
@@ -51,7 +51,11 @@ class Command(BaseCommand):
             )
         self.stdout.write(f"Data roots: {', '.join(str(p) for p in settings.DATA_ROOTS)}")
         self.stdout.write("Press Ctrl-C to stop.")
-        threading.Thread(target=_warm_up_compute, name="warm-up", daemon=True).start()
+        _start_compute()
+        if settings.JOB_RUNNER == "thread":
+            from apps.jobs.reaper import start_reaper_thread
+
+            start_reaper_thread()
         server = Server(
             application=ASGIStaticFilesHandler(application),
             endpoints=build_endpoint_description_strings(host=host, port=port),
@@ -66,14 +70,21 @@ class Command(BaseCommand):
             self.stdout.write("Stopped.")
 
 
-def _warm_up_compute() -> None:
-    # Start the dask cluster now rather than on the first job, so the first image is quick.
-    try:
-        from apps.jobs.compute import get_executor
+def _start_compute() -> None:
+    """Start the dask cluster now rather than on the first job, so the first image is quick.
 
+    Ctrl-C in a terminal signals the whole process group: the worker processes ignore SIGINT
+    (inherited while they start), so only this process handles it and shuts them down in order.
+    """
+    from apps.jobs.compute import get_executor
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
         get_executor()
     except Exception:  # the first job will report the problem properly
-        logger.exception("could not start the compute cluster in the background")
+        logger.exception("could not start the compute cluster")
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _shut_down_compute() -> None:
