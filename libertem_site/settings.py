@@ -146,10 +146,34 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 12 * 3600, minimum=60)
 }
+# A running job needs no broker: a lost broker connection must not kill it (its ack is moot).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Reliability and fairness (docs/jobs.md): the reaper runs every JOB_REAPER_INTERVAL seconds
+# (Celery beat, or a timer thread of the web process with JOB_RUNNER=thread).
+JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 5, minimum=1)
+JOB_HEARTBEAT_TIMEOUT = env_int("JOB_HEARTBEAT_TIMEOUT", 60, minimum=2)
+JOB_QUEUED_TIMEOUT = env_int("JOB_QUEUED_TIMEOUT", 120, minimum=1)
+JOB_REAPER_INTERVAL = env_int("JOB_REAPER_INTERVAL", 30, minimum=1)
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 2, minimum=1)
+MAX_RUNNING_JOBS_PER_USER = env_int("MAX_RUNNING_JOBS_PER_USER", 2, minimum=1)
+MAX_DATASET_BYTES = env_int("MAX_DATASET_BYTES", 2**40, minimum=1)  # 1 TiB
+CELERY_TASK_ROUTES = {"jobs.reap": {"queue": "maintenance"}}
+CELERY_BEAT_SCHEDULE = {
+    "reap-jobs": {
+        "task": "jobs.reap",
+        "schedule": float(JOB_REAPER_INTERVAL),
+        "options": {"expires": float(JOB_REAPER_INTERVAL)},
+    }
+}
 
 # Compute: a scheduler address, or None for a LocalCluster on 127.0.0.1.
 DASK_SCHEDULER_ADDRESS = env_str("DASK_SCHEDULER_ADDRESS")
 DASK_LOCAL_WORKERS = env_int("DASK_LOCAL_WORKERS", 0, minimum=0)  # 0: one per core
+# Per dask worker of the LocalCluster: "auto" (the machine's memory / workers) or e.g. "4GiB";
+# a worker above it is restarted, so one job cannot take the node down.
+DASK_WORKER_MEMORY_LIMIT = env_str("DASK_WORKER_MEMORY_LIMIT", "auto")
 # dask reads its configuration from the environment when first imported (here and in the
 # worker processes it spawns): keep its routine INFO chatter out of the portal's log.
 os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", env_str("DASK_LOG_LEVEL", "warning"))

@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -42,6 +43,7 @@ def dataset_register(
     params = _clean_params(params)
     group_rows = _groups_for(owner, groups)
     ds, partitions = _open_checked(path, format=format, params=params)
+    _check_size(ds)
     description = ds.describe()
     with transaction.atomic():
         dataset = Dataset.objects.create(
@@ -93,6 +95,18 @@ def dataset_delete(*, user: Any, dataset: Dataset) -> None:
     if not can_change(user, dataset):
         raise PermissionDenied("Only the owner of a dataset (or staff) can delete it.")
     dataset.delete()
+
+
+def _check_size(ds: DataSet) -> None:
+    nbytes = ds.nbytes
+    limit = settings.MAX_DATASET_BYTES
+    if nbytes > limit:
+        raise ValidationError(
+            {
+                "path": f"{ds.path}: {nbytes} bytes of data is larger than this portal's limit of "
+                f"{limit} bytes (MAX_DATASET_BYTES); ask an admin, or register a part of it."
+            }
+        )
 
 
 def _clean_name(name: Any) -> str:

@@ -31,6 +31,11 @@ def get_executor() -> Executor:
         return _executor
 
 
+def current_executor() -> Executor | None:
+    """The executor if one was created (never starts one)."""
+    return _executor
+
+
 def set_executor(executor: Executor | None) -> Executor | None:
     """Replace the executor (None: create from settings on next use); returns the old one."""
     global _executor
@@ -53,4 +58,8 @@ def _new_executor() -> Executor:
         return DaskExecutor(address)
     workers = settings.DASK_LOCAL_WORKERS or None
     logger.info("starting a local dask cluster (%s workers)", workers or "one per core")
-    return DaskExecutor(None, n_workers=workers)
+    return DaskExecutor(
+        None,
+        n_workers=workers,
+        cluster_kwargs={"memory_limit": settings.DASK_WORKER_MEMORY_LIMIT},
+    )

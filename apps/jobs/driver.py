@@ -8,9 +8,11 @@ Whatever happens, the job ends finished, failed with a sentence, or cancelled.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
-from django.db import DatabaseError, close_old_connections, transaction
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -22,6 +24,7 @@ from apps.jobs.compute import get_executor
 from apps.jobs.models import Job, Mask
 from apps.jobs.progress import ProgressReporter, StopCheck, running_job
 from apps.jobs.roi import roi_array
+from apps.jobs.scheduling import has_free_slot, jobs_dispatch
 from apps.live.events import publish
 from apps.results.models import Result
 from apps.results.serializers import result_json
@@ -41,8 +44,16 @@ def run_job(job_id: int) -> None:
         logger.exception("job %s: could not claim it", job_id)
         raise
     if job is None:
-        logger.info("job %s is not queued any more; nothing to run", job_id)
+        logger.info("job %s is not queued any more (or waits for a slot); not run now", job_id)
         return
+    try:
+        with Heartbeat(job):
+            _run_claimed(job)
+    finally:
+        _dispatch_next(job)
+
+
+def _run_claimed(job: Job) -> None:
     publish(
         job.pk,
         {
@@ -67,16 +78,22 @@ def run_job(job_id: int) -> None:
 
 
 def job_claim(job_id: int) -> Job | None:
-    """queued -> running with a new attempt, atomically; None if it was not queued."""
+    """queued -> running with a new attempt, atomically; None if it was not queued, or its
+    owner already runs ``MAX_RUNNING_JOBS_PER_USER`` jobs (it then waits, see scheduling)."""
     now = timezone.now()
-    claimed = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
-        status=Job.Status.RUNNING,
-        attempt=F("attempt") + 1,
-        started=now,
-        heartbeat=now,
-        frames_done=0,
-        error="",
-    )
+    queued = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED)
+    with transaction.atomic():
+        owner_id = queued.values_list("owner_id", flat=True).first()
+        if owner_id is None or not has_free_slot(owner_id):
+            return None
+        claimed = queued.update(
+            status=Job.Status.RUNNING,
+            attempt=F("attempt") + 1,
+            started=now,
+            heartbeat=now,
+            frames_done=0,
+            error="",
+        )
     if not claimed:
         return None
     return Job.objects.select_related("dataset", "owner").get(pk=job_id)
@@ -163,3 +180,41 @@ def _end_with_retries(job: Job, status: str, error: str) -> int:
             close_old_connections()
             time.sleep(0.5 * (attempt + 1))
     return 0
+
+
+def _dispatch_next(job: Job) -> None:
+    # The owner may have jobs waiting for the slot this one held.
+    try:
+        jobs_dispatch(job.owner_id)
+    except DatabaseError:
+        logger.exception("job %s: could not start the owner's next job (the reaper will)", job.pk)
+
+
+class Heartbeat:
+    """Writes the job's heartbeat every ``JOB_HEARTBEAT_SECONDS`` from a thread while the run
+    lasts, also while no partition completes (the reaper takes a silent job for a dead one)."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.interval = float(settings.JOB_HEARTBEAT_SECONDS)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job.pk}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 5)
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    running_job(self.job).update(heartbeat=timezone.now())
+                except DatabaseError:
+                    logger.warning("job %s: heartbeat not written", self.job.pk, exc_info=True)
+                    close_old_connections()
+        finally:
+            connection.close()

@@ -7,6 +7,7 @@ from typing import Any
 from django.urls import reverse
 
 from apps.jobs.models import Job, Mask
+from apps.jobs.scheduling import queue_json
 from apps.jobs.selectors import job_seconds, job_throughput
 from apps.results.serializers import result_json
 from apps.results.store import final_results
@@ -40,6 +41,7 @@ def job_json(job: Job, *, results: bool = True) -> dict[str, Any]:
         "seconds": job_seconds(job),
         "throughput_gbs": job_throughput(job),
         "attempt": job.attempt,
+        "queue": queue_json(job),
         "partitions": [_partition(p) for p in job.partitions],
     }
     if results:

@@ -53,6 +53,13 @@ def job_submit(*, user: Any, dataset: Dataset, analysis: Any, params: Any, roi: 
     return job
 
 
+def job_rerun(*, user: Any, job: Job) -> Job:
+    """A new job of ``user`` with ``job``'s dataset, analysis, parameters and ROI."""
+    return job_submit(
+        user=user, dataset=job.dataset, analysis=job.analysis, params=job.params, roi=job.roi
+    )
+
+
 def job_cancel(*, user: Any, job: Job) -> Job:
     """Cancel ``job``: a queued job at once, a running one at its partitions' next tile."""
     now = timezone.now()

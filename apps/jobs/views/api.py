@@ -76,6 +76,15 @@ def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     return JsonResponse(job_json(job, results=False))
 
 
+@api_view(("POST",))
+def job_rerun(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = get_job(request.user, job_id)
+    if not can_change(request.user, job):
+        raise ApiError("Only the job's owner (or staff) can run it again.", status=403)
+    new = services.job_rerun(user=request.user, job=job)
+    return JsonResponse({"id": new.pk, "status": new.status, **job_urls(new.pk)}, status=202)
+
+
 @api_view(("GET",))
 def analysis_list(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"analyses": describe_analyses()})

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.accounts.access import can_change, get_job, visible_datasets
+from apps.core.errors import ParameterError
 from apps.jobs import selectors, services
 from apps.jobs.models import Job
 from apps.jobs.serializers import job_json
@@ -48,6 +50,20 @@ def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     if request.POST.get("next") == "list":
         return redirect("job_list")
     return redirect("job_detail", job.pk)
+
+
+@login_required
+@require_POST
+def job_rerun(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = get_job(request.user, job_id)
+    if not can_change(request.user, job):
+        return redirect("job_detail", job.pk)
+    try:
+        new = services.job_rerun(user=request.user, job=job)
+    except ParameterError as exc:
+        messages.error(request, f"The job cannot run again: {exc}")
+        return redirect("job_detail", job.pk)
+    return redirect("job_detail", new.pk)
 
 
 def _rows(request: HttpRequest, jobs: Iterable[Job]) -> list[dict[str, Any]]:
