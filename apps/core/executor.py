@@ -214,6 +214,24 @@ def _failure(p: Partition, exc: BaseException, where: str) -> CoreError:
     return CoreError(f"{source}{p.label} failed {where}: {type(exc).__name__}: {exc}")
 
 
+def _holders(p: Partition, names: dict[str, str]) -> list[str] | None:
+    """Addresses of the workers holding ``p`` (None: any worker may read it).
+
+    A partition stored on nodes runs only there: when none of them is up the run fails naming
+    the partition and its nodes, instead of reading the data over the network.
+    """
+    if not p.nodes:
+        return None
+    up = [names[n] for n in p.nodes if n in names]
+    if not up:
+        where = getattr(p, "rel", None) or getattr(p, "path", "")
+        raise CoreError(
+            f"{where}: {p.label} is stored on node(s) {', '.join(p.nodes)}, and none of them is a "
+            f"running dask worker (running: {', '.join(sorted(names)) or 'none'})."
+        )
+    return up
+
+
 def _run_on_worker(
     task: PartitionTask, partition: Partition, roi: np.ndarray | None, cancel_event: str
 ) -> tuple[Any, str, float]:
@@ -221,8 +239,10 @@ def _run_on_worker(
     from distributed import Event, get_worker
 
     event = Event(cancel_event)
+    worker = str(get_worker().name)
     t0 = time.perf_counter()
     try:
+        partition.locate(worker)
         value = task(partition, roi, ThrottledCheck(event.is_set))
     except JobCancelled:
         # The driver has already given up on this run; returning (not raising) keeps a
@@ -230,7 +250,7 @@ def _run_on_worker(
         value = None
     finally:
         partition.close()
-    return value, str(get_worker().name), time.perf_counter() - t0
+    return value, worker, time.perf_counter() - t0
 
 
 class DaskExecutor(Executor):
@@ -272,6 +292,8 @@ class DaskExecutor(Executor):
         self.poll_interval = 0.1
         #: seconds a cancelled run waits for its running partitions to stop
         self.cancel_grace = 10.0
+        #: seconds between checks that the nodes holding running partitions are still up
+        self.holder_interval = 0.5
 
     @property
     def workers(self) -> int:  # type: ignore[override]
@@ -301,9 +323,6 @@ class DaskExecutor(Executor):
 
         def submit_next() -> None:
             p, part_roi = pending.pop()
-            # Pin to the nodes holding the partition; if none of them is up, any worker may try
-            # (the read then fails with a message naming the file if it is not reachable there).
-            nodes = [names[n] for n in p.nodes if n in names]
             fut = self.client.submit(
                 _run_on_worker,
                 task,
@@ -311,18 +330,25 @@ class DaskExecutor(Executor):
                 part_roi,
                 cancel.name,
                 pure=False,
-                workers=nodes or None,
+                workers=_holders(p, names),
                 allow_other_workers=False,
                 key=f"partition-{p.index}-{uuid.uuid4().hex[:8]}",
             )
             running[fut] = (p, part_roi)
             queue.add(fut)
 
+        def check_holders() -> None:
+            # A worker may leave mid-run: its partitions then wait for a replica, or fail here.
+            names.clear()
+            names.update(self._worker_names())
+            for p, _ in running.values():
+                _holders(p, names)
+
         try:
             while pending and len(running) < limit:
                 submit_next()
             while running:
-                fut = self._next_done(queue, stop)
+                fut = self._next_done(queue, stop, check_holders)
                 p, part_roi = running.pop(fut)
                 value, worker, secs = self._result(fut, p)
                 plan.merge(p, part_roi, value, worker, secs, on_progress)
@@ -358,12 +384,18 @@ class DaskExecutor(Executor):
             self.client.cancel(futures)
             cancel.clear()
 
-    def _next_done(self, queue: Any, should_stop: StopCheck | None) -> Any:
+    def _next_done(
+        self, queue: Any, should_stop: StopCheck | None, check: Callable[[], None]
+    ) -> Any:
+        next_check = time.monotonic() + self.holder_interval
         while True:
             if should_stop is not None and should_stop():
                 raise JobCancelled()
             if queue.has_ready():
                 return next(queue)
+            if time.monotonic() >= next_check:
+                check()
+                next_check = time.monotonic() + self.holder_interval
             time.sleep(0.01)
 
     def _result(self, fut: Any, p: Partition) -> tuple[Any, str, float]:

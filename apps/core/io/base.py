@@ -148,6 +148,12 @@ class Partition(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release open files or maps (the next read reopens them)."""
 
+    def locate(self, worker: str | None) -> None:  # noqa: B027 - optional hook
+        """Find this partition's data on dask worker ``worker`` (None: in this process).
+
+        Node-local partitions raise DataSetError when ``worker`` does not hold them.
+        """
+
     def tiles(
         self, *, tile_frames: int, roi: np.ndarray | None = None
     ) -> Iterator[tuple[int, np.ndarray]]:

@@ -2,7 +2,10 @@
 
 Two sidecar forms (DESIGN section 5): one existing raw file (``"path"`` + ``"offset"``), or
 partition files (``"partitions"``), each covering frames ``[start, stop)``. Partition paths
-are relative to the sidecar's folder (or ``file://`` URIs).
+are relative to the sidecar's folder (or ``file://`` URIs), or, when the sidecar has
+``"node_roots": {"node-a": "/srv/a", ...}`` (written by ingestion), relative to the storage root
+of the nodes listed in the partition's ``"nodes"``: such a file is found on the worker that
+runs the partition (:meth:`NodeRawPartition.locate`), never read from another node.
 """
 
 from __future__ import annotations
@@ -128,12 +131,18 @@ class RawDataSet(DataSet):
 
     @classmethod
     def from_sidecar(cls, path: str) -> RawDataSet:
+        from apps.core.io.noderaw import node_roots
+
         doc = _load_sidecar(path)
         base = Path(path).resolve().parent
         nav = check_shape(doc.get("nav_shape"), name="nav_shape", source=path)
         n = int(np.prod(nav))
+        roots = node_roots(doc, path)
         if "partitions" in doc:
-            segments = [_segment(p, i, base, source=path) for i, p in enumerate(_list(doc, path))]
+            segments = [
+                _segment(p, i, base, source=path, roots=roots)
+                for i, p in enumerate(_list(doc, path))
+            ]
         elif "path" in doc:
             segments = [
                 {
@@ -147,7 +156,9 @@ class RawDataSet(DataSet):
         else:
             raise DataSetError(f'{path}: the sidecar needs either "path" or "partitions".')
         sig = check_shape(doc.get("sig_shape"), name="sig_shape", source=path, ndim=2)
-        extra: dict[str, Any] = {k: doc[k] for k in ("source", "metadata") if k in doc}
+        extra: dict[str, Any] = {
+            k: doc[k] for k in ("source", "metadata", "node_roots") if k in doc
+        }
         return cls(
             path=str(path),
             nav_shape=nav,
@@ -179,6 +190,8 @@ class RawDataSet(DataSet):
                     f"{expected} ({kind})."
                 )
             expected = seg["stop"]
+            if seg.get("roots"):
+                continue  # on the nodes' storage: checked where it is read
             need = seg["offset"] + (seg["stop"] - seg["start"]) * self.frame_bytes
             _check_size(seg["path"], need, self)
         if expected != self.n_frames:
@@ -194,6 +207,8 @@ class RawDataSet(DataSet):
         target_bytes: int = DEFAULT_PARTITION_BYTES,
         min_count: int = 1,
     ) -> list[Partition]:
+        from apps.core.io.noderaw import node_partition
+
         parts: list[Partition] = []
         segments = sorted(self.segments, key=lambda s: s["start"])
         single = len(segments) == 1
@@ -206,6 +221,9 @@ class RawDataSet(DataSet):
                 target_bytes=target_bytes,
                 min_count=min_count if single else 1,
             )
+            if seg.get("roots"):
+                parts.append(node_partition(seg, len(parts), self))
+                continue
             for lo, hi in ranges:
                 parts.append(
                     RawPartition(
@@ -262,7 +280,9 @@ def _list(doc: dict[str, Any], path: str) -> list[Any]:
     return parts
 
 
-def _segment(entry: Any, i: int, base: Path, *, source: str) -> dict[str, Any]:
+def _segment(
+    entry: Any, i: int, base: Path, *, source: str, roots: dict[str, str] | None = None
+) -> dict[str, Any]:
     if not isinstance(entry, dict) or not {"path", "start", "stop"} <= entry.keys():
         raise DataSetError(f'{source}: partition {i} needs "path", "start" and "stop".')
     start, stop = entry["start"], entry["stop"]
@@ -273,6 +293,10 @@ def _segment(entry: Any, i: int, base: Path, *, source: str) -> dict[str, Any]:
     nodes = entry.get("nodes", [])
     if not isinstance(nodes, list) or not all(isinstance(x, str) for x in nodes):
         raise DataSetError(f'{source}: partition {i} "nodes" must be a list of worker names.')
+    if roots is not None:
+        from apps.core.io.noderaw import node_segment
+
+        return node_segment(entry, i, nodes, roots, source=source)
     return {
         "path": _resolve(entry["path"], base, source=source),
         "start": start,
