@@ -102,6 +102,10 @@ class MaskTask(PartitionTask):
     def __call__(
         self, partition: Partition, roi: np.ndarray | None, should_stop: StopCheck | None
     ) -> np.ndarray:
+        # A corrected partition folds its corrections into the masks: no per-tile work.
+        folded = getattr(partition, "apply_masks", None)
+        if folded is not None:
+            return folded(self.masks, roi=roi, should_stop=should_stop)
         return apply_masks(partition, self.masks, roi=roi, should_stop=should_stop)
 
 

@@ -6,11 +6,16 @@ with auto-detected parameters and returns its JSON description.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from apps.core.corrections import PARAMS as CORRECTION_PARAMS
+from apps.core.corrections import Corrections, load_corrections
 from apps.core.errors import DataSetError
 from apps.core.io.base import DataSet, Partition
+from apps.core.io.corrected import CorrectedDataSet
 from apps.core.io.hdf5 import H5DataSet
+from apps.core.io.mib import MibDataSet
 from apps.core.io.npy import NpyDataSet
 from apps.core.io.raw import RawDataSet
 
@@ -20,6 +25,7 @@ FORMATS: dict[str, Any] = {
     "raw": RawDataSet,
     "hdf5": H5DataSet,
     "npy": NpyDataSet,
+    "mib": MibDataSet,
 }
 
 
@@ -37,6 +43,8 @@ def sniff_format(path: str) -> str:
         return "hdf5"
     if NpyDataSet.sniff(head):
         return "npy"
+    if MibDataSet.sniff(head) or head.startswith(b"HDR,"):
+        return "mib"
     if file_path.endswith(".json"):
         return "raw"
     raise DataSetError(
@@ -56,7 +64,23 @@ def open_dataset(
         raise DataSetError(
             f"{path}: unknown format {name!r}; expected one of {', '.join(FORMATS)}."
         ) from None
-    return cls.open(str(path), **(params or {}))
+    params = dict(params or {})
+    correction_params = {k: params.pop(k) for k in CORRECTION_PARAMS if params.get(k) is not None}
+    ds = cls.open(str(path), **params)
+    if not correction_params:
+        return ds
+    folder = os.path.dirname(H5DataSet.split_path(ds.path)[0])
+    corrections = load_corrections(correction_params, folder=folder, sig_shape=ds.sig_shape)
+    return with_corrections(ds, corrections, correction_params)
+
+
+def with_corrections(
+    ds: DataSet, corrections: Corrections | None, correction_params: dict[str, Any]
+) -> DataSet:
+    """``ds`` seen through ``corrections`` (dark, gain, excluded pixels); ``ds`` if None."""
+    if corrections is None or corrections.empty:
+        return ds
+    return CorrectedDataSet(ds, corrections, correction_params)
 
 
 def detect(path: str) -> dict[str, Any]:

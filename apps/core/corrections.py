@@ -1,0 +1,164 @@
+"""Detector corrections: a dark frame, a gain map and excluded (hot / dead / masked) pixels.
+
+A corrected frame is ``(A - dark) * gain`` with excluded pixels set to 0. Reductions (sum,
+max, pick) apply this per tile (:meth:`Corrections.apply`); mask analyses fold it into the
+masks instead, with no per-tile work (:meth:`Corrections.fold`)::
+
+    ((A - dark) * gain) . B  =  A . (gain * B)  -  dark . (gain * B)
+
+where ``gain * B`` has the excluded pixels' rows zeroed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+from apps.core.errors import DataSetError
+
+PARAMS = ("dark", "gain", "excluded")
+DEFAULT_HOT_THRESHOLD = 20.0
+
+
+class Corrections:
+    """Per-pixel corrections of frames of ``sig_shape``; every map is flat ``(c,)``.
+
+    ``dark`` and ``gain`` are float64 (or None); ``excluded`` is bool (or None).
+    """
+
+    def __init__(
+        self,
+        *,
+        sig_shape: Sequence[int],
+        dark: np.ndarray | None = None,
+        gain: np.ndarray | None = None,
+        excluded: np.ndarray | None = None,
+    ) -> None:
+        self.sig_shape = tuple(int(d) for d in sig_shape)
+        c = math.prod(self.sig_shape)
+        self.dark = None if dark is None else _flat(dark, c, np.float64, "dark")
+        self.gain = None if gain is None else _flat(gain, c, np.float64, "gain")
+        self.excluded = None if excluded is None else _flat(excluded, c, bool, "excluded")
+        if self.excluded is not None and not self.excluded.any():
+            self.excluded = None
+
+    @property
+    def empty(self) -> bool:
+        return self.dark is None and self.gain is None and self.excluded is None
+
+    @property
+    def changes_values(self) -> bool:
+        """True if dark or gain are given (the corrected data is then floating point)."""
+        return self.dark is not None or self.gain is not None
+
+    def dtype_for(self, data_dtype: Any) -> np.dtype:
+        """The dtype of corrected data: native if only pixels are excluded, else float."""
+        data_dtype = np.dtype(data_dtype)
+        if not self.changes_values:
+            return data_dtype
+        return np.dtype(np.float64 if data_dtype == np.float64 else np.float32)
+
+    def apply(self, tile: np.ndarray, dtype: Any) -> np.ndarray:
+        """Corrected copy of ``tile`` ``(k, c)`` in ``dtype``."""
+        out = np.array(tile, dtype=dtype)
+        if self.dark is not None:
+            out -= self.dark.astype(out.dtype)
+        if self.gain is not None:
+            out *= self.gain.astype(out.dtype)
+        if self.excluded is not None:
+            out[:, self.excluded] = 0
+        return out
+
+    def fold(self, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fold the corrections into ``masks`` ``(m, c)``.
+
+        Returns ``(folded, offsets)``: ``folded`` ``(m, c)`` like ``masks`` with the gain applied
+        and excluded pixels zeroed, ``offsets`` ``(m,)`` float64 = ``dark . folded``, to be
+        subtracted from each result row: ``corrected(A) . B == A . folded - offsets``.
+        """
+        folded = np.array(masks, copy=True)
+        if self.gain is not None:
+            folded *= self.gain.astype(folded.dtype)
+        if self.excluded is not None:
+            folded[:, self.excluded] = 0
+        if self.dark is None:
+            offsets = np.zeros(folded.shape[0])
+        else:
+            offsets = folded.astype(np.float64) @ self.dark
+        return folded, offsets
+
+    def describe(self) -> dict[str, Any]:
+        excluded = 0 if self.excluded is None else int(self.excluded.sum())
+        return {
+            "dark": self.dark is not None,
+            "gain": self.gain is not None,
+            "excluded_pixels": excluded,
+        }
+
+
+def _flat(array: Any, c: int, dtype: Any, name: str) -> np.ndarray:
+    a = np.asarray(array)
+    if a.size != c:
+        raise DataSetError(f"{name}: expected {c} pixels (the frame), got shape {list(a.shape)}.")
+    if dtype is not bool and not np.all(np.isfinite(a)):
+        raise DataSetError(f"{name}: the map has NaN or infinite values; give finite numbers.")
+    return np.ascontiguousarray(a.reshape(c), dtype=dtype)
+
+
+def detect_hot_pixels(
+    sum_frame: np.ndarray, *, threshold: float = DEFAULT_HOT_THRESHOLD
+) -> np.ndarray:
+    """Pixels far above their neighbours in a sum frame ``(sy, sx)``; returns bool ``(sy, sx)``.
+
+    A pixel is hot when it exceeds the median of its 8 neighbours by more than ``threshold``
+    times the counting noise of that median (``sqrt(max(median, 1))``).
+    """
+    frame = np.asarray(sum_frame, dtype=np.float64)
+    if frame.ndim != 2:
+        raise ValueError(f"sum_frame must be 2-d (sy, sx), got shape {frame.shape}.")
+    if not threshold > 0:
+        raise ValueError(f"threshold must be positive, got {threshold}.")
+    footprint = np.ones((3, 3), dtype=bool)
+    footprint[1, 1] = False
+    median = median_filter(frame, footprint=footprint, mode="nearest")
+    return np.asarray(frame - median > threshold * np.sqrt(np.maximum(median, 1.0)))
+
+
+def load_corrections(
+    params: Mapping[str, Any], *, folder: str, sig_shape: Sequence[int]
+) -> Corrections | None:
+    """Corrections from ``params`` (``dark``/``gain``/``excluded``: ``.npy`` paths).
+
+    Relative paths are relative to ``folder`` (the dataset's). Returns None when none is given.
+    """
+    maps: dict[str, np.ndarray] = {}
+    for name in PARAMS:
+        value = params.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise DataSetError(f"{name}: expected the path of an .npy file, got {value!r}.")
+        path = os.path.join(folder, value)
+        try:
+            maps[name] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DataSetError(f"{path}: cannot load the {name} map as .npy: {exc}.") from exc
+        if maps[name].shape != tuple(sig_shape):
+            raise DataSetError(
+                f"{path}: the {name} map has shape {list(maps[name].shape)}; expected the frame "
+                f"shape {list(sig_shape)}."
+            )
+    if not maps:
+        return None
+    excluded = maps.get("excluded")
+    return Corrections(
+        sig_shape=sig_shape,
+        dark=maps.get("dark"),
+        gain=maps.get("gain"),
+        excluded=None if excluded is None else excluded.astype(bool),
+    )

@@ -1,0 +1,98 @@
+"""Any dataset seen through :class:`~apps.core.corrections.Corrections`.
+
+``CorrectedDataSet`` wraps a format's dataset: same shapes and partitions, with every tile
+corrected (dark, gain, excluded pixels) on read. Mask analyses skip the per-tile work:
+:meth:`CorrectedPartition.apply_masks` folds the corrections into the masks and reads the
+uncorrected partition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from apps.core.corrections import Corrections
+from apps.core.io.base import DEFAULT_PARTITION_BYTES, DataSet, Partition
+from apps.core.masks import MaskStack
+from apps.core.ops import StopCheck, apply_masks
+
+
+class CorrectedPartition(Partition):
+    """The frames of ``inner`` with ``corrections`` applied; dtype float unless only excluded."""
+
+    def __init__(self, inner: Partition, corrections: Corrections) -> None:
+        super().__init__(
+            index=inner.index,
+            start=inner.start,
+            stop=inner.stop,
+            sig_shape=inner.sig_shape,
+            dtype=corrections.dtype_for(inner.dtype),
+            nodes=inner.nodes,
+        )
+        self.inner = inner
+        self.corrections = corrections
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Corrected frames ``[start, stop)`` as a new ``(k, c)`` array of ``self.dtype``."""
+        return self.corrections.apply(self.inner.read(start, stop), self.dtype)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def describe(self) -> dict[str, Any]:
+        return self.inner.describe()
+
+    def apply_masks(
+        self,
+        masks: MaskStack,
+        *,
+        roi: np.ndarray | None = None,
+        should_stop: StopCheck | None = None,
+    ) -> np.ndarray:
+        """Corrected ``A . B`` ``(n_frames, m)``: folded masks on the raw frames, minus offsets."""
+        flat = masks.masks().reshape(masks.count, -1)
+        folded, offsets = self.corrections.fold(flat)
+        folded_stack = MaskStack(folded.reshape(masks.count, *self.sig_shape))
+        rows = apply_masks(self.inner, folded_stack, roi=roi, should_stop=should_stop)
+        rows -= offsets.astype(rows.dtype)
+        return rows
+
+
+class CorrectedDataSet(DataSet):
+    """``inner`` with ``corrections``; ``params`` adds ``correction_params`` to inner's."""
+
+    def __init__(
+        self, inner: DataSet, corrections: Corrections, correction_params: dict[str, Any]
+    ) -> None:
+        super().__init__(
+            path=inner.path,
+            nav_shape=inner.nav_shape,
+            sig_shape=inner.sig_shape,
+            dtype=corrections.dtype_for(inner.dtype),
+        )
+        self.inner = inner
+        self.corrections = corrections
+        self.correction_params = correction_params
+        self.format = inner.format  # type: ignore[misc]
+
+    def params(self) -> dict[str, Any]:
+        return {**self.inner.params(), **self.correction_params}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **self.inner.describe(),
+            "dtype": self.dtype.str,
+            "params": self.params(),
+            "corrections": self.corrections.describe(),
+        }
+
+    def partitions(
+        self,
+        *,
+        count: int | None = None,
+        target_bytes: int = DEFAULT_PARTITION_BYTES,
+        min_count: int = 1,
+    ) -> list[Partition]:
+        parts = self.inner.partitions(count=count, target_bytes=target_bytes, min_count=min_count)
+        return [CorrectedPartition(p, self.corrections) for p in parts]
