@@ -1,0 +1,128 @@
+"""The portal's Core in process (inline or dask executor), and the physical limits.
+
+Run by ``benchmarks/run.py`` with the project's interpreter. Prints ``{"ready": ...}`` once set
+up, then answers one JSON command per stdin line with one JSON line: ``{"op": "run",
+"path": ..., "analysis": ..., "params": {...}}`` or ``{"op": "limit", "kind": ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from apps.core.analyses import make_analysis
+from apps.core.executor import DaskExecutor, Executor, InlineExecutor
+from apps.core.io import open_dataset
+from apps.core.ops import aligned_empty
+
+
+def blas_info() -> list[dict[str, Any]]:
+    from threadpoolctl import threadpool_info
+
+    keys = ("internal_api", "version", "architecture", "num_threads", "filepath")
+    return [{k: i.get(k) for k in keys} for i in threadpool_info()]
+
+
+def run_analysis(executor: Executor, cmd: dict[str, Any]) -> dict[str, Any]:
+    dataset = open_dataset(cmd["path"])
+    params = dict(cmd.get("params") or {})
+    if "masks_npy" in params:
+        params["masks"] = np.load(params.pop("masks_npy"))
+    analysis = make_analysis(
+        cmd["analysis"],
+        params,
+        nav_shape=dataset.nav_shape,
+        sig_shape=dataset.sig_shape,
+        dtype=dataset.dtype,
+    )
+    started = time.perf_counter()
+    run = executor.run(dataset, analysis)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "bytes": dataset.nbytes, "core_seconds": run.seconds}
+
+
+_RAM: dict[int, np.ndarray] = {}
+
+
+def memory_read(threads: int, nbytes: int) -> dict[str, Any]:
+    """``numpy.sum`` over an in-RAM float32 array, split over ``threads`` threads."""
+    arr = _RAM.get(nbytes)
+    if arr is None:
+        arr = _RAM.setdefault(nbytes, np.ones(nbytes // 4, dtype=np.float32))
+    parts = np.array_split(arr, threads)
+    started = time.perf_counter()
+    if threads == 1:
+        parts[0].sum()
+    else:
+        workers = [threading.Thread(target=np.sum, args=(p,)) for p in parts]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    return {"seconds": time.perf_counter() - started, "bytes": arr.nbytes}
+
+
+def file_read(path: str, threads: int, block: int = 4 * 2**20) -> dict[str, Any]:
+    """Page-cached ``readinto`` of the whole file into page-aligned blocks."""
+    size = os.path.getsize(path)
+    edges = [size * i // threads for i in range(threads + 1)]
+
+    def read_range(lo: int, hi: int) -> None:
+        buf = memoryview(aligned_empty((block,), np.dtype(np.uint8)))
+        with open(path, "rb", buffering=0) as f:
+            f.seek(lo)
+            left = hi - lo
+            while left > 0:
+                got = f.readinto(buf[: min(block, left)])
+                if not got:
+                    break
+                left -= got
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=read_range, args=edges[i : i + 2]) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return {"seconds": time.perf_counter() - started, "bytes": size}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--executor", choices=("inline", "dask", "limits"), required=True)
+    args = parser.parse_args()
+    executor: Executor | None = None
+    if args.executor == "inline":
+        executor = InlineExecutor()
+    elif args.executor == "dask":
+        executor = DaskExecutor(None, n_workers=os.cpu_count() or 1)
+    print(json.dumps({"ready": True, "pid": os.getpid(), "blas": blas_info()}), flush=True)
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        try:
+            if cmd["op"] == "run":
+                assert executor is not None
+                out = run_analysis(executor, cmd)
+            elif cmd["kind"] == "memory":
+                out = memory_read(cmd["threads"], cmd["nbytes"])
+            else:
+                out = file_read(cmd["path"], cmd["threads"])
+        except Exception as exc:  # reported, the benchmark goes on
+            out = {"error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(out), flush=True)
+    if executor is not None:
+        executor.close()
+
+
+if __name__ == "__main__":
+    main()
