@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import h5py
+
 from apps.core.corrections import PARAMS as CORRECTION_PARAMS
 from apps.core.corrections import Corrections, load_corrections
 from apps.core.errors import DataSetError
+from apps.core.io.arina import ArinaDataSet
 from apps.core.io.base import DataSet, Partition
 from apps.core.io.corrected import CorrectedDataSet
 from apps.core.io.hdf5 import H5DataSet
@@ -26,12 +29,13 @@ FORMATS: dict[str, Any] = {
     "hdf5": H5DataSet,
     "npy": NpyDataSet,
     "mib": MibDataSet,
+    "arina": ArinaDataSet,
 }
 
 
 def sniff_format(path: str) -> str:
     """Name the format of ``path`` from its content (then its name), or raise."""
-    file_path = H5DataSet.split_path(path)[0]
+    file_path, inner = H5DataSet.split_path(path)
     try:
         with open(file_path, "rb") as f:
             head = f.read(512)
@@ -40,7 +44,7 @@ def sniff_format(path: str) -> str:
     except OSError as exc:
         raise DataSetError(f"{file_path}: cannot read the file: {exc.strerror}.") from exc
     if H5DataSet.sniff(head):
-        return "hdf5"
+        return "arina" if inner is None and _is_nexus_master(file_path) else "hdf5"
     if NpyDataSet.sniff(head):
         return "npy"
     if MibDataSet.sniff(head) or head.startswith(b"HDR,"):
@@ -51,6 +55,15 @@ def sniff_format(path: str) -> str:
         f"{file_path}: unknown format; expected an HDF5 file, an .npy file or a libertem-raw JSON "
         'sidecar. For a headerless raw file give format "raw" with nav_shape, sig_shape and dtype.'
     )
+
+
+def _is_nexus_master(path: str) -> bool:
+    """True for an HDF5 file whose /entry/data/data_* are external links (DECTRIS masters)."""
+    try:
+        with h5py.File(path, "r") as h5file:
+            return ArinaDataSet.sniff(h5file)
+    except (OSError, RuntimeError, KeyError, ValueError):
+        return False  # the HDF5 reader explains what is wrong with the file
 
 
 def open_dataset(

@@ -48,7 +48,7 @@ def test_it_reads_a_dectris_arina_master_with_bitshuffle_lz4(
 ) -> None:
     path = shared_testdata / "arina" / "test_00_master.h5"
     desc = detect(str(path))
-    assert desc["params"] == {"dataset": "/entry/data/data_000001"}
+    assert (desc["format"], desc["params"]) == ("arina", {})
     assert (desc["nav_shape"], desc["sig_shape"], desc["dtype"]) == ([16], [192, 192], "<u4")
     frames = read_all(open_dataset(str(path), params={"nav_shape": [4, 4]}), count=3)
     assert frames.shape == (16, 192 * 192)
