@@ -186,6 +186,8 @@ DATA_ROOTS = [
 DATA_NODES = env_json("DATA_NODES", {})
 if not isinstance(DATA_NODES, dict):
     raise ImproperlyConfigured('DATA_NODES must be a JSON object {"node-name": "/storage/root"}.')
+# Sidecars of ingested datasets; must be readable where jobs are driven (web and Celery).
+INGEST_ROOT = Path(env_str("INGEST_ROOT", str(VAR_DIR / "ingested")))
 
 MAX_MASK_UPLOAD_BYTES = env_int("MAX_MASK_UPLOAD_BYTES", 256 * 2**20, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2**20

@@ -214,6 +214,17 @@ def _failure(p: Partition, exc: BaseException, where: str) -> CoreError:
     return CoreError(f"{source}{p.label} failed {where}: {type(exc).__name__}: {exc}")
 
 
+def _name_workers(cluster: Any, names: list[str]) -> None:
+    """Start one LocalCluster worker per name: on one machine, workers stand in for nodes."""
+    import copy
+
+    for name in names:
+        spec = copy.deepcopy(cluster.new_spec)
+        spec["options"]["name"] = name
+        cluster.worker_spec[name] = spec
+    cluster.sync(cluster._correct_state)
+
+
 def _holders(p: Partition, names: dict[str, str]) -> list[str] | None:
     """Addresses of the workers holding ``p`` (None: any worker may read it).
 
@@ -263,6 +274,8 @@ class DaskExecutor(Executor):
         127.0.0.1 with one single-threaded worker process per core.
     in_flight_per_worker : int
         Backpressure: at most this many partitions per worker are submitted at once.
+    worker_names : list of str, optional
+        For a LocalCluster: one worker per name (the node names of ``DATA_NODES``).
     """
 
     def __init__(
@@ -272,6 +285,7 @@ class DaskExecutor(Executor):
         n_workers: int | None = None,
         in_flight_per_worker: int = 2,
         cluster_kwargs: dict[str, Any] | None = None,
+        worker_names: list[str] | None = None,
     ) -> None:
         from distributed import Client, LocalCluster
 
@@ -279,12 +293,14 @@ class DaskExecutor(Executor):
         if address is None:
             self.cluster = LocalCluster(
                 host="127.0.0.1",
-                n_workers=n_workers or os.cpu_count() or 1,
+                n_workers=0 if worker_names else n_workers or os.cpu_count() or 1,
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address="127.0.0.1:0",
                 **(cluster_kwargs or {}),
             )
+            if worker_names:
+                _name_workers(self.cluster, worker_names)
             address = self.cluster.scheduler_address
         self.client = Client(address, set_as_default=False)
         self.in_flight_per_worker = in_flight_per_worker

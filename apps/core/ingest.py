@@ -73,9 +73,9 @@ def placement(
     return out
 
 
-def plan_folder(source: DataSet, ranges: list[tuple[int, int]], prefix: str) -> str:
-    """A folder name per source and split: a re-run of the same plan reuses its files."""
-    key = json.dumps([source.describe(), ranges], sort_keys=True).encode()
+def plan_folder(source: DataSet, partitions: int | None, prefix: str) -> str:
+    """A folder name per source and partition count: a re-run of the plan reuses its files."""
+    key = json.dumps([source.describe(), partitions], sort_keys=True).encode()
     return f"{prefix}-{hashlib.sha256(key).hexdigest()[:12]}"
 
 

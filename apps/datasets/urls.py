@@ -12,5 +12,7 @@ urlpatterns = [
     path("datasets/<int:pk>/delete/", views.dataset_delete, name="dataset_delete"),
     path("api/datasets/", views.api_datasets, name="api_datasets"),
     path("api/datasets/<int:pk>/", views.api_dataset, name="api_dataset"),
+    path("datasets/<int:pk>/ingest/", views.dataset_ingest_page, name="dataset_ingest"),
+    path("api/datasets/<int:pk>/ingest/", views.api_dataset_ingest, name="api_dataset_ingest"),
     path("api/browse/", views.api_browse, name="api_browse"),
 ]

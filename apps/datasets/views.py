@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -15,10 +16,13 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.access import can_change, get_dataset
 from apps.accounts.api import api_view, json_body
+from apps.core.errors import ParameterError
 from apps.datasets import selectors, services
 from apps.datasets.forms import RegisterForm, ShareForm
+from apps.datasets.ingestion import dataset_ingest, is_ingested
 from apps.datasets.paths import browse, split_inner
 from apps.datasets.serializers import dataset_json
+from apps.jobs.serializers import job_urls
 
 FIELDS = ("name", "path", "format", "params", "groups")
 
@@ -71,6 +75,8 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             for p in data["partitions"]
         ],
         "can_change": can_change(request.user, dataset),
+        "can_ingest": bool(settings.DATA_NODES) and not is_ingested(dataset),
+        "nodes": list(settings.DATA_NODES),
     }
     if context["can_change"]:
         context["share_form"] = ShareForm(
@@ -133,6 +139,39 @@ def api_dataset(request: HttpRequest, pk: int) -> HttpResponse:
         services.dataset_delete(user=request.user, dataset=dataset)
         return HttpResponse(status=204)
     return JsonResponse(dataset_json(dataset))
+
+
+@login_required
+@require_POST
+def dataset_ingest_page(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = get_dataset(request.user, pk)
+    try:
+        job = dataset_ingest(
+            user=request.user,
+            dataset=dataset,
+            partitions=request.POST.get("partitions") or None,
+            nodes=request.POST.getlist("nodes") or None,
+            replicas=request.POST.get("replicas") or 1,
+        )
+    except ParameterError as exc:
+        messages.error(request, str(exc))
+        return redirect("dataset_detail", pk=dataset.pk)
+    messages.success(request, f"Ingesting {dataset.name} onto the data nodes.")
+    return redirect("job_detail", job.pk)
+
+
+@api_view(("POST",))
+def api_dataset_ingest(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = get_dataset(request.user, pk)
+    body = json_body(request)
+    job = dataset_ingest(
+        user=request.user,
+        dataset=dataset,
+        partitions=body.get("partitions"),
+        nodes=body.get("nodes"),
+        replicas=body.get("replicas", 1),
+    )
+    return JsonResponse({"id": job.pk, "status": job.status, **job_urls(job.pk)}, status=202)
 
 
 @api_view(("GET",))

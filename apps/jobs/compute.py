@@ -56,6 +56,14 @@ def _new_executor() -> Executor:
     if address:
         logger.info("connecting to the dask scheduler at %s", address)
         return DaskExecutor(address)
+    if settings.DATA_NODES:
+        names = [str(n) for n in settings.DATA_NODES]
+        logger.info("starting a local dask cluster with one worker per node: %s", names)
+        return DaskExecutor(
+            None,
+            worker_names=names,
+            cluster_kwargs={"memory_limit": settings.DASK_WORKER_MEMORY_LIMIT},
+        )
     workers = settings.DASK_LOCAL_WORKERS or None
     logger.info("starting a local dask cluster (%s workers)", workers or "one per core")
     return DaskExecutor(

@@ -33,6 +33,7 @@ from apps.results.store import StaleAttempt, final_results, results_save
 logger = logging.getLogger(__name__)
 
 END_RETRIES = 3
+INGEST = "ingest"  # the analysis name of ingestion jobs (apps.datasets.ingest_driver)
 
 
 def run_job(job_id: int) -> None:
@@ -54,6 +55,11 @@ def run_job(job_id: int) -> None:
 
 
 def _run_claimed(job: Job) -> None:
+    if job.analysis == INGEST:
+        from apps.datasets.ingest_driver import run_claimed_ingest
+
+        run_claimed_ingest(job)
+        return
     publish(
         job.pk,
         {

@@ -21,12 +21,17 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def enqueue(job_id: int) -> Future[None] | None:
-    """Start job ``job_id`` on the configured runner (call after the job row is committed)."""
+def enqueue(job_id: int, *, ingest: bool = False) -> Future[None] | None:
+    """Start job ``job_id`` on the configured runner (call after the job row is committed).
+
+    ``ingest``: an ingestion job, sent as Celery task ``datasets.ingest_dataset`` (so it can be
+    routed to its own queue); both tasks run the same driver.
+    """
     if settings.JOB_RUNNER == "celery":
+        from apps.datasets.tasks import ingest_dataset
         from apps.jobs.tasks import run_job
 
-        run_job.delay(job_id)
+        (ingest_dataset if ingest else run_job).delay(job_id)
         return None
     return _thread_pool().submit(_run_in_thread, job_id)
 

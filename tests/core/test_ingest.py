@@ -52,7 +52,7 @@ def roots(tmp_path: Path) -> dict[str, str]:
 
 def run_ingest(tmp_path: Path, source: str, roots: dict[str, str], **kw: object) -> dict:
     ds = open_dataset(source)
-    folder = plan_folder(ds, [(0, 1)], "ds-1")
+    folder = plan_folder(ds, 6, "ds-1")
     sidecar = tmp_path / "ingested.json"
     return ingest(ds, sidecar=str(sidecar), roots=roots, folder=folder, partitions=6, **kw)
 

@@ -1,0 +1,176 @@
+"""Run a claimed ``ingest`` job: write the dataset to the data nodes, then repoint the catalogue.
+
+Called by the job driver (``apps.jobs.driver``) after it claimed the job, inside its heartbeat.
+The dataset is ``ingesting`` while this runs; on success the row points at the new sidecar
+(format raw, status ready, placement in ``partitions``) in the same transaction that finishes
+the job. On failure or cancellation the source is untouched, no sidecar exists and the dataset
+is ``error`` with the reason; running the ingestion again keeps the partitions already written.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.errors import CoreError, JobCancelled
+from apps.core.ingest import ingest, plan_folder
+from apps.core.io import open_dataset
+from apps.datasets.models import Dataset
+from apps.datasets.services import dataset_open
+from apps.jobs.compute import get_executor
+from apps.jobs.models import Job
+from apps.jobs.progress import StopCheck, running_job
+from apps.live.events import publish
+from apps.results.store import StaleAttempt
+
+logger = logging.getLogger(__name__)
+
+
+def run_claimed_ingest(job: Job) -> None:
+    """Ingest ``job.dataset`` as ``job.params`` say; always ends the job."""
+    total = job.frames_total
+    publish(
+        job.pk,
+        {
+            "type": "status",
+            "id": job.pk,
+            "status": job.status,
+            "progress": {"done": 0, "total": total},
+        },
+    )
+    Dataset.objects.filter(pk=job.dataset_id).update(status=Dataset.Status.INGESTING, error="")
+    try:
+        doc, sidecar = _ingest(job)
+        _finish_ok(job, doc, sidecar)
+    except StaleAttempt:
+        logger.warning("ingest job %s attempt %s lost its job; stopping", job.pk, job.attempt)
+    except JobCancelled:
+        _finish(job, Job.Status.CANCELLED, "cancelled")
+    except CoreError as exc:
+        _finish(job, Job.Status.FAILED, str(exc))
+    except Exception as exc:
+        logger.exception("ingest job %s: internal error", job.pk)
+        _finish(job, Job.Status.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _ingest(job: Job) -> tuple[dict[str, Any], Path]:
+    source = dataset_open(job.dataset)
+    params = job.params
+    folder = plan_folder(source, params.get("partitions"), f"ds-{job.dataset_id}")
+    root = Path(settings.INGEST_ROOT).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    sidecar = root / f"{folder}.json"
+    executor = get_executor()
+    logger.info("ingest job %s: %s -> %s on %s", job.pk, source, sidecar, params.get("nodes"))
+    doc = ingest(
+        source,
+        sidecar=str(sidecar),
+        roots={str(k): str(v) for k, v in settings.DATA_NODES.items()},
+        folder=folder,
+        partitions=params.get("partitions"),
+        nodes=params.get("nodes"),
+        replicas=int(params.get("replicas") or 1),
+        client=getattr(executor, "client", None),
+        on_progress=_Progress(job, source.frame_bytes),
+        should_stop=StopCheck(job),
+    )
+    return doc, sidecar
+
+
+class _Progress:
+    def __init__(self, job: Job, frame_bytes: int) -> None:
+        self.job = job
+        self.frame_bytes = frame_bytes
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self._last < settings.JOB_PROGRESS_INTERVAL:
+            return
+        self._last = now
+        updated = running_job(self.job).update(
+            frames_done=done, bytes_read=done * self.frame_bytes, heartbeat=timezone.now()
+        )
+        if not updated:
+            raise StaleAttempt(
+                f"job {self.job.pk} is no longer running attempt {self.job.attempt}."
+            )
+        publish(self.job.pk, {"type": "progress", "id": self.job.pk, "done": done, "total": total})
+
+
+def _finish_ok(job: Job, doc: dict[str, Any], sidecar: Path) -> None:
+    placement = [p.describe() for p in open_dataset(str(sidecar)).partitions()]
+    records = _records(doc, job)
+    now = timezone.now()
+    with transaction.atomic():
+        updated = running_job(job).update(
+            status=Job.Status.FINISHED,
+            frames_done=job.frames_total,
+            partitions=records,
+            bytes_read=sum(r["nbytes"] for r in records),
+            finished=now,
+            heartbeat=now,
+            error="",
+        )
+        if not updated:
+            raise StaleAttempt(f"job {job.pk} is no longer running attempt {job.attempt}.")
+        Dataset.objects.filter(pk=job.dataset_id).update(
+            path=str(sidecar),
+            format="raw",
+            params={},
+            partitions=placement,
+            status=Dataset.Status.READY,
+            error="",
+        )
+    written = sum(len(p["written"]) for p in doc["partitions"])
+    logger.info("ingest job %s finished: %s copies written to %s", job.pk, written, sidecar)
+    publish(
+        job.pk,
+        {
+            "type": "finished",
+            "id": job.pk,
+            "done": job.frames_total,
+            "total": job.frames_total,
+            "results": [],
+        },
+    )
+
+
+def _records(doc: dict[str, Any], job: Job) -> list[dict[str, Any]]:
+    """Per partition copy: where it was written, and whether this run wrote it."""
+    frame_bytes = job.dataset.nbytes // max(1, job.dataset.n_frames)
+    return [
+        {
+            "index": i,
+            "start": p["start"],
+            "stop": p["stop"],
+            "worker": node,
+            "written": node in p["written"],
+            "nbytes": (p["stop"] - p["start"]) * frame_bytes,
+            "sha256": p["sha256"],
+        }
+        for i, p in enumerate(doc["partitions"])
+        for node in p["nodes"]
+    ]
+
+
+def _finish(job: Job, status: str, error: str) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        updated = running_job(job).update(status=status, error=error, finished=now, heartbeat=now)
+        if updated:
+            Dataset.objects.filter(pk=job.dataset_id, status=Dataset.Status.INGESTING).update(
+                status=Dataset.Status.ERROR,
+                error=f"Ingestion {status}: {error} Run the ingestion again to finish it.",
+            )
+    if not updated:
+        logger.warning("ingest job %s attempt %s: not running any more", job.pk, job.attempt)
+        return
+    logger.info("ingest job %s %s: %s", job.pk, status, error)
+    publish(job.pk, {"type": status, "id": job.pk, "error": error})

@@ -1,0 +1,121 @@
+"""Starting an ingestion: validate the request, save an ``ingest`` job, enqueue it.
+
+Ingestion runs as a Job (``analysis="ingest"``) so that it is claimed, heart-beaten, reaped,
+cancelled and streamed over ``/ws/jobs/<id>/`` exactly like an analysis; the work itself is in
+``apps.datasets.ingest_driver``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+
+from apps.accounts.access import can_change
+from apps.core.errors import ParameterError
+from apps.datasets.models import Dataset
+from apps.jobs import runner
+from apps.jobs.driver import INGEST
+from apps.jobs.models import Job
+
+
+def dataset_ingest(
+    *,
+    user: Any,
+    dataset: Dataset,
+    partitions: Any = None,
+    nodes: Any = None,
+    replicas: Any = 1,
+    enqueue: bool = True,
+) -> Job:
+    """Queue the ingestion of ``dataset`` onto the data nodes; returns the job at once.
+
+    Raises ParameterError naming ``partitions``, ``nodes``, ``replicas`` or ``dataset``.
+    """
+    if not can_change(user, dataset):
+        raise PermissionDenied("Only the owner of a dataset (or staff) can ingest it.")
+    if not settings.DATA_NODES:
+        raise ParameterError(
+            "nodes",
+            'no data nodes are configured; set DATA_NODES, e.g. {"node-a": "/srv/a"} '
+            "(see docs/ingestion.md). Without nodes datasets are read in place.",
+        )
+    targets = _nodes(nodes)
+    params = {
+        "partitions": _partitions(partitions, dataset),
+        "nodes": targets,
+        "replicas": _replicas(replicas, len(targets)),
+    }
+    _check_ingestable(dataset)
+    with transaction.atomic():
+        job = Job.objects.create(
+            owner=user,
+            dataset=dataset,
+            analysis=INGEST,
+            params=params,
+            frames_total=dataset.n_frames * params["replicas"],
+        )
+        if enqueue:
+            transaction.on_commit(lambda: runner.enqueue(job.pk, ingest=True))
+    return job
+
+
+def is_ingested(dataset: Dataset) -> bool:
+    """True once the catalogue points at a sidecar written by ingestion."""
+    return Path(dataset.path).is_relative_to(Path(settings.INGEST_ROOT).resolve())
+
+
+def _check_ingestable(dataset: Dataset) -> None:
+    if is_ingested(dataset):
+        raise ParameterError("dataset", f"{dataset.name} is already ingested ({dataset.path}).")
+    busy = Job.objects.filter(
+        dataset=dataset, analysis=INGEST, status__in=(Job.Status.QUEUED, Job.Status.RUNNING)
+    ).first()
+    if busy is not None or dataset.status == Dataset.Status.INGESTING:
+        where = f" (job {busy.pk})" if busy is not None else ""
+        raise ParameterError("dataset", f"{dataset.name} is already being ingested{where}.")
+
+
+def _nodes(value: Any) -> list[str]:
+    known = [str(n) for n in settings.DATA_NODES]
+    if value in (None, "", []):
+        return known
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ParameterError("nodes", "must be a list of node names.")
+    unknown = [v for v in value if v not in known]
+    if unknown:
+        raise ParameterError(
+            "nodes", f"unknown node(s) {', '.join(unknown)}; DATA_NODES has {', '.join(known)}."
+        )
+    return list(dict.fromkeys(value))
+
+
+def _partitions(value: Any, dataset: Dataset) -> int | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise ParameterError("partitions", f"must be a positive integer, got {value!r}.")
+    count = int(value)
+    if not 1 <= count <= dataset.n_frames:
+        raise ParameterError(
+            "partitions", f"must be between 1 and the {dataset.n_frames} frames, got {count}."
+        )
+    return count
+
+
+def _replicas(value: Any, n_nodes: int) -> int:
+    if value in (None, ""):
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise ParameterError("replicas", f"must be a positive integer, got {value!r}.")
+    count = int(value)
+    if not 1 <= count <= n_nodes:
+        raise ParameterError(
+            "replicas", f"must be between 1 and the number of nodes ({n_nodes}), got {count}."
+        )
+    return count
