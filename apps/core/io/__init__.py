@@ -17,6 +17,7 @@ from apps.core.errors import DataSetError
 from apps.core.io.arina import ArinaDataSet
 from apps.core.io.base import DataSet, Partition
 from apps.core.io.corrected import CorrectedDataSet
+from apps.core.io.empad import EmpadDataSet, sniff_xml
 from apps.core.io.hdf5 import H5DataSet
 from apps.core.io.mib import MibDataSet
 from apps.core.io.npy import NpyDataSet
@@ -30,6 +31,7 @@ FORMATS: dict[str, Any] = {
     "npy": NpyDataSet,
     "mib": MibDataSet,
     "arina": ArinaDataSet,
+    "empad": EmpadDataSet,
 }
 
 
@@ -49,8 +51,14 @@ def sniff_format(path: str) -> str:
         return "npy"
     if MibDataSet.sniff(head) or head.startswith(b"HDR,"):
         return "mib"
+    if sniff_xml(head):
+        return "empad"
     if file_path.endswith(".json"):
         return "raw"
+    if file_path.lower().endswith(".xml"):
+        raise DataSetError(
+            f"{file_path}: an XML file, but not an EMPAD description (no <raw_file> element)."
+        )
     raise DataSetError(
         f"{file_path}: unknown format; expected an HDF5 file, an .npy file or a libertem-raw JSON "
         'sidecar. For a headerless raw file give format "raw" with nav_shape, sig_shape and dtype.'
