@@ -121,7 +121,7 @@ def _blocks(ds: DataSet, start: int, stop: int) -> Any:
         try:
             for first in range(lo, hi, step):
                 tile = part.read(first, min(first + step, hi))
-                yield memoryview(np.ascontiguousarray(tile)).cast("B")
+                yield np.ascontiguousarray(tile).view(np.uint8).reshape(-1).data
         finally:
             part.close()
 
@@ -143,7 +143,9 @@ def ingest(
 
     ``roots`` maps node names to storage roots; ``nodes`` (default: all) are the targets,
     ``folder`` the sub-folder of each root (see :func:`plan_folder`). Returns the sidecar
-    document, which also says per partition which copies were written now (``written``).
+    document plus what this run did: per partition the nodes it wrote now (``written``; the
+    others were kept), and ``copies``: per copy ``index, node, sha256, written, nbytes,
+    seconds``.
     """
     targets = list(nodes or roots)
     unknown = [n for n in targets if n not in roots]
@@ -161,8 +163,9 @@ def ingest(
     spec = {"path": source.path, "format": source.format, "params": source.params()}
     outcomes = _run(copies, spec, roots, client, on_progress, should_stop)
     doc = _sidecar_doc(source, ranges, held, outcomes, folder, {n: roots[n] for n in targets})
-    write_sidecar(sidecar, doc)
-    return doc
+    parts = [{k: v for k, v in p.items() if k != "written"} for p in doc["partitions"]]
+    write_sidecar(sidecar, {**doc, "partitions": parts})
+    return {**doc, "copies": sorted(outcomes, key=lambda o: (o["index"], o["node"]))}
 
 
 def _sidecar_doc(

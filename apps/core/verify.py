@@ -30,7 +30,7 @@ def verify(sidecar: str, *, client: Any = None) -> list[dict[str, Any]]:
     """Check every copy listed in ``sidecar``; copies on nodes that are down are reported
     with status ``node down``. Without ``client`` the checks run in this process."""
     ds = RawDataSet.from_sidecar(sidecar)
-    items = []
+    items: list[tuple[PartitionCopy, tuple[Any, ...]]] = []
     for p in ds.partitions():
         if not isinstance(p, NodeRawPartition):
             continue
@@ -38,7 +38,7 @@ def verify(sidecar: str, *, client: Any = None) -> list[dict[str, Any]]:
             copy = PartitionCopy(p.index, p.start, p.stop, node, p.rel)
             items.append((copy, (check_copy, copy, root, p.nbytes, p.sha256)))
     if client is None:
-        return [fn(*args) for _, (fn, *args) in items]
+        return [check_copy(*args) for _, (_, *args) in items]
     from apps.core.ingest_dask import run_pinned, worker_names
 
     up = worker_names(client)

@@ -106,7 +106,7 @@ class _Progress:
 
 def _finish_ok(job: Job, doc: dict[str, Any], sidecar: Path) -> None:
     placement = [p.describe() for p in open_dataset(str(sidecar)).partitions()]
-    records = _records(doc, job)
+    records = _records(doc)
     now = timezone.now()
     with transaction.atomic():
         updated = running_job(job).update(
@@ -142,21 +142,22 @@ def _finish_ok(job: Job, doc: dict[str, Any], sidecar: Path) -> None:
     )
 
 
-def _records(doc: dict[str, Any], job: Job) -> list[dict[str, Any]]:
-    """Per partition copy: where it was written, and whether this run wrote it."""
-    frame_bytes = job.dataset.nbytes // max(1, job.dataset.n_frames)
+def _records(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per partition copy: the node that wrote (or kept) it, how long that took, and whether
+    this run wrote it; shown like an analysis job's partitions (``worker``, ``gbs``)."""
+    parts = doc["partitions"]
     return [
         {
-            "index": i,
-            "start": p["start"],
-            "stop": p["stop"],
-            "worker": node,
-            "written": node in p["written"],
-            "nbytes": (p["stop"] - p["start"]) * frame_bytes,
-            "sha256": p["sha256"],
+            "index": c["index"],
+            "start": parts[c["index"]]["start"],
+            "stop": parts[c["index"]]["stop"],
+            "worker": c["node"],
+            "written": c["written"],
+            "nbytes": c["nbytes"],
+            "seconds": c["seconds"],
+            "sha256": c["sha256"],
         }
-        for i, p in enumerate(doc["partitions"])
-        for node in p["nodes"]
+        for c in doc["copies"]
     ]
 
 
@@ -167,7 +168,7 @@ def _finish(job: Job, status: str, error: str) -> None:
         if updated:
             Dataset.objects.filter(pk=job.dataset_id, status=Dataset.Status.INGESTING).update(
                 status=Dataset.Status.ERROR,
-                error=f"Ingestion {status}: {error} Run the ingestion again to finish it.",
+                error=f"Ingestion {status}: {error.rstrip('.')}. Run it again to finish it.",
             )
     if not updated:
         logger.warning("ingest job %s attempt %s: not running any more", job.pk, job.attempt)
