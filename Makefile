@@ -1,10 +1,11 @@
-# LiberTEM Portal: `make serve` runs the portal, `make test` runs the checks and tests.
+# LiberTEM Portal: `make serve` runs the portal, `make test` runs the checks and tests,
+# `make serve-prod` runs the Procfile (Daphne, Celery worker + beat, dask) on PostgreSQL + Redis.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: serve test lint format bench clean-venv
+.PHONY: serve serve-prod test lint format bench clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -21,6 +22,13 @@ serve: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py make_demo_data --if-missing
 	$(BIN)/python manage.py serve --port $(PORT)
+
+serve-prod: $(VENV)/.installed
+	@if [ -z "$$DATABASE_URL" ] || [ -z "$$REDIS_URL" ] || [ -z "$$SECRET_KEY" ]; then \
+	  echo "serve-prod needs DATABASE_URL, REDIS_URL and SECRET_KEY (see docs/deploy.md)"; exit 1; fi
+	$(BIN)/python manage.py migrate --noinput -v0
+	DASK_SCHEDULER_ADDRESS="$${DASK_SCHEDULER_ADDRESS:-tcp://127.0.0.1:$${DASK_SCHEDULER_PORT:-8786}}" \
+	  PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -86,12 +86,12 @@ def _run_claimed(job: Job) -> None:
 def job_claim(job_id: int) -> Job | None:
     """queued -> running with a new attempt, atomically; None if it was not queued, or its
     owner already runs ``MAX_RUNNING_JOBS_PER_USER`` jobs (it then waits, see scheduling)."""
-    now = timezone.now()
     queued = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED)
     with transaction.atomic():
         owner_id = queued.values_list("owner_id", flat=True).first()
         if owner_id is None or not has_free_slot(owner_id):
             return None
+        now = timezone.now()
         claimed = queued.update(
             status=Job.Status.RUNNING,
             attempt=F("attempt") + 1,

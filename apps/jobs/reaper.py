@@ -55,9 +55,10 @@ def reap(*, now: datetime | None = None) -> ReapReport:
     forgotten = Job.objects.filter(status=Job.Status.QUEUED).filter(
         Q(heartbeat__lt=waiting_since) | Q(heartbeat__isnull=True, created__lt=waiting_since)
     )
-    owners |= set(forgotten.values_list("owner_id", flat=True))
     for owner_id in sorted(owners):
         report.enqueued += jobs_dispatch(owner_id)
+    for owner_id in sorted(set(forgotten.values_list("owner_id", flat=True))):
+        report.enqueued += jobs_dispatch(owner_id, handed_before=waiting_since)
     if report.requeued or report.failed or report.enqueued:
         logger.warning("reaper: %s", report)
     return report

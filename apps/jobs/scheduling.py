@@ -8,11 +8,13 @@ one user's jobs are serialised by locking the user's row, so the limit holds wit
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.jobs import runner
@@ -28,17 +30,22 @@ def has_free_slot(owner_id: int) -> bool:
     return running < settings.MAX_RUNNING_JOBS_PER_USER
 
 
-def jobs_dispatch(owner_id: int) -> list[int]:
+def jobs_dispatch(owner_id: int, *, handed_before: datetime | None = None) -> list[int]:
     """Enqueue the owner's oldest queued jobs that fit under the limit; returns their ids.
 
     Enqueueing a job twice is harmless (the second claim finds it running), so this is called
-    whenever a slot may have freed: a job ended, or the reaper found jobs waiting too long.
+    whenever a slot may have freed: a job ended, or the reaper found jobs waiting too long
+    (``handed_before``: only jobs last handed to a runner before then).
     """
     running = Job.objects.filter(owner_id=owner_id, status=Job.Status.RUNNING).count()
     free = settings.MAX_RUNNING_JOBS_PER_USER - running
     if free <= 0:
         return []
     queued = Job.objects.filter(owner_id=owner_id, status=Job.Status.QUEUED)
+    if handed_before is not None:
+        queued = queued.filter(
+            Q(heartbeat__lt=handed_before) | Q(heartbeat__isnull=True, created__lt=handed_before)
+        )
     ids = list(queued.order_by("created", "id").values_list("pk", flat=True)[:free])
     # While queued, ``heartbeat`` is the last time the job was handed to a runner.
     Job.objects.filter(pk__in=ids, status=Job.Status.QUEUED).update(heartbeat=timezone.now())

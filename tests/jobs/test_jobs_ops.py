@@ -1,0 +1,68 @@
+"""The public health check and the staff status page."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.jobs import health
+from tests.jobs.support import submit
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_reports_every_service_ok(client_for):
+    response = client_for(None).get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["ok"] is True
+    assert set(body["checks"]) == {"database", "channel_layer", "broker", "dask_scheduler"}
+    for check in body["checks"].values():
+        assert check["ok"] is True
+        assert check["latency_ms"] >= 0
+
+
+def test_it_answers_503_naming_the_failing_service_without_secrets(client_for, monkeypatch):
+    def broken() -> str:
+        raise ConnectionRefusedError("redis://:s3cret@db.internal:6379")
+
+    monkeypatch.setattr(health, "_broker", broken)
+    response = client_for(None).get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["ok"] is False
+    assert body["checks"]["broker"] == {
+        "ok": False,
+        "error": "ConnectionRefusedError: not reachable",
+        "latency_ms": body["checks"]["broker"]["latency_ms"],
+    }
+    assert body["checks"]["database"]["ok"] is True
+    assert "s3cret" not in response.content.decode()
+    assert "internal" not in response.content.decode()
+
+
+def test_it_reports_a_dask_scheduler_that_does_not_answer(client_for, settings):
+    settings.DASK_SCHEDULER_ADDRESS = "tcp://127.0.0.1:1"
+    response = client_for(None).get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["dask_scheduler"]["ok"] is False
+    assert "127.0.0.1" not in response.content.decode()
+
+
+def test_the_status_page_is_for_staff_only(users, client_for):
+    for user in (None, users.owner, users.member, users.outsider):
+        assert client_for(user).get("/status/").status_code == 404
+    assert client_for(users.staff).get("/status/").status_code == 200
+
+
+def test_the_status_page_lists_running_jobs_and_counts(
+    users, client_for, dataset, held_jobs, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        job_id = submit(client_for(users.owner), dataset, "sum").json()["id"]
+    from apps.jobs.driver import job_claim
+
+    job_claim(job_id)
+    page = client_for(users.staff).get("/status/").content.decode()
+    assert f'href="/jobs/{job_id}/">#{job_id}</a>' in page
+    assert "1 running · 0 queued" in page
+    assert "database" in page
