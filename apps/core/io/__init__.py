@@ -79,6 +79,8 @@ def open_dataset(
 ) -> DataSet:
     """Open the dataset at ``path`` (for HDF5 optionally ``file.h5:/group/data``)."""
     name = format or sniff_format(str(path))
+    if name == "arina" and format is None and (params or {}).get("dataset"):
+        name = "hdf5"  # one named dataset of the master file, read as plain HDF5
     try:
         cls = FORMATS[name]
     except KeyError:

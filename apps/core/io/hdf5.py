@@ -32,6 +32,7 @@ from apps.core.io.base import (
     check_shape,
     partition_ranges,
 )
+from apps.core.io.conventions import find_datacube
 from apps.core.io.raw import RawPartition
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -187,6 +188,8 @@ class H5DataSet(DataSet):
         self.chunks = None if chunks is None else tuple(int(c) for c in chunks)
         self.given_nav_shape = None if nav_shape is None else tuple(nav_shape)
         nav = nav_shape if nav_shape is not None else default_nav_shape(self.ds_shape)
+        self.calibration: list[dict[str, Any]] = []  # per axis, from a file convention
+        self.notes: list[str] = []
         super().__init__(path=path, nav_shape=nav, sig_shape=self.ds_shape[-2:], dtype=dtype)
 
     @staticmethod
@@ -228,9 +231,14 @@ class H5DataSet(DataSet):
             )
         file_path, inner = cls.split_path(path)
         name = params.get("dataset") or inner
+        cube, guessed = None, None
         with _open_file(file_path) as h5file:
             if name is None:
+                cube = find_datacube(h5file)
+                name = None if cube is None else cube.path
+            if name is None:
                 name, dset = _largest_dataset(h5file, file_path)
+                guessed = f"The largest dataset with 3 or more dimensions, {name}, was chosen."
             else:
                 name, dset = _named_dataset(h5file, str(name), file_path)
             shape, dtype, chunks = dset.shape, dset.dtype, dset.chunks
@@ -238,9 +246,19 @@ class H5DataSet(DataSet):
         nav = params.get("nav_shape")
         if nav is not None:
             nav = _given_nav_shape(nav, shape, source=f"{file_path} (dataset {name})")
-        return cls(
+        ds = cls(
             path=file_path, dataset=name, ds_shape=shape, dtype=dtype, chunks=chunks, nav_shape=nav
         )
+        if cube is not None:
+            ds.calibration = cube.axes
+            ds.notes.append(f"{cube.convention} file: its datacube is {name}.")
+        if guessed:
+            ds.notes.append(guessed)
+        return ds
+
+    def describe(self) -> dict[str, Any]:
+        extra = {"calibration": self.calibration} if self.calibration else {}
+        return {**super().describe(), **extra, "notes": self.notes}
 
     def params(self) -> dict[str, Any]:
         params: dict[str, Any] = {"dataset": self.dataset}

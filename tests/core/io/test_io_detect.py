@@ -46,6 +46,7 @@ def test_it_detects_each_format(files: dict[str, Path]) -> None:
     assert h5 == {
         "format": "hdf5", "path": str(files["hdf5"]), "nav_shape": [2, 3], "sig_shape": [4, 5],
         "dtype": "<u2", "params": {"dataset": "/entry/data"},
+        "notes": ["The largest dataset with 3 or more dimensions, /entry/data, was chosen."],
     }  # fmt: skip
     npy = detect(str(files["npy"]))
     assert (npy["format"], npy["nav_shape"], npy["sig_shape"], npy["params"]) == (

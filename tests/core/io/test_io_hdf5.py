@@ -205,7 +205,7 @@ def test_it_follows_external_links(
         f["/entry/data/data_000001"] = h5py.ExternalLink("data_000001.h5", "/entry/data/data")
         f["/entry/more"] = h5py.ExternalLink("data_000002.h5", "/entry")
         f["/entry/dangling"] = h5py.ExternalLink("missing.h5", "/x")
-    ds = open_dataset(str(tmp_path / "master.h5"))
+    ds = open_dataset(str(tmp_path / "master.h5"), format="hdf5")  # detected as "arina"
     assert (ds.dataset, ds.nav_shape) == ("/entry/data/data_000001", (9,))
     np.testing.assert_array_equal(read_all(ds, count=2), data.reshape(9, 48))
 
