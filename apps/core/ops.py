@@ -141,6 +141,40 @@ def apply_masks(
     return out_t.T
 
 
+#: Tiles for the reductions: a few frames, so that a row is still in L2 for its second pass.
+SUM_TILE_BYTES = 2**20
+#: Frames smaller than this are reduced a whole tile per call (per-row calls would dominate).
+SUM_ROW_MIN = 4096
+
+
+def _sum_accumulator(dtype: np.dtype) -> tuple[np.dtype, int]:
+    """The dtype running sums are kept in, and after how many frames they go into float64.
+
+    Integers of at most 16 bits sum exactly in float32 over 256 frames (``65535 * 256 < 2**24``);
+    float32 sums of 32 frames stay far inside the float32 tolerance; wider data sums in float64.
+    """
+    if dtype.kind in "iu" and dtype.itemsize <= 2:
+        return np.dtype(np.float32), 256
+    if dtype.kind == "f" and dtype.itemsize == 4:
+        return np.dtype(np.float32), 32
+    return np.dtype(np.float64), 0
+
+
+def _fold(acc: np.ndarray, peak: np.ndarray, tile: np.ndarray) -> None:
+    """Add the frames of ``tile`` ``(k, c)`` into ``acc`` and take their maximum into ``peak``.
+
+    Large frames go row by row: the row comes from memory once, for the sum, and is still in
+    cache for the maximum (one pass over the data, no conversion buffer: the ufuncs cast).
+    """
+    if tile.shape[1] >= SUM_ROW_MIN:
+        for row in tile:
+            np.add(acc, row, out=acc, casting="unsafe")
+            np.maximum(peak, row, out=peak, casting="unsafe")
+    else:
+        np.add(acc, np.add.reduce(tile, axis=0, dtype=acc.dtype), out=acc)
+        np.maximum(peak, np.maximum.reduce(tile, axis=0), out=peak, casting="unsafe")
+
+
 def sum_frames(
     partition: Partition,
     *,
@@ -150,23 +184,34 @@ def sum_frames(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Sum (float64), maximum (float64) and count of the frames of one partition.
 
-    Shapes are ``(c,)``; the maximum is ``-inf`` where no frame was read.
+    Shapes are ``(c,)``; the maximum is ``-inf`` where no frame was read. One pass over each
+    tile: running sums in float32 (see :func:`_sum_accumulator`) flushed into float64, the
+    maximum in the data's own (native-order) dtype, exact.
     """
-    dtype = compute_dtype(partition.dtype)
-    k_max = _tile_frames(partition, dtype, tile_frames)
-    convert = _Converter(dtype, k_max, partition.frame_size)
+    c = partition.frame_size
+    if not tile_frames:
+        tile_frames = tile_frames_for(c * partition.dtype.itemsize, tile_bytes=SUM_TILE_BYTES)
+    acc_dtype, flush_every = _sum_accumulator(partition.dtype)
     stopper = _Stopper(should_stop)
-    total = np.zeros(partition.frame_size, dtype=np.float64)
-    peak = np.full(partition.frame_size, -np.inf, dtype=np.float64)
-    ones = np.ones(k_max, dtype=dtype)
-    count = 0
-    for _first, tile in _checked_tiles(partition, k_max, roi, stopper):
-        data = convert(tile)
-        k = data.shape[0]
-        total += ones[:k] @ data
-        np.maximum(peak, data.max(axis=0), out=peak)
-        count += k
-    return total, peak, count
+    total = np.zeros(c, dtype=np.float64)
+    acc = total if acc_dtype == np.float64 else np.zeros(c, dtype=acc_dtype)
+    native = partition.dtype.newbyteorder("=")
+    lowest = -np.inf if native.kind == "f" else np.iinfo(native).min
+    peak = np.full(c, lowest, dtype=native)
+    count = pending = 0
+    for _first, tile in _checked_tiles(partition, tile_frames, roi, stopper):
+        _fold(acc, peak, tile)
+        count += tile.shape[0]
+        pending += tile.shape[0]
+        if acc is not total and pending >= flush_every:
+            total += acc
+            acc.fill(0)
+            pending = 0
+    if acc is not total:
+        total += acc
+    if count == 0:
+        return total, np.full(c, -np.inf), 0
+    return total, peak.astype(np.float64), count
 
 
 def read_frame(partition: Partition, index: int) -> np.ndarray:
