@@ -26,6 +26,11 @@ class Dataset(models.Model):
     sig_shape = models.JSONField()
     dtype = models.CharField(max_length=8)
     partitions = models.JSONField(default=list, blank=True, help_text="Placement per partition.")
+    calibration = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Per axis of the data (scan, then detector): name, units, scale, offset.",
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.READY)
     error = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)

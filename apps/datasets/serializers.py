@@ -21,6 +21,7 @@ def dataset_json(dataset: Dataset) -> dict[str, Any]:
         "dtype": dataset.dtype,
         "nbytes": dataset.nbytes,
         "partitions": dataset.partitions,
+        "calibration": dataset.calibration,
         "status": dataset.status,
         "error": dataset.error,
         "created": dataset.created.isoformat(),

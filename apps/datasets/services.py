@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from apps.accounts.access import can_change
+from apps.core.corrections import PARAMS as CORRECTION_PARAMS
 from apps.core.errors import DataSetError
 from apps.core.io import FORMATS, open_dataset
 from apps.core.io.base import DataSet
@@ -56,6 +58,7 @@ def dataset_register(
             sig_shape=description["sig_shape"],
             dtype=description["dtype"],
             partitions=partitions,
+            calibration=description.get("calibration", []),
             status=Dataset.Status.READY,
         )
         dataset.groups.set(group_rows)
@@ -174,6 +177,7 @@ def _open_checked(
         raise ValidationError({"path": f"{resolved} does not exist."})
     _, inner = split_inner(path.strip())
     target = f"{resolved}:{inner}" if inner else str(resolved)
+    _check_correction_paths(resolved, params)
     # With parameters given, a mismatch (shape, dtype, offset) is most likely theirs.
     field = "params" if params else "path"
     try:
@@ -199,3 +203,17 @@ def _check_partition_path(ds: DataSet, part: dict[str, Any]) -> None:
                 "the data folders; move the data or the sidecar inside them."
             }
         )
+
+
+def _check_correction_paths(resolved: Any, params: dict[str, Any]) -> None:
+    # Dark, gain and excluded-pixel maps are files too: only inside the data folders.
+    for key in CORRECTION_PARAMS:
+        value = params.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ValidationError({"params": f"{key} must be the path of an .npy file."})
+        try:
+            resolve_in_roots(str(Path(resolved).parent / value))
+        except ValidationError as exc:
+            raise ValidationError({"params": f"{key}: {' '.join(exc.messages)}"}) from None

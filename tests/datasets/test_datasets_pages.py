@@ -128,7 +128,7 @@ def test_it_registers_from_the_page(users, npy_file, client_for):
         ({"name": "n", "path": "/etc/passwd"}, "path", "outside the data folders"),
         ({"name": "n", "path": "scan.npy", "params": '{"x": NaN}'}, "params", "NaN"),
         ({"name": "n", "path": "scan.npy", "params": "[1]"}, "params", "JSON object"),
-        ({"name": "n", "path": "scan.npy", "format": "mib"}, "format", "Select a valid choice"),
+        ({"name": "n", "path": "scan.npy", "format": "tiff"}, "format", "Select a valid choice"),
         ({"name": "", "path": "scan.npy"}, "name", "required"),
         ({"name": "n", "path": "scan.npy", "groups": ["other"]}, "groups", "valid choice"),
         ({"name": "n", "path": "scan.npy", "format": "raw"}, "path", "headerless raw"),
