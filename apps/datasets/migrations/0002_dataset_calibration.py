@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('datasets', '0001_initial'),
+        ("datasets", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='dataset',
-            name='calibration',
-            field=models.JSONField(blank=True, default=list, help_text='Per axis of the data (scan, then detector): name, units, scale, offset.'),
+            model_name="dataset",
+            name="calibration",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text="Per axis of the data (scan, then detector): name, units, scale, offset.",
+            ),
         ),
     ]
