@@ -54,7 +54,7 @@ class ArinaPartition(Partition):
 
     def __init__(self, *, files: Sequence[tuple[str, str, int, int]], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.files = [tuple(f) for f in files]
+        self.files = [(str(p), str(d), int(a), int(n)) for p, d, a, n in files]
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "path": self.files[0][0]}
@@ -71,7 +71,7 @@ class ArinaPartition(Partition):
             lo, hi = max(start, first), min(stop, first + count)
             if lo >= hi:
                 continue
-            dset = self._dataset(str(path), str(name))
+            dset = self._dataset(path, name)
             try:
                 dset.read_direct(
                     out[lo - start : hi - start], source_sel=np.s_[lo - first : hi - first]

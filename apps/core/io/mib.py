@@ -57,7 +57,7 @@ class MibPartition(Partition):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.files = [tuple(f) for f in files]
+        self.files = [(str(p), int(a), int(n)) for p, a, n in files]
         self.header_bytes = header_bytes
         self.pixel_bytes = pixel_bytes
         self.file_dtype = file_dtype
