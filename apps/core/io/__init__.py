@@ -59,8 +59,15 @@ def sniff_format(path: str) -> str:
         raise DataSetError(
             f"{file_path}: an XML file, but not an EMPAD description (no <raw_file> element)."
         )
+    # Named like a known format but without its signature: let that reader say what is wrong.
+    suffix = os.path.splitext(file_path)[1].lower()
+    if suffix in (".mib", ".hdr"):
+        return "mib"
+    if suffix in (".h5", ".hdf5", ".emd", ".nxs", ".hspy"):
+        return "hdf5"
     raise DataSetError(
-        f"{file_path}: unknown format; expected an HDF5 file, an .npy file or a libertem-raw JSON "
+        f"{file_path}: unknown format; expected an HDF5 file (EMD, NeXus, HyperSpy, DECTRIS "
+        "master), a Merlin .mib/.hdr, an EMPAD .xml, an .npy file or a libertem-raw JSON "
         'sidecar. For a headerless raw file give format "raw" with nav_shape, sig_shape and dtype.'
     )
 

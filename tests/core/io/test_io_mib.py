@@ -256,3 +256,19 @@ def test_it_refuses_a_missing_file_of_the_acquisition(tmp_path: Path) -> None:
     write_mib(tmp_path / "a_3.mib", np.zeros((3, 8, 8), np.uint16), first=7)
     with pytest.raises(DataSetError, match=r"a_3\.mib: first frame has sequence number 7"):
         open_dataset(str(tmp_path / "a_1.mib"))
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("scan.mib", r"scan\.mib: not a Merlin \.mib file: it does not start with .*'MQ1,'"),
+        ("scan.hdr", r"no \.mib file starting with 'scan'"),
+        ("scan.h5", r"scan\.h5: not an HDF5 file"),
+    ],
+)
+def test_a_file_named_like_a_format_says_what_is_wrong(
+    tmp_path: Path, name: str, message: str
+) -> None:
+    (tmp_path / name).write_bytes(b"garbage" * 100)
+    with pytest.raises(DataSetError, match=message):
+        detect(str(tmp_path / name))
