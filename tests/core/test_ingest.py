@@ -128,6 +128,8 @@ def test_a_corrupt_partition_fails_the_read_and_verify_names_it(
         intensity(tmp_path / "ingested.json")
     path.unlink()
     assert [r["status"] for r in verify(str(tmp_path / "ingested.json"))][2] == "missing"
+    with pytest.raises(DataSetError, match=r"partition 2 .* no copy is visible in this process"):
+        intensity(tmp_path / "ingested.json")
 
 
 def test_a_partition_refuses_a_worker_that_does_not_hold_it(

@@ -46,10 +46,16 @@ class NodeRawPartition(RawPartition):
                 )
             storage = NodeStorage(worker, self.roots[worker])
         else:
-            storage = next(
-                (s for n, r in self.roots.items() if (s := NodeStorage(n, r)).size(self.rel)),
-                NodeStorage(*next(iter(self.roots.items()))),
-            )
+            # In one process (inline runs, a frame for the browser): on one machine every
+            # node folder is visible; elsewhere this is not the place to read the partition.
+            found = (s for n, r in self.roots.items() if (s := NodeStorage(n, r)).size(self.rel))
+            local = next(found, None)
+            if local is None:
+                raise DataSetError(
+                    f"{self.rel}: {self.label} is stored on node(s) {', '.join(self.roots)}, "
+                    "and no copy is visible in this process; it is read by jobs on those nodes."
+                )
+            storage = local
         self.located = storage.node
         self.path = storage.path(self.rel) if storage.local else storage.where(self.rel)
         self._storage = storage
