@@ -21,7 +21,9 @@ from scipy.ndimage import median_filter
 
 from apps.core.errors import DataSetError
 
-PARAMS = ("dark", "gain", "excluded")
+FILE_PARAMS = ("dark", "gain", "excluded")
+#: ``excluded_pixels``: ``[[y, x], ...]``; ``hot_pixels``: true or a threshold, detected on open.
+PARAMS = (*FILE_PARAMS, "excluded_pixels", "hot_pixels")
 DEFAULT_HOT_THRESHOLD = 20.0
 
 
@@ -137,7 +139,7 @@ def load_corrections(
     Relative paths are relative to ``folder`` (the dataset's). Returns None when none is given.
     """
     maps: dict[str, np.ndarray] = {}
-    for name in PARAMS:
+    for name in FILE_PARAMS:
         value = params.get(name)
         if value is None:
             continue
@@ -153,6 +155,10 @@ def load_corrections(
                 f"{path}: the {name} map has shape {list(maps[name].shape)}; expected the frame "
                 f"shape {list(sig_shape)}."
             )
+    pixels = params.get("excluded_pixels")
+    if pixels is not None:
+        listed = pixel_mask(pixels, sig_shape)
+        maps["excluded"] = listed if "excluded" not in maps else (maps["excluded"] != 0) | listed
     if not maps:
         return None
     excluded = maps.get("excluded")
@@ -162,3 +168,31 @@ def load_corrections(
         gain=maps.get("gain"),
         excluded=None if excluded is None else excluded.astype(bool),
     )
+
+
+def pixel_mask(pixels: Any, sig_shape: Sequence[int]) -> np.ndarray:
+    """Bool ``sig_shape`` mask from ``[[y, x], ...]``; DataSetError naming a bad pixel."""
+    mask = np.zeros(tuple(sig_shape), dtype=bool)
+    if not isinstance(pixels, list | tuple):
+        raise DataSetError(f"excluded_pixels: expected a list of [y, x] pairs, got {pixels!r:.60}.")
+    for item in pixels:
+        ok = isinstance(item, list | tuple) and len(item) == 2
+        ok = ok and all(isinstance(v, int) and not isinstance(v, bool) for v in item)
+        if not ok or not (0 <= item[0] < sig_shape[0] and 0 <= item[1] < sig_shape[1]):
+            raise DataSetError(
+                f"excluded_pixels: {item!r:.40} is not a [y, x] pixel of the "
+                f"{sig_shape[0]} x {sig_shape[1]} frame."
+            )
+        mask[item[0], item[1]] = True
+    return mask
+
+
+def hot_pixel_threshold(value: Any) -> float | None:
+    """The ``hot_pixels`` parameter as a threshold (True: the default), or None (off)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return DEFAULT_HOT_THRESHOLD
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    raise DataSetError(f"hot_pixels: expected true or a positive threshold, got {value!r:.40}.")

@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from apps.accounts.access import can_change
-from apps.core.corrections import PARAMS as CORRECTION_PARAMS
+from apps.core.corrections import FILE_PARAMS as CORRECTION_FILES
 from apps.core.errors import DataSetError
 from apps.core.io import FORMATS, open_dataset
 from apps.core.io.base import DataSet
@@ -207,7 +207,7 @@ def _check_partition_path(ds: DataSet, part: dict[str, Any]) -> None:
 
 def _check_correction_paths(resolved: Any, params: dict[str, Any]) -> None:
     # Dark, gain and excluded-pixel maps are files too: only inside the data folders.
-    for key in CORRECTION_PARAMS:
+    for key in CORRECTION_FILES:
         value = params.get(key)
         if value is None:
             continue

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from apps.core.analyses import make_analysis
-from apps.core.corrections import Corrections, detect_hot_pixels
+from apps.core.corrections import Corrections, detect_hot_pixels, pixel_mask
 from apps.core.errors import DataSetError
 from apps.core.executor import InlineExecutor
 from apps.core.io import DataSet, open_dataset
@@ -134,3 +134,23 @@ def test_it_detects_hot_pixels_above_their_neighbours() -> None:
     assert set(zip(*np.nonzero(hot), strict=True)) == {(3, 7), (0, 0)}
     with pytest.raises(ValueError, match="2-d"):
         detect_hot_pixels(frame[0])
+
+
+def test_it_detects_hot_pixels_at_registration_and_keeps_them_in_the_params(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(8)
+    data = rng.poisson(50, (4, 5, 12, 10)).astype(np.uint16)
+    data[:, :, 7, 3] = 5000
+    np.save(tmp_path / "scan.npy", data)
+    ds = open_dataset(
+        str(tmp_path / "scan.npy"), params={"hot_pixels": True, "excluded_pixels": [[0, 1]]}
+    )
+    assert ds.params() == {"excluded_pixels": [[0, 1], [7, 3]]}
+    assert ds.dtype == np.uint16
+    ref = np.where(pixel_mask([[0, 1], [7, 3]], SIG), 0, data.astype(np.float64))
+    np.testing.assert_allclose(run(ds, "sum", {})["sum"], ref.sum(axis=(0, 1)))
+    again = open_dataset(str(tmp_path / "scan.npy"), params=ds.params())
+    assert again.describe() == ds.describe()
+    with pytest.raises(DataSetError, match=r"excluded_pixels: \[12, 0\] is not a \[y, x\] pixel"):
+        open_dataset(str(tmp_path / "scan.npy"), params={"excluded_pixels": [[12, 0]]})

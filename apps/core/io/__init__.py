@@ -10,13 +10,19 @@ import os
 from typing import Any
 
 import h5py
+import numpy as np
 
 from apps.core.corrections import PARAMS as CORRECTION_PARAMS
-from apps.core.corrections import Corrections, load_corrections
+from apps.core.corrections import (
+    Corrections,
+    hot_pixel_threshold,
+    load_corrections,
+    pixel_mask,
+)
 from apps.core.errors import DataSetError
 from apps.core.io.arina import ArinaDataSet
 from apps.core.io.base import DataSet, Partition
-from apps.core.io.corrected import CorrectedDataSet
+from apps.core.io.corrected import CorrectedDataSet, find_hot_pixels
 from apps.core.io.empad import EmpadDataSet, sniff_xml
 from apps.core.io.hdf5 import H5DataSet
 from apps.core.io.mib import MibDataSet
@@ -97,6 +103,13 @@ def open_dataset(
     params = dict(params or {})
     correction_params = {k: params.pop(k) for k in CORRECTION_PARAMS if params.get(k) is not None}
     ds = cls.open(str(path), **params)
+    threshold = hot_pixel_threshold(correction_params.pop("hot_pixels", None))
+    if threshold is not None:
+        # Detected once; the pixels go into the params, so reopening does not read the data.
+        listed = pixel_mask(correction_params.get("excluded_pixels", []), ds.sig_shape)
+        hot = pixel_mask(find_hot_pixels(ds, threshold=threshold), ds.sig_shape)
+        pixels = np.argwhere(listed | hot).tolist()
+        correction_params["excluded_pixels"] = pixels
     if not correction_params:
         return ds
     folder = os.path.dirname(H5DataSet.split_path(ds.path)[0])

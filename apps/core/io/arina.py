@@ -169,6 +169,14 @@ class ArinaDataSet(DataSet):
             notes=notes,
         )
 
+    @property
+    def pixel_mask(self) -> np.ndarray:
+        """The detector's bad pixels, bool ``sig_shape`` (True = excluded from every analysis)."""
+        excluded = self.corrections.excluded
+        if excluded is None:
+            return np.zeros(self.sig_shape, dtype=bool)
+        return excluded.reshape(self.sig_shape).copy()
+
     def params(self) -> dict[str, Any]:
         return {} if self.given_nav_shape is None else {"nav_shape": self.given_nav_shape}
 

@@ -12,10 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from apps.core.corrections import Corrections
+from apps.core.corrections import Corrections, detect_hot_pixels
 from apps.core.io.base import DEFAULT_PARTITION_BYTES, DataSet, Partition
 from apps.core.masks import MaskStack
 from apps.core.ops import StopCheck, apply_masks
+
+#: Hot pixels stand out in the sum of a few hundred frames; reading more only costs time.
+HOT_PIXEL_FRAMES = 1024
 
 
 class CorrectedPartition(Partition):
@@ -96,3 +99,22 @@ class CorrectedDataSet(DataSet):
     ) -> list[Partition]:
         parts = self.inner.partitions(count=count, target_bytes=target_bytes, min_count=min_count)
         return [CorrectedPartition(p, self.corrections) for p in parts]
+
+
+def find_hot_pixels(
+    ds: DataSet, *, threshold: float, max_frames: int = HOT_PIXEL_FRAMES
+) -> list[list[int]]:
+    """``[[y, x], ...]`` of the hot pixels in the sum of the first ``max_frames`` frames."""
+    total = np.zeros(ds.frame_size, dtype=np.float64)
+    left = max_frames
+    for part in ds.partitions():
+        for _, tile in part.tiles(tile_frames=64):
+            total += tile[:left].sum(axis=0, dtype=np.float64)
+            left -= min(left, tile.shape[0])
+            if left == 0:
+                break
+        part.close()
+        if left == 0:
+            break
+    hot = detect_hot_pixels(total.reshape(ds.sig_shape), threshold=threshold)
+    return [[int(y), int(x)] for y, x in zip(*np.nonzero(hot), strict=True)]

@@ -67,6 +67,7 @@ def test_it_reads_every_data_file_as_one_sequence_with_the_pixel_mask(
     ds = open_dataset(str(master), params={"nav_shape": [5, 7]})
     assert (ds.format, ds.nav_shape, ds.sig_shape, ds.dtype) == ("arina", (5, 7), (24, 20), "<u4")
     assert ds.describe()["pixel_mask"] == 21
+    np.testing.assert_array_equal(ds.pixel_mask, mask != 0)
     masked = np.where(mask != 0, 0, frames)
     for count in (1, 3, 6):
         parts = ds.partitions(count=count)
