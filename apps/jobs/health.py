@@ -64,7 +64,8 @@ def _channel_layer() -> str:
     backend = settings.CHANNEL_LAYERS["default"]["BACKEND"]
     if "Redis" not in backend:
         return "in-memory"
-    _redis_ping(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0])
+    host = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]
+    _redis_ping(host["address"] if isinstance(host, dict) else host)
     return "redis"
 
 

@@ -1,0 +1,266 @@
+"""Fault injection against real processes: a private Redis, a dask cluster of worker processes,
+Celery workers (and beat) started per test so a test may kill them.
+
+Everything here talks to a Redis server the fixture starts on a free port (never the shared
+one on 6379), so restarting it disturbs no other test run on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.jobs.support import (  # noqa: F401 - fixtures are found by name
+    close_async_connections,
+    data_root,
+    held_jobs,
+)
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+# The reliability timings: short, so a lost worker is noticed within seconds.
+FAST_REAPER = {
+    "JOB_HEARTBEAT_SECONDS": "1",
+    "JOB_HEARTBEAT_TIMEOUT": "4",
+    "JOB_REAPER_INTERVAL": "2",
+    "JOB_QUEUED_TIMEOUT": "6",
+    "JOB_MAX_ATTEMPTS": "2",
+}
+
+# The big dataset: 8192 frames of 128 x 128 uint16 = 256 MiB.
+BIG_NAV = (128, 64)
+BIG_SIG = (128, 128)
+DISK = {"shape": "disk", "cx": 64, "cy": 64, "r": 20}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """A private redis-server (no persistence) that a test may restart."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind", "127.0.0.1",
+                "--port", str(self.port),
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not self.ping():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.05)
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()  # our own server: a hard stop, as a crash would be
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_redis(redis_server: RedisServer, settings: Any) -> RedisServer:
+    """This process's channel layer and broker use the private Redis."""
+    settings.REDIS_URL = redis_server.url
+    settings.CELERY_BROKER_URL = redis_server.url
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        **settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0],
+                        "address": redis_server.url,
+                    }
+                ]
+            },
+        }
+    }
+    return redis_server
+
+
+@pytest.fixture
+def dask_cluster() -> Iterator[Any]:
+    """Two single-threaded dask worker processes (with nannies that restart a killed one)."""
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(
+        host="127.0.0.1",
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        memory_limit="2GiB",
+    )
+    yield cluster
+    cluster.close()
+
+
+def worker_pids(cluster: Any) -> dict[str, int]:
+    from distributed import Client
+
+    with Client(cluster.scheduler_address, set_as_default=False) as client:
+        return client.run(os.getpid)
+
+
+@pytest.fixture
+def celery_processes(
+    private_redis: RedisServer, dask_cluster: Any, tmp_path: Path
+) -> Iterator[Callable[..., subprocess.Popen]]:
+    """``start(*args)`` starts a Celery process on the test database; all stopped at the end."""
+    from django.db import connection
+
+    base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+    env = {
+        **os.environ,
+        **FAST_REAPER,
+        "DATABASE_URL": f"{base}/{connection.settings_dict['NAME']}",
+        "REDIS_URL": private_redis.url,
+        "DASK_SCHEDULER_ADDRESS": dask_cluster.scheduler_address,
+        "JOB_RUNNER": "celery",
+    }
+    started: list[subprocess.Popen] = []
+
+    def start(*args: str, ready: str = "ready") -> subprocess.Popen:
+        log = tmp_path / f"celery-{len(started)}.log"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "libertem_site", *args, "-l", "info"],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        process.log = log  # type: ignore[attr-defined]
+        started.append(process)
+        deadline = time.monotonic() + 60
+        while ready not in log.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"celery {args} did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.1)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def job_worker(start: Callable[..., subprocess.Popen], name: str) -> subprocess.Popen:
+    """A job worker: the ``celery`` queue, one job at a time, in the main process."""
+    return start(
+        "worker", "-Q", "celery", "-n", f"{name}@%h", "-P", "solo",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    )  # fmt: skip
+
+
+def reaper_worker(start: Callable[..., subprocess.Popen], tmp_path: Path) -> subprocess.Popen:
+    """The ``maintenance`` queue with beat embedded: the reaper every 2 s."""
+    return start(
+        "worker", "-Q", "maintenance", "-n", "maintenance@%h", "-P", "solo", "-B",
+        "-s", str(tmp_path / "beat-schedule"),
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    )  # fmt: skip
+
+
+def write_big_raw(path: Path) -> np.ndarray:
+    """256 MiB of uint16 frames, zero but for a small pattern in each; returns the reference
+    virtual-detector intensity (float64) for :data:`DISK`."""
+    n = int(np.prod(BIG_NAV))
+    sy, sx = BIG_SIG
+    with path.open("wb") as f:
+        f.truncate(n * sy * sx * 2)  # zeros, written in no time
+    data = np.memmap(path, dtype="<u2", mode="r+", shape=(n, sy, sx))
+    i = np.arange(n, dtype=np.int64)
+    # a 16 x 16 block near the disk centre whose values vary with the frame and the pixel
+    yy, xx = np.mgrid[56:72, 56:72]
+    block = (i[:, None, None] * 7 + yy * 3 + xx) % 1000
+    data[:, 56:72, 56:72] = block.astype(np.uint16)
+    # and a few frames hit the disk's rim, outside the block
+    data[::97, 64, 84] = 500
+    data.flush()
+    yy, xx = np.mgrid[:sy, :sx]
+    disk = ((yy - 64) ** 2 + (xx - 64) ** 2 <= 400).astype(np.float64)
+    expected = np.empty(n)
+    for start in range(0, n, 1024):
+        chunk = np.asarray(data[start : start + 1024], dtype=np.float64)
+        expected[start : start + 1024] = np.einsum("nyx,yx->n", chunk, disk)
+    del data
+    return expected.reshape(BIG_NAV)
+
+
+@pytest.fixture
+def big_dataset(db: None, users: SimpleNamespace, data_root: Path) -> SimpleNamespace:  # noqa: F811
+    from apps.datasets.services import dataset_register
+
+    path = data_root / "big.raw"
+    expected = write_big_raw(path)
+    params = {"nav_shape": list(BIG_NAV), "sig_shape": list(BIG_SIG), "dtype": "<u2"}
+    dataset = dataset_register(
+        owner=users.owner, name="big", path=str(path), format="raw", params=params
+    )
+    return SimpleNamespace(dataset=dataset, expected=expected, path=path)
+
+
+def pause(pids: Iterator[int] | list[int], sig: int = signal.SIGSTOP) -> None:
+    for pid in pids:
+        os.kill(pid, sig)
+
+
+@pytest.fixture(autouse=True)
+def _close_async_connections(close_async_connections: None) -> None:  # noqa: F811
+    """See tests/jobs/support.py."""
