@@ -8,7 +8,8 @@ the scan:
 * 5-d and more, ``(d0, ..., dk, sy, sx)``: the leading dimensions are flattened into one nav
   dimension ``(d0 * ... * dk,)``; give ``nav_shape`` to reinterpret them as a 2-d scan.
 
-Contiguous uncompressed datasets are memory-mapped at their offset in the file; chunked or
+Contiguous uncompressed datasets are memory-mapped at their offset in the file, and so are
+uncompressed ones chunked one frame per chunk (:mod:`apps.core.io.h5chunks`); other chunked or
 compressed ones are read through h5py, one hyperslab per run of whole scan rows.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import h5py
@@ -33,6 +34,7 @@ from apps.core.io.base import (
     partition_ranges,
 )
 from apps.core.io.conventions import find_datacube
+from apps.core.io.h5chunks import ChunkMapPartition, frame_chunk_offsets
 from apps.core.io.raw import RawPartition
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -75,10 +77,22 @@ class H5Partition(Partition):
         self._check_range(start, stop)
         if "_raw" not in self.__dict__ and "_dset" not in self.__dict__:
             self._open()
-        raw: RawPartition | None = self.__dict__.get("_raw")
+        raw: Partition | None = self.__dict__.get("_raw")
         if raw is not None:
             return raw.read(start, stop)
         return self._read_h5(start, stop)
+
+    def tiles(
+        self, *, tile_frames: int, roi: np.ndarray | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        # A mapped dataset cuts its own tiles (frame chunks: at the gaps between chunk runs).
+        if "_raw" not in self.__dict__ and "_dset" not in self.__dict__:
+            self._open()
+        raw: Partition | None = self.__dict__.get("_raw")
+        if raw is None:
+            yield from super().tiles(tile_frames=tile_frames, roi=roi)
+        else:
+            yield from raw.tiles(tile_frames=tile_frames, roi=roi)
 
     def close(self) -> None:
         raw = self.__dict__.pop("_raw", None)
@@ -127,9 +141,22 @@ class H5Partition(Partition):
         offset = _mappable_offset(dset)
         if offset is not None:
             # The data may sit in another file (external link): map that file.
-            self._raw = RawPartition(
+            self._raw: Partition = RawPartition(
                 path=dset.file.filename,
                 offset=offset + self.start * self.frame_size * self.dtype.itemsize,
+                index=self.index,
+                start=self.start,
+                stop=self.stop,
+                sig_shape=self.sig_shape,
+                dtype=self.dtype,
+            )
+            h5file.close()
+            return
+        offsets = frame_chunk_offsets(dset)
+        if offsets is not None:
+            self._raw = ChunkMapPartition(
+                path=dset.file.filename,
+                offsets=offsets[self.start : self.stop],
                 index=self.index,
                 start=self.start,
                 stop=self.stop,

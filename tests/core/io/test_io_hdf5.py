@@ -418,3 +418,43 @@ def test_it_names_file_and_partition_when_the_file_is_deleted_after_reading(
         f"{path}: cannot read partition 0 (frames 0-9) of dataset /d: {path} is gone "
         "(No such file or directory)."
     )
+
+
+@pytest.mark.parametrize("dtype", ["<u2", ">f4"])
+def test_it_maps_frame_chunks_written_in_any_order(
+    tmp_path: Path,
+    make_data: Callable[..., np.ndarray],
+    read_all: Callable[..., np.ndarray],
+    dtype: str,
+) -> None:
+    data = make_data((*NAV, *SIG), dtype)
+    path = tmp_path / "frames.h5"
+    with h5py.File(path, "w") as f:
+        dset = f.create_dataset("data", shape=data.shape, dtype=dtype, chunks=(1, 1, *SIG))
+        # Backwards, in an interleaved order: the chunks do not follow each other in the file.
+        for i in [*range(90, 40, -1), *range(0, 41)]:
+            dset[np.unravel_index(i, NAV)] = data[np.unravel_index(i, NAV)]
+
+    ds = open_dataset(str(path))
+    np.testing.assert_array_equal(read_all(ds, count=4, tile_frames=9), data.reshape(91, -1))
+    part = ds.partitions(count=4)[1]
+    part.read(part.start, part.start + 1)
+    assert type(part.__dict__["_raw"]).__name__ == "ChunkMapPartition"
+
+
+def test_it_reads_frame_chunks_through_hdf5_when_one_is_missing(
+    tmp_path: Path, make_data: Callable[..., np.ndarray], read_all: Callable[..., np.ndarray]
+) -> None:
+    data = make_data((*NAV, *SIG), "<u2")
+    path = tmp_path / "holes.h5"
+    with h5py.File(path, "w") as f:
+        dset = f.create_dataset("data", shape=data.shape, dtype="<u2", chunks=(1, 1, *SIG))
+        dset[:6] = data[:6]  # the last row is never written: its chunks are not allocated
+    expected = data.copy()
+    expected[6:] = 0
+
+    ds = open_dataset(str(path))
+    np.testing.assert_array_equal(read_all(ds, count=2, tile_frames=9), expected.reshape(91, -1))
+    part = ds.partitions(count=2)[0]
+    part.read(part.start, part.start + 1)
+    assert "_file" in part.__dict__

@@ -1,0 +1,127 @@
+"""Memory-mapped reads of HDF5 datasets chunked one uncompressed frame per chunk.
+
+Such a chunk is the frame's bytes, as they are, somewhere in the file: once the byte offset of
+every frame's chunk is known, frames are read straight from a memory map of the file (a view
+when a tile's chunks follow each other, which is how writers lay them out; a gather otherwise),
+with no HDF5 call per frame. The offsets come from one pass over the chunk index
+(``chunk_iter``), cached per process for the file as it is (path, size, modification time).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import h5py
+import numpy as np
+
+from apps.core.errors import DataSetError
+from apps.core.io.base import Partition, roi_runs
+
+
+def frame_chunk_offsets(dset: h5py.Dataset) -> np.ndarray | None:
+    """Byte offset of every frame's chunk (flat frame order), or None when not mappable.
+
+    Mappable: chunks of exactly one frame ``(1, ..., 1, sy, sx)``, no filters, every chunk
+    allocated and stored at its full size, data in the file itself (not virtual or external).
+    """
+    chunks = dset.chunks
+    if chunks is None or dset.is_virtual or dset.external or dset.ndim < 3:
+        return None
+    if any(c != 1 for c in chunks[:-2]) or tuple(chunks[-2:]) != tuple(dset.shape[-2:]):
+        return None
+    if dset.id.get_create_plist().get_nfilters() or not hasattr(dset.id, "chunk_iter"):
+        return None
+    st = os.stat(dset.file.filename)
+    return _offsets(dset.file.filename, dset.name, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _offsets(path: str, name: str, size: int, mtime_ns: int) -> np.ndarray | None:
+    with h5py.File(path, "r") as h5file:
+        dset = h5file[name]
+        nav = dset.shape[:-2]
+        frame_bytes = math.prod(dset.shape[-2:]) * dset.dtype.itemsize
+        flat = np.full(math.prod(nav), -1, dtype=np.int64)
+        ok = [True]
+
+        def visit(info: Any) -> None:
+            if info.filter_mask or info.size != frame_bytes or info.byte_offset is None:
+                ok[0] = False
+                return
+            flat[np.ravel_multi_index(info.chunk_offset[:-2], nav)] = info.byte_offset
+
+        dset.id.chunk_iter(visit)
+    if not ok[0] or (flat < 0).any() or flat.max() + frame_bytes > size:
+        return None
+    flat.setflags(write=False)
+    return flat
+
+
+class ChunkMapPartition(Partition):
+    """Frames ``[start, stop)`` whose chunks sit at ``offsets`` (one per frame) in ``path``."""
+
+    def __init__(self, *, path: str, offsets: np.ndarray, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.path = path
+        self.offsets = offsets
+        self.need_bytes = int(offsets.max()) + self.frame_size * self.dtype.itemsize
+
+    def _map(self) -> np.ndarray:
+        mapped = self.__dict__.get("_file_map")
+        if mapped is None:
+            mapped = np.memmap(self.path, dtype=np.uint8, mode="r")
+            self._file_map = mapped
+        return mapped
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        self._check_range(start, stop)
+        # A mapped page of a truncated file kills the process (SIGBUS): check before reading.
+        try:
+            size = os.stat(self.path).st_size
+        except OSError as exc:
+            raise DataSetError(f"{self.path}: cannot read {self.label}: {exc.strerror}.") from exc
+        if size < self.need_bytes:
+            raise DataSetError(
+                f"{self.path}: file is too short for {self.label}: it has {size} bytes, "
+                f"{self.need_bytes} are needed. Was it truncated or overwritten?"
+            )
+        fb = self.frame_size * self.dtype.itemsize
+        offs = self.offsets[start - self.start : stop - self.start]
+        mapped = self._map()
+        k = stop - start
+        if k and offs[-1] - offs[0] == (k - 1) * fb and (k < 3 or (np.diff(offs) == fb).all()):
+            first = int(offs[0])
+            return mapped[first : first + k * fb].view(self.dtype).reshape(k, self.frame_size)
+        out = np.empty((k, self.frame_size), dtype=self.dtype)
+        raw = out.view(np.uint8).reshape(k, fb)
+        for i, off in enumerate(offs.tolist()):
+            raw[i] = mapped[off : off + fb]
+        return out
+
+    def tiles(
+        self, *, tile_frames: int, roi: np.ndarray | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """As :meth:`Partition.tiles`, but a tile never spans two runs of adjacent chunks.
+
+        So every tile is a view of the map: no tile is gathered frame by frame.
+        """
+        if tile_frames < 1 or (roi is not None and np.shape(roi) != (self.n_frames,)):
+            yield from super().tiles(tile_frames=tile_frames, roi=roi)  # raises the error
+            return
+        fb = self.frame_size * self.dtype.itemsize
+        cuts = (np.flatnonzero(np.diff(self.offsets) != fb) + 1).tolist()
+        adjacent = [0, *cuts, self.n_frames]
+        wanted = np.ones(self.n_frames, dtype=bool) if roi is None else np.asarray(roi, bool)
+        for lo, hi in itertools.pairwise(adjacent):
+            for run_lo, run_hi in roi_runs(wanted[lo:hi]):
+                for a in range(lo + run_lo, lo + run_hi, tile_frames):
+                    b = min(a + tile_frames, lo + run_hi)
+                    yield self.start + a, self.read(self.start + a, self.start + b)
+
+    def close(self) -> None:
+        self.__dict__.pop("_file_map", None)
