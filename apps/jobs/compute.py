@@ -25,10 +25,25 @@ _lock = threading.Lock()
 def get_executor() -> Executor:
     global _executor
     with _lock:
+        if _executor is not None and not executor_connected(_executor, allow_reconnect=True):
+            # The client gave up on a lost scheduler: connect anew (it may be back).
+            logger.warning("the dask client is closed; connecting again")
+            with contextlib.suppress(Exception):
+                _executor.close()
+            _executor = None
         if _executor is None:
             _executor = _new_executor()
             atexit.register(close_executor)
         return _executor
+
+
+def executor_connected(executor: Executor | None, *, allow_reconnect: bool = False) -> bool:
+    """False once a dask executor's client lost its scheduler (True for other executors)."""
+    client = getattr(executor, "client", None)
+    if client is None:
+        return True
+    ok = ("running", "connecting") if allow_reconnect else ("running",)
+    return client.status in ok
 
 
 def current_executor() -> Executor | None:

@@ -20,7 +20,7 @@ from apps.core.errors import CoreError, JobCancelled
 from apps.core.executor import RunResult
 from apps.datasets.services import dataset_open
 from apps.jobs.analysis import build_analysis
-from apps.jobs.compute import get_executor
+from apps.jobs.compute import current_executor, executor_connected, get_executor
 from apps.jobs.models import Job, Mask
 from apps.jobs.progress import ProgressReporter, StopCheck, running_job
 from apps.jobs.roi import roi_array
@@ -77,10 +77,10 @@ def _run_claimed(job: Job) -> None:
     except JobCancelled:
         _finish(job, Job.Status.CANCELLED, "cancelled")
     except CoreError as exc:
-        _finish(job, Job.Status.FAILED, str(exc))
+        _finish(job, Job.Status.FAILED, _failure_message(exc))
     except Exception as exc:
         logger.exception("job %s: internal error", job.pk)
-        _finish(job, Job.Status.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+        _finish(job, Job.Status.FAILED, _failure_message(exc))
 
 
 def job_claim(job_id: int) -> Job | None:
@@ -123,6 +123,16 @@ def _compute(job: Job) -> RunResult:
         on_progress=ProgressReporter(job, preview=analysis.preview, frame_bytes=data.frame_bytes),
         should_stop=StopCheck(job),
     )
+
+
+def _failure_message(exc: Exception) -> str:
+    what = str(exc) if isinstance(exc, CoreError) else f"{type(exc).__name__}: {exc}"
+    if not executor_connected(current_executor()):
+        return (
+            "The connection to the dask scheduler was lost while the job ran, so it stopped "
+            f"({what}). Run it again once the cluster is back."
+        )
+    return what if isinstance(exc, CoreError) else f"internal error: {what}"
 
 
 def _finish_ok(job: Job, run: RunResult) -> None:

@@ -24,7 +24,9 @@ import pytest
 
 from tests.jobs.support import (  # noqa: F401 - fixtures are found by name
     close_async_connections,
+    data,
     data_root,
+    dataset,
     held_jobs,
 )
 
@@ -224,22 +226,22 @@ def write_big_raw(path: Path) -> np.ndarray:
     sy, sx = BIG_SIG
     with path.open("wb") as f:
         f.truncate(n * sy * sx * 2)  # zeros, written in no time
-    data = np.memmap(path, dtype="<u2", mode="r+", shape=(n, sy, sx))
+    frames = np.memmap(path, dtype="<u2", mode="r+", shape=(n, sy, sx))
     i = np.arange(n, dtype=np.int64)
     # a 16 x 16 block near the disk centre whose values vary with the frame and the pixel
     yy, xx = np.mgrid[56:72, 56:72]
     block = (i[:, None, None] * 7 + yy * 3 + xx) % 1000
-    data[:, 56:72, 56:72] = block.astype(np.uint16)
+    frames[:, 56:72, 56:72] = block.astype(np.uint16)
     # and a few frames hit the disk's rim, outside the block
-    data[::97, 64, 84] = 500
-    data.flush()
+    frames[::97, 64, 84] = 500
+    frames.flush()
     yy, xx = np.mgrid[:sy, :sx]
     disk = ((yy - 64) ** 2 + (xx - 64) ** 2 <= 400).astype(np.float64)
     expected = np.empty(n)
     for start in range(0, n, 1024):
-        chunk = np.asarray(data[start : start + 1024], dtype=np.float64)
+        chunk = np.asarray(frames[start : start + 1024], dtype=np.float64)
         expected[start : start + 1024] = np.einsum("nyx,yx->n", chunk, disk)
-    del data
+    del frames
     return expected.reshape(BIG_NAV)
 
 
@@ -250,10 +252,10 @@ def big_dataset(db: None, users: SimpleNamespace, data_root: Path) -> SimpleName
     path = data_root / "big.raw"
     expected = write_big_raw(path)
     params = {"nav_shape": list(BIG_NAV), "sig_shape": list(BIG_SIG), "dtype": "<u2"}
-    dataset = dataset_register(
+    registered = dataset_register(
         owner=users.owner, name="big", path=str(path), format="raw", params=params
     )
-    return SimpleNamespace(dataset=dataset, expected=expected, path=path)
+    return SimpleNamespace(dataset=registered, expected=expected, path=path)
 
 
 def pause(pids: Iterator[int] | list[int], sig: int = signal.SIGSTOP) -> None:

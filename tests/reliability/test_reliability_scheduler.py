@@ -1,0 +1,119 @@
+"""The dask scheduler lost mid-job: the job fails with a sentence saying so, and once a
+scheduler is back at the same address, re-running it (one call) gives the right result."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from apps.jobs import compute
+from tests.jobs.support import submit, wait_status, wait_terminal
+from tests.reliability.conftest import free_port, pause
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+DASK = [sys.executable, "-m", "distributed.cli"]
+PARAMS = {"shape": "disk", "cx": 6, "cy": 8, "r": 4}
+
+
+class DaskProcesses:
+    """A ``dask scheduler`` and two ``dask worker`` processes (no nannies: a SIGSTOP holds the
+    worker itself) on a fixed port, which can be killed and started again."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.scheduler: subprocess.Popen | None = None
+        self.workers: list[subprocess.Popen] = []
+
+    def start(self) -> None:
+        self.scheduler = self._spawn(
+            "dask_scheduler", "--host", "127.0.0.1", "--port", str(self.port),
+            "--dashboard-address", ":0",
+        )  # fmt: skip
+        self.workers = [
+            self._spawn(
+                "dask_worker",
+                self.address,
+                "--name",
+                f"node-{i}",
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--memory-limit",
+                "1GiB",
+            )
+            for i in range(2)
+        ]
+        from distributed import Client
+
+        with Client(self.address, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=30)
+
+    def _spawn(self, module: str, *args: str) -> subprocess.Popen:
+        log = (self.folder / f"{module}-{time.monotonic_ns()}.log").open("w")
+        return subprocess.Popen(
+            [sys.executable, "-m", f"distributed.cli.{module}", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        for process in [self.scheduler, *self.workers]:
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+
+
+@pytest.fixture
+def dask_processes(tmp_path: Path, settings) -> Iterator[DaskProcesses]:
+    processes = DaskProcesses(tmp_path)
+    processes.start()
+    settings.DASK_SCHEDULER_ADDRESS = processes.address
+    settings.JOB_RUNNER = "thread"
+    old = compute.set_executor(None)  # created from settings on first use
+    yield processes
+    compute.close_executor()
+    compute.set_executor(old)
+    processes.kill()
+
+
+def expected(data: np.ndarray) -> np.ndarray:
+    yy, xx = np.mgrid[:16, :12]
+    disk = ((yy - 8) ** 2 + (xx - 6) ** 2 <= 16).astype(np.float64)
+    return np.einsum("abyx,yx->ab", data.astype(np.float64), disk)
+
+
+def test_a_lost_scheduler_fails_the_job_which_reruns_when_it_is_back(
+    users, client_for, dataset, data, dask_processes
+):
+    client = client_for(users.owner)
+    assert wait_terminal(submit(client, dataset, "virtual", PARAMS).json()["id"]).status == (
+        "finished"
+    )  # the executor is connected
+    pause([w.pid for w in dask_processes.workers])  # hold the next job mid-run
+    job_id = submit(client, dataset, "virtual", PARAMS).json()["id"]
+    wait_status(job_id, "running")
+    time.sleep(0.5)
+    dask_processes.kill()
+    job = wait_terminal(job_id, timeout=60)
+    assert job.status == "failed"
+    assert job.error.startswith("The connection to the dask scheduler was lost while the job ran")
+    assert job.error.endswith("Run it again once the cluster is back.")
+    assert job.results.count() == 0
+
+    dask_processes.start()  # the same address
+    response = client.post(f"/api/jobs/{job_id}/rerun/")
+    assert response.status_code == 202
+    rerun = wait_terminal(response.json()["id"], timeout=90)
+    assert (rerun.status, rerun.error) == ("finished", "")
+    body = client.get(f"/api/jobs/{rerun.pk}/results/intensity.npy").content
+    np.testing.assert_allclose(np.load(io.BytesIO(body)), expected(data), rtol=1e-5)
