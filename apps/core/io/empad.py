@@ -21,7 +21,13 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from apps.core.errors import DataSetError
-from apps.core.io.base import DEFAULT_PARTITION_BYTES, DataSet, Partition, partition_ranges
+from apps.core.io.base import (
+    DEFAULT_PARTITION_BYTES,
+    DataSet,
+    Partition,
+    check_shape,
+    partition_ranges,
+)
 
 RAW_ROWS, ROWS, COLS = 130, 128, 128
 DTYPE = np.dtype("<f4")
@@ -82,6 +88,7 @@ class EmpadDataSet(DataSet):
         self.raw_path = raw_path
         self.notes = notes
         self.given_nav_shape: list[int] | None = None
+        self.warnings: list[str] = []
 
     @classmethod
     def open(cls, path: str, **params: Any) -> EmpadDataSet:
@@ -95,7 +102,7 @@ class EmpadDataSet(DataSet):
         notes = [f"EMPAD scan {list(scan)} from the XML ({mode} scan parameters)."]
         nav = tuple(scan)
         if params.get("nav_shape") is not None:
-            nav = tuple(int(d) for d in params["nav_shape"])
+            nav = check_shape(params["nav_shape"], name="nav_shape", source=path)
             notes.append(f"Scan shape {list(nav)} given by the user.")
         frame_bytes = RAW_ROWS * COLS * DTYPE.itemsize
         try:
@@ -105,13 +112,26 @@ class EmpadDataSet(DataSet):
                 f"{path}: the raw file {raw_path} named in <raw_file> cannot be read: "
                 f"{exc.strerror}."
             ) from exc
-        need = math.prod(nav) * frame_bytes
-        if size != need:
+        found, rest = divmod(size, frame_bytes)
+        warnings = []
+        if rest:
+            warnings.append(
+                f"{os.path.basename(raw_path)}: the last frame is incomplete ({rest} of "
+                f"{frame_bytes} bytes) and is ignored."
+            )
+        n = math.prod(nav)
+        given = params.get("nav_shape") is not None
+        if found < n or (found > n and not given):
             raise DataSetError(
-                f"{raw_path}: has {size} bytes; the scan {list(nav)} of 130 x 128 float32 "
-                f"frames needs {need} ({size / frame_bytes:g} frames found)."
+                f"{raw_path}: has {found} whole frames of 130 x 128 float32 ({size} bytes); the "
+                f"scan {list(nav)} needs {n}. Give nav_shape to read a truncated acquisition."
+            )
+        if found > n:
+            warnings.append(
+                f"nav_shape {list(nav)} uses {n} of {found} frames; the rest are ignored."
             )
         ds = cls(path=path, raw_path=raw_path, nav_shape=nav, notes=notes)
+        ds.warnings = warnings
         if params.get("nav_shape") is not None:
             ds.given_nav_shape = list(nav)
         return ds
@@ -120,7 +140,7 @@ class EmpadDataSet(DataSet):
         return {} if self.given_nav_shape is None else {"nav_shape": self.given_nav_shape}
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "notes": self.notes}
+        return {**super().describe(), "notes": self.notes, "warnings": self.warnings}
 
     def partitions(
         self,

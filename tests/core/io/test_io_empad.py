@@ -56,10 +56,15 @@ def test_it_reads_an_empad_scan_without_the_metadata_rows(tmp_path: Path) -> Non
     check_against_numpy(ds, frames, count=5)
 
 
-def test_it_names_a_raw_file_of_the_wrong_size(tmp_path: Path) -> None:
-    xml = write_empad(tmp_path, np.zeros((6, 128, 128), "<f4"), scan=(2, 4))
-    with pytest.raises(DataSetError, match=r"scan_x\.raw: has 399360 bytes; the scan \[2, 4\]"):
+def test_it_reads_a_truncated_acquisition_with_a_given_nav_shape(tmp_path: Path) -> None:
+    frames = np.random.default_rng(3).random((11, 128, 128)).astype("<f4")
+    xml = write_empad(tmp_path, frames, scan=(4, 4), extra=1000)  # stopped during frame 12
+    with pytest.raises(DataSetError, match=r"scan_x\.raw: has 11 whole frames .* needs 16\."):
         detect(str(xml))
+    ds = open_dataset(str(xml), params={"nav_shape": [2, 5]})
+    warnings = ds.describe()["warnings"]
+    assert any("incomplete" in w for w in warnings) and any("10 of 11" in w for w in warnings)
+    check_against_numpy(ds, frames[:10], count=3)
 
 
 def test_it_refuses_xml_that_is_not_empad(tmp_path: Path) -> None:
