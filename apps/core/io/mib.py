@@ -87,18 +87,20 @@ class MibPartition(Partition):
         return view.view(self.file_dtype)
 
     def _pixels(self, path: str, first: int, count: int) -> np.ndarray:
+        # Checked on every read: touching a page of a file truncated after it was mapped
+        # kills the process with SIGBUS instead of raising.
+        need = count * self.stride
+        try:
+            size = os.stat(path).st_size
+        except OSError as exc:
+            raise DataSetError(f"{path}: cannot read {self.label}: {exc.strerror}.") from exc
+        if size < need:
+            raise DataSetError(
+                f"{path}: file is too short for {self.label}: it has {size} bytes, "
+                f"{need} are needed. Was it truncated or overwritten?"
+            )
         maps: dict[str, np.ndarray] = self.__dict__.setdefault("_maps", {})
         if path not in maps:
-            need = count * self.stride
-            try:
-                size = os.stat(path).st_size
-            except OSError as exc:
-                raise DataSetError(f"{path}: cannot read {self.label}: {exc.strerror}.") from exc
-            if size < need:
-                raise DataSetError(
-                    f"{path}: file is too short for {self.label}: it has {size} bytes, "
-                    f"{need} are needed. Was it truncated or overwritten?"
-                )
             mapped = np.memmap(path, dtype=np.uint8, mode="r", shape=(count, self.stride))
             maps[path] = mapped[:, self.header_bytes :]
         return maps[path]

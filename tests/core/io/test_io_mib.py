@@ -272,3 +272,13 @@ def test_a_file_named_like_a_format_says_what_is_wrong(
     (tmp_path / name).write_bytes(b"garbage" * 100)
     with pytest.raises(DataSetError, match=message):
         detect(str(tmp_path / name))
+
+
+def test_a_file_truncated_after_opening_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    write_mib(tmp_path / "gone.mib", np.ones((6, 8, 8), np.uint16))
+    part = open_dataset(str(tmp_path / "gone.mib")).partitions(count=1)[0]
+    part.read(0, 6)
+    with open(tmp_path / "gone.mib", "r+b") as f:
+        f.truncate(512 * 3)
+    with pytest.raises(DataSetError, match=r"gone\.mib: file is too short for partition 0"):
+        part.read(0, 6)
