@@ -27,7 +27,13 @@ from typing import Any
 import numpy as np
 
 from apps.core.errors import DataSetError
-from apps.core.io.base import DEFAULT_PARTITION_BYTES, DataSet, Partition, partition_ranges
+from apps.core.io.base import (
+    DEFAULT_PARTITION_BYTES,
+    DataSet,
+    Partition,
+    check_shape,
+    partition_ranges,
+)
 from apps.core.io.mib_header import FrameHeader, read_acquisition, read_frame_header
 
 PARAMS = ("nav_shape",)
@@ -184,7 +190,7 @@ class MibDataSet(DataSet):
             f"{header.sig_shape[1]} pixels ({header.depth}-bit counters)."
         )
         return cls(
-            path=str(mib_paths[0]) if Path(path).suffix.lower() == ".hdr" else str(path),
+            path=str(path),
             files=files,
             nav_shape=nav,
             given_nav_shape=params.get("nav_shape"),
@@ -327,8 +333,6 @@ def _nav_shape(
 ) -> tuple[int, ...]:
     """Scan shape: given by the user, else from the ``.hdr``, else ``(frames,)``."""
     if given is not None:
-        from apps.core.io.base import check_shape
-
         nav = check_shape(given, name="nav_shape", source=path)
         if len(nav) > 2 or math.prod(nav) > found:
             raise DataSetError(
