@@ -98,7 +98,22 @@ TEMPLATES = [
 ]
 
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # Daphne runs each request's sync code in a thread of its own: a persistent connection per
+    # thread adds up to "too many clients" under load, so connections close after each request,
+    # or (DB_POOL_SIZE > 0, the Procfile's web process) come from a bounded psycopg pool.
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0, minimum=0)
+        )
+    }
+    DB_POOL_SIZE = env_int("DB_POOL_SIZE", 0, minimum=0)
+    if DB_POOL_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DB_POOL_SIZE,
+            "timeout": 30,
+        }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
