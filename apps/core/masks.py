@@ -125,6 +125,15 @@ def com_weights(
     return np.stack([weight, (y - float(cy)) * weight, (x - float(cx)) * weight]).astype(dtype)
 
 
+def _bounding_box(touched: np.ndarray) -> tuple[int, int, int, int]:
+    """``(r0, r1, c0, c1)`` of the True pixels of a 2-d array, ``(0, 0, 0, 0)`` if none."""
+    rows = np.flatnonzero(touched.any(axis=1))
+    cols = np.flatnonzero(touched.any(axis=0))
+    if not rows.size:
+        return (0, 0, 0, 0)
+    return (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+
+
 class MaskStack:
     """``m`` masks of ``sig_shape`` as the ``c x m`` matrix ``B``, with the span they touch.
 
@@ -155,8 +164,11 @@ class MaskStack:
         flat = arr.reshape(self.count, -1).astype(self.dtype, copy=False)
         if not np.isfinite(flat).all():
             raise ValueError("masks must not contain NaN or infinite values")
-        touched = np.flatnonzero(flat.any(axis=0))
+        any_mask: np.ndarray = np.asarray(flat.any(axis=0))
+        touched = np.flatnonzero(any_mask)
         self.span = (int(touched[0]), int(touched[-1]) + 1) if touched.size else (0, 0)
+        #: ``(r0, r1, c0, c1)``: the rows and columns any mask touches (empty: all zero).
+        self.box = _bounding_box(any_mask.reshape(self.sig_shape))
         self._rows = np.ascontiguousarray(flat)
 
     def matrix(self, dtype: np.dtype) -> np.ndarray:
@@ -172,6 +184,12 @@ class MaskStack:
         """The masks over the span as rows, ``(m, hi - lo)``, C-contiguous, in ``dtype``."""
         lo, hi = self.span
         return np.ascontiguousarray(self._rows[:, lo:hi], dtype=dtype)
+
+    def box_rows(self, dtype: np.dtype) -> np.ndarray:
+        """The masks over :attr:`box` as rows, ``(m, h * w)``, C-contiguous, in ``dtype``."""
+        r0, r1, c0, c1 = self.box
+        inside = self.masks()[:, r0:r1, c0:c1]
+        return np.ascontiguousarray(inside.reshape(self.count, -1), dtype=dtype)
 
     def masks(self) -> np.ndarray:
         """The stack as ``(m, sy, sx)`` in :attr:`dtype` (a view)."""

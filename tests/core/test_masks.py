@@ -210,6 +210,8 @@ def test_a_stack_keeps_the_masks_and_the_span_they_touch() -> None:
     np.testing.assert_array_equal(masks.matrix(np.float32), flat.T)
     np.testing.assert_array_equal(masks.span_matrix(np.float32), flat[:, lo:hi].T)
     np.testing.assert_array_equal(masks.span_rows(np.float64), flat[:, lo:hi])
+    assert masks.box == (2, 5, 1, 5)
+    np.testing.assert_array_equal(masks.box_rows(np.float32), stack[:, 2:5, 1:5].reshape(4, -1))
     assert not flat[:, :lo].any() and not flat[:, hi:].any()
     np.testing.assert_array_equal(masks.masks(), stack)
 

@@ -203,3 +203,23 @@ def test_aligned_empty_is_page_aligned() -> None:
     for shape in [(3, 5), (1,), (7, 1551)]:
         arr = aligned_empty(shape, np.dtype(np.float32))
         assert arr.shape == shape and arr.ctypes.data % 4096 == 0 and arr.flags.c_contiguous
+
+
+@pytest.mark.parametrize("dtype", ["<u2", ">i4", "<f8"])
+def test_apply_masks_on_the_bounding_box_of_converted_frames_matches_numpy(
+    tmp_path: Path, dtype: str
+) -> None:
+    rng = np.random.default_rng(7)
+    data = rng.integers(0, 1000, size=(23, 16, 20)).astype(dtype)
+    path = tmp_path / "box.raw"
+    data.tofile(path)
+    ds = RawDataSet.open(str(path), nav_shape=[23], sig_shape=[16, 20], dtype=dtype)
+    stack = np.zeros((3, 16, 20), np.float32)
+    stack[0, 5:9, 6:11] = 1
+    stack[1, 6, 7] = 2.5
+    stack[2, 8, 10:12] = rng.random(2)
+    masks = MaskStack(stack)
+    assert masks.box == (5, 9, 6, 12)
+    got = np.concatenate([apply_masks(p, masks, tile_frames=4) for p in ds.partitions(count=2)])
+    expected = data.reshape(23, -1).astype(np.float64) @ stack.reshape(3, -1).T.astype(np.float64)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
