@@ -66,3 +66,17 @@ def test_the_status_page_lists_running_jobs_and_counts(
     assert f'href="/jobs/{job_id}/">#{job_id}</a>' in page
     assert "1 running · 0 queued" in page
     assert "database" in page
+
+
+def test_celery_is_configured_for_jobs_that_survive_a_lost_worker(settings):
+    from libertem_site.celery import app
+
+    conf = app.conf
+    assert conf.task_acks_late is True
+    assert conf.task_reject_on_worker_lost is True
+    assert (conf.task_serializer, conf.accept_content) == ("json", ["json"])
+    assert conf.worker_prefetch_multiplier == 1
+    # Redis redelivers an unacknowledged job after this: longer than any job may run
+    assert conf.broker_transport_options["visibility_timeout"] >= 12 * 3600
+    assert conf.beat_schedule["reap-jobs"]["task"] == "jobs.reap"
+    assert conf.task_routes["jobs.reap"] == {"queue": "maintenance"}
