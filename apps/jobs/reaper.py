@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -112,12 +112,15 @@ class ReaperThread(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        while not self.stopped.wait(self.interval):
-            try:
-                close_old_connections()
-                reap()
-            except Exception:  # the next pass tries again
-                logger.exception("reaper pass failed")
+        try:
+            while not self.stopped.wait(self.interval):
+                try:
+                    close_old_connections()
+                    reap()
+                except Exception:  # the next pass tries again
+                    logger.exception("reaper pass failed")
+        finally:
+            connection.close()
 
     def stop(self) -> None:
         self.stopped.set()
