@@ -162,9 +162,11 @@ def apply_masks(
     convert = _Converter(dtype, tile_frames, width)
     stopper = _Stopper(should_stop)
     gemv = converting and masks.count <= GEMV_MAX_MASKS
-    # The masks as rows (m, width): ``R.T = B.T . A.T`` writes each tile's results straight into
-    # ``out_t`` (one GEMM, no temporary), measured faster than ``A . B`` for skinny B.
+    # GEMV: the masks as rows (m, width); GEMM: ``A . B`` with B (width, m) C-contiguous, which
+    # measured 1.1-2.5 times faster than ``B.T . A.T`` straight into ``out_t``.
     weights = pixels.weights(dtype)
+    if not gemv:
+        weights = np.ascontiguousarray(weights.T)
     for first, tile in _checked_tiles(partition, tile_frames, roi, stopper):
         a = first - partition.start
         data = convert(pixels.select(tile))
@@ -175,7 +177,7 @@ def apply_masks(
             for j in range(masks.count):
                 np.dot(data, weights[j], out=rows[j])
         else:
-            np.matmul(weights, data.T, out=rows)
+            rows.T[...] = data @ weights
     return out_t.T
 
 
