@@ -35,6 +35,18 @@ from portal import Portal  # noqa: E402
 
 LIBERTEM = "libertem==0.16.0"
 BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+#: issue #9: (dataset, analysis, ours / LiberTEM-best needed)
+TARGETS = [
+    ("f32", "sum", 1.0),
+    ("f32", "virtual", 1.0),
+    ("f32", "com", 1.8),
+    ("f32", "masks", 1.6),
+    ("u16", "sum", 2.5),
+    ("u16", "virtual", 2.5),
+    ("u16", "com", 2.5),
+    ("h5", "sum", 2.0),
+    ("h5", "virtual", 2.0),
+]
 RING = {"cx": 128.0, "cy": 128.0, "ri": 30.0, "ro": 60.0}
 COM = {"cx": 128.0, "cy": 128.0, "r": 60.0}
 
@@ -436,7 +448,48 @@ class Bench:
             )
         if demo.get("first_partial_s") is not None:
             print(f"first partial image after submit (demo dataset): {demo['first_partial_s']} s")
+        self.targets({(r["dataset"], r["analysis"]): r for r in rows}, portal, core, demo)
         print(f"\n(OpenBLAS variables removed for all contestants: {self.removed or 'none set'})")
+
+    def targets(self, rows: dict, portal: float | None, core: float, demo: dict) -> None:
+        """Issue #9's targets, each with its measured value: met or missed."""
+        checks: list[tuple[str, float | None, float]] = []
+        for d, w, need in TARGETS:
+            checks.append(
+                (f"{d} {w} ours / LiberTEM-best", rows.get((d, w), {}).get("ours/libertem"), need)
+            )
+        for w in ("sum", "virtual"):
+            checks.append(
+                (
+                    f"f32 {w} ours / 2-thread memory read",
+                    rows.get(("f32", w), {}).get("ours/memory2t"),
+                    0.8,
+                )
+            )
+        checks.append(
+            (
+                "portal job f32 ring / Core",
+                round(portal / core, 2) if portal and core else None,
+                0.85,
+            )
+        )
+        print("\n| target | measured | needed | |\n|---|---|---|---|")
+        for name, value, need in checks:
+            verdict = "?" if value is None else ("met" if value >= need else "missed")
+            print(f"| {name} | {value} | >= {need} | {verdict} |")
+        first = demo.get("first_partial_s")
+        verdict = "?" if first is None else ("met" if first <= 0.3 else "missed")
+        print(f"| first partial image (demo) s | {first} | <= 0.3 | {verdict} |")
+        peaks = [
+            self.memory.report(n)["peak_above_idle_mib"]
+            for n in self.memory.roots
+            if n.startswith(("core", "portal"))
+        ]
+        worst = max(peaks, default=None)
+        verdict = "?" if worst is None else ("met" if worst <= 512 else "missed")
+        print(
+            f"| peak RssAnon above idle, any Core/portal process, MiB | {worst} | <= 512 | {verdict} |"
+        )
 
 
 def main() -> None:
