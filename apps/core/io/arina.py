@@ -21,12 +21,10 @@ import numpy as np
 from apps.core.corrections import Corrections
 from apps.core.errors import DataSetError
 from apps.core.io.base import (
-    DEFAULT_PARTITION_BYTES,
     DataSet,
     Partition,
     check_dtype,
     check_shape,
-    partition_ranges,
 )
 from apps.core.io.corrected import CorrectedPartition
 
@@ -187,34 +185,18 @@ class ArinaDataSet(DataSet):
             "pixel_mask": self.corrections.describe()["excluded_pixels"],
         }
 
-    def partitions(
-        self,
-        *,
-        count: int | None = None,
-        target_bytes: int = DEFAULT_PARTITION_BYTES,
-        min_count: int = 1,
-    ) -> list[Partition]:
-        ranges = partition_ranges(
-            self.n_frames,
-            self.frame_bytes,
-            count=count,
-            target_bytes=target_bytes,
-            min_count=min_count,
+    def make_partition(self, index: int, start: int, stop: int) -> Partition:
+        part: Partition = ArinaPartition(
+            index=index,
+            start=start,
+            stop=stop,
+            sig_shape=self.sig_shape,
+            dtype=self.dtype,
+            files=[f for f in self.files if f[2] < stop and f[2] + f[3] > start],
         )
-        parts: list[Partition] = []
-        for i, (lo, hi) in enumerate(ranges):
-            part: Partition = ArinaPartition(
-                index=i,
-                start=lo,
-                stop=hi,
-                sig_shape=self.sig_shape,
-                dtype=self.dtype,
-                files=[f for f in self.files if f[2] < hi and f[2] + f[3] > lo],
-            )
-            if not self.corrections.empty:
-                part = CorrectedPartition(part, self.corrections)
-            parts.append(part)
-        return parts
+        if not self.corrections.empty:
+            part = CorrectedPartition(part, self.corrections)
+        return part
 
 
 def _data_files(

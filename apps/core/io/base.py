@@ -228,7 +228,6 @@ class DataSet(ABC):
     def params(self) -> dict[str, Any]:
         """Format-specific parameters that, with the path, reopen this dataset."""
 
-    @abstractmethod
     def partitions(
         self,
         *,
@@ -237,6 +236,19 @@ class DataSet(ABC):
         min_count: int = 1,
     ) -> list[Partition]:
         """Split the dataset into partitions (see :func:`partition_ranges`)."""
+        ranges = partition_ranges(
+            self.n_frames,
+            self.frame_bytes,
+            count=count,
+            target_bytes=target_bytes,
+            min_count=min_count,
+        )
+        return [self.make_partition(i, lo, hi) for i, (lo, hi) in enumerate(ranges)]
+
+    def make_partition(self, index: int, start: int, stop: int) -> Partition:
+        """Partition ``index`` of frames ``[start, stop)``; formats that split by frame ranges
+        implement this, formats with their own layout override :meth:`partitions`."""
+        raise NotImplementedError(f"{type(self).__name__} does not build partitions by range")
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready description: everything the catalogue stores about the data."""

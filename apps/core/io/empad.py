@@ -22,11 +22,9 @@ from defusedxml.ElementTree import fromstring
 
 from apps.core.errors import DataSetError
 from apps.core.io.base import (
-    DEFAULT_PARTITION_BYTES,
     DataSet,
     Partition,
     check_shape,
-    partition_ranges,
 )
 
 RAW_ROWS, ROWS, COLS = 130, 128, 128
@@ -142,31 +140,15 @@ class EmpadDataSet(DataSet):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "notes": self.notes, "warnings": self.warnings}
 
-    def partitions(
-        self,
-        *,
-        count: int | None = None,
-        target_bytes: int = DEFAULT_PARTITION_BYTES,
-        min_count: int = 1,
-    ) -> list[Partition]:
-        ranges = partition_ranges(
-            self.n_frames,
-            self.frame_bytes,
-            count=count,
-            target_bytes=target_bytes,
-            min_count=min_count,
+    def make_partition(self, index: int, start: int, stop: int) -> Partition:
+        return EmpadPartition(
+            index=index,
+            start=start,
+            stop=stop,
+            sig_shape=self.sig_shape,
+            dtype=self.dtype,
+            path=self.raw_path,
         )
-        return [
-            EmpadPartition(
-                index=i,
-                start=lo,
-                stop=hi,
-                sig_shape=self.sig_shape,
-                dtype=self.dtype,
-                path=self.raw_path,
-            )
-            for i, (lo, hi) in enumerate(ranges)
-        ]
 
 
 def read_xml(path: str) -> tuple[str, tuple[int, int], str]:

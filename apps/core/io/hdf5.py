@@ -26,12 +26,10 @@ import numpy as np
 
 from apps.core.errors import DataSetError
 from apps.core.io.base import (
-    DEFAULT_PARTITION_BYTES,
     DataSet,
     Partition,
     check_dtype,
     check_shape,
-    partition_ranges,
 )
 from apps.core.io.conventions import find_datacube
 from apps.core.io.h5chunks import ChunkMapPartition, frame_chunk_offsets
@@ -293,35 +291,19 @@ class H5DataSet(DataSet):
             params["nav_shape"] = list(self.given_nav_shape)
         return params
 
-    def partitions(
-        self,
-        *,
-        count: int | None = None,
-        target_bytes: int = DEFAULT_PARTITION_BYTES,
-        min_count: int = 1,
-    ) -> list[Partition]:
-        ranges = partition_ranges(
-            self.n_frames,
-            self.frame_bytes,
-            count=count,
-            target_bytes=target_bytes,
-            min_count=min_count,
-        )
+    def make_partition(self, index: int, start: int, stop: int) -> Partition:
         cache = chunk_cache_bytes(self.ds_shape, self.chunks, self.dtype.itemsize)
-        return [
-            H5Partition(
-                index=i,
-                start=lo,
-                stop=hi,
-                sig_shape=self.sig_shape,
-                dtype=self.dtype,
-                path=self.path,
-                dataset=self.dataset,
-                ds_shape=self.ds_shape,
-                chunk_cache_bytes=cache,
-            )
-            for i, (lo, hi) in enumerate(ranges)
-        ]
+        return H5Partition(
+            index=index,
+            start=start,
+            stop=stop,
+            sig_shape=self.sig_shape,
+            dtype=self.dtype,
+            path=self.path,
+            dataset=self.dataset,
+            ds_shape=self.ds_shape,
+            chunk_cache_bytes=cache,
+        )
 
 
 def default_nav_shape(ds_shape: Sequence[int]) -> tuple[int, ...]:

@@ -28,11 +28,9 @@ import numpy as np
 
 from apps.core.errors import DataSetError
 from apps.core.io.base import (
-    DEFAULT_PARTITION_BYTES,
     DataSet,
     Partition,
     check_shape,
-    partition_ranges,
 )
 from apps.core.io.mib_header import FrameHeader, read_acquisition, read_frame_header
 
@@ -204,40 +202,24 @@ class MibDataSet(DataSet):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "notes": self.notes, "warnings": self.warnings}
 
-    def partitions(
-        self,
-        *,
-        count: int | None = None,
-        target_bytes: int = DEFAULT_PARTITION_BYTES,
-        min_count: int = 1,
-    ) -> list[Partition]:
-        ranges = partition_ranges(
-            self.n_frames,
-            self.frame_bytes,
-            count=count,
-            target_bytes=target_bytes,
-            min_count=min_count,
-        )
+    def make_partition(self, index: int, start: int, stop: int) -> Partition:
         h = self.header
-        return [
-            MibPartition(
-                index=i,
-                start=lo,
-                stop=hi,
-                sig_shape=self.sig_shape,
-                dtype=self.dtype,
-                files=[
-                    (f.path, f.first, f.n_frames)
-                    for f in self.files
-                    if f.first < hi and f.first + f.n_frames > lo
-                ],
-                header_bytes=h.header_bytes,
-                pixel_bytes=h.pixel_bytes,
-                file_dtype=h.file_dtype,
-                raw_bits=h.depth if h.raw else 0,
-            )
-            for i, (lo, hi) in enumerate(ranges)
-        ]
+        return MibPartition(
+            index=index,
+            start=start,
+            stop=stop,
+            sig_shape=self.sig_shape,
+            dtype=self.dtype,
+            files=[
+                (f.path, f.first, f.n_frames)
+                for f in self.files
+                if f.first < stop and f.first + f.n_frames > start
+            ],
+            header_bytes=h.header_bytes,
+            pixel_bytes=h.pixel_bytes,
+            file_dtype=h.file_dtype,
+            raw_bits=h.depth if h.raw else 0,
+        )
 
 
 def acquisition_files(path: Path) -> tuple[list[Path], Path | None]:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from apps.core.errors import DataSetError
-from apps.core.io.base import DEFAULT_PARTITION_BYTES, DataSet, Partition, partition_ranges
+from apps.core.io.base import DataSet, Partition
 from apps.core.io.raw import RawPartition
 
 MAGIC = b"\x93NUMPY"
@@ -59,32 +59,16 @@ class NpyDataSet(DataSet):
     def params(self) -> dict[str, Any]:
         return {}
 
-    def partitions(
-        self,
-        *,
-        count: int | None = None,
-        target_bytes: int = DEFAULT_PARTITION_BYTES,
-        min_count: int = 1,
-    ) -> list[Partition]:
-        ranges = partition_ranges(
-            self.n_frames,
-            self.frame_bytes,
-            count=count,
-            target_bytes=target_bytes,
-            min_count=min_count,
+    def make_partition(self, index: int, start: int, stop: int) -> Partition:
+        return RawPartition(
+            index=index,
+            start=start,
+            stop=stop,
+            sig_shape=self.sig_shape,
+            dtype=self.dtype,
+            path=self.path,
+            offset=self.offset + start * self.frame_bytes,
         )
-        return [
-            RawPartition(
-                index=i,
-                start=lo,
-                stop=hi,
-                sig_shape=self.sig_shape,
-                dtype=self.dtype,
-                path=self.path,
-                offset=self.offset + lo * self.frame_bytes,
-            )
-            for i, (lo, hi) in enumerate(ranges)
-        ]
 
 
 def _read_header(f: Any, version: tuple[int, int]) -> tuple[tuple[int, ...], bool, np.dtype]:
