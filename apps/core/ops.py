@@ -98,7 +98,7 @@ def _tile_frames(partition: Partition, dtype: np.dtype, tile_frames: int | None)
 #: With few masks, one GEMV per mask over a converted, cache-resident tile beats one GEMM.
 GEMV_MAX_MASKS = 4
 #: Tiles that need no conversion are views of the memory map: larger tiles keep BLAS busy.
-VIEW_TILE_BYTES = 16 * 2**20
+VIEW_TILE_BYTES = 64 * 2**20
 
 
 #: Converted tiles take the masks' bounding box instead of their span below this area ratio.
