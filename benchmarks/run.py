@@ -288,7 +288,7 @@ class Bench:
             self.analysis_round(workers, sets[key], key, analysis, masks_npy)
         if not args.skip_portal:
             self.portal(python, sets["f32"])
-        for name in list(workers) + (["portal"] if not args.skip_portal else []):
+        for name in self.memory.roots:
             emit({"memory": name, **self.memory.report(name)})
         for w in workers.values():
             w.close()
