@@ -8,14 +8,16 @@ uncorrected partition.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from apps.core.corrections import Corrections, detect_hot_pixels
 from apps.core.io.base import DEFAULT_PARTITION_BYTES, DataSet, Partition
 from apps.core.masks import MaskStack
-from apps.core.ops import StopCheck, apply_masks
+
+if TYPE_CHECKING:
+    from apps.core.ops import StopCheck
 
 #: Hot pixels stand out in the sum of a few hundred frames; reading more only costs time.
 HOT_PIXEL_FRAMES = 1024
@@ -57,6 +59,9 @@ class CorrectedPartition(Partition):
         flat = masks.masks().reshape(masks.count, -1)
         folded, offsets = self.corrections.fold(flat)
         folded_stack = MaskStack(folded.reshape(masks.count, *self.sig_shape))
+        # Imported here: apps.core.ops imports the io package, which imports this module.
+        from apps.core.ops import apply_masks
+
         rows = apply_masks(self.inner, folded_stack, roi=roi, should_stop=should_stop)
         rows -= offsets.astype(rows.dtype)
         return rows
