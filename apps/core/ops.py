@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from apps.core import kernels
 from apps.core.errors import JobCancelled
 from apps.core.io.base import DEFAULT_TILE_BYTES, Partition, tile_frames_for
 from apps.core.masks import MaskStack
@@ -181,8 +182,10 @@ def apply_masks(
     return out_t.T
 
 
-#: Tiles for the reductions: the second pass over a tile (the maximum) finds it in cache.
+#: Tiles for the numpy reductions: the second pass over a tile (the maximum) finds it in cache.
 SUM_TILE_BYTES = 4 * 2**20
+#: Tiles for the fused fold, which reads each frame once (views of a memory map, mostly).
+FOLD_TILE_BYTES = 64 * 2**20
 
 
 def _sum_accumulator(dtype: np.dtype) -> tuple[np.dtype, int]:
@@ -199,25 +202,47 @@ def _sum_accumulator(dtype: np.dtype) -> tuple[np.dtype, int]:
 
 
 class _Fold:
-    """Adds tiles ``(k, c)`` into ``acc`` and takes their maximum into ``peak``.
+    """Adds tiles ``(k, c)`` into ``total`` and takes their maximum into ``peak``, with numpy.
 
-    numpy reduces along the frame axis in blocks that keep the partial result in L1 (faster
-    than adding frame by frame into a result in L2), casting integers on the fly; the maximum
-    then finds the tile in cache. The per-tile results go into buffers made once: dask workers
-    run with ``MALLOC_TRIM_THRESHOLD_`` set, so every large temporary would be a fresh mmap
-    (page faults on every tile; measured twice as slow).
+    For the dtypes the compiled fold does not take (32-bit integers, float64, foreign byte
+    order). numpy reduces along the frame axis in blocks that keep the partial result in L1,
+    casting integers on the fly; the maximum then finds the tile in cache. The per-tile results
+    go into buffers made once: dask workers run with ``MALLOC_TRIM_THRESHOLD_`` set, so every
+    large temporary would be a fresh mmap (page faults on every tile; measured twice as slow).
     """
 
-    def __init__(self, acc: np.ndarray, peak: np.ndarray) -> None:
-        self.acc, self.peak = acc, peak
-        self._sum = np.empty_like(acc)
+    def __init__(self, total: np.ndarray, peak: np.ndarray, dtype: np.dtype) -> None:
+        acc_dtype, self.flush_every = _sum_accumulator(dtype)
+        self.total, self.peak = total, peak
+        self.acc = total if acc_dtype == np.float64 else np.zeros_like(total, dtype=acc_dtype)
+        self._sum = np.empty_like(self.acc)
         self._max = np.empty_like(peak)
+        self._pending = 0
 
     def __call__(self, tile: np.ndarray) -> None:
         np.add.reduce(tile, axis=0, dtype=self.acc.dtype, out=self._sum)
         np.add(self.acc, self._sum, out=self.acc)
         np.maximum.reduce(tile, axis=0, dtype=self.peak.dtype, out=self._max)
         np.maximum(self.peak, self._max, out=self.peak)
+        self._pending += tile.shape[0]
+        if self.acc is not self.total and self._pending >= self.flush_every:
+            self.finish()
+
+    def finish(self) -> None:
+        if self.acc is not self.total:
+            self.total += self.acc
+            self.acc.fill(0)
+            self._pending = 0
+
+
+class _CompiledFold(kernels.Fold):
+    """The fused one-pass fold (:class:`apps.core.kernels.Fold`) for the common dtypes."""
+
+    def finish(self) -> None:
+        """numpy's maximum propagates NaN; the fold's does not: a NaN sum marks those pixels."""
+        super().finish()
+        if self.peak.dtype.kind == "f":
+            self.peak[np.isnan(self.total)] = np.nan
 
 
 def sum_frames(
@@ -230,31 +255,26 @@ def sum_frames(
     """Sum (float64), maximum (float64) and count of the frames of one partition.
 
     Shapes are ``(c,)``; the maximum is ``-inf`` where no frame was read. Each tile is read from
-    memory once: running sums in float32 (see :func:`_sum_accumulator`) flushed into float64, the
-    maximum in the data's own (native-order) dtype, exact.
+    memory once for 8- and 16-bit integers and float32 (a compiled fold, running sums in
+    float32 flushed into float64), twice for other dtypes (numpy, see :class:`_Fold`); the
+    maximum is kept in the data's own (native-order) dtype, exact.
     """
     c = partition.frame_size
+    compiled = kernels.can_fold(partition.dtype)
     if not tile_frames:
-        tile_frames = tile_frames_for(c * partition.dtype.itemsize, tile_bytes=SUM_TILE_BYTES)
-    acc_dtype, flush_every = _sum_accumulator(partition.dtype)
+        tile_bytes = FOLD_TILE_BYTES if compiled else SUM_TILE_BYTES
+        tile_frames = tile_frames_for(c * partition.dtype.itemsize, tile_bytes=tile_bytes)
     stopper = _Stopper(should_stop)
     total = np.zeros(c, dtype=np.float64)
-    acc = total if acc_dtype == np.float64 else np.zeros(c, dtype=acc_dtype)
     native = partition.dtype.newbyteorder("=")
     lowest = -np.inf if native.kind == "f" else np.iinfo(native).min
     peak = np.full(c, lowest, dtype=native)
-    fold = _Fold(acc, peak)
-    count = pending = 0
+    fold = _CompiledFold(total, peak) if compiled else _Fold(total, peak, partition.dtype)
+    count = 0
     for _first, tile in _checked_tiles(partition, tile_frames, roi, stopper):
         fold(tile)
         count += tile.shape[0]
-        pending += tile.shape[0]
-        if acc is not total and pending >= flush_every:
-            total += acc
-            acc.fill(0)
-            pending = 0
-    if acc is not total:
-        total += acc
+    fold.finish()
     if count == 0:
         return total, np.full(c, -np.inf), 0
     return total, peak.astype(np.float64), count

@@ -153,7 +153,7 @@ def test_should_stop_cancels_at_the_next_tile(tmp_path: Path, operation: str) ->
 
 
 @pytest.mark.parametrize("tile_frames", [1, 5, None])
-@pytest.mark.parametrize("dtype", ["|u1", ">u2", "<i4", ">f8"])
+@pytest.mark.parametrize("dtype", ["|u1", "|i1", "<u2", ">u2", "<i2", "<i4", "<f4", ">f8"])
 def test_sum_frames_sums_counts_and_takes_the_maximum(
     tmp_path: Path, dtype: str, tile_frames: int | None
 ) -> None:
@@ -166,6 +166,19 @@ def test_sum_frames_sums_counts_and_takes_the_maximum(
     assert count == roi.sum()
     np.testing.assert_allclose(total, rows.sum(axis=0), rtol=1e-6)
     np.testing.assert_array_equal(peak, rows.max(axis=0))
+
+
+def test_sum_frames_propagates_nan_into_the_sum_and_the_maximum(tmp_path: Path) -> None:
+    data = frames("<f4")
+    part = partition(tmp_path, data, index=1)
+    data[part.start + 3, 4, 5] = np.nan
+    data[part.start + 7, 0, 0] = -np.inf
+    part = partition(tmp_path, data, index=1)
+    total, peak, _count = sum_frames(part)
+    rows = data[part.start : part.stop].astype(np.float64).reshape(part.n_frames, -1)
+    np.testing.assert_array_equal(total, rows.sum(axis=0))  # NaN and -inf where numpy has them
+    np.testing.assert_array_equal(peak, rows.max(axis=0))
+    assert np.isnan(peak[4 * SIG[1] + 5]) and np.isfinite(peak[0])
 
 
 def test_sum_frames_of_no_frame_is_empty(tmp_path: Path) -> None:

@@ -1,0 +1,148 @@
+"""Compiled loops for the reductions numpy cannot fuse: sum and maximum in one pass.
+
+numpy needs two passes over a tile for a sum and a maximum (and a cast buffer for integers);
+one compiled loop reads each frame once, four frames at a time, so the running sums and maxima
+are loaded and stored once per four frames. Measured on the benchmark machine, one thread over
+a page-cached float32 file: 11-14 GB/s against 4-5 GB/s for the two numpy passes; uint16:
+10 GB/s against 5 GB/s (docs/performance.md).
+
+The loop (:mod:`apps.core.fold_jit`) is compiled by numba on first use and cached on disk
+(``cache=True``), so a process pays the compilation (about a second per dtype) only the first
+time ever; numba itself is imported only then (0.4 s). The loop releases the GIL: :class:`Fold`
+splits each tile's frames over a few threads (the cores of this process; one in a
+single-threaded dask worker, see :func:`threads`), as BLAS does for the mask products.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+#: Data types the fused fold takes: float32 sums of at most FOLD_FLUSH_FRAMES of them are exact
+#: (integers of at most 16 bits: ``65535 * 256 < 2**24``) or far inside the float32 tolerance.
+FOLD_KINDS = frozenset({"u1", "i1", "u2", "i2", "f4"})
+#: Frames summed in float32 before they are added into the float64 total.
+FOLD_FLUSH_FRAMES = {"f": 64, "u": 256, "i": 256}
+
+
+def can_fold(dtype: np.dtype) -> bool:
+    """Whether :func:`fold_frames` takes tiles of ``dtype`` (native byte order, <= 32 bits)."""
+    dtype = np.dtype(dtype)
+    return dtype.isnative and f"{dtype.kind}{dtype.itemsize}" in FOLD_KINDS
+
+
+def fold_frames(tile: np.ndarray, total: np.ndarray, peak: np.ndarray, acc: np.ndarray) -> None:
+    """Add the frames of ``tile`` into ``total`` and take their maximum into ``peak``.
+
+    Parameters
+    ----------
+    tile : ndarray, shape (k, c)
+        Frames in one of :data:`FOLD_KINDS`, native byte order; rows may be strided (a view
+        of a memory map), each row contiguous.
+    total : ndarray of float64, shape (c,)
+        Running sums, updated in place.
+    peak : ndarray, shape (c,), the tile's dtype
+        Running maxima, updated in place. NaN pixels are not propagated here: the caller marks
+        the pixels whose sum is NaN.
+    acc : ndarray of float32, shape (c,), zeros
+        Scratch for the float32 partial sums; left zeroed.
+    """
+    # numba takes 0.4 s to import: only processes that sum frames pay for it, once.
+    from apps.core import fold_jit
+
+    fold_jit.fold(tile, total, peak, acc, FOLD_FLUSH_FRAMES[tile.dtype.kind])
+
+
+def warm_up() -> None:
+    """Import numba and load (or compile) the fold for the common dtypes, ahead of a job."""
+    for dtype in ("<u2", "<f4"):
+        tile = np.zeros((5, 16), dtype=dtype)
+        tile.flags.writeable = False  # as a memory map's tiles are: numba types them apart
+        total, peak = np.zeros(16), np.zeros(16, dtype=dtype)
+        fold_frames(tile, total, peak, np.zeros(16, np.float32))
+
+
+_local = threading.local()
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+#: Frames per thread and tile at least: below this a thread costs more than it saves.
+MIN_FRAMES_PER_THREAD = 8
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def thread_count() -> int:
+    """Threads the compiled loops of the calling thread use (default: this process's cores)."""
+    return getattr(_local, "threads", None) or _cores()
+
+
+@contextlib.contextmanager
+def threads(count: int) -> Iterator[None]:
+    """Use ``count`` threads for the compiled loops called from this thread, inside the block.
+
+    A dask worker with one thread per process passes 1: its process is one of several that
+    share the cores.
+    """
+    before = getattr(_local, "threads", None)
+    _local.threads = max(1, int(count))
+    try:
+        yield
+    finally:
+        _local.threads = before
+
+
+def _pool(count: int) -> ThreadPoolExecutor:
+    with _pools_lock:
+        pool = _pools.get(count)
+        if pool is None:
+            pool = _pools[count] = ThreadPoolExecutor(count, thread_name_prefix="core-fold")
+        return pool
+
+
+class Fold:
+    """Sum and maximum of many tiles ``(k, c)`` into ``total`` and ``peak``, over threads.
+
+    Each thread folds a block of each tile's frames into sums and maxima of its own (a
+    column range would be a strided view, which numba does not vectorise); :meth:`finish`
+    adds them up.
+    """
+
+    def __init__(self, total: np.ndarray, peak: np.ndarray) -> None:
+        self.total, self.peak = total, peak
+        count = thread_count()
+        self._own = [(total, peak, np.zeros(total.shape, np.float32))]
+        self._own += [
+            (np.zeros_like(total), peak.copy(), np.zeros(total.shape, np.float32))
+            for _ in range(count - 1)
+        ]
+        self._pool = _pool(count) if count > 1 else None
+
+    def __call__(self, tile: np.ndarray) -> None:
+        k = tile.shape[0]
+        if self._pool is None or k < 2 * MIN_FRAMES_PER_THREAD:
+            fold_frames(tile, *self._own[0])
+            return
+        n = min(len(self._own), k // MIN_FRAMES_PER_THREAD)
+        # Blocks of whole groups of four frames, the unit of the compiled loop.
+        edges = [k * i // n // 4 * 4 for i in range(n)] + [k]
+        done = [
+            self._pool.submit(fold_frames, tile[edges[i] : edges[i + 1]], *self._own[i])
+            for i in range(n)
+        ]
+        for future in done:
+            future.result()
+
+    def finish(self) -> None:
+        for total, peak, _acc in self._own[1:]:
+            self.total += total
+            np.maximum(self.peak, peak, out=self.peak)

@@ -1,0 +1,87 @@
+"""The compiled sum-and-maximum fold against numpy, for every dtype it takes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from apps.core import kernels
+
+
+@pytest.fixture(autouse=True)
+def _plain_http() -> None:
+    # The project-wide autouse fixture needs pytest-django; the Core tests run without it.
+    return None
+
+
+def fold(tile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    c = tile.shape[1]
+    total = np.zeros(c)
+    lowest = -np.inf if tile.dtype.kind == "f" else np.iinfo(tile.dtype).min
+    peak = np.full(c, lowest, dtype=tile.dtype)
+    acc = np.zeros(c, np.float32)
+    kernels.fold_frames(tile, total, peak, acc)
+    assert not acc.any()  # the scratch is left zeroed for the next tile
+    return total, peak
+
+
+@pytest.mark.parametrize("dtype", ["|u1", "|i1", "<u2", "<i2", "<f4"])
+@pytest.mark.parametrize("k", [1, 3, 4, 7, 64, 257])
+def test_it_sums_and_takes_the_maximum_like_numpy(dtype: str, k: int) -> None:
+    rng = np.random.default_rng(k)
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+    lo, hi = (info.min, info.max) if info else (-1e4, 1e4)
+    tile = rng.uniform(lo, hi, size=(k, 301)).astype(dtype)
+    total, peak = fold(tile)
+    ref = tile.astype(np.float64)
+    scale = np.abs(ref).sum(axis=0).max()  # the contract's tolerance is relative to this
+    np.testing.assert_allclose(total, ref.sum(axis=0), rtol=0, atol=1e-6 * scale)
+    np.testing.assert_array_equal(peak, tile.max(axis=0))
+
+
+def test_it_sums_16_bit_integers_exactly_past_the_float32_limit() -> None:
+    # 1000 frames of 65535: 65535000 > 2**24, exact only if float32 sums are flushed in time.
+    tile = np.full((1000, 17), 65535, dtype=np.uint16)
+    total, peak = fold(tile)
+    assert (total == 65535 * 1000).all() and (peak == 65535).all()
+
+
+def test_it_keeps_float32_sums_within_the_tolerance_over_many_frames() -> None:
+    rng = np.random.default_rng(1)
+    tile = (1e6 + rng.random((5000, 64))).astype(np.float32)
+    total, _peak = fold(tile)
+    np.testing.assert_allclose(total, tile.astype(np.float64).sum(axis=0), rtol=1e-6)
+
+
+def test_it_reads_strided_tiles() -> None:
+    frames = np.arange(40 * 50, dtype=np.float32).reshape(40, 50)
+    view = frames[::3, 5:45]  # rows strided, columns a slice
+    total, peak = fold(view)
+    np.testing.assert_array_equal(total, view.astype(np.float64).sum(axis=0))
+    np.testing.assert_array_equal(peak, view.max(axis=0))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "takes"),
+    [("<u2", True), ("<f4", True), ("|i1", True), (">u2", False), ("<u4", False), ("<f8", False)],
+)
+def test_it_takes_only_native_dtypes_it_sums_exactly(dtype: str, takes: bool) -> None:
+    assert kernels.can_fold(np.dtype(dtype)) is takes
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("dtype", ["<u2", "<f4"])
+def test_the_threaded_fold_adds_up_every_tile_like_numpy(threads: int, dtype: str) -> None:
+    rng = np.random.default_rng(threads)
+    frames = rng.integers(0, 4000, size=(301, 97)).astype(dtype)
+    total = np.zeros(97)
+    peak = np.full(97, np.iinfo(dtype).min if dtype == "<u2" else -np.inf, dtype=dtype)
+    with kernels.threads(threads):
+        assert kernels.thread_count() == threads
+        fold = kernels.Fold(total, peak)
+        for lo in range(0, 301, 77):  # tiles of 77 frames and a last one of 70
+            fold(frames[lo : lo + 77])
+        fold.finish()
+    assert kernels.thread_count() >= 1  # the default again outside the block
+    np.testing.assert_array_equal(total, frames.astype(np.float64).sum(axis=0))
+    np.testing.assert_array_equal(peak, frames.max(axis=0))
