@@ -44,3 +44,19 @@ def test_it_pickles_core_errors_for_the_trip_from_a_worker() -> None:
     )
     assert str(pickle.loads(pickle.dumps(DataSetError("x.raw: too short")))) == "x.raw: too short"
     assert isinstance(pickle.loads(pickle.dumps(JobCancelled())), JobCancelled)
+
+
+def test_it_imports_numba_only_when_frames_are_first_summed() -> None:
+    # numba takes 0.4 s to import: the web process and the commands must not pay for it.
+    code = (
+        "import sys, numpy as np\n"
+        "from apps.core import kernels, ops, executor\n"
+        "before = 'numba' in sys.modules\n"
+        "kernels.warm_up()\n"
+        "print(before, 'numba' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "True"]

@@ -316,6 +316,20 @@ def test_dask_pins_partitions_to_their_nodes(tmp_path: Path, dask_executor: Dask
     np.testing.assert_allclose(run.results["intensity"], reference(data), rtol=1e-5)
 
 
+def test_dask_workers_load_the_compiled_fold_when_they_start(dask_executor: DaskExecutor) -> None:
+    def loaded() -> bool:
+        import sys
+
+        return "apps.core.fold_jit" in sys.modules
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if all(dask_executor.client.run(loaded).values()):
+            break
+        time.sleep(0.2)
+    assert all(dask_executor.client.run(loaded).values())
+
+
 def test_throttled_check_calls_at_most_every_interval_and_latches() -> None:
     answers = iter([False, True, False])
     calls: list[float] = []
@@ -330,3 +344,11 @@ def test_throttled_check_calls_at_most_every_interval_and_latches() -> None:
     assert throttled() is True and len(calls) == 2
     time.sleep(0.06)
     assert throttled() is True and len(calls) == 2  # a True answer is final
+
+
+def test_throttled_check_can_wait_an_interval_before_its_first_call() -> None:
+    calls: list[float] = []
+    throttled = ThrottledCheck(lambda: calls.append(1.0) or False, interval=0.05, first=0.05)
+    assert throttled() is False and calls == []  # short work never pays the round trip
+    time.sleep(0.06)
+    assert throttled() is False and calls == [1.0]
