@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -135,11 +136,13 @@ class Executor(ABC):
 
     #: how many partitions a dataset is split into at least (one per worker)
     workers: int = 1
+    #: the size of the partitions a dataset without its own is split into
+    partition_bytes: int = DEFAULT_PARTITION_BYTES
 
-    def partitions(
-        self, dataset: DataSet, target_bytes: int = DEFAULT_PARTITION_BYTES
-    ) -> list[Partition]:
-        return dataset.partitions(target_bytes=target_bytes, min_count=self.workers)
+    def partitions(self, dataset: DataSet, target_bytes: int | None = None) -> list[Partition]:
+        return dataset.partitions(
+            target_bytes=target_bytes or self.partition_bytes, min_count=self.workers
+        )
 
     @abstractmethod
     def run(
@@ -275,6 +278,10 @@ def _run_on_worker(
 class DaskExecutor(Executor):
     """Submits one task per partition to a dask cluster and merges in completion order.
 
+    Partitions are 512 MiB (the top of the design's range): every task costs the scheduler
+    and this driver a few milliseconds, which halving the task count halves (measured: 4 GiB
+    float32, 2 workers, ring 22 -> 27 GB/s, sum 12 -> 13 GB/s against 256 MiB).
+
     Parameters
     ----------
     address : str or None
@@ -291,7 +298,7 @@ class DaskExecutor(Executor):
         address: str | None = None,
         *,
         n_workers: int | None = None,
-        in_flight_per_worker: int = 2,
+        in_flight_per_worker: int = 4,
         cluster_kwargs: dict[str, Any] | None = None,
         worker_names: list[str] | None = None,
     ) -> None:
@@ -319,6 +326,9 @@ class DaskExecutor(Executor):
         self.client = Client(address, set_as_default=False, direct_to_workers=direct)
         self.client.register_plugin(WarmUp())
         self.in_flight_per_worker = in_flight_per_worker
+        self.partition_bytes = 2 * DEFAULT_PARTITION_BYTES
+        #: analysis tasks larger than this (pickled) are scattered once instead of sent along
+        self.scatter_min_bytes = 1 << 20
         #: seconds between two calls of the caller's ``should_stop`` (it may query a database)
         self.poll_interval = 0.1
         #: seconds a cancelled run waits for its running partitions to stop
@@ -342,12 +352,16 @@ class DaskExecutor(Executor):
     ) -> RunResult:
         from distributed import Event, as_completed
 
-        plan = _Plan(dataset, analysis, roi, partitions or self.partitions(dataset))
+        names = self._worker_names()
+        if partitions is None:
+            partitions = dataset.partitions(
+                target_bytes=self.partition_bytes, min_count=max(1, len(names))
+            )
+        plan = _Plan(dataset, analysis, roi, partitions)
         stop = None if should_stop is None else ThrottledCheck(should_stop, self.poll_interval)
         cancel = Event(f"cancel-{uuid.uuid4().hex}", client=self.client)
-        [task] = self.client.scatter([analysis.task()], broadcast=True, hash=False)
+        task = self._send_once(analysis.task())
         pending = list(reversed(plan.work))
-        names = self._worker_names()
         limit = self.in_flight_per_worker * max(1, len(names))
         running: dict[Any, tuple[Partition, np.ndarray | None]] = {}
         # Results are gathered by the client's event loop as partitions finish, overlapping
@@ -395,6 +409,15 @@ class DaskExecutor(Executor):
             with contextlib.suppress(Exception):
                 cancel.clear()
         return plan.finish()
+
+    def _send_once(self, task: PartitionTask) -> Any:
+        """The task itself when it is small (it then travels with every partition), or a future
+        of it scattered to every worker once (a round trip of about 10 ms, worth it for large
+        mask stacks)."""
+        if len(pickle.dumps(task, protocol=5)) <= self.scatter_min_bytes:
+            return task
+        [future] = self.client.scatter([task], broadcast=True, hash=False)
+        return future
 
     def _worker_names(self) -> dict[str, str]:
         """``{worker name: address}``; names are compared as strings (a sidecar's ``nodes``)."""

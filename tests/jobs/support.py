@@ -126,6 +126,17 @@ def wait_status(job_id: int, status: str, timeout: float = 30.0) -> Job:
     raise AssertionError(f"job {job_id} is {Job.objects.get(pk=job_id).status}, not {status}")
 
 
+def wait_progress(job_id: int, timeout: float = 30.0) -> Job:
+    """Poll until job ``job_id`` has recorded some frames done."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = Job.objects.get(pk=job_id)
+        if job.frames_done > 0 or job.is_terminal:
+            return job
+        time.sleep(0.01)
+    raise AssertionError(f"job {job_id} recorded no progress within {timeout} s")
+
+
 def submit(
     client: Client, dataset: Dataset, analysis: str, params: Any = None, **extra: Any
 ) -> Any:

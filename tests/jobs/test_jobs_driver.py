@@ -16,7 +16,7 @@ from apps.jobs import compute, driver
 from apps.jobs.models import Job
 from apps.results.models import Result
 from apps.results.store import StaleAttempt, result_array, results_save
-from tests.jobs.support import raw_dataset, submit, wait_status, wait_terminal
+from tests.jobs.support import raw_dataset, submit, wait_progress, wait_terminal
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("thread_runner")]
 
@@ -100,8 +100,8 @@ def test_it_leaves_positions_outside_the_roi_nan(users, client_for, dataset, inl
 def test_it_cancels_a_running_job(users, client_for, dataset, executor):
     executor(SlowExecutor())
     job_id = submit(client_for(users.owner), dataset, "sum").json()["id"]
-    wait_status(job_id, "running")
-    time.sleep(0.3)  # let a few partitions finish and a partial preview be stored
+    wait_progress(job_id)  # a partition or more is done (the first sum also loads numba)
+    time.sleep(0.1)  # and a partial preview is stored
     assert client_for(users.owner).post(f"/api/jobs/{job_id}/cancel/").status_code == 200
     job = wait_terminal(job_id, timeout=10)
     assert (job.status, job.error) == ("cancelled", "cancelled")
