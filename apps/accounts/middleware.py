@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
 from apps.accounts.models import ApiToken, hash_token
+
+#: ``last_used`` is written at most this often: a write on every request would contend with the
+#: job driver for SQLite's single write lock (a script polls a job, a browser opens a websocket).
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def user_for_token(key: str) -> Any | None:
@@ -18,7 +23,9 @@ def user_for_token(key: str) -> Any | None:
     token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(key)).first()
     if token is None or not token.user.is_active:
         return None
-    ApiToken.objects.filter(pk=token.pk).update(last_used=timezone.now())
+    now = timezone.now()
+    if token.last_used is None or now - token.last_used >= LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used=now)
     return token.user
 
 

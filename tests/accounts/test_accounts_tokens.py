@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from apps.accounts.models import ApiToken, hash_token
 from apps.accounts.services import token_create
@@ -24,6 +26,17 @@ def test_it_authenticates_the_api_with_the_key(client, users, owner_key):
     assert response.status_code == 200
     assert [t["name"] for t in response.json()["tokens"]] == ["script"]
     assert ApiToken.objects.get(user=users.owner).last_used is not None
+
+
+def test_it_records_the_last_use_at_most_once_a_minute(client, users, owner_key):
+    headers = {"HTTP_AUTHORIZATION": f"Token {owner_key}"}
+    assert client.get("/api/tokens/", **headers).status_code == 200
+    first = ApiToken.objects.get(user=users.owner).last_used
+    assert client.get("/api/tokens/", **headers).status_code == 200
+    assert ApiToken.objects.get(user=users.owner).last_used == first  # no write this time
+    ApiToken.objects.filter(user=users.owner).update(last_used=first - timedelta(minutes=2))
+    assert client.get("/api/tokens/", **headers).status_code == 200
+    assert ApiToken.objects.get(user=users.owner).last_used > timezone.now() - timedelta(seconds=5)
 
 
 def test_it_refuses_a_revoked_key(client, users, owner_key, client_for):
