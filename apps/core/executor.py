@@ -351,12 +351,8 @@ class DaskExecutor(Executor):
     ) -> RunResult:
         from distributed import Event, as_completed
 
+        plan = _Plan(dataset, analysis, roi, partitions or self.partitions(dataset))
         names = self._worker_names()
-        if partitions is None:
-            partitions = dataset.partitions(
-                target_bytes=self.partition_bytes, min_count=max(1, len(names))
-            )
-        plan = _Plan(dataset, analysis, roi, partitions)
         stop = None if should_stop is None else ThrottledCheck(should_stop, self.poll_interval)
         cancel = Event(f"cancel-{uuid.uuid4().hex}", client=self.client)
         task = self._send_once(analysis.task())
