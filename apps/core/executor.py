@@ -259,16 +259,16 @@ def _run_on_worker(
     from distributed import Event, get_worker
 
     event = Event(cancel_event)
-    me = get_worker()
-    worker = str(me.name)
+    worker = str(get_worker().name)
     t0 = time.perf_counter()
     try:
         partition.locate(worker)
         # The first check waits one interval: a scheduler round trip (2-10 ms) per partition
         # is a large part of a 256 MiB partition's time; a cancelled run's partitions that
-        # have not started are cancelled by the driver instead. The compiled loops use the
-        # worker's threads, not the machine's cores (the other workers share them).
-        with kernels.threads(me.state.nthreads):
+        # have not started are cancelled by the driver instead. The compiled loops run on this
+        # task's thread only: the worker's other threads run other partitions, and other
+        # workers share the machine's cores.
+        with kernels.threads(1):
             value = task(partition, roi, ThrottledCheck(event.is_set, first=0.1))
     except JobCancelled:
         # The driver has already given up on this run; returning (not raising) keeps a
@@ -288,7 +288,8 @@ class DaskExecutor(Executor):
         A scheduler address (``tcp://host:8786``); ``None`` starts a ``LocalCluster`` on
         127.0.0.1 with one single-threaded worker process per core.
     in_flight_per_worker : int
-        Backpressure: at most this many partitions per worker are submitted at once.
+        Backpressure: at most this many partitions per worker are submitted at once (or twice
+        its threads, if that is more: each thread computes one partition at a time).
     worker_names : list of str, optional
         For a LocalCluster: one worker per name (the node names of ``DATA_NODES``).
     """
@@ -308,14 +309,15 @@ class DaskExecutor(Executor):
 
         self.cluster = None
         if address is None:
-            self.cluster = LocalCluster(
-                host="127.0.0.1",
-                n_workers=0 if worker_names else n_workers or os.cpu_count() or 1,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address="127.0.0.1:0",
+            options = {
+                "host": "127.0.0.1",
+                "n_workers": 0 if worker_names else n_workers or os.cpu_count() or 1,
+                "threads_per_worker": 1,
+                "processes": True,
+                "dashboard_address": "127.0.0.1:0",
                 **(cluster_kwargs or {}),
-            )
+            }
+            self.cluster = LocalCluster(**options)
             if worker_names:
                 _name_workers(self.cluster, worker_names)
             address = self.cluster.scheduler_address
@@ -337,7 +339,8 @@ class DaskExecutor(Executor):
 
     @property
     def workers(self) -> int:  # type: ignore[override]
-        return max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
+        """The threads of all workers: each computes one partition at a time."""
+        return max(1, self._workers()[1])
 
     def run(
         self,
@@ -352,12 +355,12 @@ class DaskExecutor(Executor):
         from distributed import Event, as_completed
 
         plan = _Plan(dataset, analysis, roi, partitions or self.partitions(dataset))
-        names = self._worker_names()
+        names, threads = self._workers()
         stop = None if should_stop is None else ThrottledCheck(should_stop, self.poll_interval)
         cancel = Event(f"cancel-{uuid.uuid4().hex}", client=self.client)
         task = self._send_once(analysis.task())
         pending = list(reversed(plan.work))
-        limit = self.in_flight_per_worker * max(1, len(names))
+        limit = max(self.in_flight_per_worker * max(1, len(names)), 2 * threads)
         running: dict[Any, tuple[Partition, np.ndarray | None]] = {}
         # Results are gathered by the client's event loop as partitions finish, overlapping
         # the transfer with this thread's merging (one round trip per partition, not waited on).
@@ -382,7 +385,7 @@ class DaskExecutor(Executor):
         def check_holders() -> None:
             # A worker may leave mid-run: its partitions then wait for a replica, or fail here.
             names.clear()
-            names.update(self._worker_names())
+            names.update(self._workers()[0])
             for p, _ in running.values():
                 _holders(p, names)
 
@@ -414,10 +417,12 @@ class DaskExecutor(Executor):
         [future] = self.client.scatter([task], broadcast=True, hash=False)
         return future
 
-    def _worker_names(self) -> dict[str, str]:
-        """``{worker name: address}``; names are compared as strings (a sidecar's ``nodes``)."""
+    def _workers(self) -> tuple[dict[str, str], int]:
+        """``{worker name: address}`` and the threads of all workers; names are compared as
+        strings (a sidecar's ``nodes``)."""
         workers = self.client.scheduler_info(n_workers=-1)["workers"]
-        return {str(info.get("name")): address for address, info in workers.items()}
+        names = {str(info.get("name")): address for address, info in workers.items()}
+        return names, sum(int(info.get("nthreads", 1)) for info in workers.values())
 
     def _stop_running(self, cancel: Any, futures: list[Any]) -> None:
         """Tell running partitions to stop at their next tile and wait (briefly) until they have.

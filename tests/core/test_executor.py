@@ -352,3 +352,19 @@ def test_throttled_check_can_wait_an_interval_before_its_first_call() -> None:
     assert throttled() is False and calls == []  # short work never pays the round trip
     time.sleep(0.06)
     assert throttled() is False and calls == [1.0]
+
+
+def test_dask_gives_every_worker_thread_a_partition(tmp_path: Path) -> None:
+    # One worker with two threads: the dataset is split for two, and both partitions are
+    # computed (each single-threaded) and merged into the reference.
+    data, ds = scan(tmp_path, parts=1)
+    executor = DaskExecutor(
+        n_workers=1, cluster_kwargs={"threads_per_worker": 2, "memory_limit": "1GiB"}
+    )
+    try:
+        assert executor.workers == 2
+        run = executor.run(ds, virtual(ds))
+    finally:
+        executor.close()
+    assert [r.index for r in run.partitions] == [0, 1]
+    np.testing.assert_allclose(run.results["intensity"], reference(data), rtol=1e-5)
