@@ -264,10 +264,10 @@ def _run_on_worker(
     try:
         partition.locate(worker)
         # The first check waits one interval: a scheduler round trip (2-10 ms) per partition
-        # is a large part of a 256 MiB partition's time; a cancelled run's partitions that
-        # have not started are cancelled by the driver instead. The compiled loops run on this
-        # task's thread only: the worker's other threads run other partitions, and other
-        # workers share the machine's cores.
+        # is a large part of a partition's time (512 MiB of a ring: 40 ms); a cancelled run's
+        # partitions that have not started are cancelled by the driver instead. The compiled
+        # loops run on this task's thread only: the worker's other threads run other
+        # partitions, and other workers share the machine's cores.
         with kernels.threads(1):
             value = task(partition, roi, ThrottledCheck(event.is_set, first=0.1))
     except JobCancelled:

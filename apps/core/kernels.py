@@ -47,8 +47,8 @@ def fold_frames(tile: np.ndarray, total: np.ndarray, peak: np.ndarray, acc: np.n
     total : ndarray of float64, shape (c,)
         Running sums, updated in place.
     peak : ndarray, shape (c,), the tile's dtype
-        Running maxima, updated in place. NaN pixels are not propagated here: the caller marks
-        the pixels whose sum is NaN.
+        Running maxima, updated in place. NaN is not propagated here: :meth:`Fold.finish`
+        marks the pixels whose sum is NaN.
     acc : ndarray of float32, shape (c,), zeros
         Scratch for the float32 partial sums; left zeroed.
     """
@@ -114,7 +114,7 @@ class Fold:
 
     Each thread folds a block of each tile's frames into sums and maxima of its own (a
     column range would be a strided view, which numba does not vectorise); :meth:`finish`
-    adds them up.
+    adds them up and marks NaN pixels.
     """
 
     def __init__(self, total: np.ndarray, peak: np.ndarray) -> None:
@@ -146,3 +146,6 @@ class Fold:
         for total, peak, _acc in self._own[1:]:
             self.total += total
             np.maximum(self.peak, peak, out=self.peak)
+        # numpy's maximum propagates NaN, the compiled loop's does not: a NaN sum marks them.
+        if self.peak.dtype.kind == "f":
+            self.peak[np.isnan(self.total)] = np.nan

@@ -225,24 +225,15 @@ class _Fold:
         np.maximum.reduce(tile, axis=0, dtype=self.peak.dtype, out=self._max)
         np.maximum(self.peak, self._max, out=self.peak)
         self._pending += tile.shape[0]
-        if self.acc is not self.total and self._pending >= self.flush_every:
+        if self._pending >= self.flush_every:
             self.finish()
 
     def finish(self) -> None:
+        """Adds the float32 running sums into ``total`` (after every tile of the last run too)."""
         if self.acc is not self.total:
             self.total += self.acc
             self.acc.fill(0)
-            self._pending = 0
-
-
-class _CompiledFold(kernels.Fold):
-    """The fused one-pass fold (:class:`apps.core.kernels.Fold`) for the common dtypes."""
-
-    def finish(self) -> None:
-        """numpy's maximum propagates NaN; the fold's does not: a NaN sum marks those pixels."""
-        super().finish()
-        if self.peak.dtype.kind == "f":
-            self.peak[np.isnan(self.total)] = np.nan
+        self._pending = 0
 
 
 def sum_frames(
@@ -269,7 +260,7 @@ def sum_frames(
     native = partition.dtype.newbyteorder("=")
     lowest = -np.inf if native.kind == "f" else np.iinfo(native).min
     peak = np.full(c, lowest, dtype=native)
-    fold = _CompiledFold(total, peak) if compiled else _Fold(total, peak, partition.dtype)
+    fold = kernels.Fold(total, peak) if compiled else _Fold(total, peak, partition.dtype)
     count = 0
     for _first, tile in _checked_tiles(partition, tile_frames, roi, stopper):
         fold(tile)
