@@ -99,7 +99,7 @@ def _tile_frames(partition: Partition, dtype: np.dtype, tile_frames: int | None)
 #: With few masks, one GEMV per mask over a converted, cache-resident tile beats one GEMM.
 GEMV_MAX_MASKS = 4
 #: Tiles that need no conversion are views of the memory map: larger tiles keep BLAS busy.
-VIEW_TILE_BYTES = 64 * 2**20
+VIEW_TILE_BYTES = 256 * 2**20
 
 
 #: Converted tiles take the masks' bounding box instead of their span below this area ratio.
@@ -185,7 +185,7 @@ def apply_masks(
 #: Tiles for the numpy reductions: the second pass over a tile (the maximum) finds it in cache.
 SUM_TILE_BYTES = 4 * 2**20
 #: Tiles for the fused fold, which reads each frame once (views of a memory map, mostly).
-FOLD_TILE_BYTES = 64 * 2**20
+FOLD_TILE_BYTES = 256 * 2**20
 
 
 def _sum_accumulator(dtype: np.dtype) -> tuple[np.dtype, int]:

@@ -26,6 +26,7 @@ from apps.core.io.base import (
     Partition,
     check_shape,
 )
+from apps.core.io.mapping import map_view
 
 RAW_ROWS, ROWS, COLS = 130, 128, 128
 DTYPE = np.dtype("<f4")
@@ -64,13 +65,8 @@ class EmpadPartition(Partition):
                     f"{self.path}: file is too short for {self.label}: it has {size} bytes, "
                     f"{need} are needed. Was it truncated?"
                 )
-            self._map = np.memmap(
-                self.path,
-                dtype=DTYPE,
-                mode="r",
-                offset=self.start * raw_frame * DTYPE.itemsize,
-                shape=(self.n_frames, raw_frame),
-            )
+            offset = self.start * raw_frame * DTYPE.itemsize
+            self._map = map_view(self.path, DTYPE, offset, (self.n_frames, raw_frame))
         return self._map[start - self.start : stop - self.start, : ROWS * COLS]
 
 

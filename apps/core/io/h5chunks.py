@@ -21,6 +21,7 @@ import numpy as np
 
 from apps.core.errors import DataSetError
 from apps.core.io.base import Partition, roi_runs
+from apps.core.io.mapping import file_map
 
 
 def frame_chunk_offsets(dset: h5py.Dataset) -> np.ndarray | None:
@@ -74,7 +75,7 @@ class ChunkMapPartition(Partition):
     def _map(self) -> np.ndarray:
         mapped = self.__dict__.get("_file_map")
         if mapped is None:
-            mapped = np.memmap(self.path, dtype=np.uint8, mode="r")
+            mapped = file_map(self.path)
             self._file_map = mapped
         return mapped
 

@@ -32,6 +32,7 @@ from apps.core.io.base import (
     Partition,
     check_shape,
 )
+from apps.core.io.mapping import map_view
 from apps.core.io.mib_header import FrameHeader, read_acquisition, read_frame_header
 
 PARAMS = ("nav_shape",)
@@ -105,8 +106,7 @@ class MibPartition(Partition):
             )
         maps: dict[str, np.ndarray] = self.__dict__.setdefault("_maps", {})
         if path not in maps:
-            mapped = np.memmap(path, dtype=np.uint8, mode="r", shape=(count, self.stride))
-            maps[path] = mapped[:, self.header_bytes :]
+            maps[path] = map_view(path, np.uint8, 0, (count, self.stride))[:, self.header_bytes :]
         return maps[path]
 
 

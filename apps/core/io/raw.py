@@ -28,6 +28,7 @@ from apps.core.io.base import (
     check_shape,
     partition_ranges,
 )
+from apps.core.io.mapping import map_view
 
 SIDECAR_FORMAT = "libertem-raw"
 SIDECAR_VERSION = 1
@@ -58,13 +59,7 @@ class RawPartition(Partition):
     def _open(self) -> np.ndarray:
         mapped = self.__dict__.get("_map")
         if mapped is None:
-            mapped = np.memmap(
-                self.path,
-                dtype=self.dtype,
-                mode="r",
-                offset=self.offset,
-                shape=(self.n_frames, self.frame_size),
-            )
+            mapped = map_view(self.path, self.dtype, self.offset, (self.n_frames, self.frame_size))
             self._map = mapped
         return mapped
 

@@ -1,0 +1,133 @@
+"""One memory map per data file and process, kept between runs and replaced when the file is."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from apps.core.analyses import make_analysis
+from apps.core.errors import DataSetError
+from apps.core.executor import InlineExecutor
+from apps.core.io import mapping, open_dataset
+from apps.core.io.base import DataSet
+
+
+@pytest.fixture(autouse=True)
+def fresh_maps() -> Iterator[None]:
+    mapping.forget()
+    yield
+    mapping.forget()
+
+
+def write(path: Path, data: np.ndarray) -> np.ndarray:
+    data.tofile(path)
+    return data
+
+
+def frames(seed: int, n: int = 12) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, 8, 8), dtype=np.float32)
+
+
+def raw(path: Path, n: int = 12) -> DataSet:
+    params = {"nav_shape": [n], "sig_shape": [8, 8], "dtype": "<f4"}
+    return open_dataset(str(path), format="raw", params=params)
+
+
+def test_partitions_and_runs_share_one_map_per_file(tmp_path: Path) -> None:
+    path = tmp_path / "scan.raw"
+    data = write(path, frames(1))
+    ds = raw(path)
+    first, second = ds.partitions(count=2)
+    a, b = first.read(0, 6), second.read(6, 12)
+    np.testing.assert_array_equal(a, data[:6].reshape(6, 64))
+    np.testing.assert_array_equal(b, data[6:].reshape(6, 64))
+    whole = mapping.file_map(str(path))
+    assert np.shares_memory(a, whole) and np.shares_memory(b, whole)
+    first.close()
+    # a new partition of the file (the next run) reads the same mapping
+    again = raw(path).partitions(count=2)[0].read(0, 6)
+    assert np.shares_memory(again, whole)
+    assert not again.flags.writeable
+
+
+def test_a_replaced_file_is_mapped_again(tmp_path: Path) -> None:
+    path = tmp_path / "scan.raw"
+    write(path, frames(1))
+    sum_of = make_analysis("sum", {}, nav_shape=(12,), sig_shape=(8, 8), dtype=np.float32)
+    before = InlineExecutor().run(raw(path), sum_of).results["sum"]
+    replacement = frames(2)
+    tmp = tmp_path / "new.raw"
+    write(tmp, replacement)
+    os.replace(tmp, path)  # a new inode under the same name
+    after = InlineExecutor().run(raw(path), sum_of).results["sum"]
+    np.testing.assert_allclose(after, replacement.astype(np.float64).sum(axis=0), rtol=1e-6)
+    assert not np.allclose(before, after)
+
+
+def test_a_file_rewritten_in_place_reads_the_new_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "scan.raw"
+    write(path, frames(1))
+    p = raw(path).partitions()[0]
+    p.read(0, 12)
+    p.close()
+    replacement = frames(3)
+    with open(path, "r+b") as f:  # same inode and size
+        f.write(replacement.tobytes())
+    got = raw(path).partitions()[0].read(0, 12)
+    np.testing.assert_array_equal(got, replacement.reshape(12, 64))
+
+
+def test_a_file_grown_or_truncated_gets_a_new_map(tmp_path: Path) -> None:
+    path = tmp_path / "scan.raw"
+    write(path, frames(1))
+    old = mapping.file_map(str(path))
+    with open(path, "ab") as f:
+        f.write(frames(4, n=2).tobytes())
+    grown = mapping.file_map(str(path))
+    assert grown.size == old.size + 2 * 64 * 4
+    os.truncate(path, 100)
+    with pytest.raises(DataSetError, match="too short: it has 100 bytes, 256 are needed"):
+        mapping.map_view(str(path), np.float32, 0, (64,))
+
+
+def test_least_recently_used_maps_are_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mapping, "MAX_FILES", 2)
+    paths = [tmp_path / f"f{i}.raw" for i in range(3)]
+    for i, path in enumerate(paths):
+        write(path, frames(i, n=1))
+    kept = mapping.file_map(str(paths[0]))
+    mapping.file_map(str(paths[1]))
+    mapping.file_map(str(paths[0]))  # used again: f1 is now the oldest
+    mapping.file_map(str(paths[2]))
+    assert list(mapping._maps) == [str(paths[0]), str(paths[2])]
+    assert mapping.file_map(str(paths[0])) is kept
+    # a view outlives its map being dropped
+    view = mapping.map_view(str(paths[2]), np.float32, 0, (8, 8))
+    mapping.forget()
+    np.testing.assert_array_equal(view, frames(2, n=1)[0])
+
+
+def test_maps_past_the_byte_budget_are_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mapping, "MAX_BYTES", 300)
+    a, b = tmp_path / "a.raw", tmp_path / "b.raw"
+    write(a, frames(1, n=1))  # 256 bytes each
+    write(b, frames(2, n=1))
+    mapping.file_map(str(a))
+    mapping.file_map(str(b))
+    assert list(mapping._maps) == [str(b)]  # the newest stays, even alone over budget
+
+
+def test_empty_and_missing_files(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.raw"
+    empty.touch()
+    assert mapping.file_map(str(empty)).size == 0
+    with pytest.raises(DataSetError, match=r"missing\.raw: cannot read the data file"):
+        mapping.file_map(str(tmp_path / "missing.raw"))
