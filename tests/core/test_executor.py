@@ -330,6 +330,18 @@ def test_dask_workers_load_the_compiled_fold_when_they_start(dask_executor: Dask
     assert all(dask_executor.client.run(loaded).values())
 
 
+def test_dask_workers_keep_their_memory_maps_to_half_their_memory_limit(
+    dask_executor: DaskExecutor,
+) -> None:
+    def budget() -> int:
+        from apps.core.io import mapping
+
+        return mapping.MAX_BYTES
+
+    # the fixture's workers have a limit of 1 GiB: dask counts mapped file pages in it
+    assert set(dask_executor.client.run(budget).values()) == {2**29}
+
+
 def test_throttled_check_calls_at_most_every_interval_and_latches() -> None:
     answers = iter([False, True, False])
     calls: list[float] = []

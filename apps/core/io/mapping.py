@@ -8,7 +8,9 @@ open between runs; a second analysis of a file finds its pages mapped already.
 
 A mapping is replaced when its file changes (another inode, size or modification time). Past
 :data:`MAX_FILES` files or :data:`MAX_BYTES` mapped bytes the least recently used mappings are
-dropped; a mapping lives on while an array still views it.
+dropped; a mapping lives on while an array still views it. The pages of a mapping count in the
+process's resident size (not in its anonymous memory), which dask compares with a worker's
+memory limit: :class:`apps.core.warmup.WarmUp` keeps a worker's maps to half of it.
 """
 
 from __future__ import annotations
@@ -26,9 +28,18 @@ from apps.core.errors import DataSetError
 
 #: Files kept mapped per process (each holds a file descriptor).
 MAX_FILES = 128
-#: Bytes of files kept mapped per process: the page tables of fully read mappings cost
-#: 1/512 of this (128 MiB for 64 GiB).
-MAX_BYTES = 64 * 2**30
+
+
+def _half_of_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (AttributeError, OSError, ValueError):  # not a POSIX system
+        return 8 * 2**30
+
+
+#: Bytes of files kept mapped per process (at most 64 GiB, half of this machine's memory): the
+#: page tables of fully read mappings cost 1/512 of it.
+MAX_BYTES = min(64 * 2**30, _half_of_memory())
 
 _lock = threading.Lock()
 _maps: OrderedDict[str, tuple[tuple[int, ...], np.ndarray]] = OrderedDict()
@@ -66,6 +77,14 @@ def map_view(path: str, dtype: Any, offset: int, shape: tuple[int, ...]) -> np.n
             f"{path}: file is too short: it has {whole.size} bytes, {offset + nbytes} are needed."
         )
     return whole[offset : offset + nbytes].view(dtype).reshape(shape)
+
+
+def limit_bytes(max_bytes: int) -> None:
+    """Keep at most ``max_bytes`` of files mapped in this process from now on."""
+    global MAX_BYTES
+    with _lock:
+        MAX_BYTES = min(MAX_BYTES, max(0, int(max_bytes)))
+        _evict()
 
 
 def forget() -> None:

@@ -131,3 +131,17 @@ def test_empty_and_missing_files(tmp_path: Path) -> None:
     assert mapping.file_map(str(empty)).size == 0
     with pytest.raises(DataSetError, match=r"missing\.raw: cannot read the data file"):
         mapping.file_map(str(tmp_path / "missing.raw"))
+
+
+def test_a_lower_budget_drops_maps_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mapping, "MAX_BYTES", 10_000)
+    a, b = tmp_path / "a.raw", tmp_path / "b.raw"
+    write(a, frames(1, n=1))
+    write(b, frames(2, n=1))
+    mapping.file_map(str(a))
+    mapping.file_map(str(b))
+    assert len(mapping._maps) == 2
+    mapping.limit_bytes(400)
+    assert mapping.MAX_BYTES == 400 and list(mapping._maps) == [str(b)]
+    mapping.limit_bytes(5_000)  # only ever lowered
+    assert mapping.MAX_BYTES == 400
