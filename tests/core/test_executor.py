@@ -330,6 +330,21 @@ def test_dask_workers_load_the_compiled_fold_when_they_start(dask_executor: Dask
     assert all(dask_executor.client.run(loaded).values())
 
 
+def test_each_partition_runs_on_the_same_worker_run_after_run(
+    tmp_path: Path, dask_executor: DaskExecutor
+) -> None:
+    data, ds = scan(tmp_path, parts=6)
+    placed = []
+    for _ in range(3):
+        run = dask_executor.run(ds, virtual(ds))
+        np.testing.assert_allclose(run.results["intensity"], reference(data), rtol=1e-5)
+        placed.append({r.index: r.worker for r in run.partitions})
+    assert placed[0] == placed[1] == placed[2]
+    # spread over both single-threaded workers, in turn
+    assert [placed[0][i] for i in range(6)] == [placed[0][0], placed[0][1]] * 3
+    assert placed[0][0] != placed[0][1]
+
+
 def test_dask_workers_keep_their_memory_maps_to_half_their_memory_limit(
     dask_executor: DaskExecutor,
 ) -> None:
