@@ -10,7 +10,9 @@ A mapping is replaced when its file changes (another inode, size or modification
 :data:`MAX_FILES` files or :data:`MAX_BYTES` mapped bytes the least recently used mappings are
 dropped; a mapping lives on while an array still views it. The pages of a mapping count in the
 process's resident size (not in its anonymous memory), which dask compares with a worker's
-memory limit: :class:`apps.core.warmup.WarmUp` keeps a worker's maps to half of it.
+memory limit: :class:`apps.core.warmup.WarmUp` keeps a worker's maps to half of it. A map
+keeps its file's disk space in use after the file is deleted, so every :data:`SWEEP_SECONDS`
+the maps of files that were deleted or replaced are dropped.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import math
 import mmap
 import os
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -41,7 +44,11 @@ def _half_of_memory() -> int:
 #: page tables of fully read mappings cost 1/512 of it.
 MAX_BYTES = min(64 * 2**30, _half_of_memory())
 
+#: Seconds between two checks for deleted or replaced files.
+SWEEP_SECONDS = 10.0
+
 _lock = threading.Lock()
+_next_sweep = 0.0
 _maps: OrderedDict[str, tuple[tuple[int, ...], np.ndarray]] = OrderedDict()
 
 
@@ -51,8 +58,10 @@ def file_map(path: str) -> np.ndarray:
         st = os.stat(path)
     except OSError as exc:
         raise DataSetError(f"{path}: cannot read the data file: {exc.strerror}.") from exc
-    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    key = _key(st)
     with _lock:
+        if time.monotonic() >= _next_sweep:
+            _sweep()
         entry = _maps.get(path)
         if entry is not None and entry[0] == key:
             _maps.move_to_end(path)
@@ -91,6 +100,23 @@ def forget() -> None:
     """Drop every kept mapping (tests; views still in use keep theirs)."""
     with _lock:
         _maps.clear()
+
+
+def _key(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _sweep() -> None:
+    """Drop the maps of files that no longer exist under their path as mapped (lock held)."""
+    global _next_sweep
+    _next_sweep = time.monotonic() + SWEEP_SECONDS
+    for path, (key, _whole) in list(_maps.items()):
+        try:
+            current = _key(os.stat(path))
+        except OSError:
+            current = None
+        if current != key:
+            del _maps[path]
 
 
 def _map_file(path: str, size: int) -> np.ndarray:

@@ -145,3 +145,20 @@ def test_a_lower_budget_drops_maps_at_once(tmp_path: Path, monkeypatch: pytest.M
     assert mapping.MAX_BYTES == 400 and list(mapping._maps) == [str(b)]
     mapping.limit_bytes(5_000)  # only ever lowered
     assert mapping.MAX_BYTES == 400
+
+
+def test_maps_of_deleted_files_are_dropped_at_the_next_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone, kept = tmp_path / "gone.raw", tmp_path / "kept.raw"
+    write(gone, frames(1, n=1))
+    write(kept, frames(2, n=1))
+    monkeypatch.setattr(mapping, "SWEEP_SECONDS", 3600.0)
+    mapping.file_map(str(gone))
+    mapping.file_map(str(kept))
+    gone.unlink()  # its map would keep the disk space in use
+    mapping.file_map(str(kept))
+    assert str(gone) in mapping._maps  # not swept yet
+    monkeypatch.setattr(mapping, "_next_sweep", 0.0)
+    mapping.file_map(str(kept))
+    assert list(mapping._maps) == [str(kept)]
