@@ -377,6 +377,7 @@ class DaskExecutor(Executor):
 
         def submit_next() -> None:
             p, part_roi = pending.pop()
+            workers = _placement(p, names, slots)
             fut = self.client.submit(
                 _run_on_worker,
                 task,
@@ -384,8 +385,9 @@ class DaskExecutor(Executor):
                 part_roi,
                 cancel.name,
                 pure=False,
-                workers=_placement(p, names, slots),
-                allow_other_workers=not p.nodes and bool(slots),
+                workers=workers,
+                # a preference only, unless the partition is stored on its nodes
+                allow_other_workers=workers is not None and not p.nodes,
                 key=f"partition-{p.index}-{uuid.uuid4().hex[:8]}",
             )
             running[fut] = (p, part_roi)
