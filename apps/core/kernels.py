@@ -59,12 +59,15 @@ def fold_frames(tile: np.ndarray, total: np.ndarray, peak: np.ndarray, acc: np.n
 
 
 def warm_up() -> None:
-    """Import numba and load (or compile) the fold for the common dtypes, ahead of a job."""
+    """Import numba and load (or compile) the fold and the mask product for the common dtypes,
+    ahead of a job."""
     for dtype in ("<u2", "<f4"):
         tile = np.zeros((5, 16), dtype=dtype)
         tile.flags.writeable = False  # as a memory map's tiles are: numba types them apart
         total, peak = np.zeros(16), np.zeros(16, dtype=dtype)
         fold_frames(tile, total, peak, np.zeros(16, np.float32))
+        with threads(1):
+            MaskProduct(np.ones((4, 16), np.float32))(tile, np.empty((5, 4), np.float32))
 
 
 _local = threading.local()
@@ -149,3 +152,86 @@ class Fold:
         # numpy's maximum propagates NaN, the compiled loop's does not: a NaN sum marks them.
         if self.peak.dtype.kind == "f":
             self.peak[np.isnan(self.total)] = np.nan
+
+
+#: Masks from which the compiled product beats BLAS, for float32 data and for integers (which
+#: BLAS needs converted first); fewer than the loop's four are padded with zero masks.
+PRODUCT_MIN_MASKS = {"f": 2, "u": 1, "i": 1}
+
+
+def can_multiply(data_dtype: np.dtype, compute_dtype: np.dtype, count: int) -> bool:
+    """Whether :class:`MaskProduct` takes tiles of ``data_dtype`` with ``count`` masks."""
+    data_dtype = np.dtype(data_dtype)
+    return (
+        np.dtype(compute_dtype) == np.float32
+        and can_fold(data_dtype)
+        and count >= PRODUCT_MIN_MASKS[data_dtype.kind]
+    )
+
+
+def _flat(data: np.ndarray) -> tuple[np.ndarray, int]:
+    """``data`` (k, w), rows contiguous, as one flat read-only array and its row stride."""
+    k, w = data.shape
+    item = data.itemsize
+    rows_apart = k < 2 or (data.strides[0] % item == 0 and data.strides[0] >= w * item)
+    if not rows_apart or (w > 1 and data.strides[1] != item):
+        data = np.ascontiguousarray(data)
+    stride = data.strides[0] // item if k > 1 else w
+    size = (k - 1) * stride + w if k else 0
+    flat = np.lib.stride_tricks.as_strided(data, shape=(size,), strides=(item,), writeable=False)
+    return flat, stride
+
+
+class MaskProduct:
+    """``data . weights.T`` for tiles ``(k, w)`` of the :data:`FOLD_KINDS`, over threads, with
+    the compiled loop (which converts the data to float32 in its registers).
+
+    Each thread takes a block of the tile's frames (a multiple of the loop's six); the last
+    frames of a tile go through a zero-padded block of six. Sums are float64 per block of
+    pixels (:mod:`apps.core.masks_jit`), so the result is at least as close as SGEMM's.
+    """
+
+    def __init__(self, weights: np.ndarray) -> None:
+        """``weights``: the masks as rows, ``(m, w)``."""
+        from apps.core import masks_jit
+
+        self._jit = masks_jit
+        self.count, self.width = weights.shape
+        padded = -(-self.count // masks_jit.MASKS) * masks_jit.MASKS
+        self._weights = np.zeros((padded, self.width), np.float32)
+        self._weights[: self.count] = weights
+        count = thread_count()
+        self._threads = count
+        self._pool = _pool(count) if count > 1 else None
+
+    def __call__(self, data: np.ndarray, out: np.ndarray) -> None:
+        """``out`` ``(k, m)`` (any strides) = ``data`` ``(k, w)`` . weights.T."""
+        step = self._jit.FRAMES
+        k = data.shape[0]
+        main = k // step * step
+        sums = np.zeros((main + step, self._weights.shape[0]))
+        flat, stride = _flat(data)
+        blocks = min(self._threads, main // (step * MIN_FRAMES_PER_THREAD)) or 1
+        edges = [main * i // blocks // step * step for i in range(blocks)] + [main]
+        jobs = [
+            (flat[edges[i] * stride :], stride, edges[i + 1] - edges[i], sums[edges[i] :])
+            for i in range(blocks)
+            if edges[i + 1] > edges[i]
+        ]
+        if main < k:
+            tail = np.zeros((step, self.width), data.dtype)
+            tail[: k - main] = data[main:]
+            jobs.append((_flat(tail)[0], self.width, step, sums[main:]))
+        if self._pool is None or len(jobs) == 1:
+            for job in jobs:
+                self._block(*job)
+        else:
+            for future in [self._pool.submit(self._block, *job) for job in jobs]:
+                future.result()
+        out[...] = sums[:k, : self.count]
+
+    def _block(self, flat: np.ndarray, stride: int, frames: int, sums: np.ndarray) -> None:
+        weights = self._weights
+        self._jit.product(
+            flat, stride, frames, self.width, weights.reshape(-1), weights.shape[0], sums
+        )

@@ -165,11 +165,19 @@ def test_dask_raises_promptly_when_cancelled_after_the_first_progress(
     tmp_path: Path, dask_executor: DaskExecutor
 ) -> None:
     _data, ds = scan(tmp_path, parts=30)
+    # 3 frames at 10 ms each: 0.45 s for all 30 on two workers, longer than a stop check takes
+    parts = slow_partitions(ds, tmp_path / "reads.log", delay=0.01)
     stop = {"now": False}
     progress = Progress(on_first=lambda: stop.update(now=True))
     t0 = time.monotonic()
     with pytest.raises(JobCancelled):
-        dask_executor.run(ds, virtual(ds), on_progress=progress, should_stop=lambda: stop["now"])
+        dask_executor.run(
+            ds,
+            virtual(ds),
+            partitions=parts,
+            on_progress=progress,
+            should_stop=lambda: stop["now"],
+        )
     assert time.monotonic() - t0 < 5
     assert 1 <= len(progress.calls) < 30
 
@@ -192,7 +200,7 @@ class SlowPartition(RawPartition):
         return super().tiles(tile_frames=1, roi=roi)
 
 
-def slow_partitions(ds: DataSet, log: Path) -> list[Partition]:
+def slow_partitions(ds: DataSet, log: Path, delay: float = 0.1) -> list[Partition]:
     parts = []
     for p in ds.partitions():
         slow = SlowPartition(
@@ -205,6 +213,7 @@ def slow_partitions(ds: DataSet, log: Path) -> list[Partition]:
             offset=p.offset,  # type: ignore[attr-defined]
         )
         slow.log = str(log)
+        slow.delay = delay
         parts.append(slow)
     return parts
 

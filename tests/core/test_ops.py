@@ -218,7 +218,7 @@ def test_aligned_empty_is_page_aligned() -> None:
         assert arr.shape == shape and arr.ctypes.data % 4096 == 0 and arr.flags.c_contiguous
 
 
-@pytest.mark.parametrize("dtype", ["<u2", ">i4", "<f8"])
+@pytest.mark.parametrize("dtype", [">u2", ">i4", "<f8"])  # those BLAS multiplies
 def test_apply_masks_on_the_bounding_box_of_converted_frames_matches_numpy(
     tmp_path: Path, dtype: str
 ) -> None:

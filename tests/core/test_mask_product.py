@@ -1,0 +1,107 @@
+"""The compiled mask product against a float64 numpy reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from apps.core import kernels, masks_jit
+
+
+@pytest.fixture(autouse=True)
+def _plain_http() -> None:
+    # The project-wide autouse fixture needs pytest-django; the Core tests run without it.
+    return None
+
+
+def product(data: np.ndarray, weights: np.ndarray, threads: int = 1) -> np.ndarray:
+    out = np.full((data.shape[0], weights.shape[0]), np.nan, np.float32)
+    with kernels.threads(threads):
+        kernels.MaskProduct(weights)(data, out)
+    return out
+
+
+def check(got: np.ndarray, data: np.ndarray, weights: np.ndarray) -> None:
+    want = data.astype(np.float64) @ weights.astype(np.float64).T
+    scale = np.abs(want).max()  # the numerical contract's tolerance is relative to this
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= 1e-6 * scale, np.abs(got - want).max() / scale
+
+
+@pytest.mark.parametrize("dtype", ["|u1", "|i1", "<u2", "<i2", "<f4"])
+@pytest.mark.parametrize("frames", [1, 5, 6, 7, 13, 61])
+@pytest.mark.parametrize("masks", [1, 3, 4, 9])
+def test_it_equals_numpy_for_any_frame_and_mask_count(dtype: str, frames: int, masks: int) -> None:
+    rng = np.random.default_rng(frames * 10 + masks)
+    kind = np.dtype(dtype).kind
+    lo, hi = (np.iinfo(dtype).min, np.iinfo(dtype).max) if kind in "iu" else (-1e3, 1e3)
+    data = rng.uniform(lo, hi, size=(frames, 203)).astype(dtype)
+    weights = rng.standard_normal((masks, 203)).astype(np.float32)
+    check(product(data, weights), data, weights)
+
+
+def test_it_reads_rows_longer_than_a_block_of_pixels() -> None:
+    rng = np.random.default_rng(2)
+    width = 2 * masks_jit.PIXELS + 37
+    data = rng.random((14, width), dtype=np.float32)
+    weights = rng.random((5, width), dtype=np.float32)
+    check(product(data, weights), data, weights)
+
+
+def test_it_reads_strided_read_only_views() -> None:
+    # A span of each frame of a memory map: rows apart by the frame, not the span.
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 4000, size=(40, 300)).astype(np.uint16)
+    frames.flags.writeable = False
+    view = frames[::3, 17:250]
+    weights = rng.random((4, 233), dtype=np.float32)
+    check(product(view, weights), view, weights)
+
+
+def test_it_copies_rows_that_are_not_contiguous() -> None:
+    rng = np.random.default_rng(4)
+    frames = rng.random((20, 64), dtype=np.float32)
+    view = frames[:, ::2]  # every other pixel: not one flat range per row
+    weights = rng.random((4, 32), dtype=np.float32)
+    check(product(view, weights), view, weights)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_threads_split_the_frames_and_write_every_row(threads: int) -> None:
+    rng = np.random.default_rng(threads)
+    data = rng.random((301, 97), dtype=np.float32)
+    weights = rng.random((16, 97), dtype=np.float32)
+    out = product(data, weights, threads)
+    assert not np.isnan(out).any()
+    check(out, data, weights)
+
+
+def test_it_writes_into_a_strided_result() -> None:
+    # apply_masks passes a transposed view of its (masks, frames) result.
+    rng = np.random.default_rng(5)
+    data = rng.random((10, 50), dtype=np.float32)
+    weights = rng.random((3, 50), dtype=np.float32)
+    out_t = np.full((3, 12), np.nan, np.float32)
+    kernels.MaskProduct(weights)(data, out_t[:, 1:11].T)
+    assert np.isnan(out_t[:, [0, 11]]).all()
+    check(out_t[:, 1:11].T, data, weights)
+
+
+@pytest.mark.parametrize(
+    ("data", "compute", "count", "takes"),
+    [
+        ("<f4", "<f4", 16, True),
+        ("<f4", "<f4", 2, True),
+        ("<f4", "<f4", 1, False),  # one mask: BLAS's GEMV on the span is faster
+        ("<u2", "<f4", 1, True),
+        ("|u1", "<f4", 3, True),
+        (">u2", "<f4", 3, False),  # foreign byte order
+        ("<u4", "<f4", 3, False),
+        ("<f4", "<f8", 3, False),  # float64 masks: float64 products
+        ("<f8", "<f8", 3, False),
+    ],
+)
+def test_it_takes_float32_products_of_the_dtypes_it_reads(
+    data: str, compute: str, count: int, takes: bool
+) -> None:
+    assert kernels.can_multiply(np.dtype(data), np.dtype(compute), count) is takes
