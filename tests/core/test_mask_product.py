@@ -105,3 +105,15 @@ def test_it_takes_float32_products_of_the_dtypes_it_reads(
     data: str, compute: str, count: int, takes: bool
 ) -> None:
     assert kernels.can_multiply(np.dtype(data), np.dtype(compute), count) is takes
+
+
+def test_a_nan_in_a_frame_makes_only_that_frames_results_nan() -> None:
+    rng = np.random.default_rng(6)
+    data = rng.random((8, 40), dtype=np.float32)
+    data[2, 17] = np.nan
+    data[7, 3] = np.inf  # in the padded tail of the loop's blocks of six frames
+    weights = rng.random((5, 40), dtype=np.float32) + 0.1
+    out = product(data, weights)
+    assert np.isnan(out[2]).all() and np.isposinf(out[7]).all()
+    keep = [0, 1, 3, 4, 5, 6]
+    check(out[keep], data[keep], weights)
