@@ -143,9 +143,14 @@ class Executor(ABC):
     #: in process, sum 14.9 -> 15.7 GB/s.
     partition_bytes: int = 2 * DEFAULT_PARTITION_BYTES
 
-    def partitions(self, dataset: DataSet, target_bytes: int | None = None) -> list[Partition]:
+    def partitions(
+        self, dataset: DataSet, target_bytes: int | None = None, *, min_count: int | None = None
+    ) -> list[Partition]:
+        """``dataset`` split into partitions of about ``target_bytes``, at least ``min_count``
+        (default: one per worker)."""
         return dataset.partitions(
-            target_bytes=target_bytes or self.partition_bytes, min_count=self.workers
+            target_bytes=target_bytes or self.partition_bytes,
+            min_count=min_count or self.workers,
         )
 
     @abstractmethod
@@ -362,9 +367,10 @@ class DaskExecutor(Executor):
     ) -> RunResult:
         from distributed import Event, as_completed
 
-        plan = _Plan(dataset, analysis, roi, partitions or self.partitions(dataset))
-        names, slots = self._workers()
+        names, slots = self._workers()  # one scheduler round trip, before any other
         threads = len(slots)
+        parts = partitions or self.partitions(dataset, min_count=max(1, threads))
+        plan = _Plan(dataset, analysis, roi, parts)
         stop = None if should_stop is None else ThrottledCheck(should_stop, self.poll_interval)
         cancel = Event(f"cancel-{uuid.uuid4().hex}", client=self.client)
         task = self._send_once(analysis.task())

@@ -325,11 +325,11 @@ def test_dask_pins_partitions_to_their_nodes(tmp_path: Path, dask_executor: Dask
     np.testing.assert_allclose(run.results["intensity"], reference(data), rtol=1e-5)
 
 
-def test_dask_workers_load_the_compiled_fold_when_they_start(dask_executor: DaskExecutor) -> None:
+def test_dask_workers_load_the_compiled_loops_when_they_start(dask_executor: DaskExecutor) -> None:
     def loaded() -> bool:
         import sys
 
-        return "apps.core.fold_jit" in sys.modules
+        return {"apps.core.fold_jit", "apps.core.masks_jit"} <= set(sys.modules)
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -352,6 +352,24 @@ def test_each_partition_runs_on_the_same_worker_run_after_run(
     # spread over both single-threaded workers, in turn
     assert [placed[0][i] for i in range(6)] == [placed[0][0], placed[0][1]] * 3
     assert placed[0][0] != placed[0][1]
+
+
+def test_a_dask_run_asks_the_scheduler_for_its_workers_once(
+    tmp_path: Path, dask_executor: DaskExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each question is a round trip through the scheduler, before the first partition starts.
+    data, ds = scan(tmp_path, parts=4)
+    asked = []
+    ask = dask_executor.client.scheduler_info
+
+    def counted(**kwargs: Any) -> dict[str, Any]:
+        asked.append(kwargs)
+        return ask(**kwargs)
+
+    monkeypatch.setattr(dask_executor.client, "scheduler_info", counted)
+    run = dask_executor.run(ds, virtual(ds))
+    np.testing.assert_allclose(run.results["intensity"], reference(data), rtol=1e-5)
+    assert len(asked) == 1
 
 
 def test_dask_workers_keep_their_memory_maps_to_half_their_memory_limit(
