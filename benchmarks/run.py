@@ -235,11 +235,17 @@ class Bench:
         emit(rec)
 
     def rounds(self, jobs: list[tuple[str, str, str, Any]]) -> None:
-        """Run every job (contestant, dataset, what, callable) once per round, alternating."""
+        """Run every job (contestant, dataset, what, callable) once per round, alternating.
+
+        Each round starts one job further on, so no contestant always runs right after the
+        same other one (a dask cluster settling, a process exiting).
+        """
         samples: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(jobs))}
+        order = list(range(len(jobs)))
         for r in range(self.args.runs + 1):
-            for i, (_c, _d, _w, call) in enumerate(jobs):
-                out = call()
+            shift = r % len(jobs) if jobs else 0
+            for i in order[shift:] + order[:shift]:
+                out = jobs[i][3]()
                 if r > 0 or "error" in out:  # round 0 is the warm-up
                     samples[i].append(out)
         for i, (c, d, w, _call) in enumerate(jobs):
@@ -503,7 +509,7 @@ def main() -> None:
         help="scan side (default 128: 128 x 128 frames)",
     )
     parser.add_argument("--sig", type=int, default=256, help="frame side (default 256)")
-    parser.add_argument("--runs", type=int, default=3, help="measured rounds after the warm-up")
+    parser.add_argument("--runs", type=int, default=5, help="measured rounds after the warm-up")
     parser.add_argument("--data", default=os.environ.get("BENCH_DATA", str(ROOT / ".bench-data")))
     parser.add_argument("--only", help="comma-separated analyses or datasets (f32, u16, h5)")
     parser.add_argument("--skip-libertem", action="store_true")
