@@ -26,7 +26,7 @@ from apps.core.io.base import (
     Partition,
     check_shape,
 )
-from apps.core.io.mapping import map_view
+from apps.core.io.mapping import map_view, require_size
 
 RAW_ROWS, ROWS, COLS = 130, 128, 128
 DTYPE = np.dtype("<f4")
@@ -57,14 +57,8 @@ class EmpadPartition(Partition):
         """Frames ``[start, stop)`` as a strided read-only ``(k, 128*128)`` float32 view."""
         self._check_range(start, stop)
         raw_frame = RAW_ROWS * COLS
+        require_size(self.path, self.stop * raw_frame * DTYPE.itemsize, self.label)
         if "_map" not in self.__dict__:
-            need = self.stop * raw_frame * DTYPE.itemsize
-            size = os.stat(self.path).st_size
-            if size < need:
-                raise DataSetError(
-                    f"{self.path}: file is too short for {self.label}: it has {size} bytes, "
-                    f"{need} are needed. Was it truncated?"
-                )
             offset = self.start * raw_frame * DTYPE.itemsize
             self._map = map_view(self.path, DTYPE, offset, (self.n_frames, raw_frame))
         return self._map[start - self.start : stop - self.start, : ROWS * COLS]

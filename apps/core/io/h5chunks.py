@@ -19,9 +19,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from apps.core.errors import DataSetError
 from apps.core.io.base import Partition, roi_runs
-from apps.core.io.mapping import file_map
+from apps.core.io.mapping import file_map, require_size
 
 
 def frame_chunk_offsets(dset: h5py.Dataset) -> np.ndarray | None:
@@ -81,16 +80,7 @@ class ChunkMapPartition(Partition):
 
     def read(self, start: int, stop: int) -> np.ndarray:
         self._check_range(start, stop)
-        # A mapped page of a truncated file kills the process (SIGBUS): check before reading.
-        try:
-            size = os.stat(self.path).st_size
-        except OSError as exc:
-            raise DataSetError(f"{self.path}: cannot read {self.label}: {exc.strerror}.") from exc
-        if size < self.need_bytes:
-            raise DataSetError(
-                f"{self.path}: file is too short for {self.label}: it has {size} bytes, "
-                f"{self.need_bytes} are needed. Was it truncated or overwritten?"
-            )
+        require_size(self.path, self.need_bytes, self.label)
         fb = self.frame_size * self.dtype.itemsize
         offs = self.offsets[start - self.start : stop - self.start]
         mapped = self._map()

@@ -88,6 +88,24 @@ def map_view(path: str, dtype: Any, offset: int, shape: tuple[int, ...]) -> np.n
     return whole[offset : offset + nbytes].view(dtype).reshape(shape)
 
 
+def require_size(path: str, need: int, label: str) -> None:
+    """DataSetError naming ``path`` and ``label`` unless the file has at least ``need`` bytes.
+
+    Readers call it before every read of a mapped file, not only when mapping it: touching a
+    page of a file that was truncated after it was mapped kills the process with SIGBUS
+    instead of raising.
+    """
+    try:
+        size = os.stat(path).st_size
+    except OSError as exc:
+        raise DataSetError(f"{path}: cannot read {label}: {exc.strerror}.") from exc
+    if size < need:
+        raise DataSetError(
+            f"{path}: file is too short for {label}: it has {size} bytes, "
+            f"{need} are needed. Was it truncated or overwritten?"
+        )
+
+
 def limit_bytes(max_bytes: int) -> None:
     """Keep at most ``max_bytes`` of files mapped in this process from now on."""
     global MAX_BYTES

@@ -32,7 +32,7 @@ from apps.core.io.base import (
     Partition,
     check_shape,
 )
-from apps.core.io.mapping import map_view
+from apps.core.io.mapping import map_view, require_size
 from apps.core.io.mib_header import FrameHeader, read_acquisition, read_frame_header
 
 PARAMS = ("nav_shape",)
@@ -92,18 +92,7 @@ class MibPartition(Partition):
         return view.view(self.file_dtype)
 
     def _pixels(self, path: str, first: int, count: int) -> np.ndarray:
-        # Checked on every read: touching a page of a file truncated after it was mapped
-        # kills the process with SIGBUS instead of raising.
-        need = count * self.stride
-        try:
-            size = os.stat(path).st_size
-        except OSError as exc:
-            raise DataSetError(f"{path}: cannot read {self.label}: {exc.strerror}.") from exc
-        if size < need:
-            raise DataSetError(
-                f"{path}: file is too short for {self.label}: it has {size} bytes, "
-                f"{need} are needed. Was it truncated or overwritten?"
-            )
+        require_size(path, count * self.stride, self.label)
         maps: dict[str, np.ndarray] = self.__dict__.setdefault("_maps", {})
         if path not in maps:
             maps[path] = map_view(path, np.uint8, 0, (count, self.stride))[:, self.header_bytes :]

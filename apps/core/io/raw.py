@@ -28,7 +28,7 @@ from apps.core.io.base import (
     check_shape,
     partition_ranges,
 )
-from apps.core.io.mapping import map_view
+from apps.core.io.mapping import map_view, require_size
 
 SIDECAR_FORMAT = "libertem-raw"
 SIDECAR_VERSION = 1
@@ -42,20 +42,6 @@ class RawPartition(Partition):
         self.path = path
         self.offset = offset
 
-    def _check_file(self) -> None:
-        # Checked on every read, not only when mapping: touching a page of a file that was
-        # truncated after it was mapped kills the process with SIGBUS instead of raising.
-        need = self.offset + self.nbytes
-        try:
-            size = os.stat(self.path).st_size
-        except OSError as exc:
-            raise DataSetError(f"{self.path}: cannot read {self.label}: {exc.strerror}.") from exc
-        if size < need:
-            raise DataSetError(
-                f"{self.path}: file is too short for {self.label}: it has {size} bytes, "
-                f"{need} are needed. Was it truncated or overwritten?"
-            )
-
     def _open(self) -> np.ndarray:
         mapped = self.__dict__.get("_map")
         if mapped is None:
@@ -65,7 +51,7 @@ class RawPartition(Partition):
 
     def read(self, start: int, stop: int) -> np.ndarray:
         self._check_range(start, stop)
-        self._check_file()
+        require_size(self.path, self.offset + self.nbytes, self.label)
         return self._open()[start - self.start : stop - self.start]
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -71,3 +72,15 @@ def test_it_refuses_xml_that_is_not_empad(tmp_path: Path) -> None:
     (tmp_path / "other.xml").write_text("<root><something/></root>")
     with pytest.raises(DataSetError, match=r"other\.xml: an XML file, but not an EMPAD"):
         detect(str(tmp_path / "other.xml"))
+
+
+def test_a_file_truncated_after_opening_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    xml = write_empad(tmp_path, np.ones((6, 128, 128), "<f4"), scan=(2, 3))
+    part = open_dataset(str(xml)).partitions(count=1)[0]
+    part.read(0, 6)  # mapped
+    os.truncate(tmp_path / "scan_x.raw", 130 * 128 * 4 * 3)
+    with pytest.raises(DataSetError, match=r"scan_x\.raw: file is too short for partition 0"):
+        part.read(0, 6)
+    (tmp_path / "scan_x.raw").unlink()
+    with pytest.raises(DataSetError, match=r"scan_x\.raw: cannot read partition 0"):
+        part.read(0, 6)
