@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 class SlowExecutor(InlineExecutor):
     """One frame per partition and a pause after each: a job that runs for a few seconds."""
 
-    def partitions(self, dataset: Any, target_bytes: int = 0) -> list[Any]:
+    def partitions(self, dataset: Any, target_bytes: int = 0, **kw: Any) -> list[Any]:
         return dataset.partitions(count=dataset.n_frames)
 
     def run(self, dataset: Any, analysis: Any, *, on_progress: Any = None, **kwargs: Any) -> Any:

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 class ManyPartitions(InlineExecutor):
     """One row of the scan per partition, so the job reports progress several times."""
 
-    def partitions(self, dataset: Any, target_bytes: int = 0) -> list[Any]:
+    def partitions(self, dataset: Any, target_bytes: int = 0, **kw: Any) -> list[Any]:
         return dataset.partitions(count=dataset.nav_shape[0])
 
 

@@ -73,7 +73,7 @@ class KillingExecutor(DaskExecutor):
         self.victim = victim
         self.killed_at: int | None = None
 
-    def partitions(self, dataset: Any, target_bytes: int = 0) -> list[Any]:
+    def partitions(self, dataset: Any, target_bytes: int = 0, **kw: Any) -> list[Any]:
         return dataset.partitions(count=16)
 
     def run(self, dataset: Any, analysis: Any, *, on_progress: Any = None, **kw: Any) -> Any:
