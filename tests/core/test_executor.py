@@ -422,3 +422,15 @@ def test_dask_gives_every_worker_thread_a_partition(tmp_path: Path) -> None:
         executor.close()
     assert [r.index for r in run.partitions] == [0, 1]
     np.testing.assert_allclose(run.results["intensity"], reference(data), rtol=1e-5)
+
+
+def intervals(server: Any) -> tuple[float, float]:
+    """Milliseconds between a dask server's ticks, and between its metrics samples."""
+    callbacks = server.periodic_callbacks
+    return callbacks["tick"].callback_time, callbacks["monitor"].callback_time
+
+
+def test_the_local_cluster_wakes_its_event_loops_rarely(dask_executor: DaskExecutor) -> None:
+    client = dask_executor.client
+    assert set(client.run(lambda dask_worker: intervals(dask_worker)).values()) == {(200, 2000)}
+    assert client.run_on_scheduler(lambda dask_scheduler: intervals(dask_scheduler)) == (200, 2000)
