@@ -243,10 +243,9 @@ class Bench:
         same other one (a dask cluster settling, a process exiting).
         """
         samples: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(jobs))}
-        order = list(range(len(jobs)))
+        n = len(jobs)
         for r in range(self.args.runs + 1):
-            shift = r % len(jobs) if jobs else 0
-            for i in order[shift:] + order[:shift]:
+            for i in ((r + j) % n for j in range(n)):
                 out = jobs[i][3]()
                 if r > 0 or "error" in out:  # round 0 is the warm-up
                     samples[i].append(out)

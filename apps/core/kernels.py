@@ -197,9 +197,10 @@ class MaskProduct:
 
         self._jit = masks_jit
         self.count, self.width = weights.shape
-        padded = -(-self.count // masks_jit.MASKS) * masks_jit.MASKS
-        self._weights = np.zeros((padded, self.width), np.float32)
-        self._weights[: self.count] = weights
+        self._padded = -(-self.count // masks_jit.MASKS) * masks_jit.MASKS
+        rows = np.zeros((self._padded, self.width), np.float32)
+        rows[: self.count] = weights
+        self._weights = rows.reshape(-1)  # the loop takes them flat, mask after mask
         count = thread_count()
         self._threads = count
         self._pool = _pool(count) if count > 1 else None
@@ -209,7 +210,7 @@ class MaskProduct:
         step = self._jit.FRAMES
         k = data.shape[0]
         main = k // step * step
-        sums = np.zeros((main + step, self._weights.shape[0]))
+        sums = np.zeros((main + step, self._padded))
         flat, stride = _flat(data)
         blocks = min(self._threads, main // (step * MIN_FRAMES_PER_THREAD)) or 1
         edges = [main * i // blocks // step * step for i in range(blocks)] + [main]
@@ -231,7 +232,4 @@ class MaskProduct:
         out[...] = sums[:k, : self.count]
 
     def _block(self, flat: np.ndarray, stride: int, frames: int, sums: np.ndarray) -> None:
-        weights = self._weights
-        self._jit.product(
-            flat, stride, frames, self.width, weights.reshape(-1), weights.shape[0], sums
-        )
+        self._jit.product(flat, stride, frames, self.width, self._weights, self._padded, sums)
