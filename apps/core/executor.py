@@ -361,6 +361,8 @@ class DaskExecutor(Executor):
         self.cancel_grace = 10.0
         #: seconds between checks that the nodes holding running partitions are still up
         self.holder_interval = 0.5
+        #: seconds the driver waits for a partition before it checks ``should_stop`` again
+        self.wait_interval = 0.02
 
     @property
     def workers(self) -> int:  # type: ignore[override]
@@ -493,7 +495,11 @@ class DaskExecutor(Executor):
             if time.monotonic() >= next_check:
                 check()
                 next_check = time.monotonic() + self.holder_interval
-            time.sleep(0.002)
+            # Woken by the client's event loop as soon as a partition is in (no polling, which
+            # would take the GIL from that loop and the web server 500 times a second).
+            with queue.thread_condition:
+                if not queue.has_ready():
+                    queue.thread_condition.wait(self.wait_interval)
 
     def _result(self, fut: Any, result: Any, p: Partition) -> tuple[Any, str, float]:
         if fut.status == "finished":
