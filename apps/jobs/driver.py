@@ -13,7 +13,6 @@ import time
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from apps.core.errors import CoreError, JobCancelled
@@ -28,7 +27,7 @@ from apps.jobs.scheduling import has_free_slot, jobs_dispatch
 from apps.live.events import publish
 from apps.results.models import Result
 from apps.results.serializers import result_json
-from apps.results.store import StaleAttempt, final_results, results_save
+from apps.results.store import StaleAttempt, results_save
 
 logger = logging.getLogger(__name__)
 
@@ -86,23 +85,25 @@ def _run_claimed(job: Job) -> None:
 def job_claim(job_id: int) -> Job | None:
     """queued -> running with a new attempt, atomically; None if it was not queued, or its
     owner already runs ``MAX_RUNNING_JOBS_PER_USER`` jobs (it then waits, see scheduling)."""
-    queued = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED)
     with transaction.atomic():
-        owner_id = queued.values_list("owner_id", flat=True).first()
-        if owner_id is None or not has_free_slot(owner_id):
+        job = (
+            Job.objects.select_for_update(of=("self",))
+            .select_related("dataset", "owner")
+            .filter(pk=job_id, status=Job.Status.QUEUED)
+            .first()
+        )
+        if job is None or not has_free_slot(job.owner_id):
             return None
         now = timezone.now()
-        claimed = queued.update(
-            status=Job.Status.RUNNING,
-            attempt=F("attempt") + 1,
-            started=now,
-            heartbeat=now,
-            frames_done=0,
-            error="",
+        job.status = Job.Status.RUNNING
+        job.attempt += 1  # the row is locked (SQLite: the transaction holds the write lock)
+        job.started = job.heartbeat = now
+        job.frames_done = 0
+        job.error = ""
+        job.save(
+            update_fields=["status", "attempt", "started", "heartbeat", "frames_done", "error"]
         )
-    if not claimed:
-        return None
-    return Job.objects.select_related("dataset", "owner").get(pk=job_id)
+    return job
 
 
 def _compute(job: Job) -> RunResult:
@@ -138,7 +139,7 @@ def _failure_message(exc: Exception) -> str:
 def _finish_ok(job: Job, run: RunResult) -> None:
     now = timezone.now()
     with transaction.atomic():
-        results_save(job=job, results=run.results)
+        saved = results_save(job=job, results=run.results)
         updated = running_job(job).update(
             status=Job.Status.FINISHED,
             frames_done=run.frames,
@@ -152,7 +153,7 @@ def _finish_ok(job: Job, run: RunResult) -> None:
         if not updated:
             raise StaleAttempt(f"job {job.pk} is no longer running attempt {job.attempt}.")
     logger.info("job %s finished: %s frames in %.2f s", job.pk, run.frames, run.seconds)
-    results = [result_json(r) for r in final_results(job)]
+    results = [result_json(r) for r in saved]
     publish(
         job.pk,
         {

@@ -44,6 +44,15 @@ class ProgressReporter:
         if not final and now - self._last < self.interval:
             return
         self._last = now
+        if not final:
+            # The final figures are written by the finish, in the transaction that stores the
+            # results: writing them here too would delay the job's end by a commit.
+            self._write(done, total)
+        publish(self.job.pk, {"type": "progress", "id": self.job.pk, "done": done, "total": total})
+        if not final and self.preview in partial:
+            self._partial(done, total, partial[self.preview])
+
+    def _write(self, done: int, total: int) -> None:
         updated = running_job(self.job).update(
             frames_done=done,
             frames_total=total,
@@ -54,9 +63,6 @@ class ProgressReporter:
             raise StaleAttempt(
                 f"job {self.job.pk} is no longer running attempt {self.job.attempt}."
             )
-        publish(self.job.pk, {"type": "progress", "id": self.job.pk, "done": done, "total": total})
-        if not final and self.preview in partial:
-            self._partial(done, total, partial[self.preview])
 
     def _partial(self, done: int, total: int, array: np.ndarray) -> None:
         image = preview_image(array)

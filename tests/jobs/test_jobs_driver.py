@@ -184,3 +184,73 @@ def test_it_replaces_results_when_saved_twice(users, dataset):
     results_save(job=job, results={"sum": np.full(3, 2.0)})
     [row] = Result.objects.filter(job=job)
     np.testing.assert_array_equal(result_array(row), [2, 2, 2])
+
+
+def test_a_claim_starts_the_next_attempt_and_returns_the_claimed_row(users, dataset):
+    job = Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum", attempt=2)
+    Job.objects.filter(pk=job.pk).update(frames_done=7, error="from the last attempt")
+    claimed = driver.job_claim(job.pk)
+    stored = Job.objects.get(pk=job.pk)
+    for row in (claimed, stored):
+        assert (row.status, row.attempt, row.frames_done, row.error) == ("running", 3, 0, "")
+        assert row.started is not None and row.heartbeat == row.started
+    assert claimed.started == stored.started
+    assert (claimed.dataset.pk, claimed.owner.pk) == (dataset.pk, users.owner.pk)
+    assert driver.job_claim(job.pk) is None  # running now, not queued
+    assert Job.objects.get(pk=job.pk).attempt == 3
+
+
+def test_the_final_progress_report_is_published_and_left_to_the_finish_to_write(
+    users, dataset, monkeypatch
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.jobs import progress
+
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        progress, "publish", lambda job_id, message, binary=None: sent.append(message)
+    )
+    job = driver.job_claim(
+        Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum").pk
+    )
+    report = progress.ProgressReporter(job, preview="mean", frame_bytes=10)
+    partial = {"mean": np.ones((16, 12), np.float32)}
+    report(12, 48, partial)
+    assert Job.objects.get(pk=job.pk).frames_done == 12
+    with CaptureQueriesContext(connection) as queries:
+        report(48, 48, partial)
+    assert len(queries) == 0
+    assert [m["type"] for m in sent] == ["progress", "partial", "progress"]
+    assert (sent[-1]["done"], sent[-1]["total"]) == (48, 48)
+    assert Job.objects.get(pk=job.pk).frames_done == 12
+
+
+def test_the_thread_runner_handles_its_database_connection_as_a_request_does(
+    users, dataset, inline_executor, settings
+):
+    """Kept from one job to the next while CONN_MAX_AGE allows (the embedded SQLite), closed
+    after each job where it is 0 (PostgreSQL, whose connections a pool holds)."""
+    import threading
+
+    from django.db import connection
+
+    from apps.jobs import runner
+
+    jobs = [Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum") for _ in "ab"]
+    seen: list[Any] = []
+
+    def two_jobs() -> None:
+        for job in jobs:
+            runner._run_in_thread(job.pk)
+            seen.append(connection.connection)
+
+    thread = threading.Thread(target=two_jobs)
+    thread.start()
+    thread.join(60)
+    assert [Job.objects.get(pk=j.pk).status for j in jobs] == ["finished", "finished"]
+    if settings.DATABASES["default"]["CONN_MAX_AGE"]:
+        assert seen[0] is not None and seen[1] is seen[0]
+    else:
+        assert seen == [None, None]
