@@ -35,12 +35,13 @@ from portal import Portal  # noqa: E402
 
 LIBERTEM = "libertem==0.16.0"
 BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-#: Every contestant's dask cluster ticks as quietly as the portal's own (apps.core.executor's
+#: Every contestant's dask cluster is as quiet as the portal's own (apps.core.executor's
 #: QUIET_CLUSTER): an idle cluster at dask's defaults took 6 % of a core, on the cores the
 #: other contestants are being timed on.
 QUIET_DASK = {
     "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "200ms",
     "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL": "2s",
+    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
 }
 #: issue #9: (dataset, analysis, ours / LiberTEM-best needed)
 TARGETS = [

@@ -433,4 +433,7 @@ def intervals(server: Any) -> tuple[float, float]:
 def test_the_local_cluster_wakes_its_event_loops_rarely(dask_executor: DaskExecutor) -> None:
     client = dask_executor.client
     assert set(client.run(lambda dask_worker: intervals(dask_worker)).values()) == {(200, 2000)}
+    # no statistical profiler sampling the workers' stacks every 10 ms
+    profiling = client.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks)
+    assert set(profiling.values()) == {False}
     assert client.run_on_scheduler(lambda dask_scheduler: intervals(dask_scheduler)) == (200, 2000)
