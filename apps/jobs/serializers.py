@@ -45,7 +45,9 @@ def job_json(job: Job, *, results: bool = True) -> dict[str, Any]:
         "partitions": [_partition(p) for p in job.partitions],
     }
     if results:
-        data["results"] = [result_json(r) for r in final_results(job)]
+        # Only a finished job has results (they are stored with that status, in one transaction).
+        finished = job.status == Job.Status.FINISHED
+        data["results"] = [result_json(r) for r in final_results(job)] if finished else []
     return data
 
 

@@ -254,3 +254,21 @@ def test_the_thread_runner_handles_its_database_connection_as_a_request_does(
         assert seen[0] is not None and seen[1] is seen[0]
     else:
         assert seen == [None, None]
+
+
+def test_the_json_of_a_job_lists_results_only_once_it_finished(users, dataset, inline_executor):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.jobs.serializers import job_json
+
+    job = driver.job_claim(
+        Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum").pk
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert job_json(job)["results"] == []
+    assert not any("results_result" in q["sql"] for q in queries.captured_queries)
+    Job.objects.filter(pk=job.pk).update(status="queued")
+    driver.run_job(job.pk)
+    job.refresh_from_db()
+    assert sorted(r["name"] for r in job_json(job)["results"]) == ["max", "mean", "sum"]
