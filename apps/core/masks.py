@@ -12,7 +12,8 @@ a disk, a ring and the radial bins agree exactly on their shared edges: ``ring(r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -170,6 +171,22 @@ class MaskStack:
         #: ``(r0, r1, c0, c1)``: the rows and columns any mask touches (empty: all zero).
         self.box = _bounding_box(any_mask.reshape(self.sig_shape))
         self._rows = np.ascontiguousarray(flat)
+        self._derived: dict[Any, Any] = {}
+
+    def derived(self, key: Any, make: Callable[[], Any]) -> Any:
+        """``make()``, made once per ``key`` for this stack in this process and kept with it.
+
+        For forms of the masks that every partition of a run needs and that cost a copy of the
+        stack to make (a compiled product's padded weights). They are not pickled: a dask
+        worker makes its own, once per stack it holds (a large task is sent to it once).
+        """
+        try:
+            return self._derived[key]
+        except KeyError:
+            return self._derived.setdefault(key, make())
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_derived": {}}
 
     def matrix(self, dtype: np.dtype) -> np.ndarray:
         """The full ``(c, m)`` matrix in ``dtype``."""

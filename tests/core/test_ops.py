@@ -236,3 +236,37 @@ def test_apply_masks_on_the_bounding_box_of_converted_frames_matches_numpy(
     got = np.concatenate([apply_masks(p, masks, tile_frames=4) for p in ds.partitions(count=2)])
     expected = data.reshape(23, -1).astype(np.float64) @ stack.reshape(3, -1).T.astype(np.float64)
     np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_the_compiled_product_of_a_stack_is_made_once_and_not_pickled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle
+
+    from apps.core import kernels
+
+    made: list[int] = []
+    real = kernels.MaskProduct
+
+    def counting(weights: np.ndarray) -> Any:
+        made.append(weights.shape[0])
+        return real(weights)
+
+    monkeypatch.setattr(kernels, "MaskProduct", counting)
+    data = frames("<u2")
+    path = tmp_path / "data.raw"
+    path.write_bytes(data.tobytes())
+    ds = RawDataSet.open(str(path), nav_shape=[N], sig_shape=list(SIG), dtype="<u2")
+    stack = masks_for_test(0.3, count=5)
+    masks = MaskStack(stack)
+    for part in ds.partitions(count=4):
+        got = apply_masks(part, masks)
+        want = reference(data, part, stack)
+        assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+    assert made == [5]  # one product for the four partitions
+    copy = pickle.loads(pickle.dumps(masks))
+    apply_masks(ds.partitions(count=4)[0], copy)
+    assert made == [5, 5]  # a worker's copy makes its own
+    with kernels.threads(kernels.thread_count() + 1):
+        apply_masks(ds.partitions(count=4)[0], masks)
+    assert made == [5, 5, 5]  # and one per thread count
