@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -55,6 +56,8 @@ TARGETS = [
     ("h5", "sum", 2.0),
     ("h5", "virtual", 2.0),
 ]
+#: :meth:`Bench.settle`: the window in which the contestants must be idle, and the longest wait.
+SETTLE_WINDOW, SETTLE_MAX = 0.05, 2.0
 RING = {"cx": 128.0, "cy": 128.0, "ri": 30.0, "ro": 60.0}
 #: The Core's dask ring, run in turn with the portal's jobs: the denominator of the portal target.
 BESIDE_PORTAL = ("core-dask", "f32", "virtual beside the portal")
@@ -259,18 +262,52 @@ class Bench:
     def rounds(self, jobs: list[tuple[str, str, str, Any]]) -> None:
         """Run every job (contestant, dataset, what, callable) once per round, alternating.
 
-        Each round starts one job further on, so no contestant always runs right after the
-        same other one (a dask cluster settling, a process exiting).
+        Each round runs the jobs in another (seeded) order, so no contestant always runs right
+        after the same other one; and each job starts only once every contestant's processes
+        are idle again (see :meth:`settle`).
         """
         samples: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(jobs))}
-        n = len(jobs)
         for r in range(self.args.runs + 1):
-            for i in ((r + j) % n for j in range(n)):
+            order = list(range(len(jobs)))
+            random.Random(r).shuffle(order)
+            for i in order:
+                self.settle()
                 out = jobs[i][3]()
                 if r > 0 or "error" in out:  # round 0 is the warm-up
                     samples[i].append(out)
         for i, (c, d, w, _call) in enumerate(jobs):
             self.record(c, d, w, samples[i])
+
+    def settle(self) -> None:
+        """Wait until the contestants' processes together use at most one clock tick (10 ms)
+        of CPU in :data:`SETTLE_WINDOW` seconds, for at most :data:`SETTLE_MAX` seconds.
+
+        A process does not stop computing when it answers: OpenBLAS's threads spin for about
+        0.1 s after a product (LiberTEM's inline and threads executors: a whole core), which
+        slowed the next contestant's masks run by 10-15 %.
+        """
+        deadline = time.monotonic() + SETTLE_MAX
+        before = self.cpu_ticks()
+        while time.monotonic() < deadline:
+            time.sleep(SETTLE_WINDOW)
+            now = self.cpu_ticks()
+            if now - before <= 1:
+                return
+            before = now
+
+    def cpu_ticks(self) -> int:
+        """User and system clock ticks used so far by every watched process tree."""
+        parents = children_map()
+        total = 0
+        for pid in list(self.memory.roots.values()):
+            for p in tree(pid, parents):
+                try:
+                    with open(f"/proc/{p}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                    total += int(fields[11]) + int(fields[12])
+                except (OSError, IndexError, ValueError):
+                    continue
+        return total
 
     def run(self) -> None:
         args = self.args
