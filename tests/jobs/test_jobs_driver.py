@@ -238,12 +238,14 @@ def test_the_thread_runner_handles_its_database_connection_as_a_request_does(
 
     from apps.jobs import runner
 
-    jobs = [Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum") for _ in "ab"]
+    jobs: list[Job] = []
     seen: list[Any] = []
 
     def two_jobs() -> None:
-        for job in jobs:
-            runner._run_in_thread(job.pk)
+        # one after the other: a queued second job would be started by the first one's end
+        for _ in "ab":
+            jobs.append(Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum"))
+            runner._run_in_thread(jobs[-1].pk)
             seen.append(connection.connection)
 
     thread = threading.Thread(target=two_jobs)
