@@ -30,19 +30,21 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(ROOT))
 
 import datagen  # noqa: E402
 from portal import Portal  # noqa: E402
 
+from apps.core.executor import QUIET_CLUSTER  # noqa: E402
+
 LIBERTEM = "libertem==0.16.0"
 BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-#: Every contestant's dask cluster is as quiet as the portal's own (apps.core.executor's
-#: QUIET_CLUSTER): an idle cluster at dask's defaults took 6 % of a core, on the cores the
-#: other contestants are being timed on.
+#: Every contestant's dask cluster is as quiet as the portal's own (QUIET_CLUSTER, as dask's
+#: environment variables): an idle cluster at dask's defaults took 6 % of a core, on the cores
+#: the other contestants are being timed on.
 QUIET_DASK = {
-    "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "200ms",
-    "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL": "2s",
-    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
+    "DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)
+    for key, value in QUIET_CLUSTER.items()
 }
 #: issue #9: (dataset, analysis, ours / LiberTEM-best needed)
 TARGETS = [
@@ -84,17 +86,23 @@ def rss_anon(pid: int) -> int:
     return 0
 
 
+def proc_stat(pid: int | str) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (empty when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def children_map() -> dict[int, list[int]]:
     """Parent pid -> child pids, from /proc/*/stat."""
     parents: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents.setdefault(ppid, []).append(int(entry))
+            fields = proc_stat(entry)
+            if len(fields) > 1:
+                parents.setdefault(int(fields[1]), []).append(int(entry))
     return parents
 
 
@@ -301,12 +309,9 @@ class Bench:
         total = 0
         for pid in list(self.memory.roots.values()):
             for p in tree(pid, parents):
-                try:
-                    with open(f"/proc/{p}/stat") as f:
-                        fields = f.read().rsplit(")", 1)[1].split()
+                fields = proc_stat(p)
+                if len(fields) > 12:
                     total += int(fields[11]) + int(fields[12])
-                except (OSError, IndexError, ValueError):
-                    continue
         return total
 
     def run(self) -> None:
