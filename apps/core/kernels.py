@@ -191,13 +191,16 @@ class MaskProduct:
     pixels (:mod:`apps.core.masks_jit`), so the result is at least as close as SGEMM's.
     """
 
-    def __init__(self, weights: np.ndarray) -> None:
-        """``weights``: the masks as rows, ``(m, w)``."""
+    def __init__(self, weights: np.ndarray, *, masks_per_block: int | None = None) -> None:
+        """``weights``: the masks as rows, ``(m, w)``; ``masks_per_block``: which of the
+        loops to use (:data:`apps.core.masks_jit.PRODUCTS`; default: the one for this host)."""
         from apps.core import masks_jit
 
-        self._jit = masks_jit
+        block = masks_per_block or masks_jit.MASKS
+        self._product = masks_jit.PRODUCTS[block]
+        self._frames = masks_jit.FRAMES
         self.count, self.width = weights.shape
-        self._padded = -(-self.count // masks_jit.MASKS) * masks_jit.MASKS
+        self._padded = -(-self.count // block) * block
         rows = np.zeros((self._padded, self.width), np.float32)
         rows[: self.count] = weights
         self._weights = rows.reshape(-1)  # the loop takes them flat, mask after mask
@@ -207,7 +210,7 @@ class MaskProduct:
 
     def __call__(self, data: np.ndarray, out: np.ndarray) -> None:
         """``out`` ``(k, m)`` (any strides) = ``data`` ``(k, w)`` . weights.T."""
-        step = self._jit.FRAMES
+        step = self._frames
         k = data.shape[0]
         main = k // step * step
         sums = np.zeros((main + step, self._padded))
@@ -232,4 +235,4 @@ class MaskProduct:
         out[...] = sums[:k, : self.count]
 
     def _block(self, flat: np.ndarray, stride: int, frames: int, sums: np.ndarray) -> None:
-        self._jit.product(flat, stride, frames, self.width, self._weights, self._padded, sums)
+        self._product(flat, stride, frames, self.width, self._weights, self._padded, sums)

@@ -1,36 +1,51 @@
 """The numba-compiled mask product behind :class:`apps.core.kernels.MaskProduct`.
 
-``out[f, j] += sum_k data[f, k] * weights[j, k]``, six frames by four masks at a time: 24 running
-sums, each a vector register once LLVM vectorises the pixel loop, fed by ten loads per 24
-multiply-adds. The pixels go in blocks that keep the four mask rows in L2. Measured on the
-benchmark machine over float32 in memory, two threads: 25 GB/s, against 18 GB/s for OpenBLAS's
-SGEMM, which copies (packs) every block of the data before it multiplies.
+``out[f, j] += sum_k data[f, k] * weights[j, k]``, six frames by a few masks at a time: the
+running sums of one block of frames and masks each take a vector register once LLVM
+vectorises the pixel loop, and each load of a frame's or a mask's pixels feeds several
+multiply-adds. How many sums fit in registers depends on the host:
 
-Rows are addressed through a flat array and a row stride, so a row of a strided tile (a span
-of each frame, a view of a memory map) is still a contiguous, vectorisable range; indices are
-unsigned so numba adds no negative-index wraparound, which would stop the vectoriser.
+* with AVX-512 (32 vector registers), six frames by four masks: 24 sums, ten loads per 24
+  multiply-adds (:func:`product_6x4`);
+* with AVX2 (16 vector registers), six frames by two masks: 12 sums, eight loads per 12
+  multiply-adds (:func:`product_6x2`). Six by four needs 29 registers there, and LLVM spills
+  20 of the sums to the stack, a store and a load around every multiply-add: on the AMD EPYC
+  (Zen 3) benchmark machine, 16 masks over a 512 MiB float32 map with two threads ran at
+  5.2–6.6 GB/s six by four and 7.2–9.3 GB/s six by two.
+
+The pixels go in blocks that keep the mask rows in L2. Rows are addressed through a flat array
+and a row stride, so a row of a strided tile (a span of each frame, a view of a memory map) is
+still a contiguous, vectorisable range; indices are unsigned so numba adds no negative-index
+wraparound, which would stop the vectoriser.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, uint64
+from llvmlite import binding
+from numba import config, njit, uint64
 
-#: Frames and masks of one block of running sums (the loop below is written out for these).
-FRAMES, MASKS = 6, 4
+#: Frames of one block of running sums (both loops below are written out for six).
+FRAMES = 6
 #: Pixels per block: four mask rows of float32 take 128 KiB of L2.
 PIXELS = 8192
 
 _FAST = {"nsz", "arcp", "contract", "reassoc"}
 
 
+def masks_per_block(cpu_features: str) -> int:
+    """Masks per block of running sums for LLVM's CPU features (``"+avx2,-avx512f,..."``):
+    4 with AVX-512's 32 vector registers, else 2."""
+    return 4 if "+avx512f" in cpu_features.split(",") else 2
+
+
 @njit(nogil=True, cache=True, fastmath=_FAST, boundscheck=False)
-def product(data, stride, frames, width, weights, masks, out):  # type: ignore[no-untyped-def]
+def product_6x4(data, stride, frames, width, weights, masks, out):  # type: ignore[no-untyped-def]
     """Adds ``data . weights.T`` into ``out`` (float64, ``(frames, masks)``).
 
     ``data``: flat float32, frame ``f`` at ``data[f * stride : f * stride + width]``;
     ``weights``: flat float32, mask ``j`` at ``weights[j * width : (j + 1) * width]``.
-    ``frames`` must be a multiple of FRAMES and ``masks`` of MASKS (the caller pads).
+    ``frames`` must be a multiple of FRAMES and ``masks`` of 4 (the caller pads).
     """
     for p0 in range(0, width, PIXELS):
         n = min(width, p0 + PIXELS) - p0
@@ -41,7 +56,7 @@ def product(data, stride, frames, width, weights, masks, out):  # type: ignore[n
             r3 = r2 + uint64(stride)
             r4 = r3 + uint64(stride)
             r5 = r4 + uint64(stride)
-            for j in range(0, masks, MASKS):
+            for j in range(0, masks, 4):
                 w0 = uint64(j * width + p0)
                 w1 = w0 + uint64(width)
                 w2 = w1 + uint64(width)
@@ -118,3 +133,61 @@ def product(data, stride, frames, width, weights, masks, out):  # type: ignore[n
                 o[j + 1] += s51
                 o[j + 2] += s52
                 o[j + 3] += s53
+
+
+@njit(nogil=True, cache=True, fastmath=_FAST, boundscheck=False)
+def product_6x2(data, stride, frames, width, weights, masks, out):  # type: ignore[no-untyped-def]
+    """:func:`product_6x4` for hosts with 16 vector registers: ``masks`` a multiple of 2."""
+    for p0 in range(0, width, PIXELS):
+        n = min(width, p0 + PIXELS) - p0
+        for f in range(0, frames, FRAMES):
+            r0 = uint64(f * stride + p0)
+            r1 = r0 + uint64(stride)
+            r2 = r1 + uint64(stride)
+            r3 = r2 + uint64(stride)
+            r4 = r3 + uint64(stride)
+            r5 = r4 + uint64(stride)
+            for j in range(0, masks, 2):
+                w0 = uint64(j * width + p0)
+                w1 = w0 + uint64(width)
+                s00 = s01 = s10 = s11 = s20 = s21 = np.float32(0)
+                s30 = s31 = s40 = s41 = s50 = s51 = np.float32(0)
+                for i in range(n):
+                    k = uint64(i)
+                    m0 = weights[w0 + k]
+                    m1 = weights[w1 + k]
+                    x = np.float32(data[r0 + k])
+                    s00 += x * m0
+                    s01 += x * m1
+                    x = np.float32(data[r1 + k])
+                    s10 += x * m0
+                    s11 += x * m1
+                    x = np.float32(data[r2 + k])
+                    s20 += x * m0
+                    s21 += x * m1
+                    x = np.float32(data[r3 + k])
+                    s30 += x * m0
+                    s31 += x * m1
+                    x = np.float32(data[r4 + k])
+                    s40 += x * m0
+                    s41 += x * m1
+                    x = np.float32(data[r5 + k])
+                    s50 += x * m0
+                    s51 += x * m1
+                out[f, j] += s00
+                out[f, j + 1] += s01
+                out[f + 1, j] += s10
+                out[f + 1, j + 1] += s11
+                out[f + 2, j] += s20
+                out[f + 2, j + 1] += s21
+                out[f + 3, j] += s30
+                out[f + 3, j + 1] += s31
+                out[f + 4, j] += s40
+                out[f + 4, j + 1] += s41
+                out[f + 5, j] += s50
+                out[f + 5, j + 1] += s51
+
+
+#: Masks per block of running sums on this host, and the loop for them.
+PRODUCTS = {4: product_6x4, 2: product_6x2}
+MASKS = masks_per_block(config.CPU_FEATURES or binding.get_host_cpu_features().flatten())

@@ -14,10 +14,12 @@ def _plain_http() -> None:
     return None
 
 
-def product(data: np.ndarray, weights: np.ndarray, threads: int = 1) -> np.ndarray:
+def product(
+    data: np.ndarray, weights: np.ndarray, threads: int = 1, block: int | None = None
+) -> np.ndarray:
     out = np.full((data.shape[0], weights.shape[0]), np.nan, np.float32)
     with kernels.threads(threads):
-        kernels.MaskProduct(weights)(data, out)
+        kernels.MaskProduct(weights, masks_per_block=block)(data, out)
     return out
 
 
@@ -28,16 +30,37 @@ def check(got: np.ndarray, data: np.ndarray, weights: np.ndarray) -> None:
     assert np.abs(got - want).max() <= 1e-6 * scale, np.abs(got - want).max() / scale
 
 
+@pytest.mark.parametrize("block", sorted(masks_jit.PRODUCTS))
 @pytest.mark.parametrize("dtype", ["|u1", "|i1", "<u2", "<i2", "<f4"])
 @pytest.mark.parametrize("frames", [1, 5, 6, 7, 13, 61])
 @pytest.mark.parametrize("masks", [1, 3, 4, 9])
-def test_it_equals_numpy_for_any_frame_and_mask_count(dtype: str, frames: int, masks: int) -> None:
+def test_it_equals_numpy_for_any_frame_and_mask_count(
+    dtype: str, frames: int, masks: int, block: int
+) -> None:
     rng = np.random.default_rng(frames * 10 + masks)
     kind = np.dtype(dtype).kind
     lo, hi = (np.iinfo(dtype).min, np.iinfo(dtype).max) if kind in "iu" else (-1e3, 1e3)
     data = rng.uniform(lo, hi, size=(frames, 203)).astype(dtype)
     weights = rng.standard_normal((masks, 203)).astype(np.float32)
-    check(product(data, weights), data, weights)
+    check(product(data, weights, block=block), data, weights)
+
+
+@pytest.mark.parametrize("block", sorted(masks_jit.PRODUCTS))
+def test_every_loop_reads_rows_longer_than_a_block_of_pixels(block: int) -> None:
+    rng = np.random.default_rng(block)
+    width = masks_jit.PIXELS + 5
+    data = rng.random((13, width), dtype=np.float32)
+    weights = rng.random((7, width), dtype=np.float32)
+    check(product(data, weights, threads=2, block=block), data, weights)
+
+
+@pytest.mark.parametrize(
+    ("features", "block"),
+    [("+avx,+avx2,+fma,-avx512f,-avx512bw", 2), ("+avx2,+avx512f,+avx512bw,+avx512vl", 4)],
+)
+def test_the_host_vector_registers_choose_the_block(features: str, block: int) -> None:
+    # Six frames by four masks needs 29 vector registers: spilled on AVX2's 16.
+    assert masks_jit.masks_per_block(features) == block
 
 
 def test_it_reads_rows_longer_than_a_block_of_pixels() -> None:
