@@ -20,7 +20,7 @@ from apps.accounts.access import get_job
 from apps.jobs.models import Job
 from apps.jobs.progress import partial_message
 from apps.jobs.serializers import job_json
-from apps.live.events import group_name, remember_consumer_loop
+from apps.live.events import EVENT_TYPE, group_name, remember_consumer_loop
 from apps.results.preview import image_bytes
 from apps.results.store import partial_latest, result_array
 
@@ -44,6 +44,14 @@ class JobConsumer(AsyncWebsocketConsumer):
         if partial is not None:
             await self.send(text_data=json.dumps(partial[0]))
             await self.send(bytes_data=partial[1])
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale database connections before every handler, a hop to a thread
+        # and back; a job event touches no database, and a job sends several a second.
+        if message["type"] == EVENT_TYPE:
+            await self.job_event(message)
+        else:
+            await super().dispatch(message)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import channels.consumer
 import numpy as np
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
@@ -15,6 +17,7 @@ from apps.accounts.services import token_create
 from apps.core.executor import InlineExecutor
 from apps.jobs import compute
 from apps.jobs.models import Job
+from apps.live.events import EVENT_TYPE, group_name
 from apps.results.store import partial_save
 from libertem_site.asgi import application
 from tests.jobs.support import ORIGIN, submit, wait_terminal
@@ -120,6 +123,26 @@ async def test_it_catches_a_late_browser_up_with_the_latest_partial(users, job):
     }
     pixels = await ws.receive_output(timeout=5)
     np.testing.assert_array_equal(np.frombuffer(pixels["bytes"], "<f4").reshape(3, 4), image)
+    await ws.disconnect()
+
+
+async def test_job_events_reach_the_browser_without_a_database_hop(users, job, monkeypatch):
+    # channels closes old connections in a thread before each handler; events need no database
+    hops: list[int] = []
+
+    async def counted() -> None:
+        hops.append(1)
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    ws = await database_sync_to_async(connect_as)(users.owner, job.pk)
+    await ws.connect()
+    assert (await receive_json(ws))["type"] == "status"
+    before = len(hops)
+    event = {"type": EVENT_TYPE, "message": {"type": "progress", "done": 7}, "binary": b"\x01\x02"}
+    await get_channel_layer().group_send(group_name(job.pk), event)
+    assert await receive_json(ws) == {"type": "progress", "done": 7}
+    assert (await ws.receive_output(timeout=5))["bytes"] == b"\x01\x02"
+    assert len(hops) == before
     await ws.disconnect()
 
 

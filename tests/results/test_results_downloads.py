@@ -105,6 +105,15 @@ def test_it_answers_404_for_unknown_results(users, client_for, job):
     assert client.get("/api/jobs/999999/results/intensity.npy").status_code == 404
 
 
+def test_a_partial_is_replaced_in_one_statement(job, django_assert_num_queries):
+    partial_save(job=job, name="intensity", array=np.zeros((6, 8), np.float32))
+    with django_assert_num_queries(1):
+        partial_save(job=job, name="intensity", array=np.full((2, 3), 5, np.float32))
+    row = job.results.get(partial=True)
+    assert (row.shape, row.nbytes) == ([2, 3], 24)
+    np.testing.assert_array_equal(result_array(row), np.full((2, 3), 5, np.float32))
+
+
 def test_it_serves_the_latest_partial(users, client_for, job):
     partial_save(job=job, name="intensity", array=np.zeros((6, 8), np.float32))
     partial_save(job=job, name="intensity", array=np.ones((6, 8), np.float32))
