@@ -188,6 +188,9 @@ def product_6x2(data, stride, frames, width, weights, masks, out):  # type: igno
                 out[f + 5, j + 1] += s51
 
 
-#: Masks per block of running sums on this host, and the loop for them.
+#: The loop for each number of masks per block.
 PRODUCTS = {4: product_6x4, 2: product_6x2}
-MASKS = masks_per_block(config.CPU_FEATURES or binding.get_host_cpu_features().flatten())
+#: Masks per block on this host (numba compiles for ``NUMBA_CPU_FEATURES`` when it is set).
+MASKS = masks_per_block(
+    getattr(config, "CPU_FEATURES", None) or binding.get_host_cpu_features().flatten()
+)
