@@ -27,7 +27,7 @@ from numba import config, njit, uint64
 
 #: Frames of one block of running sums (both loops below are written out for six).
 FRAMES = 6
-#: Pixels per block: four mask rows of float32 take 128 KiB of L2.
+#: Pixels per block: a block's mask rows of float32 take 32 KiB each, in L2.
 PIXELS = 8192
 
 _FAST = {"nsz", "arcp", "contract", "reassoc"}

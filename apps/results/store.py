@@ -41,7 +41,7 @@ def partial_save(*, job: Job, name: str, array: np.ndarray) -> None:
     one name, so one row per job).
 
     One statement, an upsert: it runs several times a second per job, in the process that also
-    serves the websockets (a read, then an update or insert, took three).
+    serves the websockets (a delete, a read and an update or insert took three).
     """
     row = _row(job, name, np.asarray(array), partial=True)
     Result.objects.bulk_create(

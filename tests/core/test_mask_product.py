@@ -45,15 +45,6 @@ def test_it_equals_numpy_for_any_frame_and_mask_count(
     check(product(data, weights, block=block), data, weights)
 
 
-@pytest.mark.parametrize("block", sorted(masks_jit.PRODUCTS))
-def test_every_loop_reads_rows_longer_than_a_block_of_pixels(block: int) -> None:
-    rng = np.random.default_rng(block)
-    width = masks_jit.PIXELS + 5
-    data = rng.random((13, width), dtype=np.float32)
-    weights = rng.random((7, width), dtype=np.float32)
-    check(product(data, weights, threads=2, block=block), data, weights)
-
-
 @pytest.mark.parametrize(
     ("features", "block"),
     [("+avx,+avx2,+fma,-avx512f,-avx512bw", 2), ("+avx2,+avx512f,+avx512bw,+avx512vl", 4)],
@@ -63,12 +54,14 @@ def test_the_host_vector_registers_choose_the_block(features: str, block: int) -
     assert masks_jit.masks_per_block(features) == block
 
 
-def test_it_reads_rows_longer_than_a_block_of_pixels() -> None:
+@pytest.mark.parametrize("block", sorted(masks_jit.PRODUCTS))
+@pytest.mark.parametrize("threads", [1, 2])
+def test_it_reads_rows_longer_than_a_block_of_pixels(block: int, threads: int) -> None:
     rng = np.random.default_rng(2)
     width = 2 * masks_jit.PIXELS + 37
     data = rng.random((14, width), dtype=np.float32)
     weights = rng.random((5, width), dtype=np.float32)
-    check(product(data, weights), data, weights)
+    check(product(data, weights, threads=threads, block=block), data, weights)
 
 
 def test_it_reads_strided_read_only_views() -> None:
