@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from apps.core import kernels
+from apps.core import cluster, kernels
 from apps.core.analyses.base import Analysis, PartitionTask
 from apps.core.errors import CoreError, JobCancelled, ParameterError
 from apps.core.io.base import DEFAULT_PARTITION_BYTES, DataSet, Partition
@@ -461,7 +461,7 @@ class DaskExecutor(Executor):
         costs a page fault per 64 KiB, 0.16 s of a core per 4 GiB). Another worker may run it
         if that one is gone.
         """
-        workers = self.client.scheduler_info(n_workers=-1)["workers"]
+        workers = cluster.scheduler_identity(self.client)["workers"]
         names = {str(info.get("name")): address for address, info in workers.items()}
         slots = [
             address

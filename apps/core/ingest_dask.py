@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from apps.core.cluster import worker_names
 from apps.core.errors import CoreError, JobCancelled
 
 CHECK_SECONDS = 0.5
@@ -20,12 +21,6 @@ CHECK_SECONDS = 0.5
 
 class NodeError(CoreError):
     """A node that should run a partition's task is not (or no longer) a dask worker."""
-
-
-def worker_names(client: Any) -> dict[str, str]:
-    """``{worker name: address}`` of the workers now connected to the scheduler."""
-    workers = client.scheduler_info(n_workers=-1)["workers"]
-    return {str(info.get("name")): address for address, info in workers.items()}
 
 
 def run_pinned(

@@ -39,7 +39,8 @@ def verify(sidecar: str, *, client: Any = None) -> list[dict[str, Any]]:
             items.append((copy, (check_copy, copy, root, p.nbytes, p.sha256)))
     if client is None:
         return [check_copy(*args) for _, (_, *args) in items]
-    from apps.core.ingest_dask import run_pinned, worker_names
+    from apps.core.cluster import worker_names
+    from apps.core.ingest_dask import run_pinned
 
     up = worker_names(client)
     down = [

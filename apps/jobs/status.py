@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.core.cluster import scheduler_identity
 from apps.jobs import compute
 from apps.jobs.models import Job
 
@@ -38,12 +39,12 @@ def _scheduler_info() -> dict[str, Any] | None:
     client = getattr(executor, "client", None)
     try:
         if client is not None:
-            return client.scheduler_info(n_workers=-1)
+            return scheduler_identity(client)
         if settings.DASK_SCHEDULER_ADDRESS:
             from distributed import Client
 
             with Client(settings.DASK_SCHEDULER_ADDRESS, timeout=3, set_as_default=False) as c:
-                return c.scheduler_info(n_workers=-1)
+                return scheduler_identity(c)
     except Exception:
         logger.warning("status: the dask scheduler did not answer", exc_info=True)
     return None

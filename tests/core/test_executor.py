@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from apps.core import cluster
 from apps.core.analyses import make_analysis
 from apps.core.analyses.base import Analysis
 from apps.core.errors import CoreError, DataSetError, JobCancelled, ParameterError
@@ -360,13 +361,13 @@ def test_a_dask_run_asks_the_scheduler_for_its_workers_once(
     # Each question is a round trip through the scheduler, before the first partition starts.
     data, ds = scan(tmp_path, parts=4)
     asked = []
-    ask = dask_executor.client.scheduler_info
+    ask = cluster.scheduler_identity
 
-    def counted(**kwargs: Any) -> dict[str, Any]:
-        asked.append(kwargs)
-        return ask(**kwargs)
+    def counted(client: Any) -> dict[str, Any]:
+        asked.append(client)
+        return ask(client)
 
-    monkeypatch.setattr(dask_executor.client, "scheduler_info", counted)
+    monkeypatch.setattr(cluster, "scheduler_identity", counted)
     run = dask_executor.run(ds, virtual(ds))
     np.testing.assert_allclose(run.results["intensity"], reference(data), rtol=1e-5)
     assert len(asked) == 1

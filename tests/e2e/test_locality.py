@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
+from apps.core.cluster import worker_names
 from apps.core.executor import DaskExecutor
 from apps.datasets.models import Dataset
 from apps.datasets.services import dataset_register
@@ -138,9 +139,7 @@ def connect(cluster: Cluster, names: tuple[str, ...] = NODES) -> DaskExecutor:
 
 def wait_gone(executor: DaskExecutor, name: str) -> None:
     deadline = time.monotonic() + 30
-    while name in {
-        str(w["name"]) for w in executor.client.scheduler_info(n_workers=-1)["workers"].values()
-    }:
+    while name in worker_names(executor.client):
         assert time.monotonic() < deadline, f"{name} is still connected"
         time.sleep(0.05)
 

@@ -1,0 +1,22 @@
+"""What the dask scheduler says about its workers, asked afresh each time.
+
+``Client.scheduler_info(n_workers=-1)`` fetches every worker into a cache and returns the
+cache; the client's own periodic refresh rewrites that cache with no workers in it, so a call
+racing the refresh can read "no workers" from a full cluster. These helpers ask the scheduler
+and return its answer, not the cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def scheduler_identity(client: Any) -> dict[str, Any]:
+    """The scheduler's identity with every connected worker under ``"workers"``."""
+    return dict(client.sync(client.scheduler.identity, n_workers=-1))
+
+
+def worker_names(client: Any) -> dict[str, str]:
+    """``{worker name: address}`` of the workers now connected to the scheduler."""
+    workers = scheduler_identity(client)["workers"]
+    return {str(info.get("name")): address for address, info in workers.items()}
