@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "libertem_site.settings")
-# Build Django first: it sets up the app registry the websocket stack imports.
-django_asgi_app = get_asgi_application()
+# Set Django up first: the websocket stack imports models.
+django.setup(set_prefix=False)
+
+from libertem_site.http import SyncChainASGIHandler  # noqa: E402
+
+django_asgi_app = SyncChainASGIHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
