@@ -27,7 +27,7 @@ from apps.jobs.scheduling import has_free_slot, jobs_dispatch
 from apps.live.events import publish
 from apps.results.models import Result
 from apps.results.serializers import result_json
-from apps.results.store import StaleAttempt, results_save
+from apps.results.store import StaleAttempt, results_replace
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def _failure_message(exc: Exception) -> str:
 def _finish_ok(job: Job, run: RunResult) -> None:
     now = timezone.now()
     with transaction.atomic():
-        saved = results_save(job=job, results=run.results)
+        # The guarded update locks the row and proves the attempt current; then the results.
         updated = running_job(job).update(
             status=Job.Status.FINISHED,
             frames_done=run.frames,
@@ -152,6 +152,7 @@ def _finish_ok(job: Job, run: RunResult) -> None:
         )
         if not updated:
             raise StaleAttempt(f"job {job.pk} is no longer running attempt {job.attempt}.")
+        saved = results_replace(job=job, results=run.results)
     logger.info("job %s finished: %s frames in %.2f s", job.pk, run.frames, run.seconds)
     results = [result_json(r) for r in saved]
     publish(

@@ -23,11 +23,18 @@ class StaleAttempt(Exception):
 
 def results_save(*, job: Job, results: dict[str, np.ndarray]) -> list[Result]:
     """Replace all results of ``job`` (and its partial preview) with ``results``."""
-    rows = [_row(job, name, np.asarray(array), partial=False) for name, array in results.items()]
     with transaction.atomic():
         current = Job.objects.select_for_update().filter(pk=job.pk, attempt=job.attempt)
         if not current.exists():
             raise StaleAttempt(f"job {job.pk} attempt {job.attempt} is no longer current.")
+        return results_replace(job=job, results=results)
+
+
+def results_replace(*, job: Job, results: dict[str, np.ndarray]) -> list[Result]:
+    """:func:`results_save` without its check of the attempt, for a caller whose transaction
+    has just proved it (the driver's guarded update of the job's row)."""
+    rows = [_row(job, name, np.asarray(array), partial=False) for name, array in results.items()]
+    with transaction.atomic():
         Result.objects.filter(job_id=job.pk).delete()
         return Result.objects.bulk_create(rows)
 

@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.core.errors import ParameterError
 from apps.datasets.services import dataset_register
-from apps.jobs import driver
+from apps.jobs import driver, scheduling
 from apps.jobs.models import Job
 from apps.jobs.services import mask_upload
 from tests.jobs.support import submit, wait_terminal
@@ -64,6 +64,20 @@ def test_it_starts_the_next_queued_job_when_one_ends(
     jobs.sort(key=lambda j: j.started)
     for before, after in itertools.pairwise(jobs):
         assert after.started >= before.finished
+
+
+def test_dispatch_hands_out_only_what_fits_and_asks_once_when_nothing_waits(
+    users, client_for, dataset, held_jobs, limit, django_assert_num_queries
+):
+    with django_assert_num_queries(1):  # a job's end with nothing queued: one question
+        assert scheduling.jobs_dispatch(users.owner.pk) == []
+    client = client_for(users.owner)
+    ids = [submit(client, dataset, "sum").json()["id"] for _ in range(3)]
+    assert scheduling.jobs_dispatch(users.owner.pk) == ids[:2]
+    driver.job_claim(ids[0])
+    assert scheduling.jobs_dispatch(users.owner.pk) == [ids[1]]  # one slot is taken
+    driver.job_claim(ids[1])
+    assert scheduling.jobs_dispatch(users.owner.pk) == []  # both are
 
 
 def test_it_reruns_a_job_with_the_same_parameters(users, client_for, dataset, inline_executor):
