@@ -46,9 +46,9 @@ def get_dataset(user: Any, pk: Any) -> Dataset:
         raise Http404("No such dataset.") from None
 
 
-def get_job(user: Any, pk: Any) -> Job:
-    """The job ``pk`` if ``user`` may see it, else Http404."""
+def get_job(user: Any, pk: Any, *, related: tuple[str, ...] = ("dataset",)) -> Job:
+    """The job ``pk`` if ``user`` may see it, else Http404; ``related``: rows fetched along."""
     try:
-        return visible_jobs(user).select_related("dataset").get(pk=int(pk))
+        return visible_jobs(user).select_related(*related).get(pk=int(pk))
     except (Job.DoesNotExist, ValueError, TypeError):
         raise Http404("No such job.") from None

@@ -30,16 +30,20 @@ NOT_FOUND = 4404
 class JobConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         job_id = self.scope["url_route"]["kwargs"]["job_id"]
-        job = await database_sync_to_async(_visible_job)(self.scope.get("user"), job_id)
-        if job is None:
+        # Join before reading the state, so nothing published in between is lost; events wait
+        # until this handler returns (a consumer handles one message at a time). The access
+        # check and the state are read in one trip to the database thread.
+        self.group = group_name(job_id)
+        remember_consumer_loop(asyncio.get_running_loop())
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        state = await database_sync_to_async(_visible_state)(self.scope.get("user"), job_id)
+        if state is None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            del self.group
             await self.close(code=NOT_FOUND)
             return
-        self.group = group_name(job.pk)
-        remember_consumer_loop(asyncio.get_running_loop())
-        # Join before reading the state: nothing published in between is lost.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        status, partial = state
         await self.accept()
-        status, partial = await database_sync_to_async(_current_state)(job.pk)
         await self.send(text_data=json.dumps(status))
         if partial is not None:
             await self.send(text_data=json.dumps(partial[0]))
@@ -66,17 +70,17 @@ class JobConsumer(AsyncWebsocketConsumer):
             await self.send(bytes_data=event["binary"])
 
 
-def _visible_job(user: Any, job_id: Any) -> Job | None:
+State = tuple[dict[str, Any], tuple[dict[str, Any], bytes] | None]
+
+
+def _visible_state(user: Any, job_id: Any) -> State | None:
+    """The job's ``status`` message and latest partial, or None if ``user`` may not see it."""
     if user is None:
         return None
     try:
-        return get_job(user, job_id)
+        job = get_job(user, job_id, related=("dataset", "owner"))
     except Http404:
         return None
-
-
-def _current_state(job_id: int) -> tuple[dict[str, Any], tuple[dict[str, Any], bytes] | None]:
-    job = Job.objects.select_related("owner").get(pk=job_id)
     status = {"type": "status", **job_json(job)}
     row = partial_latest(job) if job.status == Job.Status.RUNNING else None
     if row is None:
