@@ -7,7 +7,9 @@ The executor calls :class:`ProgressReporter` after each merged partition and pol
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 from django.conf import settings
@@ -29,28 +31,47 @@ def running_job(job: Job) -> QuerySet[Job]:
 
 
 class ProgressReporter:
-    """Writes progress to the row, publishes it and the preview image, all throttled."""
+    """Writes progress to the row, publishes it and the preview image, all throttled.
 
-    def __init__(self, job: Job, *, preview: str, frame_bytes: int) -> None:
+    Near the end, when at the pace so far the run finishes within one interval, only the
+    progress is published: the final result comes before another preview would, and the finish
+    writes the row (a short job then costs the web process one preview, not two).
+    """
+
+    def __init__(
+        self,
+        job: Job,
+        *,
+        preview: str,
+        frame_bytes: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.job = job
         self.preview = preview
         self.frame_bytes = frame_bytes
         self.interval = float(settings.JOB_PROGRESS_INTERVAL)
-        self._last = 0.0
+        self.clock = clock
+        self._started = clock()
+        self._last = -math.inf
 
     def __call__(self, done: int, total: int, partial: dict[str, np.ndarray]) -> None:
         final = done >= total
-        now = time.monotonic()
+        now = self.clock()
         if not final and now - self._last < self.interval:
             return
         self._last = now
-        if not final:
-            # The final figures are written by the finish, in the transaction that stores the
-            # results: writing them here too would delay the job's end by a commit.
+        # The final figures are written by the finish, in the transaction that stores the
+        # results: writing them here too would delay the job's end by a commit.
+        ending = final or self._remaining(done, total, now) < self.interval
+        if not ending:
             self._write(done, total)
         publish(self.job.pk, {"type": "progress", "id": self.job.pk, "done": done, "total": total})
-        if not final and self.preview in partial:
+        if not ending and self.preview in partial:
             self._partial(done, total, partial[self.preview])
+
+    def _remaining(self, done: int, total: int, now: float) -> float:
+        """Seconds until the run ends, at its pace so far."""
+        return (now - self._started) * (total - done) / max(done, 1)
 
     def _write(self, done: int, total: int) -> None:
         updated = running_job(self.job).update(

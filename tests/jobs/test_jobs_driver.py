@@ -215,7 +215,8 @@ def test_the_final_progress_report_is_published_and_left_to_the_finish_to_write(
     job = driver.job_claim(
         Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum").pk
     )
-    report = progress.ProgressReporter(job, preview="mean", frame_bytes=10)
+    clock = iter([0.0, 1.0, 1.5]).__next__  # started, then one report per second
+    report = progress.ProgressReporter(job, preview="mean", frame_bytes=10, clock=clock)
     partial = {"mean": np.ones((16, 12), np.float32)}
     report(12, 48, partial)
     assert Job.objects.get(pk=job.pk).frames_done == 12
@@ -224,6 +225,33 @@ def test_the_final_progress_report_is_published_and_left_to_the_finish_to_write(
     assert len(queries) == 0
     assert [m["type"] for m in sent] == ["progress", "partial", "progress"]
     assert (sent[-1]["done"], sent[-1]["total"]) == (48, 48)
+    assert Job.objects.get(pk=job.pk).frames_done == 12
+
+
+def test_no_preview_is_sent_when_the_result_is_due_within_an_interval(
+    users, dataset, monkeypatch, settings
+):
+    from apps.jobs import progress
+
+    settings.JOB_PROGRESS_INTERVAL = 0.1
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        progress, "publish", lambda job_id, message, binary=None: sent.append(message)
+    )
+    job = driver.job_claim(
+        Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum").pk
+    )
+    # a quarter after 0.2 s: 0.6 s to go; then 45 of 48 after 0.6 s: 0.04 s to go
+    clock = iter([0.0, 0.2, 0.6]).__next__
+    report = progress.ProgressReporter(job, preview="mean", frame_bytes=10, clock=clock)
+    partial = {"mean": np.ones((16, 12), np.float32)}
+    report(12, 48, partial)
+    report(45, 48, partial)
+    assert [(m["type"], m["done"]) for m in sent] == [
+        ("progress", 12),
+        ("partial", 12),
+        ("progress", 45),
+    ]
     assert Job.objects.get(pk=job.pk).frames_done == 12
 
 

@@ -147,7 +147,12 @@ async def test_job_events_reach_the_browser_without_a_database_hop(users, job, m
 
 
 @pytest.mark.usefixtures("thread_runner")
-async def test_it_streams_progress_partials_and_finished(users, client_for, dataset, held_jobs):
+async def test_it_streams_progress_partials_and_finished(
+    users, client_for, dataset, held_jobs, settings
+):
+    # Every partition reports: so fast a job would otherwise end within one interval, with
+    # no preview sent (the final result comes first).
+    settings.JOB_PROGRESS_INTERVAL = 0
     compute.set_executor(ManyPartitions())
     try:
         response = await database_sync_to_async(
