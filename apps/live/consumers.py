@@ -12,6 +12,7 @@ import asyncio
 import json
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
@@ -20,7 +21,7 @@ from apps.accounts.access import get_job
 from apps.jobs.models import Job
 from apps.jobs.progress import partial_message
 from apps.jobs.serializers import job_json
-from apps.live.events import EVENT_TYPE, group_name, remember_consumer_loop
+from apps.live.events import group_name, remember_consumer_loop
 from apps.results.preview import image_bytes
 from apps.results.store import partial_latest, result_array
 
@@ -51,11 +52,12 @@ class JobConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes stale database connections before every handler, a hop to a thread
-        # and back; a job event touches no database, and a job sends several a second.
-        if message["type"] == EVENT_TYPE:
-            await self.job_event(message)
-        else:
-            await super().dispatch(message)
+        # and back. Job events (several a second) touch no database, and the handlers that do
+        # use database_sync_to_async, which closes them itself in the thread it runs on.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
