@@ -8,12 +8,21 @@ and return its answer, not the cache.
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import Future
 from typing import Any
 
 
 def scheduler_identity(client: Any) -> dict[str, Any]:
     """The scheduler's identity with every connected worker under ``"workers"``."""
     return dict(client.sync(client.scheduler.identity, n_workers=-1))
+
+
+def identity_future(client: Any) -> Future[dict[str, Any]]:
+    """:func:`scheduler_identity` asked now, answered into a future: the caller goes on."""
+    return asyncio.run_coroutine_threadsafe(
+        client.scheduler.identity(n_workers=-1), client.loop.asyncio_loop
+    )
 
 
 def worker_names(client: Any) -> dict[str, str]:

@@ -37,6 +37,7 @@ INGEST = "ingest"  # the analysis name of ingestion jobs (apps.datasets.ingest_d
 
 def run_job(job_id: int) -> None:
     """Run job ``job_id`` if it is still queued (a duplicate delivery does nothing)."""
+    _prepare_executor()
     try:
         job = job_claim(job_id)
     except DatabaseError:
@@ -51,6 +52,18 @@ def run_job(job_id: int) -> None:
             _run_claimed(job)
     finally:
         _dispatch_next(job)
+
+
+def _prepare_executor() -> None:
+    # The executor's questions to the scheduler travel while the job is claimed and opened
+    # (only an executor that exists: the first job starts one, and a job not claimed none).
+    executor = current_executor()
+    if executor is None:
+        return
+    try:
+        executor.prepare()
+    except Exception:  # the run reports a lost scheduler; the claim must not wait for it
+        logger.debug("could not prepare the executor", exc_info=True)
 
 
 def _run_claimed(job: Job) -> None:

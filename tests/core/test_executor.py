@@ -360,6 +360,7 @@ def test_a_dask_run_asks_the_scheduler_for_its_workers_once(
 ) -> None:
     # Each question is a round trip through the scheduler, before the first partition starts.
     data, ds = scan(tmp_path, parts=4)
+    dask_executor.holder_interval = 60.0  # no mid-run check of the holders, however slow
     asked = []
     ask = cluster.scheduler_identity
 
@@ -438,3 +439,43 @@ def test_the_local_cluster_wakes_its_event_loops_rarely(dask_executor: DaskExecu
     profiling = client.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks)
     assert set(profiling.values()) == {False}
     assert client.run_on_scheduler(lambda dask_scheduler: intervals(dask_scheduler)) == (200, 2000)
+
+
+def test_a_prepared_dask_run_uses_the_workers_asked_for_early(
+    tmp_path: Path, dask_executor: DaskExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # prepare() sends the question before the caller's own work (a job's claim); the run that
+    # follows waits for no round trip of its own, and a second run asks afresh.
+    data, ds = scan(tmp_path, parts=4)
+    dask_executor.holder_interval = 60.0
+    asked = []
+    ask = cluster.scheduler_identity
+
+    def counted(client: Any) -> dict[str, Any]:
+        asked.append(client)
+        return ask(client)
+
+    monkeypatch.setattr(cluster, "scheduler_identity", counted)
+    dask_executor.prepare()
+    run = dask_executor.run(ds, virtual(ds))
+    np.testing.assert_allclose(run.results["intensity"], reference(data), rtol=1e-5)
+    assert asked == []
+    dask_executor.run(ds, virtual(ds))
+    assert len(asked) == 1
+    workers = {str(w["name"]) for w in ask(dask_executor.client)["workers"].values()}
+    assert {r.worker for r in run.partitions} <= workers
+
+
+def test_a_stale_preparation_is_not_used(
+    tmp_path: Path, dask_executor: DaskExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, ds = scan(tmp_path, parts=4)
+    dask_executor.holder_interval = 60.0
+    asked = []
+    ask = cluster.scheduler_identity
+    monkeypatch.setattr(cluster, "scheduler_identity", lambda c: asked.append(c) or ask(c))
+    dask_executor.prepare()
+    dask_executor.prepared_for = 0.0  # older than the executor accepts
+    run = dask_executor.run(ds, virtual(ds))
+    np.testing.assert_allclose(run.results["intensity"], reference(data), rtol=1e-5)
+    assert len(asked) == 1

@@ -152,6 +152,26 @@ def test_it_runs_a_job_only_once(users, dataset, inline_executor):
     assert sorted(job.results.values_list("name", flat=True)) == ["max", "mean", "sum"]
 
 
+def test_the_executor_is_prepared_before_the_claim_and_none_is_started_for_it(users, dataset):
+    class Preparing(InlineExecutor):
+        def prepare(self) -> None:
+            claimed.append(Job.objects.get(pk=job.pk).status)
+
+    claimed: list[str] = []
+    job = Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum", status="cancelled")
+    old = compute.set_executor(None)
+    try:
+        driver.run_job(job.pk)  # not queued: nothing to run, and no cluster started for it
+        assert compute.current_executor() is None
+        compute.set_executor(Preparing())
+        job = Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum")
+        driver.run_job(job.pk)
+    finally:
+        compute.set_executor(old)
+    assert claimed == ["queued"]
+    assert Job.objects.get(pk=job.pk).status == "finished"
+
+
 def test_it_does_not_run_a_cancelled_job(users, dataset, inline_executor):
     job = Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum", status="cancelled")
     driver.run_job(job.pk)
