@@ -355,20 +355,31 @@ def test_each_partition_runs_on_the_same_worker_run_after_run(
     assert placed[0][0] != placed[0][1]
 
 
+class Questions(list):
+    """The clients the executor asked the scheduler for its workers with; ``ask`` asks it."""
+
+    ask: Any
+
+
+def scheduler_questions(executor: DaskExecutor, monkeypatch: pytest.MonkeyPatch) -> Questions:
+    executor.holder_interval = 60.0  # no mid-run check of the holders, however slow the run
+    asked = Questions()
+    asked.ask = cluster.scheduler_identity
+
+    def counted(client: Any) -> dict[str, Any]:
+        asked.append(client)
+        return asked.ask(client)
+
+    monkeypatch.setattr(cluster, "scheduler_identity", counted)
+    return asked
+
+
 def test_a_dask_run_asks_the_scheduler_for_its_workers_once(
     tmp_path: Path, dask_executor: DaskExecutor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Each question is a round trip through the scheduler, before the first partition starts.
     data, ds = scan(tmp_path, parts=4)
-    dask_executor.holder_interval = 60.0  # no mid-run check of the holders, however slow
-    asked = []
-    ask = cluster.scheduler_identity
-
-    def counted(client: Any) -> dict[str, Any]:
-        asked.append(client)
-        return ask(client)
-
-    monkeypatch.setattr(cluster, "scheduler_identity", counted)
+    asked = scheduler_questions(dask_executor, monkeypatch)
     run = dask_executor.run(ds, virtual(ds))
     np.testing.assert_allclose(run.results["intensity"], reference(data), rtol=1e-5)
     assert len(asked) == 1
@@ -447,22 +458,14 @@ def test_a_prepared_dask_run_uses_the_workers_asked_for_early(
     # prepare() sends the question before the caller's own work (a job's claim); the run that
     # follows waits for no round trip of its own, and a second run asks afresh.
     data, ds = scan(tmp_path, parts=4)
-    dask_executor.holder_interval = 60.0
-    asked = []
-    ask = cluster.scheduler_identity
-
-    def counted(client: Any) -> dict[str, Any]:
-        asked.append(client)
-        return ask(client)
-
-    monkeypatch.setattr(cluster, "scheduler_identity", counted)
+    asked = scheduler_questions(dask_executor, monkeypatch)
     dask_executor.prepare()
     run = dask_executor.run(ds, virtual(ds))
     np.testing.assert_allclose(run.results["intensity"], reference(data), rtol=1e-5)
     assert asked == []
     dask_executor.run(ds, virtual(ds))
     assert len(asked) == 1
-    workers = {str(w["name"]) for w in ask(dask_executor.client)["workers"].values()}
+    workers = {str(w["name"]) for w in asked.ask(dask_executor.client)["workers"].values()}
     assert {r.worker for r in run.partitions} <= workers
 
 
@@ -470,10 +473,7 @@ def test_a_stale_preparation_is_not_used(
     tmp_path: Path, dask_executor: DaskExecutor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data, ds = scan(tmp_path, parts=4)
-    dask_executor.holder_interval = 60.0
-    asked = []
-    ask = cluster.scheduler_identity
-    monkeypatch.setattr(cluster, "scheduler_identity", lambda c: asked.append(c) or ask(c))
+    asked = scheduler_questions(dask_executor, monkeypatch)
     dask_executor.prepare()
     dask_executor.prepared_for = 0.0  # older than the executor accepts
     run = dask_executor.run(ds, virtual(ds))
