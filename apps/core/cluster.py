@@ -27,5 +27,10 @@ def identity_future(client: Any) -> Future[dict[str, Any]]:
 
 def worker_names(client: Any) -> dict[str, str]:
     """``{worker name: address}`` of the workers now connected to the scheduler."""
-    workers = scheduler_identity(client)["workers"]
+    return names(scheduler_identity(client)["workers"])
+
+
+def names(workers: dict[str, Any]) -> dict[str, str]:
+    """``{worker name: address}`` of an identity's ``"workers"`` (names as strings: a
+    sidecar's ``nodes`` are compared with them)."""
     return {str(info.get("name")): address for address, info in workers.items()}

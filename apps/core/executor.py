@@ -245,15 +245,15 @@ QUIET_CLUSTER = {
 }
 
 
-def _name_workers(cluster: Any, names: list[str]) -> None:
+def _name_workers(local: Any, names: list[str]) -> None:
     """Start one LocalCluster worker per name: on one machine, workers stand in for nodes."""
     import copy
 
     for name in names:
-        spec = copy.deepcopy(cluster.new_spec)
+        spec = copy.deepcopy(local.new_spec)
         spec["options"]["name"] = name
-        cluster.worker_spec[name] = spec
-    cluster.sync(cluster._correct_state)
+        local.worker_spec[name] = spec
+    local.sync(local._correct_state)
 
 
 def _holders(p: Partition, names: dict[str, str]) -> list[str] | None:
@@ -474,13 +474,12 @@ class DaskExecutor(Executor):
         if that one is gone.
         """
         workers = self._identity()["workers"]
-        names = {str(info.get("name")): address for address, info in workers.items()}
         slots = [
             address
             for address in sorted(workers)
             for _ in range(max(1, int(workers[address].get("nthreads", 1))))
         ]
-        return names, slots
+        return cluster.names(workers), slots
 
     def _identity(self) -> dict[str, Any]:
         prepared, self._prepared = self._prepared, None

@@ -52,8 +52,6 @@ def jobs_dispatch(owner_id: int, *, handed_before: datetime | None = None) -> li
         return []
     running = Job.objects.filter(owner_id=owner_id, status=Job.Status.RUNNING).count()
     ids = ids[: max(0, limit - running)]
-    if not ids:
-        return []
     # While queued, ``heartbeat`` is the last time the job was handed to a runner.
     Job.objects.filter(pk__in=ids, status=Job.Status.QUEUED).update(heartbeat=timezone.now())
     for job_id in ids:

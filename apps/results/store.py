@@ -32,9 +32,10 @@ def results_save(*, job: Job, results: dict[str, np.ndarray]) -> list[Result]:
 
 def results_replace(*, job: Job, results: dict[str, np.ndarray]) -> list[Result]:
     """:func:`results_save` without its check of the attempt, for a caller whose transaction
-    has just proved it (the driver's guarded update of the job's row)."""
+    has just proved it (the driver's guarded update of the job's row); inside that
+    transaction it adds no savepoint."""
     rows = [_row(job, name, np.asarray(array), partial=False) for name, array in results.items()]
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         Result.objects.filter(job_id=job.pk).delete()
         return Result.objects.bulk_create(rows)
 
