@@ -1,10 +1,12 @@
-"""Memory-mapped reads of HDF5 datasets chunked one uncompressed frame per chunk.
+"""Memory-mapped reads of HDF5 datasets chunked in whole uncompressed frames.
 
-Such a chunk is the frame's bytes, as they are, somewhere in the file: once the byte offset of
-every frame's chunk is known, frames are read straight from a memory map of the file (a view
-when a tile's chunks follow each other, which is how writers lay them out; a gather otherwise),
-with no HDF5 call per frame. The offsets come from one pass over the chunk index
-(``chunk_iter``), cached per process for the file as it is (path, size, modification time).
+An uncompressed chunk that holds whole frames, ``(c0, ..., ck, sy, sx)``, is those frames'
+bytes in C order of the chunk's scan box, as they are, somewhere in the file (edge chunks are
+stored at full size too). Once the byte offset of every frame is known, frames are read
+straight from a memory map of the file (a view when a tile's frames follow each other, which
+is how writers lay out chunks of one frame or one scan row; a gather otherwise), with no HDF5
+call per frame. The offsets come from one pass over the chunk index (``chunk_iter``), cached
+per process for the file as it is (path, size, modification time).
 """
 
 from __future__ import annotations
@@ -22,17 +24,21 @@ import numpy as np
 from apps.core.io.base import Partition, roi_runs
 from apps.core.io.mapping import file_map, require_size
 
+#: Tiles of adjacent frames this size or larger are worth reading as they lie (views, however
+#: short the runs); the compiled loops and the matrix product run at full speed on them.
+VIEW_MIN_BYTES = 1 << 20
+
 
 def frame_chunk_offsets(dset: h5py.Dataset) -> np.ndarray | None:
-    """Byte offset of every frame's chunk (flat frame order), or None when not mappable.
+    """Byte offset of every frame (flat frame order) in the file, or None when not mappable.
 
-    Mappable: chunks of exactly one frame ``(1, ..., 1, sy, sx)``, no filters, every chunk
+    Mappable: chunks of whole frames ``(c0, ..., ck, sy, sx)``, no filters, every chunk
     allocated and stored at its full size, data in the file itself (not virtual or external).
     """
     chunks = dset.chunks
     if chunks is None or dset.is_virtual or dset.external or dset.ndim < 3:
         return None
-    if any(c != 1 for c in chunks[:-2]) or tuple(chunks[-2:]) != tuple(dset.shape[-2:]):
+    if tuple(chunks[-2:]) != tuple(dset.shape[-2:]):
         return None
     if dset.id.get_create_plist().get_nfilters() or not hasattr(dset.id, "chunk_iter"):
         return None
@@ -44,26 +50,40 @@ def frame_chunk_offsets(dset: h5py.Dataset) -> np.ndarray | None:
 def _offsets(path: str, name: str, size: int, mtime_ns: int) -> np.ndarray | None:
     with h5py.File(path, "r") as h5file:
         dset = h5file[name]
-        nav = dset.shape[:-2]
+        nav, box = dset.shape[:-2], dset.chunks[:-2]
         frame_bytes = math.prod(dset.shape[-2:]) * dset.dtype.itemsize
-        flat = np.full(math.prod(nav), -1, dtype=np.int64)
+        chunk_bytes = math.prod(box) * frame_bytes
+        grid = tuple(-(-n // c) for n, c in zip(nav, box, strict=True))
+        chunk_at = np.full(grid, -1, dtype=np.int64)
         ok = [True]
 
         def visit(info: Any) -> None:
-            if info.filter_mask or info.size != frame_bytes or info.byte_offset is None:
+            if info.filter_mask or info.size != chunk_bytes or info.byte_offset is None:
                 ok[0] = False
                 return
-            flat[np.ravel_multi_index(info.chunk_offset[:-2], nav)] = info.byte_offset
+            at = tuple(o // c for o, c in zip(info.chunk_offset[:-2], box, strict=True))
+            chunk_at[at] = info.byte_offset
 
         dset.id.chunk_iter(visit)
-    if not ok[0] or (flat < 0).any() or flat.max() + frame_bytes > size:
+    if not ok[0] or (chunk_at < 0).any():
+        return None
+    # A frame's offset: its chunk's, plus its place in the chunk's scan box (C order).
+    index = [np.arange(n) for n in nav]
+    box_strides = np.cumprod((1, *box[:0:-1]))[::-1]
+    flat = chunk_at[np.ix_(*[i // c for i, c in zip(index, box, strict=True)])]
+    for d, (i, c) in enumerate(zip(index, box, strict=True)):
+        shape = [1] * len(nav)
+        shape[d] = len(i)
+        flat = flat + ((i % c) * int(box_strides[d]) * frame_bytes).reshape(shape)
+    flat = np.ascontiguousarray(flat, dtype=np.int64).reshape(-1)
+    if flat.max() + frame_bytes > size:
         return None
     flat.setflags(write=False)
     return flat
 
 
 class ChunkMapPartition(Partition):
-    """Frames ``[start, stop)`` whose chunks sit at ``offsets`` (one per frame) in ``path``."""
+    """Frames ``[start, stop)`` that sit at byte ``offsets`` (one per frame) in ``path``."""
 
     def __init__(self, *, path: str, offsets: np.ndarray, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -89,23 +109,33 @@ class ChunkMapPartition(Partition):
             first = int(offs[0])
             return mapped[first : first + k * fb].view(self.dtype).reshape(k, self.frame_size)
         out = np.empty((k, self.frame_size), dtype=self.dtype)
-        raw = out.view(np.uint8).reshape(k, fb)
-        for i, off in enumerate(offs.tolist()):
-            raw[i] = mapped[off : off + fb]
+        raw = out.reshape(-1).view(np.uint8)
+        cuts = [0, *(np.flatnonzero(np.diff(offs) != fb) + 1).tolist(), k]
+        for lo, hi in itertools.pairwise(cuts):  # one copy per run of adjacent frames
+            first = int(offs[lo])
+            raw[lo * fb : hi * fb] = mapped[first : first + (hi - lo) * fb]
         return out
 
     def tiles(
         self, *, tile_frames: int, roi: np.ndarray | None = None
     ) -> Iterator[tuple[int, np.ndarray]]:
-        """As :meth:`Partition.tiles`, but a tile never spans two runs of adjacent chunks.
+        """As :meth:`Partition.tiles`, but tiles are cut at gaps when runs are long.
 
-        So every tile is a view of the map: no tile is gathered frame by frame.
+        Where runs of adjacent frames are long on average (half a tile, or half of
+        :data:`VIEW_MIN_BYTES`: chunks of one frame or of scan rows, written in order), a tile
+        never spans two runs, so every tile is a view of the map. Shorter runs (small chunk
+        boxes of small frames) are gathered into full tiles instead, one copy per run: many
+        small tiles would cost more than the copy.
         """
         if tile_frames < 1 or (roi is not None and np.shape(roi) != (self.n_frames,)):
             yield from super().tiles(tile_frames=tile_frames, roi=roi)  # raises the error
             return
         fb = self.frame_size * self.dtype.itemsize
         cuts = (np.flatnonzero(np.diff(self.offsets) != fb) + 1).tolist()
+        long_run = min(tile_frames, max(1, VIEW_MIN_BYTES // fb))
+        if self.n_frames < (len(cuts) + 1) * long_run / 2:
+            yield from super().tiles(tile_frames=tile_frames, roi=roi)
+            return
         adjacent = [0, *cuts, self.n_frames]
         wanted = np.ones(self.n_frames, dtype=bool) if roi is None else np.asarray(roi, bool)
         for lo, hi in itertools.pairwise(adjacent):

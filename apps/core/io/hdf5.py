@@ -9,8 +9,9 @@ the scan:
   dimension ``(d0 * ... * dk,)``; give ``nav_shape`` to reinterpret them as a 2-d scan.
 
 Contiguous uncompressed datasets are memory-mapped at their offset in the file, and so are
-uncompressed ones chunked one frame per chunk (:mod:`apps.core.io.h5chunks`); other chunked or
-compressed ones are read through h5py, one hyperslab per run of whole scan rows.
+uncompressed ones chunked in whole frames (:mod:`apps.core.io.h5chunks`); ones whose chunks
+split the frame, and compressed ones, are read through h5py, one hyperslab per run of whole
+scan rows.
 """
 
 from __future__ import annotations

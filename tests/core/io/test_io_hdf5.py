@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import pickle
@@ -33,7 +34,7 @@ def write_h5(path: Path, name: str, data: np.ndarray, **options: Any) -> str:
     ("options", "mapped"),
     [
         ({}, True),
-        ({"chunks": (1, 3, 33, 47)}, False),
+        ({"chunks": (1, 3, 33, 47)}, True),
         ({"chunks": (5, 7, 11, 13)}, False),
         ({"chunks": (2, 13, 33, 47), "compression": "gzip", "shuffle": True}, False),
         ({"chunks": (1, 1, 33, 47), **hdf5plugin.Bitshuffle()}, False),
@@ -215,19 +216,33 @@ def test_it_follows_external_links(
     assert part.__dict__["_raw"].path == str(tmp_path / "data_000002.h5")
 
 
+@pytest.mark.parametrize(
+    ("chunks", "storage", "expected"),
+    [
+        ((2, 4, 2, 3), "_file", [(15, 3), (20, 3), (23, 2), (29, 1)]),
+        # Mapped: runs of 1 to 4 adjacent frames (15 | 16-17 | 18-21 | 22-23 | 24-27 | 28-29).
+        ((2, 4, 4, 3), "_raw", [(15, 1), (16, 2), (20, 2), (22, 2), (24, 1), (29, 1)]),
+    ],
+    ids=["split-frames", "frame-boxes"],
+)
 def test_it_applies_a_roi_on_chunked_data(
-    tmp_path: Path, make_data: Callable[..., np.ndarray]
+    tmp_path: Path,
+    make_data: Callable[..., np.ndarray],
+    chunks: tuple[int, ...],
+    storage: str,
+    expected: list[tuple[int, int]],
 ) -> None:
     data = make_data((5, 6, 4, 3), "<u2")
-    part = open_dataset(write_h5(tmp_path / "r.h5", "d", data, chunks=(2, 4, 4, 3))).partitions(
-        count=2
-    )[1]
+    part = open_dataset(write_h5(tmp_path / "r.h5", "d", data, chunks=chunks)).partitions(count=2)[
+        1
+    ]
     roi = np.zeros(15, bool)
     roi[[0, 1, 2, 5, 6, 7, 8, 9, 14]] = True
     got = [(first, len(tile)) for first, tile in part.tiles(tile_frames=3, roi=roi)]
-    assert got == [(15, 3), (20, 3), (23, 2), (29, 1)]
+    assert got == expected
     for first, tile in part.tiles(tile_frames=3, roi=roi):
         np.testing.assert_array_equal(tile, data.reshape(30, 12)[first : first + len(tile)])
+    assert storage in part.__dict__
 
 
 @pytest.mark.parametrize("options", [{}, {"chunks": (2, 3, 4, 5)}], ids=["mapped", "chunked"])
@@ -404,19 +419,26 @@ def test_it_keeps_partitions_of_one_file_independent(
     np.testing.assert_array_equal(parts[2].read(20, 24), frames[20:24])
 
 
+@pytest.mark.parametrize(
+    ("chunks", "reason"),
+    [
+        ((1, 5, 3, 1), " of dataset /d: {path} is gone (No such file or directory)."),
+        ((1, 5, 3, 2), ": No such file or directory."),  # mapped
+    ],
+    ids=["split-frames", "frame-rows"],
+)
 def test_it_names_file_and_partition_when_the_file_is_deleted_after_reading(
-    tmp_path: Path, make_data: Callable[..., np.ndarray]
+    tmp_path: Path, make_data: Callable[..., np.ndarray], chunks: tuple[int, ...], reason: str
 ) -> None:
     data = make_data((4, 5, 3, 2), "<u2")
-    path = write_h5(tmp_path / "gone.h5", "d", data, chunks=(1, 5, 3, 2))
+    path = write_h5(tmp_path / "gone.h5", "d", data, chunks=chunks)
     part = open_dataset(path).partitions(count=2)[0]
     part.read(0, 2)
     os.unlink(path)
     with pytest.raises(DataSetError) as err:
         part.read(2, 4)
     assert str(err.value) == (
-        f"{path}: cannot read partition 0 (frames 0-9) of dataset /d: {path} is gone "
-        "(No such file or directory)."
+        f"{path}: cannot read partition 0 (frames 0-9)" + reason.format(path=path)
     )
 
 
@@ -440,6 +462,66 @@ def test_it_maps_frame_chunks_written_in_any_order(
     part = ds.partitions(count=4)[1]
     part.read(part.start, part.start + 1)
     assert type(part.__dict__["_raw"]).__name__ == "ChunkMapPartition"
+
+
+@pytest.mark.parametrize(
+    ("shape", "chunks"),
+    [
+        ((*NAV, *SIG), (3, 5, *SIG)),  # edge chunks in both scan dimensions
+        ((*NAV, *SIG), (8, 20, *SIG)),  # one chunk larger than the scan
+        ((2, 4, 12, *SIG), (1, 3, 5, *SIG)),  # 5-d: three leading dimensions
+        ((91, *SIG), (4, *SIG)),  # a stack of frames
+    ],
+    ids=["edges", "oversized", "5d", "stack"],
+)
+def test_it_maps_multi_frame_chunks_written_in_any_order(
+    tmp_path: Path,
+    make_data: Callable[..., np.ndarray],
+    read_all: Callable[..., np.ndarray],
+    shape: tuple[int, ...],
+    chunks: tuple[int, ...],
+) -> None:
+    data = make_data(shape, ">f4")
+    path = tmp_path / "boxes.h5"
+    with h5py.File(path, "w") as f:
+        growable = (None,) * (len(shape) - 2) + SIG
+        dset = f.create_dataset("data", shape=shape, dtype=">f4", chunks=chunks, maxshape=growable)
+        # One chunk at a time, last first: chunks are allocated backwards through the file.
+        grid = [range(0, n, c) for n, c in zip(shape[:-2], chunks[:-2], strict=True)]
+        for corner in reversed(list(itertools.product(*grid))):
+            box = tuple(slice(o, o + c) for o, c in zip(corner, chunks, strict=False))
+            dset[box] = data[box]
+
+    ds = open_dataset(str(path))
+    frames = data.reshape(-1, math.prod(SIG))
+    np.testing.assert_array_equal(read_all(ds, count=4, tile_frames=9), frames)
+    part = ds.partitions(count=4)[1]
+    np.testing.assert_array_equal(
+        part.read(part.start + 1, part.stop), frames[part.start + 1 : part.stop]
+    )
+    assert type(part.__dict__["_raw"]).__name__ == "ChunkMapPartition"
+
+
+def test_it_tiles_runs_of_adjacent_frames_as_views_and_gathers_short_runs(
+    tmp_path: Path, make_data: Callable[..., np.ndarray]
+) -> None:
+    data = make_data((*NAV, *SIG), "<f4")
+    frames = data.reshape(91, -1)
+    rows = write_h5(tmp_path / "rows.h5", "d", data, chunks=(1, 13, *SIG))
+    boxes = write_h5(tmp_path / "boxes.h5", "d", data, chunks=(3, 2, *SIG))
+
+    # Scan rows written in order follow each other: one run, every tile a view of the map.
+    tiles = list(open_dataset(rows).partitions(count=2)[1].tiles(tile_frames=8))
+    assert [(first, len(t)) for first, t in tiles] == [(45 + 8 * i, 8) for i in range(5)] + [
+        (85, 6)
+    ]
+    assert not any(t.flags.owndata for _, t in tiles)
+    # Boxes of 3 x 2 frames: runs of 2, gathered into full tiles, one copy per run.
+    tiles = list(open_dataset(boxes).partitions(count=2)[1].tiles(tile_frames=8))
+    assert [len(t) for _, t in tiles] == [8, 8, 8, 8, 8, 6]
+    assert all(t.flags.owndata for _, t in tiles)
+    for first, tile in tiles:
+        np.testing.assert_array_equal(tile, frames[first : first + len(tile)])
 
 
 def test_it_reads_frame_chunks_through_hdf5_when_one_is_missing(
