@@ -54,11 +54,13 @@ def product_6x4(data, stride, frames, width, weights, masks, out):  # type: igno
     ``weights``: flat float32, mask ``j`` at ``weights[j * width : (j + 1) * width]``.
     ``frames`` must be a multiple of FRAMES and ``masks`` of 4 (the caller pads).
     """
+    # One group of masks reads each span once: spans would only add their ends.
+    span = SPAN if masks > 4 else PIXELS
     for b0 in range(0, width, PIXELS):
         b1 = min(width, b0 + PIXELS)
         for f in range(0, frames, FRAMES):
-            for p0 in range(b0, b1, SPAN):
-                n = min(b1, p0 + SPAN) - p0
+            for p0 in range(b0, b1, span):
+                n = min(b1, p0 + span) - p0
                 r0 = uint64(f * stride + p0)
                 r1 = r0 + uint64(stride)
                 r2 = r1 + uint64(stride)
@@ -147,11 +149,13 @@ def product_6x4(data, stride, frames, width, weights, masks, out):  # type: igno
 @njit(nogil=True, cache=True, fastmath=_FAST, boundscheck=False)
 def product_6x2(data, stride, frames, width, weights, masks, out):  # type: ignore[no-untyped-def]
     """:func:`product_6x4` for hosts with 16 vector registers: ``masks`` a multiple of 2."""
+    # One group of masks reads each span once: spans would only add their ends.
+    span = SPAN if masks > 2 else PIXELS
     for b0 in range(0, width, PIXELS):
         b1 = min(width, b0 + PIXELS)
         for f in range(0, frames, FRAMES):
-            for p0 in range(b0, b1, SPAN):
-                n = min(b1, p0 + SPAN) - p0
+            for p0 in range(b0, b1, span):
+                n = min(b1, p0 + span) - p0
                 r0 = uint64(f * stride + p0)
                 r1 = r0 + uint64(stride)
                 r2 = r1 + uint64(stride)

@@ -64,6 +64,16 @@ def test_it_reads_rows_longer_than_a_block_of_pixels(block: int, threads: int) -
     check(product(data, weights, threads=threads, block=block), data, weights)
 
 
+@pytest.mark.parametrize("block", sorted(masks_jit.PRODUCTS))
+@pytest.mark.parametrize("masks", [2, 4, 9])  # one group of masks (no spans), or several
+def test_it_sums_spans_of_a_block_and_the_short_last_one(block: int, masks: int) -> None:
+    rng = np.random.default_rng(masks)
+    width = 3 * masks_jit.SPAN + 11
+    data = rng.standard_normal((13, width)).astype(np.float32)
+    weights = rng.standard_normal((masks, width)).astype(np.float32)
+    check(product(data, weights, block=block), data, weights)
+
+
 def test_it_reads_strided_read_only_views() -> None:
     # A span of each frame of a memory map: rows apart by the frame, not the span.
     rng = np.random.default_rng(3)
