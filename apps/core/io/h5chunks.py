@@ -69,17 +69,20 @@ def _offsets(path: str, name: str, size: int, mtime_ns: int) -> np.ndarray | Non
         return None
     # A frame's offset: its chunk's, plus its place in the chunk's scan box (C order).
     index = [np.arange(n) for n in nav]
-    box_strides = np.cumprod((1, *box[:0:-1]))[::-1]
-    flat = chunk_at[np.ix_(*[i // c for i, c in zip(index, box, strict=True)])]
-    for d, (i, c) in enumerate(zip(index, box, strict=True)):
-        shape = [1] * len(nav)
-        shape[d] = len(i)
-        flat = flat + ((i % c) * int(box_strides[d]) * frame_bytes).reshape(shape)
-    flat = np.ascontiguousarray(flat, dtype=np.int64).reshape(-1)
+    box_strides = np.cumprod((1, *box[:0:-1]))[::-1].tolist()
+    chunk = chunk_at[np.ix_(*[i // c for i, c in zip(index, box, strict=True)])]
+    place = np.ix_(*[(i % c) * s for i, c, s in zip(index, box, box_strides, strict=True)])
+    flat = (chunk + sum(place) * frame_bytes).reshape(-1)
     if flat.max() + frame_bytes > size:
         return None
     flat.setflags(write=False)
     return flat
+
+
+def _run_edges(offsets: np.ndarray, frame_bytes: int) -> list[int]:
+    """``[0, ..., len(offsets)]``: where runs of frames adjacent in the file start and end."""
+    cuts = np.flatnonzero(np.diff(offsets) != frame_bytes) + 1
+    return [0, *cuts.tolist(), len(offsets)]
 
 
 class ChunkMapPartition(Partition):
@@ -105,13 +108,13 @@ class ChunkMapPartition(Partition):
         offs = self.offsets[start - self.start : stop - self.start]
         mapped = self._map()
         k = stop - start
-        if k and offs[-1] - offs[0] == (k - 1) * fb and (k < 3 or (np.diff(offs) == fb).all()):
+        edges = _run_edges(offs, fb)
+        if k and len(edges) == 2:  # one run of adjacent frames: a view of the map
             first = int(offs[0])
             return mapped[first : first + k * fb].view(self.dtype).reshape(k, self.frame_size)
         out = np.empty((k, self.frame_size), dtype=self.dtype)
         raw = out.reshape(-1).view(np.uint8)
-        cuts = [0, *(np.flatnonzero(np.diff(offs) != fb) + 1).tolist(), k]
-        for lo, hi in itertools.pairwise(cuts):  # one copy per run of adjacent frames
+        for lo, hi in itertools.pairwise(edges):  # one copy per run of adjacent frames
             first = int(offs[lo])
             raw[lo * fb : hi * fb] = mapped[first : first + (hi - lo) * fb]
         return out
@@ -131,12 +134,11 @@ class ChunkMapPartition(Partition):
             yield from super().tiles(tile_frames=tile_frames, roi=roi)  # raises the error
             return
         fb = self.frame_size * self.dtype.itemsize
-        cuts = (np.flatnonzero(np.diff(self.offsets) != fb) + 1).tolist()
+        adjacent = _run_edges(self.offsets, fb)
         long_run = min(tile_frames, max(1, VIEW_MIN_BYTES // fb))
-        if self.n_frames < (len(cuts) + 1) * long_run / 2:
+        if self.n_frames < (len(adjacent) - 1) * long_run / 2:
             yield from super().tiles(tile_frames=tile_frames, roi=roi)
             return
-        adjacent = [0, *cuts, self.n_frames]
         wanted = np.ones(self.n_frames, dtype=bool) if roi is None else np.asarray(roi, bool)
         for lo, hi in itertools.pairwise(adjacent):
             for run_lo, run_hi in roi_runs(wanted[lo:hi]):
