@@ -7,6 +7,7 @@ missing service fails the run instead of skipping silently.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,6 +16,40 @@ from typing import Any
 import pytest
 
 SHARED_TESTDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "testdata"
+
+
+def _flush_retrying_deadlocks() -> None:
+    """Let a transactional test's flush retry when it loses a deadlock to a worker process.
+
+    The services tests share real Celery and dask processes across tests; a worker still
+    finishing the previous test's job (dispatching the queue, publishing) can hold a table lock
+    while ``TRUNCATE`` takes them all, and PostgreSQL then aborts the flush as the deadlock's
+    victim. The worker's transaction ends a moment later, so the flush is simply tried again.
+    """
+    from django.core.management.base import CommandError
+    from django.db import OperationalError
+    from django.test import TransactionTestCase
+
+    flush = TransactionTestCase._fixture_teardown
+
+    def teardown(self: TransactionTestCase) -> None:
+        for attempt in range(5):
+            try:
+                return flush(self)
+            except CommandError as exc:
+                lost = isinstance(exc.__cause__, OperationalError) and "deadlock" in str(
+                    exc.__cause__
+                )
+                if not lost or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        return None
+
+    TransactionTestCase._fixture_teardown = teardown  # type: ignore[method-assign]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _flush_retrying_deadlocks()
 
 
 def _required(kind: str) -> bool:
