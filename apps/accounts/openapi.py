@@ -265,6 +265,7 @@ RESPONSES = {
         403: "Visible, but only the owner (or staff) may do this; or a failed CSRF check.",
         404: "No such object, or not visible to you.",
         405: "Method not allowed.",
+        409: "The object's state does not allow this (e.g. cancelling a job that has ended).",
     }.items()
 }
 
@@ -412,10 +413,11 @@ JOB_PATHS: dict[str, Any] = {
     "/api/jobs/{id}/cancel/": {
         "parameters": [_id()],
         "post": {
-            "summary": "Cancel; running partitions stop at their next tile",
+            "summary": "Cancel; running partitions stop at their next tile, and a job whose "
+            "results are not stored yet ends cancelled",
             "responses": {
                 "200": _json(_ref("Job"), "The job (without results)."),
-                **_errors(401, 403, 404),
+                **_errors(401, 403, 404, 409),
             },
         },
     },

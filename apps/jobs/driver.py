@@ -153,7 +153,8 @@ def _finish_ok(job: Job, run: RunResult) -> None:
     now = timezone.now()
     with transaction.atomic():
         # The guarded update locks the row and proves the attempt current; then the results.
-        updated = running_job(job).update(
+        # A cancel requested before this commit wins: the job ends cancelled, storing nothing.
+        updated = running_job(job, cancel_requested=False).update(
             status=Job.Status.FINISHED,
             frames_done=run.frames,
             frames_total=run.frames,
@@ -164,6 +165,8 @@ def _finish_ok(job: Job, run: RunResult) -> None:
             error="",
         )
         if not updated:
+            if running_job(job).exists():
+                raise JobCancelled()
             raise StaleAttempt(f"job {job.pk} is no longer running attempt {job.attempt}.")
         saved = results_replace(job=job, results=run.results)
     logger.info("job %s finished: %s frames in %.2f s", job.pk, run.frames, run.seconds)

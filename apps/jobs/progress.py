@@ -25,9 +25,10 @@ STOP_POLL_SECONDS = 0.25
 HEARTBEAT_SECONDS = 5.0
 
 
-def running_job(job: Job) -> QuerySet[Job]:
-    """The job's row, only while this attempt is the one running it (the write guard)."""
-    return Job.objects.filter(pk=job.pk, attempt=job.attempt, status=Job.Status.RUNNING)
+def running_job(job: Job, **also: object) -> QuerySet[Job]:
+    """The job's row, only while this attempt is the one running it (the write guard), and
+    matching ``also`` (e.g. ``cancel_requested=False``)."""
+    return Job.objects.filter(pk=job.pk, attempt=job.attempt, status=Job.Status.RUNNING, **also)
 
 
 class ProgressReporter:

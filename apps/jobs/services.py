@@ -60,16 +60,36 @@ def job_rerun(*, user: Any, job: Job) -> Job:
     )
 
 
+class JobEnded(Exception):
+    """A cancel arrived after the job ended (its results, if any, are stored)."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(
+            f"Job {job.pk} has already {_ENDED[job.status]}; there is nothing to cancel."
+        )
+        self.job = job
+
+
+_ENDED = {
+    Job.Status.FINISHED: "finished",
+    Job.Status.FAILED: "failed",
+    Job.Status.CANCELLED: "been cancelled",
+}
+
+
 def job_cancel(*, user: Any, job: Job) -> Job:
-    """Cancel ``job``: a queued job at once, a running one at its partitions' next tile."""
+    """Cancel ``job``: a queued job at once, a running one at its partitions' next tile (or at
+    its finish, which stores no results once a cancel is requested). Raises :class:`JobEnded`
+    when the job had already ended."""
     now = timezone.now()
     queued = Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED)
     if queued.update(
         status=Job.Status.CANCELLED, error="cancelled", finished=now, cancel_requested=True
     ):
-        publish(job.pk, {"type": "cancelled", "error": "cancelled"})
-    else:
-        Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(cancel_requested=True)
+        publish(job.pk, {"type": "cancelled", "id": job.pk, "error": "cancelled"})
+    elif not Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(cancel_requested=True):
+        job.refresh_from_db()
+        raise JobEnded(job)
     job.refresh_from_db()
     logger.info("job %s: cancel requested by %s (%s)", job.pk, user, job.status)
     return job

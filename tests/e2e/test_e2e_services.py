@@ -18,7 +18,7 @@ from channels.testing import WebsocketCommunicator
 from apps.accounts.services import token_create
 from apps.jobs.models import Job
 from libertem_site.asgi import application
-from tests.jobs.support import ORIGIN, submit, wait_terminal
+from tests.jobs.support import ORIGIN, submit, wait_status, wait_terminal
 
 pytestmark = [
     pytest.mark.services,
@@ -86,3 +86,25 @@ def test_it_cancels_a_queued_job_before_the_worker_runs_it(users, client_for, da
     held_jobs.release()  # the worker receives the task and finds nothing to run
     job = Job.objects.get(pk=job_id)
     assert (job.status, job.attempt, job.results.count()) == ("cancelled", 0, 0)
+
+
+@pytest.mark.usefixtures("celery_runner")
+def test_a_cancel_right_after_submit_always_wins(users, client_for, dataset):
+    """Submitted to the real worker at once and cancelled at once, twenty times: whether the
+    cancel finds the job queued, running or about to store its results, it ends cancelled."""
+    client = client_for(users.owner)
+    ids = []
+    for i in range(20):
+        job_id = submit(client, dataset, "virtual", PARAMS).json()["id"]
+        if i % 2:  # every other cancel once the worker has claimed the job
+            wait_status(job_id, "running", interval=0.001)
+        response = client.post(f"/api/jobs/{job_id}/cancel/")
+        assert response.status_code == 200, response.content
+        assert response.json()["cancel_requested"] is True
+        ids.append(job_id)
+    jobs = [wait_terminal(job_id, timeout=60) for job_id in ids]
+    assert [(j.status, j.error) for j in jobs] == [("cancelled", "cancelled")] * 20
+    assert sum(j.results.count() for j in jobs) == 0
+    again = client.post(f"/api/jobs/{ids[0]}/cancel/")
+    assert again.status_code == 409
+    assert again.json()["fields"] == {"status": "cancelled"}

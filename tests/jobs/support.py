@@ -116,13 +116,13 @@ def wait_terminal(job_id: int, timeout: float = 60.0) -> Job:
     raise AssertionError(f"job {job_id} is still {Job.objects.get(pk=job_id).status}")
 
 
-def wait_status(job_id: int, status: str, timeout: float = 30.0) -> Job:
+def wait_status(job_id: int, status: str, timeout: float = 30.0, interval: float = 0.01) -> Job:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = Job.objects.get(pk=job_id)
         if job.status == status:
             return job
-        time.sleep(0.01)
+        time.sleep(interval)
     raise AssertionError(f"job {job_id} is {Job.objects.get(pk=job_id).status}, not {status}")
 
 

@@ -140,11 +140,29 @@ def test_it_cancels_a_queued_job_at_once(users, client_for, dataset):
     assert job.finished is not None
 
 
-def test_it_leaves_a_finished_job_alone_when_cancelled(users, client_for, job):
-    assert client_for(users.owner).post(f"/api/jobs/{job.pk}/cancel/").status_code == 200
+def test_it_answers_409_with_the_state_when_a_finished_job_is_cancelled(users, client_for, job):
+    response = client_for(users.owner).post(f"/api/jobs/{job.pk}/cancel/")
+    assert response.status_code == 409
+    assert response.json() == {
+        "error": f"Job {job.pk} has already finished; there is nothing to cancel.",
+        "fields": {"status": "finished"},
+    }
     job.refresh_from_db()
-    assert job.status == "finished"
+    assert (job.status, job.cancel_requested) == ("finished", False)
     assert job.results.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "said"), [("failed", "failed"), ("cancelled", "been cancelled")]
+)
+def test_it_answers_409_for_every_ended_job(users, client_for, dataset, status, said):
+    job = Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum", status=status)
+    response = client_for(users.owner).post(f"/api/jobs/{job.pk}/cancel/")
+    assert response.status_code == 409
+    assert (
+        response.json()["error"] == f"Job {job.pk} has already {said}; there is nothing to cancel."
+    )
+    assert response.json()["fields"] == {"status": status}
 
 
 def test_it_describes_the_analyses(users, client_for):

@@ -46,6 +46,15 @@ class TruncatingExecutor(InlineExecutor):
         return super().run(dataset, analysis, **kwargs)
 
 
+class CancelAtTheEndExecutor(InlineExecutor):
+    """Computes the whole job, then a cancel arrives before the driver stores the results."""
+
+    def run(self, dataset: Any, analysis: Any, **kwargs: Any) -> Any:
+        run = super().run(dataset, analysis, **kwargs)
+        Job.objects.filter(status=Job.Status.RUNNING).update(cancel_requested=True)
+        return run
+
+
 class BrokenExecutor(InlineExecutor):
     def run(self, dataset: Any, analysis: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the executor broke")
@@ -107,6 +116,13 @@ def test_it_cancels_a_running_job(users, client_for, dataset, executor):
     assert (job.status, job.error) == ("cancelled", "cancelled")
     assert 0 < job.frames_done < 48
     assert Result.objects.filter(job_id=job_id).count() == 0
+
+
+def test_a_cancel_before_the_results_are_stored_wins(users, client_for, dataset, executor):
+    executor(CancelAtTheEndExecutor())
+    job = wait_terminal(submit(client_for(users.owner), dataset, "sum").json()["id"])
+    assert (job.status, job.error, job.cancel_requested) == ("cancelled", "cancelled", True)
+    assert Result.objects.filter(job_id=job.pk).count() == 0
 
 
 def test_it_fails_when_the_file_was_truncated_after_registration(

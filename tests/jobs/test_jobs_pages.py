@@ -84,3 +84,12 @@ def test_it_cancels_from_the_page(users, client_for, running, who, status, cance
     assert response.status_code == status
     running.refresh_from_db()
     assert running.cancel_requested is cancelled
+
+
+def test_it_says_so_on_the_page_when_an_ended_job_is_cancelled(users, client_for, job):
+    response = client_for(users.owner).post(f"/jobs/{job.pk}/cancel/", follow=True)
+    assert response.redirect_chain == [(f"/jobs/{job.pk}/", 302)]
+    page = response.content.decode()
+    assert f"Job {job.pk} has already finished; there is nothing to cancel." in page
+    job.refresh_from_db()
+    assert (job.status, job.cancel_requested) == ("finished", False)

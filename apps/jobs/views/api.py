@@ -72,7 +72,10 @@ def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     job = get_job(request.user, job_id)
     if not can_change(request.user, job):
         raise ApiError("Only the job's owner (or staff) can cancel it.", status=403)
-    job = services.job_cancel(user=request.user, job=job)
+    try:
+        job = services.job_cancel(user=request.user, job=job)
+    except services.JobEnded as exc:
+        raise ApiError(str(exc), status=409, fields={"status": exc.job.status}) from exc
     return JsonResponse(job_json(job, results=False))
 
 

@@ -45,8 +45,11 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
 @require_POST
 def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     job = get_job(request.user, job_id)
-    if can_change(request.user, job) and not job.is_terminal:
-        services.job_cancel(user=request.user, job=job)
+    if can_change(request.user, job):
+        try:
+            services.job_cancel(user=request.user, job=job)
+        except services.JobEnded as exc:
+            messages.error(request, str(exc))
     if request.POST.get("next") == "list":
         return redirect("job_list")
     return redirect("job_detail", job.pk)
