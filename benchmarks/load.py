@@ -47,6 +47,7 @@ def setup(users: int) -> tuple[int, list[str], np.ndarray]:
     from django.contrib.auth.models import Group, User
 
     from apps.accounts.services import token_create
+    from apps.datasets.folders import folder_declare
     from apps.datasets.services import dataset_register
 
     group, _ = Group.objects.get_or_create(name="load")
@@ -58,6 +59,7 @@ def setup(users: int) -> tuple[int, list[str], np.ndarray]:
     data = np.random.default_rng(7).integers(0, 4000, size=(*NAV, *SIG), dtype=np.uint16)
     folder = Path(settings.DATA_ROOTS[0]) / "load"
     folder.mkdir(parents=True, exist_ok=True)
+    folder_declare(path=str(folder), groups=["load"])  # the load users may register in it
     path = folder / f"load-{time.time_ns()}.npy"
     np.save(path, data)
     owner = User.objects.get(username="load-00")

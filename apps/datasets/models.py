@@ -54,3 +54,34 @@ class Dataset(models.Model):
 
         sy, sx = self.sig_shape
         return self.n_frames * sy * sx * np.dtype(self.dtype).itemsize
+
+
+class DataFolder(models.Model):
+    """A folder inside ``DATA_ROOTS`` that staff opened to some users (see docs/security.md).
+
+    A user may browse and register files in a folder when the nearest declared folder above it
+    is open to all signed-in users or to one of the user's groups; undeclared folders are for
+    staff only.
+    """
+
+    PATH_MAX = 1024
+
+    path = models.CharField(
+        max_length=PATH_MAX, unique=True, help_text="The folder's resolved path inside DATA_ROOTS."
+    )
+    groups = models.ManyToManyField(
+        Group,
+        blank=True,
+        related_name="data_folders",
+        help_text="Members of these groups may use the folder.",
+    )
+    open_to_all = models.BooleanField(
+        default=False, help_text="Every signed-in user may use the folder (whatever the groups)."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["path"]
+
+    def __str__(self) -> str:
+        return self.path

@@ -1,13 +1,17 @@
-"""Path safety: the file browser and registration only see files inside ``DATA_ROOTS``.
+"""Path safety: the file browser and registration only see files inside ``DATA_ROOTS``,
+and of those only the data folders the user may use.
 
 Every user-given path is resolved to its real path (``..`` and symlinks followed) and must then
 lie inside one of the resolved roots. Comparing resolved paths with ``is_relative_to`` (not
-string prefixes) refuses ``/data-evil`` next to ``/data``.
+string prefixes) refuses ``/data-evil`` next to ``/data``. Inside the roots, ``user_folders``
+says which folders a user may use: staff all of them, others the declared ``DataFolder`` rows
+open to them (the nearest declaration above a path decides; undeclared means staff only).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,72 @@ MAX_ENTRIES = 2000
 def data_roots() -> list[Path]:
     # Resolved again: tests and admins may set roots through symlinked folders.
     return [Path(root).resolve() for root in settings.DATA_ROOTS]
+
+
+@dataclass(frozen=True)
+class UserFolders:
+    """The data folders one user may use; ask ``allows(resolved_path)``.
+
+    ``declared`` holds every declared folder (resolved) with whether this user may use it,
+    deepest first, so the nearest declaration above a path is found first.
+    """
+
+    declared: tuple[tuple[Path, bool], ...] = ()
+    everything: bool = False
+
+    def allows(self, path: Path) -> bool:
+        """True if the resolved ``path`` lies in a data folder this user may use."""
+        if root_of(path) is None:
+            return False
+        if self.everything:
+            return True
+        for folder, usable in self.declared:
+            if path.is_relative_to(folder):
+                return usable
+        return False
+
+    def tops(self) -> list[Path]:
+        """The usable folders whose parent is not usable: where browsing starts."""
+        if self.everything:
+            return data_roots()
+        usable = [f for f, ok in self.declared if ok and root_of(f) is not None]
+        return sorted(f for f in usable if not self.allows(f.parent))
+
+
+def user_folders(user: Any) -> UserFolders:
+    """The data folders ``user`` may browse and register from (and a dataset's files may name).
+
+    Staff may use everything inside ``DATA_ROOTS``; anonymous users nothing.
+    """
+    from apps.datasets.models import DataFolder
+
+    if user is None or not user.is_authenticated:
+        return UserFolders()
+    if user.is_staff:
+        return UserFolders(everything=True)
+    mine = set(user.groups.values_list("pk", flat=True))
+    declared = []
+    for folder in DataFolder.objects.prefetch_related("groups"):
+        usable = folder.open_to_all or any(g.pk in mine for g in folder.groups.all())
+        declared.append((Path(folder.path).resolve(), usable))
+    declared.sort(key=lambda item: len(item[0].parts), reverse=True)
+    return UserFolders(declared=tuple(declared))
+
+
+def resolve_for(user: Any, path: str, *, field: str = "path") -> Path:
+    """``resolve_in_roots(path)``, refused unless ``user`` may use the folder it lies in.
+
+    The message is the same whether or not the path exists: it does not reveal other folders.
+    """
+    resolved = resolve_in_roots(path)
+    if not user_folders(user).allows(resolved):
+        raise ValidationError(
+            {
+                field: f"The path {_shown(path)} is not in a data folder you may use; "
+                "ask the facility staff to open its folder to one of your groups."
+            }
+        )
+    return resolved
 
 
 def _shown(path: str) -> str:
@@ -87,21 +157,22 @@ def in_storage(path: str | Path) -> bool:
     return root_of(resolved) is not None or any(resolved.is_relative_to(s) for s in storage)
 
 
-def browse(path: str | None = None) -> dict[str, Any]:
-    """List one folder inside the data roots; without ``path``, the roots themselves.
+def browse(user: Any, path: str | None = None) -> dict[str, Any]:
+    """List one folder ``user`` may use; without ``path``, the top folders they may use.
 
     Returns ``{"path", "parent", "root", "entries": [{name, path, kind, size, format}]}``; entry
-    paths are absolute and accepted as they are by registration. ``parent`` is None at a root.
+    paths are absolute and accepted as they are by registration. ``parent`` is None at a top.
     """
+    folders = user_folders(user)
     if not path:
-        entries = [_entry(root, str(root), kind="dir") for root in data_roots()]
+        entries = [_entry(top, str(top), kind="dir") for top in folders.tops()]
         return {"path": None, "parent": None, "root": None, "entries": entries, "truncated": False}
-    folder = resolve_in_roots(path)
+    folder = resolve_for(user, path)
     if not folder.is_dir():
         raise ValidationError({"path": f"{_shown(path)} is not a folder."})
     root = root_of(folder)
-    entries, truncated = _list(folder)
-    parent = str(folder.parent) if folder != root else None
+    entries, truncated = _list(folder, folders)
+    parent = str(folder.parent) if folder != root and folders.allows(folder.parent) else None
     return {
         "path": str(folder),
         "parent": parent,
@@ -111,7 +182,7 @@ def browse(path: str | None = None) -> dict[str, Any]:
     }
 
 
-def _list(folder: Path) -> tuple[list[dict[str, Any]], bool]:
+def _list(folder: Path, folders: UserFolders) -> tuple[list[dict[str, Any]], bool]:
     try:
         names = sorted(os.listdir(folder))
     except OSError as exc:
@@ -122,21 +193,22 @@ def _list(folder: Path) -> tuple[list[dict[str, Any]], bool]:
     for name in names:
         if name.startswith("."):
             continue  # hidden files, and half-written sidecars (".name.tmp")
-        entry = _child(folder / name)
+        entry = _child(folder / name, folders)
         if entry is not None:
             entries.append(entry)
     entries.sort(key=lambda e: (e["kind"] != "dir", e["name"].lower()))
     return entries[:MAX_ENTRIES], len(entries) > MAX_ENTRIES
 
 
-def _child(path: Path) -> dict[str, Any] | None:
+def _child(path: Path, folders: UserFolders) -> dict[str, Any] | None:
     try:
         real = path.resolve()
         is_dir = real.is_dir()
     except (OSError, RuntimeError):
         return None
-    if root_of(real) is None:
-        return None  # a symlink leading out of the roots is not shown at all
+    if not folders.allows(real):
+        # A symlink leading out of the roots, or a folder declared for other groups: not shown.
+        return None
     if is_dir:
         return _entry(path, path.name, kind="dir")
     if not real.is_file():

@@ -7,6 +7,7 @@ and the row is written only if that succeeded.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,13 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from apps.accounts.access import can_change
+from apps.accounts.access import can_change, visible_datasets
 from apps.core.corrections import FILE_PARAMS as CORRECTION_FILES
 from apps.core.errors import DataSetError
 from apps.core.io import FORMATS, open_dataset
 from apps.core.io.base import DataSet
 from apps.datasets.models import Dataset
-from apps.datasets.paths import in_storage, resolve_in_roots, split_inner
+from apps.datasets.paths import in_storage, resolve_for, split_inner
 
 NAME_MAX = Dataset._meta.get_field("name").max_length
 
@@ -38,14 +39,17 @@ def dataset_register(
 ) -> Dataset:
     """Detect, validate and register the dataset at ``path``; nothing is saved on error.
 
-    Raises ValidationError keyed by ``name``, ``path``, ``format``, ``params`` or ``groups``.
+    The file must lie in a data folder ``owner`` may use, and must not back a dataset that
+    ``owner`` may not see. Raises ValidationError keyed by ``name``, ``path``, ``format``,
+    ``params`` or ``groups``.
     """
     name = _clean_name(name)
     _check_format(format)
     params = _clean_params(params)
     group_rows = _groups_for(owner, groups)
-    ds, partitions = _open_checked(path, format=format, params=params)
+    ds, partitions = _open_checked(owner, path, format=format, params=params)
     _check_size(ds)
+    _check_not_anothers(owner, ds.path, partitions)
     description = ds.describe()
     with transaction.atomic():
         dataset = Dataset.objects.create(
@@ -65,9 +69,9 @@ def dataset_register(
     return dataset
 
 
-def dataset_detect(path: str) -> dict[str, Any]:
+def dataset_detect(*, user: Any, path: str) -> dict[str, Any]:
     """What the Core detects at ``path`` (``DataSet.describe()``), or ValidationError."""
-    ds, _ = _open_checked(path, format=None, params={})
+    ds, _ = _open_checked(user, path, format=None, params={})
     return ds.describe()
 
 
@@ -169,15 +173,15 @@ def _groups_for(user: Any, names: Iterable[str]) -> list[Group]:
 
 
 def _open_checked(
-    path: str, *, format: str | None, params: dict[str, Any]
+    user: Any, path: str, *, format: str | None, params: dict[str, Any]
 ) -> tuple[DataSet, list[dict[str, Any]]]:
     """The opened dataset and its partitions' descriptions, or ValidationError."""
-    resolved = resolve_in_roots(path)
+    resolved = resolve_for(user, path)
     if not resolved.exists():
         raise ValidationError({"path": f"{resolved} does not exist."})
     _, inner = split_inner(path.strip())
     target = f"{resolved}:{inner}" if inner else str(resolved)
-    _check_correction_paths(resolved, params)
+    _check_correction_paths(user, resolved, params)
     # With parameters given, a mismatch (shape, dtype, offset) is most likely theirs.
     field = "params" if params else "path"
     try:
@@ -205,7 +209,7 @@ def _check_partition_path(ds: DataSet, part: dict[str, Any]) -> None:
         )
 
 
-def _check_correction_paths(resolved: Any, params: dict[str, Any]) -> None:
+def _check_correction_paths(user: Any, resolved: Any, params: dict[str, Any]) -> None:
     # Dark, gain and excluded-pixel maps are files too: only inside the data folders.
     for key in CORRECTION_FILES:
         value = params.get(key)
@@ -214,6 +218,33 @@ def _check_correction_paths(resolved: Any, params: dict[str, Any]) -> None:
         if not isinstance(value, str):
             raise ValidationError({"params": f"{key} must be the path of an .npy file."})
         try:
-            resolve_in_roots(str(Path(resolved).parent / value))
+            resolve_for(user, str(Path(resolved).parent / value))
         except ValidationError as exc:
             raise ValidationError({"params": f"{key}: {' '.join(exc.messages)}"}) from None
+
+
+def _check_not_anothers(owner: Any, path: str, partitions: list[dict[str, Any]]) -> None:
+    # Two users who may both use a folder must not reach each other's private datasets by
+    # registering the same file again. The message does not say whose dataset it is.
+    files = {f.resolve() for f in _backing_files(path, partitions)}
+    hidden = Dataset.objects.exclude(pk__in=visible_datasets(owner).values("pk"))
+    for other in hidden.only("path", "partitions").iterator():
+        # Stored paths were resolved when registered: no file system calls per row.
+        if files & _backing_files(other.path, other.partitions):
+            raise ValidationError(
+                {
+                    "path": f"{split_inner(path)[0]} already backs a dataset you may not see; "
+                    "ask its owner to share it with one of your groups."
+                }
+            )
+
+
+def _backing_files(path: str, partitions: list[dict[str, Any]]) -> set[Path]:
+    """The files a dataset reads: its own file and its partitions' files (normalised)."""
+    main = Path(os.path.normpath(split_inner(path)[0]))
+    files = {main}
+    for part in partitions:
+        part_path = part.get("path")
+        if isinstance(part_path, str) and "://" not in part_path:
+            files.add(Path(os.path.normpath(main.parent / part_path)))
+    return files

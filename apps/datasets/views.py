@@ -56,10 +56,10 @@ def dataset_register(request: HttpRequest) -> HttpResponse:
                 return redirect("dataset_detail", pk=dataset.pk)
         detected = None
     else:
-        detected, initial = _detect(request.GET.get("path", ""))
+        detected, initial = _detect(request.user, request.GET.get("path", ""))
         form = RegisterForm(initial=initial, groups=groups)
     folder = request.GET.get("dir") or _parent(form["path"].value() or "")
-    context = {"form": form, "detected": detected, "listing": _listing(folder)}
+    context = {"form": form, "detected": detected, "listing": _listing(request.user, folder)}
     return render(request, "datasets/dataset_register.html", context)
 
 
@@ -176,7 +176,7 @@ def api_dataset_ingest(request: HttpRequest, pk: int) -> HttpResponse:
 
 @api_view(("GET",))
 def api_browse(request: HttpRequest) -> HttpResponse:
-    return JsonResponse(browse(request.GET.get("path") or None))
+    return JsonResponse(browse(request.user, request.GET.get("path") or None))
 
 
 def _add_errors(form: RegisterForm, exc: ValidationError) -> None:
@@ -190,13 +190,13 @@ def _share_choices(user: Any, dataset: Any) -> list[str]:
     return sorted(set(selectors.shareable_groups(user=user)) | set(current))
 
 
-def _detect(path: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+def _detect(user: Any, path: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """What the Core detects at ``path`` (or an error), and the form's initial values."""
     if not path:
         return None, {}
     initial: dict[str, Any] = {"path": path, "name": Path(split_inner(path)[0]).stem}
     try:
-        description = services.dataset_detect(path)
+        description = services.dataset_detect(user=user, path=path)
     except ValidationError as exc:
         return {"error": " ".join(exc.messages)}, initial
     initial["format"] = description["format"]
@@ -209,10 +209,10 @@ def _parent(path: str) -> str:
     return str(Path(split_inner(path)[0]).parent) if path else ""
 
 
-def _listing(folder: str) -> dict[str, Any]:
+def _listing(user: Any, folder: str) -> dict[str, Any]:
     try:
-        return browse(folder or None)
+        return browse(user, folder or None)
     except ValidationError as exc:
-        listing = browse(None)
+        listing = browse(user, None)
         listing["error"] = " ".join(exc.messages)
         return listing

@@ -103,6 +103,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
         env.pop(key, None)  # always the embedded default
     _write_demo(data)
     _manage(env, "migrate", "--noinput", "-v0")
+    _manage(env, "datafolder", str(data), "--groups", "")  # alice and bob may use the data
     passwords = {"alice": "alice-pw-4d-stem", "bob": "bob-pw-4d-stem"}
     tokens = {
         user: _manage(env, "createuser", user, "--password", pw).strip().splitlines()[-1]

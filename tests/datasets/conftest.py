@@ -14,18 +14,21 @@ import numpy as np
 import pytest
 
 from apps.core.io.raw import write_sidecar
+from apps.datasets.folders import folder_declare
 from apps.datasets.models import Dataset
 from apps.datasets.services import dataset_register
 
 
 @pytest.fixture
-def data_root(settings: Any, tmp_path: Path) -> Path:
-    """``tmp_path/x/data``, the only data root; ``tmp_path/x/data-evil`` sits next to it."""
+def data_root(db: None, settings: Any, tmp_path: Path) -> Path:
+    """``tmp_path/x/data``, the only data root, declared open to every signed-in user;
+    ``tmp_path/x/data-evil`` sits next to it."""
     root = tmp_path / "x" / "data"
     root.mkdir(parents=True)
     (tmp_path / "x" / "data-evil").mkdir()
     settings.DATA_ROOTS = [root.resolve()]
     settings.DATA_NODES = {}
+    folder_declare(path=str(root), open_to_all=True)
     return root.resolve()
 
 

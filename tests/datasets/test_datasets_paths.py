@@ -74,19 +74,19 @@ def test_it_takes_only_the_file_part_of_an_hdf5_path(data_root, h5_file):
     assert "outside" in refused("/etc/x.h5:/entry/data")
 
 
-def test_it_lists_the_roots_without_a_path(data_root):
-    listing = browse(None)
+def test_it_lists_the_roots_without_a_path(data_root, users):
+    listing = browse(users.owner, None)
     assert listing["path"] is None
     assert [e["path"] for e in listing["entries"]] == [str(data_root)]
 
 
 def test_it_lists_a_folder_with_kinds_sizes_and_format_guesses(
-    data_root, npy_file, h5_file, raw_sidecar, tmp_path
+    data_root, npy_file, h5_file, raw_sidecar, tmp_path, users
 ):
     (data_root / ".hidden").write_text("x")
     (data_root / "notes.txt").write_text("hello")
     os.symlink(tmp_path, data_root / "escape")
-    listing = browse(str(data_root))
+    listing = browse(users.owner, str(data_root))
     assert listing["path"] == str(data_root) and listing["parent"] is None
     entries = {e["name"]: e for e in listing["entries"]}
     assert set(entries) == {"raw", "scan.npy", "scan.h5", "notes.txt"}
@@ -103,8 +103,8 @@ def test_it_lists_a_folder_with_kinds_sizes_and_format_guesses(
     assert listing["entries"][0]["name"] == "raw"  # folders first
 
 
-def test_it_gives_the_parent_inside_a_root(data_root, raw_sidecar):
-    listing = browse("raw")
+def test_it_gives_the_parent_inside_a_root(data_root, users, raw_sidecar):
+    listing = browse(users.owner, "raw")
     assert listing["parent"] == str(data_root)
     assert [(e["name"], e["format"]) for e in listing["entries"]] == [
         ("data.raw", None),
@@ -113,11 +113,11 @@ def test_it_gives_the_parent_inside_a_root(data_root, raw_sidecar):
 
 
 @pytest.mark.parametrize("path", ["..", "../data-evil", "/etc", "scan\x00", "x" * 5000])
-def test_it_refuses_to_browse_outside(data_root, path):
+def test_it_refuses_to_browse_outside(data_root, users, path):
     with pytest.raises(ValidationError):
-        browse(path)
+        browse(users.owner, path)
 
 
-def test_it_refuses_to_browse_a_file(data_root, npy_file):
+def test_it_refuses_to_browse_a_file(data_root, users, npy_file):
     with pytest.raises(ValidationError, match="not a folder"):
-        browse("scan.npy")
+        browse(users.owner, "scan.npy")

@@ -65,7 +65,7 @@ def test_it_registers_an_hdf5_inner_dataset(users, h5_file):
 
 
 def test_it_detects_without_saving(users, h5_file):
-    assert dataset_detect("scan.h5")["format"] == "hdf5"
+    assert dataset_detect(user=users.owner, path="scan.h5")["format"] == "hdf5"
     assert Dataset.objects.count() == 0
 
 

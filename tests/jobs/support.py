@@ -20,6 +20,7 @@ from django.db import connections
 from django.test import Client
 
 from apps.core.executor import Executor, InlineExecutor
+from apps.datasets.folders import folder_declare
 from apps.datasets.models import Dataset
 from apps.datasets.services import dataset_register
 from apps.jobs import compute, runner
@@ -31,10 +32,12 @@ ORIGIN = (b"origin", b"http://127.0.0.1")
 
 
 @pytest.fixture
-def data_root(settings: Any, tmp_path: Path) -> Path:
+def data_root(db: None, settings: Any, tmp_path: Path) -> Path:
+    """The only data root, declared open to every signed-in user."""
     root = tmp_path / "data"
     root.mkdir()
     settings.DATA_ROOTS = [root.resolve()]
+    folder_declare(path=str(root), open_to_all=True)
     return root
 
 

@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from apps.accounts.localadmin import local_admin_ensure
 from apps.datasets.demo import write_demo
-from apps.datasets.models import Dataset
+from apps.datasets.folders import folder_declare
+from apps.datasets.models import DataFolder, Dataset
 from apps.datasets.services import dataset_register
 
 DEMO_NAMES = {"raw": "Demo 64×64 scan (raw)", "hdf5": "Demo 64×64 scan (HDF5)"}
@@ -17,7 +18,8 @@ DEMO_NAMES = {"raw": "Demo 64×64 scan (raw)", "hdf5": "Demo 64×64 scan (HDF5)"
 
 class Command(BaseCommand):
     help = (
-        "Write a synthetic 64x64 scan of 128x128 frames into the first data root and register it."
+        "Write a synthetic 64x64 scan of 128x128 frames into the first data root, register it "
+        "(owned by the local admin) and open its folder to every signed-in user."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -34,8 +36,15 @@ class Command(BaseCommand):
         folder = settings.DATA_ROOTS[0] / "demo"
         self.stdout.write(f"Writing the demo dataset to {folder} ...")
         sidecar, h5 = write_demo(folder)
+        _declare_open(folder)
         owner = local_admin_ensure()
         for fmt, path in (("raw", sidecar), ("hdf5", h5)):
             Dataset.objects.filter(name=DEMO_NAMES[fmt], owner=owner).delete()
             ds = dataset_register(owner=owner, name=DEMO_NAMES[fmt], path=str(path), format=fmt)
             self.stdout.write(f"Registered {ds.name}: {ds.nav_shape} x {ds.sig_shape} {ds.dtype}")
+
+
+def _declare_open(folder: Any) -> None:
+    # Every signed-in local user may browse the demo folder; a declaration staff made stays.
+    if not DataFolder.objects.filter(path=str(folder.resolve())).exists():
+        folder_declare(path=str(folder), open_to_all=True)
