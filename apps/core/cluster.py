@@ -9,8 +9,14 @@ and return its answer, not the cache.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
+from collections.abc import Iterable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 
 def scheduler_identity(client: Any) -> dict[str, Any]:
@@ -25,6 +31,27 @@ def identity_future(client: Any) -> Future[dict[str, Any]]:
     )
 
 
+def register_in_background(client: Any, plugin: Any) -> Future[Any]:
+    """Register a worker plugin with the scheduler without waiting: the scheduler installs it on
+    every worker (and on workers that join later), and a hung worker would hold a caller that
+    waits for all of them."""
+    from distributed.protocol.pickle import dumps
+
+    future = asyncio.run_coroutine_threadsafe(
+        client.scheduler.register_worker_plugin(
+            plugin=dumps(plugin), name=plugin.name, idempotent=False
+        ),
+        client.loop.asyncio_loop,
+    )
+    future.add_done_callback(_log_failure)
+    return future
+
+
+def _log_failure(future: Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.warning("a worker plugin was not registered", exc_info=future.exception())
+
+
 def worker_names(client: Any) -> dict[str, str]:
     """``{worker name: address}`` of the workers now connected to the scheduler."""
     return names(scheduler_identity(client)["workers"])
@@ -34,3 +61,75 @@ def names(workers: dict[str, Any]) -> dict[str, str]:
     """``{worker name: address}`` of an identity's ``"workers"`` (names as strings: a
     sidecar's ``nodes`` are compared with them)."""
     return {str(info.get("name")): address for address, info in workers.items()}
+
+
+def ask_identity(address: str, *, timeout: float) -> dict[str, Any]:
+    """:func:`scheduler_identity` asked over one connection of its own, answered within
+    ``timeout`` seconds or ``TimeoutError``: for callers without a client (the web process
+    when jobs run in Celery), which must never wait for compute."""
+    return asyncio.run(asyncio.wait_for(_ask_identity(address, timeout), timeout))
+
+
+async def _ask_identity(address: str, timeout: float) -> dict[str, Any]:
+    from distributed import Security
+    from distributed.core import rpc
+
+    # TLS settings come from dask's configuration, as for a Client.
+    args = Security().get_connection_args("client")
+    scheduler = rpc(address, timeout=timeout, connection_args=args)
+    try:
+        return dict(await scheduler.identity(n_workers=-1))
+    finally:
+        await scheduler.close_rpc()
+
+
+#: A worker whose last heartbeat is older than this is reported hung (a stopped process, a
+#: stuck node): dask itself waits minutes (``worker-ttl``) before it gives up on one.
+HUNG_AFTER = 10.0
+
+
+@dataclass
+class WorkerHealth:
+    """One dask worker as the portal judges it."""
+
+    name: str
+    #: ``running``; ``paused`` (dask's memory monitor holds its tasks), ``hung`` (no heartbeat
+    #: for ``HUNG_AFTER``), ``missing`` (expected, not connected) or dask's other states
+    state: str
+    address: str = ""
+    silent_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "running"
+
+    def describe(self) -> str:
+        if self.state == "hung":
+            return f"{self.name} hung (no heartbeat for {self.silent_s:.0f} s)"
+        if self.state == "missing":
+            return f"{self.name} missing (not connected to the scheduler)"
+        return f"{self.name} {self.state}"
+
+
+def worker_health(
+    identity: dict[str, Any],
+    *,
+    expected: Iterable[str] = (),
+    now: float | None = None,
+    hung_after: float = HUNG_AFTER,
+) -> list[WorkerHealth]:
+    """Every connected worker of a scheduler ``identity``, and every ``expected`` worker name
+    that is not connected, by name. ``now`` is the scheduler's clock (``time.time()``; the
+    scheduler stamps ``last_seen`` with its own clock)."""
+    now = time.time() if now is None else now
+    found: dict[str, WorkerHealth] = {}
+    for address, info in identity.get("workers", {}).items():
+        name = str(info.get("name"))
+        silent = max(0.0, now - float(info.get("last_seen") or now))
+        state = str(info.get("status", "running"))
+        if silent > hung_after:
+            state = "hung"
+        found[name] = WorkerHealth(name, state, address, round(silent, 1))
+    for name in expected:
+        found.setdefault(str(name), WorkerHealth(str(name), "missing"))
+    return [found[name] for name in sorted(found)]

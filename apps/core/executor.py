@@ -358,7 +358,9 @@ class DaskExecutor(Executor):
         # reach) every result crosses a socket twice in this process.
         direct = True if self.cluster is not None else None
         self.client = Client(address, set_as_default=False, direct_to_workers=direct)
-        self.client.register_plugin(WarmUp())
+        # Never waited for: a hung worker must not hold the driver (workers started with
+        # ``--preload apps.core.warmup`` are warm already).
+        cluster.register_in_background(self.client, WarmUp())
         self.in_flight_per_worker = in_flight_per_worker
         #: analysis tasks larger than this (pickled) are scattered once instead of sent along
         self.scatter_min_bytes = 1 << 20

@@ -1,4 +1,9 @@
-"""A dask worker plugin that prepares a worker for partitions when it starts."""
+"""A dask worker plugin that prepares a worker for partitions when it starts.
+
+Production workers load it themselves: ``dask worker --preload apps.core.warmup`` (the
+Procfile) calls :func:`dask_setup`; executors also register :class:`WarmUp` with the scheduler
+(without waiting) for workers started otherwise, such as a LocalCluster's.
+"""
 
 from __future__ import annotations
 
@@ -24,3 +29,8 @@ class WarmUp(WorkerPlugin):
         if limit:
             mapping.limit_bytes(int(limit) // 2)
         threading.Thread(target=kernels.warm_up, name="warm-up", daemon=True).start()
+
+
+def dask_setup(worker: Any) -> None:
+    """``dask worker --preload apps.core.warmup``: warm the worker up as it starts."""
+    WarmUp().setup(worker)

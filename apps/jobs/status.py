@@ -7,8 +7,8 @@ from typing import Any
 
 from django.conf import settings
 
-from apps.core.cluster import scheduler_identity
-from apps.jobs import compute
+from apps.core.cluster import ask_identity, worker_health
+from apps.jobs import health
 from apps.jobs.models import Job
 
 logger = logging.getLogger(__name__)
@@ -17,34 +17,42 @@ CELERY_QUEUES = ("celery", "maintenance")
 
 
 def dask_workers() -> list[dict[str, Any]] | None:
-    """Name, address, threads, memory limit and tasks of each dask worker; None if unknown."""
+    """Name, state (running, paused, hung, missing…), address, threads, memory and tasks of
+    each dask worker; None if the scheduler did not answer."""
     info = _scheduler_info()
     if info is None:
         return None
-    return [
-        {
-            "name": str(w.get("name")),
-            "address": address,
-            "nthreads": w.get("nthreads"),
-            "memory_limit": w.get("memory_limit"),
-            "memory": (w.get("metrics") or {}).get("memory"),
-            "executing": (w.get("metrics") or {}).get("task_counts", {}).get("executing"),
-        }
-        for address, w in sorted(info.get("workers", {}).items())
-    ]
+    workers = info.get("workers", {})
+    rows = []
+    for judged in worker_health(
+        info,
+        expected=settings.DASK_EXPECTED_WORKERS,
+        hung_after=float(settings.DASK_WORKER_HUNG_SECONDS),
+    ):
+        w = workers.get(judged.address, {})
+        metrics = w.get("metrics") or {}
+        rows.append(
+            {
+                "name": judged.name,
+                "state": judged.state,
+                "ok": judged.ok,
+                "silent_s": judged.silent_s,
+                "address": judged.address,
+                "nthreads": w.get("nthreads"),
+                "memory_limit": w.get("memory_limit"),
+                "memory": metrics.get("memory"),
+                "executing": metrics.get("task_counts", {}).get("executing"),
+            }
+        )
+    return rows
 
 
 def _scheduler_info() -> dict[str, Any] | None:
-    executor = compute.current_executor()
-    client = getattr(executor, "client", None)
+    address = health.dask_address()
+    if address is None:
+        return None
     try:
-        if client is not None:
-            return scheduler_identity(client)
-        if settings.DASK_SCHEDULER_ADDRESS:
-            from distributed import Client
-
-            with Client(settings.DASK_SCHEDULER_ADDRESS, timeout=3, set_as_default=False) as c:
-                return scheduler_identity(c)
+        return ask_identity(address, timeout=health.TIMEOUT)
     except Exception:
         logger.warning("status: the dask scheduler did not answer", exc_info=True)
     return None

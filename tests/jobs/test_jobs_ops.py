@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from apps.core import cluster
 from apps.jobs import health
 from tests.jobs.support import submit
 
@@ -15,7 +16,13 @@ def test_it_reports_every_service_ok(client_for):
     assert response.status_code == 200
     body = response.json()
     assert body["ok"] is True
-    assert set(body["checks"]) == {"database", "channel_layer", "broker", "dask_scheduler"}
+    assert set(body["checks"]) == {
+        "database",
+        "channel_layer",
+        "broker",
+        "dask_scheduler",
+        "dask_workers",
+    }
     for check in body["checks"].values():
         assert check["ok"] is True
         assert check["latency_ms"] >= 0
@@ -44,8 +51,38 @@ def test_it_reports_a_dask_scheduler_that_does_not_answer(client_for, settings):
     settings.DASK_SCHEDULER_ADDRESS = "tcp://127.0.0.1:1"
     response = client_for(None).get("/healthz")
     assert response.status_code == 503
-    assert response.json()["checks"]["dask_scheduler"]["ok"] is False
+    checks = response.json()["checks"]
+    assert checks["dask_scheduler"]["ok"] is False
+    assert checks["dask_workers"] == {
+        "ok": False,
+        "error": "unknown: the dask scheduler did not answer",
+        "latency_ms": 0.0,
+    }
     assert "127.0.0.1" not in response.content.decode()
+
+
+def test_it_judges_each_dask_worker_by_its_state_and_heartbeat():
+    identity = {
+        "workers": {
+            "tcp://10.0.0.1:1": {"name": "node-a", "status": "running", "last_seen": 99.0},
+            "tcp://10.0.0.2:1": {"name": "node-b", "status": "paused", "last_seen": 99.0},
+            "tcp://10.0.0.3:1": {"name": "node-c", "status": "running", "last_seen": 80.0},
+        }
+    }
+    judged = cluster.worker_health(
+        identity, expected=["node-a", "node-d"], now=100.0, hung_after=10.0
+    )
+    assert [(w.name, w.state, w.ok) for w in judged] == [
+        ("node-a", "running", True),
+        ("node-b", "paused", False),
+        ("node-c", "hung", False),
+        ("node-d", "missing", False),
+    ]
+    assert [w.describe() for w in judged[1:]] == [
+        "node-b paused",
+        "node-c hung (no heartbeat for 20 s)",
+        "node-d missing (not connected to the scheduler)",
+    ]
 
 
 def test_the_status_page_is_for_staff_only(users, client_for):

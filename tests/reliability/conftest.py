@@ -53,6 +53,79 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class DaskProcesses:
+    """A ``dask scheduler`` and two ``dask worker`` processes ``node-0`` and ``node-1`` on a
+    fixed port, which can be killed and started again. Without nannies by default (a SIGSTOP
+    of ``workers[i]`` holds the worker itself); ``production=True`` starts them as the Procfile
+    does: with nannies (which restart a worker past its memory limit) and the warm-up preload."""
+
+    def __init__(
+        self, folder: Path, *, memory_limit: str = "1GiB", production: bool = False
+    ) -> None:
+        self.folder = folder
+        self.memory_limit = memory_limit
+        self.options = ["--preload", "apps.core.warmup"] if production else ["--no-nanny"]
+        self.port = free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.scheduler: subprocess.Popen | None = None
+        self.workers: list[subprocess.Popen] = []
+
+    def start(self) -> None:
+        self.scheduler = self._spawn(
+            "dask_scheduler", "--host", "127.0.0.1", "--port", str(self.port),
+            "--dashboard-address", ":0",
+        )  # fmt: skip
+        self.workers = [
+            self._spawn(
+                "dask_worker",
+                self.address,
+                "--name",
+                f"node-{i}",
+                "--nthreads",
+                "1",
+                "--memory-limit",
+                self.memory_limit,
+                *self.options,
+            )
+            for i in range(2)
+        ]
+        from distributed import Client
+
+        with Client(self.address, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=30)
+
+    def _spawn(self, module: str, *args: str) -> subprocess.Popen:
+        log = (self.folder / f"{module}-{time.monotonic_ns()}.log").open("w")
+        return subprocess.Popen(
+            [sys.executable, "-m", f"distributed.cli.{module}", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+
+    def worker_pids(self) -> dict[str, int]:
+        """``{worker name: pid}`` of the worker processes (a nanny's child, with nannies)."""
+        from distributed import Client
+
+        with Client(self.address, timeout=30, set_as_default=False) as client:
+            pids = client.run(os.getpid)
+            names = {a: str(w["name"]) for a, w in client.scheduler_info()["workers"].items()}
+        return {names[a]: pid for a, pid in pids.items()}
+
+    def kill(self) -> None:
+        for process in [*self.workers, self.scheduler]:
+            if process is not None and process.poll() is None:
+                # a nanny stops its worker on SIGTERM; a worker without one may be stopped
+                process.send_signal(signal.SIGCONT)
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=10)
+
+
 class RedisServer:
     """A private redis-server (no persistence) that a test may restart."""
 

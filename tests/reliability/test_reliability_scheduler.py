@@ -4,8 +4,6 @@ scheduler is back at the same address, re-running it (one call) gives the right 
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,62 +13,11 @@ import pytest
 
 from apps.jobs import compute
 from tests.jobs.support import submit, wait_status, wait_terminal
-from tests.reliability.conftest import free_port, pause
+from tests.reliability.conftest import DaskProcesses, pause
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-DASK = [sys.executable, "-m", "distributed.cli"]
 PARAMS = {"shape": "disk", "cx": 6, "cy": 8, "r": 4}
-
-
-class DaskProcesses:
-    """A ``dask scheduler`` and two ``dask worker`` processes (no nannies: a SIGSTOP holds the
-    worker itself) on a fixed port, which can be killed and started again."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.address = f"tcp://127.0.0.1:{self.port}"
-        self.scheduler: subprocess.Popen | None = None
-        self.workers: list[subprocess.Popen] = []
-
-    def start(self) -> None:
-        self.scheduler = self._spawn(
-            "dask_scheduler", "--host", "127.0.0.1", "--port", str(self.port),
-            "--dashboard-address", ":0",
-        )  # fmt: skip
-        self.workers = [
-            self._spawn(
-                "dask_worker",
-                self.address,
-                "--name",
-                f"node-{i}",
-                "--nthreads",
-                "1",
-                "--no-nanny",
-                "--memory-limit",
-                "1GiB",
-            )
-            for i in range(2)
-        ]
-        from distributed import Client
-
-        with Client(self.address, timeout=30, set_as_default=False) as client:
-            client.wait_for_workers(2, timeout=30)
-
-    def _spawn(self, module: str, *args: str) -> subprocess.Popen:
-        log = (self.folder / f"{module}-{time.monotonic_ns()}.log").open("w")
-        return subprocess.Popen(
-            [sys.executable, "-m", f"distributed.cli.{module}", *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def kill(self) -> None:
-        for process in [self.scheduler, *self.workers]:
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
 
 
 @pytest.fixture

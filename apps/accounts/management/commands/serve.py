@@ -1,7 +1,9 @@
 """``manage.py serve``: the whole portal on 127.0.0.1 in the embedded default.
 
 Daphne serves HTTP and websockets; jobs run in background threads of this process on a dask
-LocalCluster started in the background at start-up. Prints the address and a one-time login
+LocalCluster started at start-up (or, with ``DASK_SCHEDULER_ADDRESS``, a scheduler connected to in
+the background); with ``JOB_RUNNER=celery`` the web process never connects to dask before it
+serves. Prints the address and a one-time login
 link for the local admin account. Ctrl-C stops everything, the dask cluster included.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -51,8 +54,11 @@ class Command(BaseCommand):
             )
         self.stdout.write(f"Data roots: {', '.join(str(p) for p in settings.DATA_ROOTS)}")
         self.stdout.write("Press Ctrl-C to stop.")
-        _start_compute()
         if settings.JOB_RUNNER == "thread":
+            # Jobs run in this process: connect early so the first image is quick. With Celery
+            # the web process never waits for compute (it asks the scheduler only for /healthz
+            # and /status/, within a timeout).
+            _start_compute()
             from apps.jobs.reaper import start_reaper_thread
 
             start_reaper_thread()
@@ -73,18 +79,28 @@ class Command(BaseCommand):
 def _start_compute() -> None:
     """Start the dask cluster now rather than on the first job, so the first image is quick.
 
-    Ctrl-C in a terminal signals the whole process group: the worker processes ignore SIGINT
+    A remote scheduler is connected to in a background thread: the port opens whatever the
+    cluster does (a scheduler that does not answer, a hung worker). A local cluster starts here:
+    Ctrl-C in a terminal signals the whole process group, and the worker processes ignore SIGINT
     (inherited while they start), so only this process handles it and shuts them down in order.
     """
+    if settings.DASK_SCHEDULER_ADDRESS:
+        threading.Thread(target=_connect, name="dask-connect", daemon=True).start()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _connect()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _connect() -> None:
     from apps.jobs.compute import get_executor
 
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         get_executor()
     except Exception:  # the first job will report the problem properly
         logger.exception("could not start the compute cluster")
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _shut_down_compute() -> None:

@@ -1,0 +1,159 @@
+"""The web process never waits for compute: with a dask worker hung (SIGSTOP) it starts,
+answers ``/healthz`` naming the hung worker, and serves pages and the API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.reliability.conftest import ROOT, DaskProcesses, free_port
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def dask_processes(tmp_path: Path) -> Iterator[DaskProcesses]:
+    processes = DaskProcesses(tmp_path)
+    processes.start()
+    yield processes
+    processes.kill()
+
+
+class WebProcess:
+    """``manage.py serve`` as the Procfile runs it (jobs in Celery), on a free port."""
+
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.log = folder / f"web-{self.port}.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", "--no-login-link", "--port", str(self.port)],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def get(self, path: str, *, timeout: float, token: str = "") -> tuple[int, Any]:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
+        if token:
+            request.add_header("Authorization", f"Token {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def wait_listening(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the web process exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                self.get("/login/", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"the web process did not listen:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def web_env(dask: DaskProcesses) -> dict[str, str]:
+    from django.db import connection
+
+    base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+    return {
+        **os.environ,
+        "DATABASE_URL": f"{base}/{connection.settings_dict['NAME']}",
+        "DASK_SCHEDULER_ADDRESS": dask.address,
+        "JOB_RUNNER": "celery",
+        "DASK_WORKER_HUNG_SECONDS": "2",
+        "DASK_EXPECTED_WORKERS": "node-0,node-1,node-2",
+    }
+
+
+def health(web: WebProcess) -> dict[str, Any]:
+    status, body = web.get("/healthz", timeout=5)
+    report = json.loads(body)
+    assert status == (200 if report["ok"] else 503)
+    return report
+
+
+@pytest.mark.parametrize("runner", ["celery", "thread"])
+def test_the_web_process_starts_and_serves_while_a_dask_worker_is_hung(
+    users, dataset, dask_processes, tmp_path, runner
+):
+    from apps.accounts.services import token_create
+
+    key = token_create(user=users.owner, name="script")[1]
+    hung = dask_processes.workers[1].pid
+    os.kill(hung, signal.SIGSTOP)
+    web = WebProcess(tmp_path, {**web_env(dask_processes), "JOB_RUNNER": runner})
+    try:
+        time.sleep(2.5)  # the worker's last heartbeat is older than DASK_WORKER_HUNG_SECONDS
+        web.wait_listening()
+        report = health(web)
+        assert report["ok"] is False
+        checks = report["checks"]
+        assert checks["database"]["ok"] and checks["dask_scheduler"]["ok"]
+        workers = checks["dask_workers"]
+        assert workers["ok"] is False
+        assert {w["name"]: w["state"] for w in workers["workers"]} == {
+            "node-0": "running",
+            "node-1": "hung",
+            "node-2": "missing",
+        }
+        assert "node-1 hung (no heartbeat for" in workers["error"]
+        assert "node-2 missing" in workers["error"]
+        assert "127.0.0.1" not in json.dumps(report)
+
+        status, body = web.get("/api/datasets/", timeout=5, token=key)
+        assert status == 200
+        assert [d["name"] for d in json.loads(body)["datasets"]] == [dataset.name]
+        assert web.get("/login/", timeout=5)[0] == 200
+
+        os.kill(hung, signal.SIGCONT)
+        deadline = time.monotonic() + 30
+        while health(web)["checks"]["dask_workers"]["workers"][1]["state"] != "running":
+            assert time.monotonic() < deadline, "node-1 is not reported running after SIGCONT"
+            time.sleep(0.2)
+    finally:
+        os.kill(hung, signal.SIGCONT)
+        web.stop()
+
+
+def test_the_status_page_shows_each_workers_state(users, client_for, dask_processes, settings):
+    settings.DASK_SCHEDULER_ADDRESS = dask_processes.address
+    settings.DASK_WORKER_HUNG_SECONDS = 2
+    settings.DASK_EXPECTED_WORKERS = ["node-0", "node-1", "node-2"]
+    hung = dask_processes.workers[0].pid
+    os.kill(hung, signal.SIGSTOP)
+    try:
+        time.sleep(2.5)
+        page = client_for(users.staff).get("/status/").content.decode()
+    finally:
+        os.kill(hung, signal.SIGCONT)
+    rows = {
+        name: page.split(f"<tr><td>{name}</td>", 1)[1].split("</tr>", 1)[0]
+        for name in ("node-0", "node-1", "node-2")
+    }
+    assert "hung (no heartbeat for" in rows["node-0"]
+    assert ">running<" in rows["node-1"]
+    assert ">missing<" in rows["node-2"]
