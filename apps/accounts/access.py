@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from apps.accounts.ids import object_id
 from apps.datasets.models import Dataset
 from apps.jobs.models import Job
 
@@ -39,16 +40,23 @@ def can_change(user: Any, obj: Dataset | Job) -> bool:
 
 
 def get_dataset(user: Any, pk: Any) -> Dataset:
-    """The dataset ``pk`` if ``user`` may see it, else Http404."""
+    """The dataset ``pk`` if ``user`` may see it, else Http404 (also for ids out of range)."""
     try:
-        return visible_datasets(user).get(pk=int(pk))
-    except (Dataset.DoesNotExist, ValueError, TypeError):
+        return visible_datasets(user).get(pk=_pk(pk, "dataset"))
+    except Dataset.DoesNotExist:
         raise Http404("No such dataset.") from None
 
 
 def get_job(user: Any, pk: Any, *, related: tuple[str, ...] = ("dataset",)) -> Job:
     """The job ``pk`` if ``user`` may see it, else Http404; ``related``: rows fetched along."""
     try:
-        return visible_jobs(user).select_related(*related).get(pk=int(pk))
-    except (Job.DoesNotExist, ValueError, TypeError):
+        return visible_jobs(user).select_related(*related).get(pk=_pk(pk, "job"))
+    except Job.DoesNotExist:
         raise Http404("No such job.") from None
+
+
+def _pk(value: Any, what: str) -> int:
+    pk = object_id(value)
+    if pk is None:
+        raise Http404(f"No such {what}.")
+    return pk

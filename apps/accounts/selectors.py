@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import Http404
 
+from apps.accounts.ids import object_id
 from apps.accounts.models import ApiToken
 
 
@@ -17,8 +18,8 @@ def token_list(*, user: Any) -> QuerySet[ApiToken]:
 def token_get(*, user: Any, pk: Any) -> ApiToken:
     """``user``'s token ``pk``; someone else's token is reported missing."""
     try:
-        return token_list(user=user).get(pk=int(pk))
-    except (ApiToken.DoesNotExist, ValueError, TypeError):
+        return token_list(user=user).get(pk=object_id(pk) or 0)
+    except ApiToken.DoesNotExist:
         raise Http404("No such API token.") from None
 
 

@@ -10,8 +10,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("login/link/<str:key>/", views.login_link, name="login_link"),
     path("tokens/", views.token_list, name="token_list"),
-    path("tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
+    path("tokens/<id:pk>/revoke/", views.token_revoke, name="token_revoke"),
     path("api/tokens/", views.api_tokens, name="api_tokens"),
-    path("api/tokens/<int:pk>/", views.api_token, name="api_token"),
+    path("api/tokens/<id:pk>/", views.api_token, name="api_token"),
     path("api/schema/", views.api_schema, name="api_schema"),
 ]

@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.csrf import csrf_failure as django_csrf_failure
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from apps.accounts import selectors, services
 from apps.accounts.api import api_view, error_response, json_body
@@ -47,7 +47,7 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("token_list")
 
 
-@require_GET
+@require_safe
 def login_link(request: HttpRequest, key: str) -> HttpResponse:
     user = services.login_link_use(key=key)
     if user is None:
@@ -58,12 +58,12 @@ def login_link(request: HttpRequest, key: str) -> HttpResponse:
 
 @api_view(("GET", "POST"))
 def api_tokens(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET":
-        tokens = [selectors.token_json(t) for t in selectors.token_list(user=request.user)]
-        return JsonResponse({"tokens": tokens})
-    data = json_body(request)
-    token, key = services.token_create(user=request.user, name=data.get("name"))
-    return JsonResponse({**selectors.token_json(token), "key": key}, status=201)
+    if request.method == "POST":
+        data = json_body(request)
+        token, key = services.token_create(user=request.user, name=data.get("name"))
+        return JsonResponse({**selectors.token_json(token), "key": key}, status=201)
+    tokens = [selectors.token_json(t) for t in selectors.token_list(user=request.user)]
+    return JsonResponse({"tokens": tokens})
 
 
 @api_view(("DELETE",))
@@ -73,7 +73,7 @@ def api_token(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponse(status=204)
 
 
-@require_GET
+@require_safe
 def api_schema(request: HttpRequest) -> HttpResponse:
     return JsonResponse(openapi_schema())
 

@@ -1,16 +1,12 @@
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
 
+from apps.accounts.api import json_parse
 from apps.core.io import FORMATS
 from apps.datasets.services import NAME_MAX
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a valid parameter value; give finite numbers.")
 
 
 class GroupsField(forms.MultipleChoiceField):
@@ -40,8 +36,8 @@ class RegisterForm(forms.Form):
         if not text:
             return None
         try:
-            value = json.loads(text, parse_constant=_refuse_constant)
-        except ValueError as exc:
+            value = json_parse(text)
+        except ValueError as exc:  # invalid, NaN or infinities, nested too deep
             raise forms.ValidationError(f"The parameters are not valid JSON ({exc}).") from None
         if not isinstance(value, dict):
             raise forms.ValidationError("The parameters must be a JSON object {...}.")

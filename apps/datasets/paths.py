@@ -23,6 +23,7 @@ from apps.core.io import sniff_format
 from apps.core.io.hdf5 import EXTENSIONS as HDF5_EXTENSIONS
 
 MAX_PATH_LENGTH = 4096
+MAX_NAME_BYTES = 255  # NAME_MAX of Linux file systems
 MAX_ENTRIES = 2000
 
 
@@ -132,6 +133,7 @@ def resolve_in_roots(path: str) -> Path:
     if "\x00" in path:
         raise ValidationError({"path": f"The path {_shown(path)} contains a NUL byte."})
     file_part, _ = split_inner(path.strip())
+    _check_names(path, file_part)
     roots = data_roots()
     if not roots:
         raise ValidationError({"path": "No data folders are configured (DATA_ROOTS is empty)."})
@@ -148,6 +150,18 @@ def resolve_in_roots(path: str) -> Path:
             }
         )
     return resolved
+
+
+def _check_names(path: str, file_part: str) -> None:
+    # The file system refuses longer names (ENAMETOOLONG) on every call that touches the path.
+    for name in Path(file_part).parts:
+        if len(os.fsencode(name)) > MAX_NAME_BYTES:
+            raise ValidationError(
+                {
+                    "path": f"The path {_shown(path)} has a folder or file name of "
+                    f"{len(os.fsencode(name))} bytes; at most {MAX_NAME_BYTES} are allowed."
+                }
+            )
 
 
 def in_storage(path: str | Path) -> bool:
@@ -168,7 +182,7 @@ def browse(user: Any, path: str | None = None) -> dict[str, Any]:
         entries = [_entry(top, str(top), kind="dir") for top in folders.tops()]
         return {"path": None, "parent": None, "root": None, "entries": entries, "truncated": False}
     folder = resolve_for(user, path)
-    if not folder.is_dir():
+    if not _is_dir(folder):
         raise ValidationError({"path": f"{_shown(path)} is not a folder."})
     root = root_of(folder)
     entries, truncated = _list(folder, folders)
@@ -180,6 +194,13 @@ def browse(user: Any, path: str | None = None) -> dict[str, Any]:
         "entries": entries,
         "truncated": truncated,
     }
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError as exc:  # no permission to look, say
+        raise ValidationError({"path": f"{path}: cannot be read: {exc.strerror}."}) from None
 
 
 def _list(folder: Path, folders: UserFolders) -> tuple[list[dict[str, Any]], bool]:

@@ -177,7 +177,11 @@ def _open_checked(
 ) -> tuple[DataSet, list[dict[str, Any]]]:
     """The opened dataset and its partitions' descriptions, or ValidationError."""
     resolved = resolve_for(user, path)
-    if not resolved.exists():
+    try:
+        exists = resolved.exists()
+    except OSError as exc:  # no permission to look, say
+        raise ValidationError({"path": f"{resolved}: cannot be read: {exc.strerror}."}) from None
+    if not exists:
         raise ValidationError({"path": f"{resolved} does not exist."})
     _, inner = split_inner(path.strip())
     target = f"{resolved}:{inner}" if inner else str(resolved)

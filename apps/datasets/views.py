@@ -117,7 +117,7 @@ def dataset_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @api_view(("GET", "POST"))
 def api_datasets(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET":
+    if request.method != "POST":
         datasets = selectors.dataset_list(user=request.user, q=request.GET.get("q", ""))
         return JsonResponse({"datasets": [dataset_json(d) for d in datasets]})
     data = json_body(request)

@@ -72,6 +72,13 @@ class JobConsumer(AsyncWebsocketConsumer):
             await self.send(bytes_data=event["binary"])
 
 
+class NoRouteConsumer(AsyncWebsocketConsumer):
+    """Any websocket path that is not a route: refused before the handshake completes."""
+
+    async def connect(self) -> None:
+        await self.close(code=NOT_FOUND)
+
+
 State = tuple[dict[str, Any], tuple[dict[str, Any], bytes] | None]
 
 

@@ -68,8 +68,8 @@ class COMAnalysis(MaskAnalysis):
 
     def validate(self, params: dict[str, Any]) -> dict[str, Any]:
         p.no_unknown(params, {"cx", "cy", "r", "ri", "scan_rotation", "flip_y"})
-        cy, cx = geometry.centre(params)
-        ri, r = geometry.radii(params, inner="ri", outer="r")
+        cy, cx = geometry.centre(params, self.sig_shape)
+        ri, r = geometry.radii(params, sig_shape=self.sig_shape, inner="ri", outer="r")
         weights = masks.com_weights(self.sig_shape, cy=cy, cx=cx, r=r, ri=ri)
         geometry.check_covers(
             weights[0], sig_shape=self.sig_shape, cy=cy, cx=cx, r=r, field="r", what="disk"

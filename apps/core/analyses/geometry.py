@@ -10,18 +10,59 @@ import numpy as np
 from apps.core.analyses import params as p
 from apps.core.errors import ParameterError
 
+#: How far centres and radii may reach, in detector sizes: far beyond any useful geometry, and
+#: near enough that squared distances (``r**2`` in Python floats) cannot overflow.
+REACH = 16
 
-def centre(params: Mapping[str, Any]) -> tuple[float, float]:
-    """``(cy, cx)``: finite numbers in detector pixels (they may lie outside the frame)."""
-    return p.number(params, "cy"), p.number(params, "cx")
+
+def reach(sig_shape: Sequence[int]) -> float:
+    """The largest ``|cy|``, ``|cx|`` and radius accepted for a detector of ``sig_shape``."""
+    return float(REACH * max(int(d) for d in sig_shape))
+
+
+def bounded(
+    params: Mapping[str, Any],
+    name: str,
+    *,
+    sig_shape: Sequence[int],
+    minimum: float | None = None,
+    default: float | None = None,
+) -> float:
+    """``params[name]``, a finite number from ``minimum`` (default ``-reach``) to ``reach``."""
+    value = p.number(params, name, default=default)
+    limit = reach(sig_shape)
+    low = -limit if minimum is None else minimum
+    if not low <= value <= limit:
+        raise ParameterError(
+            name,
+            f"must be from {low:g} to {limit:g} ({REACH} times the larger side of the "
+            f"{sig_shape[0]} x {sig_shape[1]} detector), got {params[name]!r}.",
+        )
+    return value
+
+
+def centre(params: Mapping[str, Any], sig_shape: Sequence[int]) -> tuple[float, float]:
+    """``(cy, cx)`` in detector pixels; they may lie outside the frame, within ``reach``."""
+    return (
+        bounded(params, "cy", sig_shape=sig_shape),
+        bounded(params, "cx", sig_shape=sig_shape),
+    )
 
 
 def radii(
-    params: Mapping[str, Any], *, inner: str, outer: str, inner_required: bool = False
+    params: Mapping[str, Any],
+    *,
+    sig_shape: Sequence[int],
+    inner: str,
+    outer: str,
+    inner_required: bool = False,
 ) -> tuple[float, float]:
-    """An inner radius ``0 <= ri`` (default 0 unless required) and an outer radius ``ro > ri``."""
-    ri = p.number(params, inner, default=None if inner_required else 0.0, minimum=0.0)
-    ro = p.number(params, outer, positive=True)
+    """An inner radius ``0 <= ri`` (default 0 unless required) and an outer radius ``ro > ri``,
+    both at most ``reach``."""
+    default = None if inner_required else 0.0
+    ri = bounded(params, inner, sig_shape=sig_shape, minimum=0.0, default=default)
+    p.number(params, outer, positive=True)
+    ro = bounded(params, outer, sig_shape=sig_shape, minimum=0.0)
     if ro <= ri:
         raise ParameterError(
             outer, f"must be greater than {inner} ({ri:g}) so the ring has a width, got {ro:g}."

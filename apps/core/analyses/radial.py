@@ -46,8 +46,8 @@ class RadialAnalysis(MaskAnalysis):
 
     def validate(self, params: dict[str, Any]) -> dict[str, Any]:
         p.no_unknown(params, {"cx", "cy", "ri", "ro", "bins"})
-        cy, cx = geometry.centre(params)
-        ri, ro = geometry.radii(params, inner="ri", outer="ro")
+        cy, cx = geometry.centre(params, self.sig_shape)
+        ri, ro = geometry.radii(params, sig_shape=self.sig_shape, inner="ri", outer="ro")
         bins = p.integer(params, "bins", minimum=1, maximum=MAX_BINS)
         region = masks.ring(self.sig_shape, cy=cy, cx=cx, ri=ri, ro=ro)
         geometry.check_covers(

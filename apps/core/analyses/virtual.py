@@ -14,7 +14,7 @@ outside the scan ROI.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -85,8 +85,9 @@ class VirtualAnalysis(MaskAnalysis):
         return {"shape": shape, **check(params)}
 
     def _check_disk(self, params: dict[str, Any]) -> dict[str, Any]:
-        cy, cx = geometry.centre(params)
-        r = p.number(params, "r", positive=True)
+        cy, cx = geometry.centre(params, self.sig_shape)
+        p.number(params, "r", positive=True)
+        r = geometry.bounded(params, "r", sig_shape=self.sig_shape, minimum=0.0)
         mask = masks.disk(self.sig_shape, cy=cy, cx=cx, r=r)
         geometry.check_covers(
             mask, sig_shape=self.sig_shape, cy=cy, cx=cx, r=r, field="r", what="disk"
@@ -94,8 +95,10 @@ class VirtualAnalysis(MaskAnalysis):
         return {"cy": cy, "cx": cx, "r": r}
 
     def _check_ring(self, params: dict[str, Any]) -> dict[str, Any]:
-        cy, cx = geometry.centre(params)
-        ri, ro = geometry.radii(params, inner="ri", outer="ro", inner_required=True)
+        cy, cx = geometry.centre(params, self.sig_shape)
+        ri, ro = geometry.radii(
+            params, sig_shape=self.sig_shape, inner="ri", outer="ro", inner_required=True
+        )
         mask = masks.ring(self.sig_shape, cy=cy, cx=cx, ri=ri, ro=ro)
         geometry.check_covers(
             mask, sig_shape=self.sig_shape, cy=cy, cx=cx, r=ro, field="ro", what="ring"
@@ -104,9 +107,10 @@ class VirtualAnalysis(MaskAnalysis):
 
     def _check_rect(self, params: dict[str, Any]) -> dict[str, Any]:
         sy, sx = self.sig_shape
-        y, x = p.integer(params, "y"), p.integer(params, "x")
+        y, x = self._whole(params, "y"), self._whole(params, "x")
         height = p.integer(params, "height", minimum=1)
         width = p.integer(params, "width", minimum=1)
+        height, width = self._whole(params, "height"), self._whole(params, "width")
         for name, lo, size, extent in (("y", y, height, sy), ("x", x, width, sx)):
             if lo >= extent or lo + size <= 0:
                 raise ParameterError(
@@ -116,6 +120,10 @@ class VirtualAnalysis(MaskAnalysis):
                 )
         return {"y": y, "x": x, "height": height, "width": width}
 
+    def _whole(self, params: dict[str, Any], name: str) -> int:
+        p.integer(params, name)
+        return int(geometry.bounded(params, name, sig_shape=self.sig_shape))
+
     def _check_point(self, params: dict[str, Any]) -> dict[str, Any]:
         sy, sx = self.sig_shape
         y = p.integer(params, "y", minimum=0, maximum=sy - 1)
@@ -123,7 +131,7 @@ class VirtualAnalysis(MaskAnalysis):
         return {"y": y, "x": x}
 
     def _check_polygon(self, params: dict[str, Any]) -> dict[str, Any]:
-        points = polygon_points(params)
+        points = polygon_points(params, self.sig_shape)
         if not masks.polygon(self.sig_shape, points=points).any():
             raise ParameterError(
                 "points",
@@ -140,8 +148,9 @@ class VirtualAnalysis(MaskAnalysis):
         return {"intensity": rows[..., 0]}
 
 
-def polygon_points(params: dict[str, Any]) -> list[list[float]]:
-    """``points``: at least 3 ``[y, x]`` pairs of finite numbers, returned as floats."""
+def polygon_points(params: dict[str, Any], sig_shape: Sequence[int]) -> list[list[float]]:
+    """``points``: at least 3 ``[y, x]`` pairs of numbers within the detector's reach, as
+    floats (see :func:`geometry.reach`)."""
     raw = params.get("points")
     if raw is None:
         raise ParameterError("points", "is required: a list of at least 3 [y, x] vertices.")
@@ -158,7 +167,12 @@ def polygon_points(params: dict[str, Any]) -> list[list[float]]:
             raise ParameterError("points", f"vertex {i} must be a [y, x] pair, got {pt!r}.")
         pair = {"y": pt[0], "x": pt[1]}
         try:
-            out.append([p.number(pair, "y"), p.number(pair, "x")])
+            out.append(
+                [
+                    geometry.bounded(pair, "y", sig_shape=sig_shape),
+                    geometry.bounded(pair, "x", sig_shape=sig_shape),
+                ]
+            )
         except ParameterError as exc:
             raise ParameterError("points", f"vertex {i} {exc.field} {exc.message}") from None
     return out

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from apps.accounts.access import can_change, get_dataset, get_job
-from apps.accounts.api import ApiError, api_view, json_body
+from apps.accounts.api import ApiError, api_view, json_body, required_id
 from apps.core.analyses import describe_analyses
 from apps.jobs import selectors, services
 from apps.jobs.serializers import job_json, job_urls, mask_json
@@ -23,7 +21,7 @@ def mask_create(request: HttpRequest) -> HttpResponse:
         raise ApiError(
             "Send the mask as a multipart field 'file' (.npy).", fields={"file": "is required."}
         )
-    dataset = get_dataset(request.user, _required_id(request.POST.get("dataset"), "dataset"))
+    dataset = get_dataset(request.user, required_id(request.POST.get("dataset"), "dataset"))
     mask = services.mask_upload(
         user=request.user, dataset=dataset, file=upload, name=request.POST.get("name", "")
     )
@@ -35,7 +33,7 @@ def job_collection(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _job_submit(request)
     dataset = request.GET.get("dataset")
-    dataset_id = _required_id(dataset, "dataset") if dataset is not None else None
+    dataset_id = required_id(dataset, "dataset") if dataset is not None else None
     jobs = selectors.job_list(user=request.user, dataset_id=dataset_id)[:LIST_LIMIT]
     return JsonResponse({"jobs": [job_json(j, results=False) for j in jobs]})
 
@@ -51,7 +49,7 @@ def _job_submit(request: HttpRequest) -> HttpResponse:
     for name in ("dataset", "analysis"):
         if name not in body:
             raise ApiError(f"The field {name!r} is required.", fields={name: "is required."})
-    dataset = get_dataset(request.user, _required_id(body["dataset"], "dataset"))
+    dataset = get_dataset(request.user, required_id(body["dataset"], "dataset"))
     job = services.job_submit(
         user=request.user,
         dataset=dataset,
@@ -91,21 +89,3 @@ def job_rerun(request: HttpRequest, job_id: int) -> HttpResponse:
 @api_view(("GET",))
 def analysis_list(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"analyses": describe_analyses()})
-
-
-def _required_id(value: Any, field: str) -> int:
-    # JSON true is an int in Python; "3" from a form field is fine.
-    if (
-        isinstance(value, bool)
-        or value is None
-        or value == ""
-        or (isinstance(value, float) and not value.is_integer())
-    ):
-        raise ApiError(f"The field {field!r} must be an id.", fields={field: "must be an id."})
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ApiError(
-            f"The field {field!r} must be an id, got {value!r:.40}.",
-            fields={field: "must be an id."},
-        ) from None

@@ -5,14 +5,14 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from apps.jobs import status
 from apps.jobs.health import health_report
 
 
 @never_cache
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> HttpResponse:
     """200 when every service answers, else 503; open to all, so it names no address."""
     checks = health_report()
@@ -21,7 +21,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def status_page(request: HttpRequest) -> HttpResponse:
     if not (request.user.is_authenticated and request.user.is_staff):
         raise Http404("No such page.")
