@@ -181,6 +181,11 @@ JOB_REAPER_INTERVAL = env_int("JOB_REAPER_INTERVAL", 30, minimum=1)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 2, minimum=1)
 MAX_RUNNING_JOBS_PER_USER = env_int("MAX_RUNNING_JOBS_PER_USER", 2, minimum=1)
 MAX_DATASET_BYTES = env_int("MAX_DATASET_BYTES", 2**40, minimum=1)  # 1 TiB
+# Each partition is a task per job and a row of the dataset's JSON; a sidecar of thousands of
+# one-frame partitions makes every job slow and every page heavy.
+MAX_PARTITIONS_PER_DATASET = env_int("MAX_PARTITIONS_PER_DATASET", 4096, minimum=1)
+# Jobs of one user waiting ``queued``: more are refused (429) instead of piling up.
+MAX_QUEUED_JOBS_PER_USER = env_int("MAX_QUEUED_JOBS_PER_USER", 50, minimum=1)
 CELERY_TASK_ROUTES = {"jobs.reap": {"queue": "maintenance"}}
 CELERY_BEAT_SCHEDULE = {
     "reap-jobs": {

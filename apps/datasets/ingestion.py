@@ -20,6 +20,7 @@ from apps.datasets.models import Dataset
 from apps.jobs import runner
 from apps.jobs.driver import INGEST
 from apps.jobs.models import Job
+from apps.jobs.scheduling import check_queue_room
 
 
 def dataset_ingest(
@@ -51,6 +52,7 @@ def dataset_ingest(
     }
     _check_ingestable(dataset)
     with transaction.atomic():
+        check_queue_room(user.pk)
         job = Job.objects.create(
             owner=user,
             dataset=dataset,
@@ -98,24 +100,25 @@ def _nodes(value: Any) -> list[str]:
 def _partitions(value: Any, dataset: Dataset) -> int | None:
     if value in (None, ""):
         return None
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
-        raise ParameterError("partitions", f"must be a positive integer, got {value!r}.")
-    count = int(value)
-    if not 1 <= count <= dataset.n_frames:
-        raise ParameterError(
-            "partitions", f"must be between 1 and the {dataset.n_frames} frames, got {count}."
-        )
-    return count
+    limit = settings.MAX_PARTITIONS_PER_DATASET
+    if dataset.n_frames <= limit:
+        return _count(value, "partitions", dataset.n_frames, f"the {dataset.n_frames} frames")
+    return _count(value, "partitions", limit, f"{limit} (MAX_PARTITIONS_PER_DATASET)")
 
 
 def _replicas(value: Any, n_nodes: int) -> int:
     if value in (None, ""):
         return 1
+    return _count(value, "replicas", n_nodes, f"the number of nodes ({n_nodes})")
+
+
+def _count(value: Any, field: str, maximum: int, most: str) -> int:
+    """A whole number from 1 to ``maximum`` (an int or a string of digits), or ParameterError."""
     if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
-        raise ParameterError("replicas", f"must be a positive integer, got {value!r}.")
-    count = int(value)
-    if not 1 <= count <= n_nodes:
-        raise ParameterError(
-            "replicas", f"must be between 1 and the number of nodes ({n_nodes}), got {count}."
-        )
+        raise ParameterError(field, f"must be a positive integer, got {value!r:.40}.")
+    text = str(value)
+    # int() refuses strings of over 4300 digits (ValueError); no count needs more than 19.
+    count = int(text) if len(text) <= 19 else maximum + 1
+    if not 1 <= count <= maximum:
+        raise ParameterError(field, f"must be between 1 and {most}, got {text:.40}.")
     return count

@@ -195,9 +195,22 @@ def _open_checked(
         raise ValidationError({field: str(exc)}) from None
     except (OSError, TypeError, ValueError) as exc:
         raise ValidationError({field: f"{resolved}: cannot read the data: {exc}"}) from None
+    _check_partition_count(ds, len(partitions))
     for part in partitions:
         _check_partition_path(ds, part.describe())
     return ds, [part.describe() for part in partitions]
+
+
+def _check_partition_count(ds: DataSet, count: int) -> None:
+    limit = settings.MAX_PARTITIONS_PER_DATASET
+    if count > limit:
+        raise ValidationError(
+            {
+                "path": f"{ds.path}: the data is split into {count} partitions; this portal takes "
+                f"at most {limit} per dataset (MAX_PARTITIONS_PER_DATASET). Write a sidecar with "
+                "fewer, larger partitions."
+            }
+        )
 
 
 def _check_partition_path(ds: DataSet, part: dict[str, Any]) -> None:

@@ -22,7 +22,9 @@ from apps.datasets.forms import RegisterForm, ShareForm
 from apps.datasets.ingestion import dataset_ingest, is_ingested
 from apps.datasets.paths import browse, split_inner
 from apps.datasets.serializers import dataset_json
+from apps.jobs.scheduling import QueueFull
 from apps.jobs.serializers import job_urls
+from apps.jobs.views.api import queue_full_as_429
 
 FIELDS = ("name", "path", "format", "params", "groups")
 
@@ -153,7 +155,7 @@ def dataset_ingest_page(request: HttpRequest, pk: int) -> HttpResponse:
             nodes=request.POST.getlist("nodes") or None,
             replicas=request.POST.get("replicas") or 1,
         )
-    except ParameterError as exc:
+    except (ParameterError, QueueFull) as exc:
         messages.error(request, str(exc))
         return redirect("dataset_detail", pk=dataset.pk)
     messages.success(request, f"Ingesting {dataset.name} onto the data nodes.")
@@ -164,13 +166,14 @@ def dataset_ingest_page(request: HttpRequest, pk: int) -> HttpResponse:
 def api_dataset_ingest(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = get_dataset(request.user, pk)
     body = json_body(request)
-    job = dataset_ingest(
-        user=request.user,
-        dataset=dataset,
-        partitions=body.get("partitions"),
-        nodes=body.get("nodes"),
-        replicas=body.get("replicas", 1),
-    )
+    with queue_full_as_429():
+        job = dataset_ingest(
+            user=request.user,
+            dataset=dataset,
+            partitions=body.get("partitions"),
+            nodes=body.get("nodes"),
+            replicas=body.get("replicas", 1),
+        )
     return JsonResponse({"id": job.pk, "status": job.status, **job_urls(job.pk)}, status=202)
 
 

@@ -1,4 +1,5 @@
-"""Fairness: at most ``MAX_RUNNING_JOBS_PER_USER`` running jobs per user; the rest wait.
+"""Fairness: at most ``MAX_RUNNING_JOBS_PER_USER`` running jobs per user; the rest wait, up to
+``MAX_QUEUED_JOBS_PER_USER`` of them (more are refused with QueueFull).
 
 A job over its owner's limit stays ``queued`` (the claim refuses it); when one of the owner's
 jobs ends, :func:`jobs_dispatch` enqueues the owner's next queued jobs, oldest first. Claims of
@@ -23,14 +24,35 @@ from apps.jobs.models import Job
 logger = logging.getLogger(__name__)
 
 
+class QueueFull(Exception):
+    """The owner already has ``MAX_QUEUED_JOBS_PER_USER`` jobs waiting (HTTP 429)."""
+
+
 def has_free_slot(owner_id: int) -> bool:
     """True if the owner runs fewer jobs than the limit; call inside the claim's transaction."""
+    _lock_owner(owner_id)
+    running = Job.objects.filter(owner_id=owner_id, status=Job.Status.RUNNING).count()
+    return running < settings.MAX_RUNNING_JOBS_PER_USER
+
+
+def check_queue_room(owner_id: int) -> None:
+    """Raise QueueFull unless the owner may queue one more job; call inside the transaction
+    that creates it (the owner's lock makes concurrent submissions count one by one)."""
+    _lock_owner(owner_id)
+    limit = settings.MAX_QUEUED_JOBS_PER_USER
+    queued = Job.objects.filter(owner_id=owner_id, status=Job.Status.QUEUED).count()
+    if queued >= limit:
+        raise QueueFull(
+            f"You have {queued} jobs waiting, the most this portal queues per user "
+            "(MAX_QUEUED_JOBS_PER_USER); wait for some to start, or cancel some."
+        )
+
+
+def _lock_owner(owner_id: int) -> None:
     if connection.features.has_select_for_update:
         # SQLite has no row locks: its write transaction (BEGIN IMMEDIATE) already serialises
         # every claim, so the query would only cost the ORM's time.
         list(get_user_model().objects.select_for_update().filter(pk=owner_id).values_list("pk"))
-    running = Job.objects.filter(owner_id=owner_id, status=Job.Status.RUNNING).count()
-    return running < settings.MAX_RUNNING_JOBS_PER_USER
 
 
 def jobs_dispatch(owner_id: int, *, handed_before: datetime | None = None) -> list[int]:

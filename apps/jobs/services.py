@@ -17,6 +17,7 @@ from apps.jobs.analysis import build_analysis
 from apps.jobs.masks import mask_stack_from_upload
 from apps.jobs.models import Job, Mask
 from apps.jobs.roi import roi_array
+from apps.jobs.scheduling import check_queue_room
 from apps.jobs.selectors import usable_mask
 from apps.live.events import publish
 from apps.results.npy import npy_dumps
@@ -28,7 +29,7 @@ def job_submit(*, user: Any, dataset: Dataset, analysis: Any, params: Any, roi: 
     """Validate, save and enqueue a job; returns at once (the job runs elsewhere).
 
     The caller has checked that ``user`` may see ``dataset``. Invalid input raises
-    ParameterError naming the field, and nothing is saved.
+    ParameterError naming the field, too many waiting jobs QueueFull; nothing is saved.
     """
     if dataset.status != Dataset.Status.READY:
         raise ParameterError("dataset", f"{dataset.name} is {dataset.status}, not ready.")
@@ -41,6 +42,7 @@ def job_submit(*, user: Any, dataset: Dataset, analysis: Any, params: Any, roi: 
     selected = roi_array(roi, dataset.nav_shape)
     total = dataset.n_frames if selected is None else int(selected.sum())
     with transaction.atomic():
+        check_queue_room(user.pk)
         job = Job.objects.create(
             owner=user,
             dataset=dataset,

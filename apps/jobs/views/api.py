@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from apps.accounts.access import can_change, get_dataset, get_job
 from apps.accounts.api import ApiError, api_view, json_body, required_id
 from apps.core.analyses import describe_analyses
 from apps.jobs import selectors, services
+from apps.jobs.scheduling import QueueFull
 from apps.jobs.serializers import job_json, job_urls, mask_json
 
 JOB_FIELDS = {"dataset", "analysis", "params", "roi"}
@@ -50,13 +54,14 @@ def _job_submit(request: HttpRequest) -> HttpResponse:
         if name not in body:
             raise ApiError(f"The field {name!r} is required.", fields={name: "is required."})
     dataset = get_dataset(request.user, required_id(body["dataset"], "dataset"))
-    job = services.job_submit(
-        user=request.user,
-        dataset=dataset,
-        analysis=body["analysis"],
-        params=body.get("params", {}),
-        roi=body.get("roi"),
-    )
+    with queue_full_as_429():
+        job = services.job_submit(
+            user=request.user,
+            dataset=dataset,
+            analysis=body["analysis"],
+            params=body.get("params", {}),
+            roi=body.get("roi"),
+        )
     return JsonResponse({"id": job.pk, "status": job.status, **job_urls(job.pk)}, status=202)
 
 
@@ -82,8 +87,17 @@ def job_rerun(request: HttpRequest, job_id: int) -> HttpResponse:
     job = get_job(request.user, job_id)
     if not can_change(request.user, job):
         raise ApiError("Only the job's owner (or staff) can run it again.", status=403)
-    new = services.job_rerun(user=request.user, job=job)
+    with queue_full_as_429():
+        new = services.job_rerun(user=request.user, job=job)
     return JsonResponse({"id": new.pk, "status": new.status, **job_urls(new.pk)}, status=202)
+
+
+@contextmanager
+def queue_full_as_429() -> Iterator[None]:
+    try:
+        yield
+    except QueueFull as exc:
+        raise ApiError(str(exc), status=429) from exc
 
 
 @api_view(("GET",))

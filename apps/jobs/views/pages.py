@@ -15,6 +15,7 @@ from apps.accounts.access import can_change, get_job, visible_datasets
 from apps.core.errors import ParameterError
 from apps.jobs import selectors, services
 from apps.jobs.models import Job
+from apps.jobs.scheduling import QueueFull
 from apps.jobs.serializers import job_json
 
 HOME_ITEMS = 10
@@ -63,7 +64,7 @@ def job_rerun(request: HttpRequest, job_id: int) -> HttpResponse:
         return redirect("job_detail", job.pk)
     try:
         new = services.job_rerun(user=request.user, job=job)
-    except ParameterError as exc:
+    except (ParameterError, QueueFull) as exc:
         messages.error(request, f"The job cannot run again: {exc}")
         return redirect("job_detail", job.pk)
     return redirect("job_detail", new.pk)
