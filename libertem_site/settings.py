@@ -9,6 +9,7 @@ the in-memory channel layer, jobs in a background thread of the web process, and
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tempfile
@@ -69,6 +70,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "libertem_site.middleware.AccessLogMiddleware",
+    "libertem_site.middleware.LostDatabaseMiddleware",
+    "libertem_site.middleware.MonitorHealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -103,7 +107,12 @@ if DATABASE_URL:
     # or (DB_POOL_SIZE > 0, the Procfile's web process) come from a bounded psycopg pool.
     DATABASES = {
         "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0, minimum=0)
+            DATABASE_URL,
+            conn_max_age=env_int("DB_CONN_MAX_AGE", 0, minimum=0),
+            # A kept or pooled connection the server ended (a restart, a failover, an idle
+            # session killer) is replaced before a request uses it, not handed out to fail
+            # (Django checks kept ones; the pool checks each on checkout, one round trip).
+            conn_health_checks=True,
         )
     }
     DB_POOL_SIZE = env_int("DB_POOL_SIZE", 0, minimum=0)
@@ -137,6 +146,8 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# How long a job's driver retries a statement whose connection was lost (a database restart).
+DB_RETRY_SECONDS = env_int("DB_RETRY_SECONDS", 60, minimum=0)
 
 if REDIS_URL:
     CHANNEL_LAYERS = {
@@ -254,6 +265,22 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0, m
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+
+
+def _monitor_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    networks = []
+    for item in env_list("MONITOR_NETWORKS", []):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"MONITOR_NETWORKS must be comma-separated networks like 10.0.0.0/24, got {item!r}."
+            ) from None
+    return networks
+
+
+# Besides loopback, the networks whose plain-HTTP GET /healthz is answered, not redirected.
+MONITOR_NETWORKS = _monitor_networks()
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 CSRF_FAILURE_VIEW = "apps.accounts.views.csrf_failure"
@@ -262,10 +289,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"lost_database": {"()": "libertem_site.middleware.LostDatabaseLogFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "distributed": {"level": "WARNING"},
+        "django.request": {"filters": ["lost_database"]},
         "daphne": {"level": "WARNING"},
         "django.channels.server": {"level": "WARNING"},
     },

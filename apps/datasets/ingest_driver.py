@@ -24,6 +24,7 @@ from apps.core.io import open_dataset
 from apps.datasets.models import Dataset
 from apps.datasets.services import dataset_open
 from apps.jobs.compute import get_executor
+from apps.jobs.dbretry import with_db_retry
 from apps.jobs.models import Job
 from apps.jobs.progress import StopCheck, running_job
 from apps.live.events import publish
@@ -44,7 +45,12 @@ def run_claimed_ingest(job: Job) -> None:
             "progress": {"done": 0, "total": total},
         },
     )
-    Dataset.objects.filter(pk=job.dataset_id).update(status=Dataset.Status.INGESTING, error="")
+    with_db_retry(
+        lambda: Dataset.objects.filter(pk=job.dataset_id).update(
+            status=Dataset.Status.INGESTING, error=""
+        ),
+        what=f"ingest job {job.pk}: start",
+    )
     try:
         doc, sidecar = _ingest(job)
         _finish_ok(job, doc, sidecar)
@@ -94,8 +100,11 @@ class _Progress:
         if done < total and now - self._last < settings.JOB_PROGRESS_INTERVAL:
             return
         self._last = now
-        updated = running_job(self.job).update(
-            frames_done=done, bytes_read=done * self.frame_bytes, heartbeat=timezone.now()
+        updated = with_db_retry(
+            lambda: running_job(self.job).update(
+                frames_done=done, bytes_read=done * self.frame_bytes, heartbeat=timezone.now()
+            ),
+            what=f"ingest job {self.job.pk}: progress",
         )
         if not updated:
             raise StaleAttempt(
@@ -107,27 +116,10 @@ class _Progress:
 def _finish_ok(job: Job, doc: dict[str, Any], sidecar: Path) -> None:
     placement = [p.describe() for p in open_dataset(str(sidecar)).partitions()]
     records = _records(doc)
-    now = timezone.now()
-    with transaction.atomic():
-        updated = running_job(job).update(
-            status=Job.Status.FINISHED,
-            frames_done=job.frames_total,
-            partitions=records,
-            bytes_read=sum(r["nbytes"] for r in records),
-            finished=now,
-            heartbeat=now,
-            error="",
-        )
-        if not updated:
-            raise StaleAttempt(f"job {job.pk} is no longer running attempt {job.attempt}.")
-        Dataset.objects.filter(pk=job.dataset_id).update(
-            path=str(sidecar),
-            format="raw",
-            params={},
-            partitions=placement,
-            status=Dataset.Status.READY,
-            error="",
-        )
+    with_db_retry(
+        lambda: _store_finish(job, records, placement, sidecar),
+        what=f"ingest job {job.pk}: finish",
+    )
     written = sum(len(p["written"]) for p in doc["partitions"])
     logger.info("ingest job %s finished: %s copies written to %s", job.pk, written, sidecar)
     publish(
@@ -140,6 +132,35 @@ def _finish_ok(job: Job, doc: dict[str, Any], sidecar: Path) -> None:
             "results": [],
         },
     )
+
+
+def _store_finish(
+    job: Job, records: list[dict[str, Any]], placement: list[Any], sidecar: Path
+) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        updated = running_job(job).update(
+            status=Job.Status.FINISHED,
+            frames_done=job.frames_total,
+            partitions=records,
+            bytes_read=sum(r["nbytes"] for r in records),
+            finished=now,
+            heartbeat=now,
+            error="",
+        )
+        if updated:
+            Dataset.objects.filter(pk=job.dataset_id).update(
+                path=str(sidecar),
+                format="raw",
+                params={},
+                partitions=placement,
+                status=Dataset.Status.READY,
+                error="",
+            )
+            return
+    # A try whose commit reached the server before its connection was lost finished it.
+    if not Job.objects.filter(pk=job.pk, attempt=job.attempt, status=Job.Status.FINISHED).exists():
+        raise StaleAttempt(f"job {job.pk} is no longer running attempt {job.attempt}.")
 
 
 def _records(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -162,6 +183,17 @@ def _records(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _finish(job: Job, status: str, error: str) -> None:
+    updated = with_db_retry(
+        lambda: _store_end(job, status, error), what=f"ingest job {job.pk}: record {status}"
+    )
+    if not updated:
+        logger.warning("ingest job %s attempt %s: not running any more", job.pk, job.attempt)
+        return
+    logger.info("ingest job %s %s: %s", job.pk, status, error)
+    publish(job.pk, {"type": status, "id": job.pk, "error": error})
+
+
+def _store_end(job: Job, status: str, error: str) -> int:
     now = timezone.now()
     with transaction.atomic():
         updated = running_job(job).update(status=status, error=error, finished=now, heartbeat=now)
@@ -170,8 +202,4 @@ def _finish(job: Job, status: str, error: str) -> None:
                 status=Dataset.Status.ERROR,
                 error=f"Ingestion {status}: {error.rstrip('.')}. Run it again to finish it.",
             )
-    if not updated:
-        logger.warning("ingest job %s attempt %s: not running any more", job.pk, job.attempt)
-        return
-    logger.info("ingest job %s %s: %s", job.pk, status, error)
-    publish(job.pk, {"type": status, "id": job.pk, "error": error})
+    return updated

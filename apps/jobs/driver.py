@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
@@ -20,6 +19,7 @@ from apps.core.executor import RunResult
 from apps.datasets.services import dataset_open
 from apps.jobs.analysis import build_analysis
 from apps.jobs.compute import current_executor, executor_connected, get_executor
+from apps.jobs.dbretry import with_db_retry
 from apps.jobs.models import Job, Mask
 from apps.jobs.progress import ProgressReporter, StopCheck, running_job
 from apps.jobs.roi import roi_array
@@ -27,11 +27,10 @@ from apps.jobs.scheduling import has_free_slot, jobs_dispatch
 from apps.live.events import publish
 from apps.results.models import Result
 from apps.results.serializers import result_json
-from apps.results.store import StaleAttempt, results_replace
+from apps.results.store import StaleAttempt, final_results, results_replace
 
 logger = logging.getLogger(__name__)
 
-END_RETRIES = 3
 INGEST = "ingest"  # the analysis name of ingestion jobs (apps.datasets.ingest_driver)
 
 
@@ -39,7 +38,7 @@ def run_job(job_id: int) -> None:
     """Run job ``job_id`` if it is still queued (a duplicate delivery does nothing)."""
     _prepare_executor()
     try:
-        job = job_claim(job_id)
+        job = with_db_retry(lambda: job_claim(job_id), what=f"job {job_id}: claim")
     except DatabaseError:
         # Not claimed, so still queued: a retry of the task (or a reaper) can start it.
         logger.exception("job %s: could not claim it", job_id)
@@ -125,7 +124,9 @@ def _compute(job: Job) -> RunResult:
         dataset=dataset,
         analysis=job.analysis,
         params=job.params,
-        mask_lookup=lambda pk: Mask.objects.filter(pk=pk).first(),
+        mask_lookup=lambda pk: with_db_retry(
+            lambda: Mask.objects.filter(pk=pk).first(), what=f"job {job.pk}: mask {pk}"
+        ),
     )
     roi = roi_array(job.roi, dataset.nav_shape)
     data = dataset_open(dataset)
@@ -150,6 +151,22 @@ def _failure_message(exc: Exception) -> str:
 
 
 def _finish_ok(job: Job, run: RunResult) -> None:
+    saved = with_db_retry(lambda: _store_finish(job, run), what=f"job {job.pk}: finish")
+    logger.info("job %s finished: %s frames in %.2f s", job.pk, run.frames, run.seconds)
+    results = [result_json(r) for r in saved]
+    publish(
+        job.pk,
+        {
+            "type": "finished",
+            "id": job.pk,
+            "done": run.frames,
+            "total": run.frames,
+            "results": results,
+        },
+    )
+
+
+def _store_finish(job: Job, run: RunResult) -> list[Result]:
     now = timezone.now()
     with transaction.atomic():
         # The guarded update locks the row and proves the attempt current; then the results.
@@ -164,23 +181,15 @@ def _finish_ok(job: Job, run: RunResult) -> None:
             heartbeat=now,
             error="",
         )
-        if not updated:
-            if running_job(job).exists():
-                raise JobCancelled()
-            raise StaleAttempt(f"job {job.pk} is no longer running attempt {job.attempt}.")
-        saved = results_replace(job=job, results=run.results)
-    logger.info("job %s finished: %s frames in %.2f s", job.pk, run.frames, run.seconds)
-    results = [result_json(r) for r in saved]
-    publish(
-        job.pk,
-        {
-            "type": "finished",
-            "id": job.pk,
-            "done": run.frames,
-            "total": run.frames,
-            "results": results,
-        },
-    )
+        if updated:
+            return results_replace(job=job, results=run.results)
+    # Only this attempt can finish the job: a try whose commit reached the server before its
+    # connection was lost did it, and the retry finds it done.
+    if Job.objects.filter(pk=job.pk, attempt=job.attempt, status=Job.Status.FINISHED).exists():
+        return final_results(job)
+    if running_job(job).exists():
+        raise JobCancelled()
+    raise StaleAttempt(f"job {job.pk} is no longer running attempt {job.attempt}.")
 
 
 def _finish(job: Job, status: str, error: str) -> None:
@@ -196,30 +205,24 @@ def _finish(job: Job, status: str, error: str) -> None:
 
 
 def _end_with_retries(job: Job, status: str, error: str) -> int:
-    # A job must not stay "running" because the database hiccuped once (a lock, a restart).
-    for attempt in range(END_RETRIES):
+    # A job must not stay "running" because the database hiccuped (a lock, a restart).
+    def end() -> int:
         now = timezone.now()
-        try:
-            with transaction.atomic():
-                updated = running_job(job).update(
-                    status=status, error=error, finished=now, heartbeat=now
-                )
-                if updated:
-                    Result.objects.filter(job_id=job.pk).delete()
-            return updated
-        except DatabaseError:
-            if attempt == END_RETRIES - 1:
-                raise
-            logger.exception("job %s: could not record %s; retrying", job.pk, status)
-            close_old_connections()
-            time.sleep(0.5 * (attempt + 1))
-    return 0
+        with transaction.atomic():
+            updated = running_job(job).update(
+                status=status, error=error, finished=now, heartbeat=now
+            )
+            if updated:
+                Result.objects.filter(job_id=job.pk).delete()
+        return updated
+
+    return with_db_retry(end, what=f"job {job.pk}: record {status}")
 
 
 def _dispatch_next(job: Job) -> None:
     # The owner may have jobs waiting for the slot this one held.
     try:
-        jobs_dispatch(job.owner_id)
+        with_db_retry(lambda: jobs_dispatch(job.owner_id), what=f"job {job.pk}: next job")
     except DatabaseError:
         logger.exception("job %s: could not start the owner's next job (the reaper will)", job.pk)
 

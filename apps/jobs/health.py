@@ -31,6 +31,7 @@ def health_report() -> dict[str, dict[str, Any]]:
         "channel_layer": _timed(_channel_layer),
         "broker": _timed(_broker),
         **dask_report(),
+        "migrations": _timed(_migrations),
     }
 
 
@@ -64,6 +65,32 @@ def _database() -> str:
         cursor.execute("SELECT 1")
         cursor.fetchone()
     return connection.vendor
+
+
+_migrated = False  # once all are applied they stay so while this code runs
+
+
+def unapplied_migrations() -> list[str]:
+    """``app.migration`` names the code has and the database has not applied yet."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [f"{m.app_label}.{m.name}" for m, backwards in plan if not backwards]
+
+
+def _migrations() -> str:
+    global _migrated
+    if not _migrated:
+        missing = unapplied_migrations()
+        if missing:
+            raise Degraded(
+                f"{len(missing)} unapplied: {', '.join(missing)}; "
+                "run 'python manage.py migrate' (docs/deploy.md, Upgrading).",
+                {"unapplied": missing},
+            )
+        _migrated = True
+    return "applied"
 
 
 def _redis_ping(url: str) -> None:

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.jobs.dbretry import with_db_retry
 from apps.jobs.models import Job
 from apps.live.events import publish
 from apps.results.preview import image_bytes, preview_image
@@ -75,11 +76,14 @@ class ProgressReporter:
         return (now - self._started) * (total - done) / max(done, 1)
 
     def _write(self, done: int, total: int) -> None:
-        updated = running_job(self.job).update(
-            frames_done=done,
-            frames_total=total,
-            bytes_read=done * self.frame_bytes,
-            heartbeat=timezone.now(),
+        updated = with_db_retry(
+            lambda: running_job(self.job).update(
+                frames_done=done,
+                frames_total=total,
+                bytes_read=done * self.frame_bytes,
+                heartbeat=timezone.now(),
+            ),
+            what=f"job {self.job.pk}: progress",
         )
         if not updated:
             raise StaleAttempt(
@@ -88,7 +92,10 @@ class ProgressReporter:
 
     def _partial(self, done: int, total: int, array: np.ndarray) -> None:
         image = preview_image(array)
-        partial_save(job=self.job, name=self.preview, array=image)
+        with_db_retry(
+            lambda: partial_save(job=self.job, name=self.preview, array=image),
+            what=f"job {self.job.pk}: preview",
+        )
         publish(
             self.job.pk,
             partial_message(self.job.pk, self.preview, image, done, total),
@@ -123,11 +130,7 @@ class StopCheck:
         if self.stopped or now < self._next:
             return self.stopped
         self._next = now + STOP_POLL_SECONDS
-        row = (
-            Job.objects.filter(pk=self.job.pk)
-            .values("status", "attempt", "cancel_requested")
-            .first()
-        )
+        row = with_db_retry(self._row, what=f"job {self.job.pk}: stop check")
         self.stopped = (
             row is None
             or row["cancel_requested"]
@@ -136,5 +139,15 @@ class StopCheck:
         )
         if not self.stopped and now - self._beat >= HEARTBEAT_SECONDS:
             self._beat = now
-            running_job(self.job).update(heartbeat=timezone.now())
+            with_db_retry(
+                lambda: running_job(self.job).update(heartbeat=timezone.now()),
+                what=f"job {self.job.pk}: heartbeat",
+            )
         return self.stopped
+
+    def _row(self) -> dict | None:
+        return (
+            Job.objects.filter(pk=self.job.pk)
+            .values("status", "attempt", "cancel_requested")
+            .first()
+        )

@@ -22,6 +22,7 @@ def test_it_reports_every_service_ok(client_for):
         "broker",
         "dask_scheduler",
         "dask_workers",
+        "migrations",
     }
     for check in body["checks"].values():
         assert check["ok"] is True

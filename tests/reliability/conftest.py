@@ -7,12 +7,16 @@ one on 6379), so restarting it disturbs no other test run on the machine.
 
 from __future__ import annotations
 
+import json
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -339,3 +343,159 @@ def pause(pids: Iterator[int] | list[int], sig: int = signal.SIGSTOP) -> None:
 @pytest.fixture(autouse=True)
 def _close_async_connections(close_async_connections: None) -> None:  # noqa: F811
     """See tests/jobs/support.py."""
+
+
+def portal_env(database_url: str, redis_url: str, scheduler: str, **extra: str) -> dict[str, str]:
+    """The environment of a portal process (web or Celery) on these services."""
+    return {
+        **os.environ,
+        **FAST_REAPER,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DASK_SCHEDULER_ADDRESS": scheduler,
+        "JOB_RUNNER": "celery",
+        "HTTPS": "0",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
+class WebProcess:
+    """``manage.py serve`` (Daphne) as the Procfile runs it, with a bounded connection pool."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "manage.py", "serve", "--no-login-link",
+                "--host", "127.0.0.1", "--port", str(self.port),
+            ],
+            cwd=ROOT,
+            env={"DB_POOL_SIZE": "4", **env},
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while self.get("/healthz")[0] != 200:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"serve did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+
+    def request(
+        self, method: str, path: str, token: str = "", body: Any = None
+    ) -> tuple[int, bytes]:
+        import urllib.error
+        import urllib.request
+
+        payload = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=payload, method=method)  # noqa: S310
+        if token:
+            request.add_header("Authorization", f"Token {token}")
+        if payload is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+        except OSError:
+            return 0, b""  # not listening (yet)
+
+    def get(self, path: str, token: str = "") -> tuple[int, bytes]:
+        return self.request("GET", path, token)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class Poller(threading.Thread):
+    """GETs ``paths`` in turn until stopped; counts the answers by status."""
+
+    def __init__(self, web: WebProcess, token: str, paths: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.web, self.token, self.paths = web, token, paths
+        self.statuses: dict[int, int] = {}
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        i = 0
+        while not self.stopped.is_set():
+            status, _ = self.web.get(self.paths[i % len(self.paths)], self.token)
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            i += 1
+
+    def stop(self) -> dict[int, int]:
+        self.stopped.set()
+        self.join(timeout=90)
+        return self.statuses
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of its own (``initdb`` + ``pg_ctl`` from the machine's binaries) in a
+    temporary folder on a free port, which a test may restart. As root, the server runs as the
+    ``postgres`` OS user (it refuses to run as root)."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="portal-pg-"))
+        self.data = self.folder / "data"
+        self.port = free_port()
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}"
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.folder, pw.pw_uid, pw.pw_gid)
+            self.as_owner = ["runuser", "-u", "postgres", "--"]
+        else:
+            self.as_owner = []
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run(
+            [*self.as_owner, str(PG_BIN / tool), *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=self.folder,
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder}"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.folder / "log"),
+                  "-w", "start")  # fmt: skip
+
+    def restart(self) -> None:
+        """``pg_ctl restart -m fast``: every session is ended, as a service restart does."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "restart")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(f"{self.url}/postgres", autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        return f"{self.url}/{name}"
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(f"PostgreSQL's server binaries are not in {PG_BIN}")
+    server = PrivatePostgres()
+    server.start()
+    yield server
+    try:
+        server.stop()
+    finally:
+        shutil.rmtree(server.folder, ignore_errors=True)

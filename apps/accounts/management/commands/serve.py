@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.accounts.localadmin import local_admin_ensure
 from apps.accounts.services import login_link_create
@@ -44,6 +44,7 @@ class Command(BaseCommand):
 
         from libertem_site.asgi import application
 
+        _refuse_unmigrated()
         host, port = options["host"], options["port"]
         base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
         self.stdout.write(f"LiberTEM Portal is starting at {base}/")
@@ -74,6 +75,20 @@ class Command(BaseCommand):
             self.stdout.write("Stopping: shutting down the compute cluster...")
             _shut_down_compute()
             self.stdout.write("Stopped.")
+
+
+def _refuse_unmigrated() -> None:
+    # A web process on a database that lags behind its code answers 500 on the pages that
+    # need the new tables or columns: it does not start (systemd logs this one line).
+    from apps.jobs.health import unapplied_migrations
+
+    missing = unapplied_migrations()
+    if missing:
+        raise CommandError(
+            f"The database lacks {len(missing)} migration(s) of this code "
+            f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}): "
+            "run 'python manage.py migrate' first (docs/deploy.md, Upgrading)."
+        )
 
 
 def _start_compute() -> None:

@@ -1,0 +1,131 @@
+"""PostgreSQL ends the portal's connections (``pg_terminate_backend``, as a failover or an
+idle-session killer does) while a job runs and while the API is polled: the job finishes in its
+first attempt with one set of correct results, and no request answers 500.
+
+Runs on the services pass; the web (Daphne with its connection pool) and the Celery worker are
+real processes on the test database.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import psycopg
+import pytest
+from django.db import connection
+
+from apps.accounts.services import token_create
+from tests.jobs.support import submit, wait_status, wait_terminal
+from tests.reliability.conftest import (
+    DISK,
+    Poller,
+    WebProcess,
+    job_worker,
+    pause,
+    portal_env,
+    worker_pids,
+)
+from tests.reliability.test_reliability_faults import one_set_of_results, result_of, send_run_job
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+def database_of_the_test() -> str:
+    base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+    return f"{base}/{connection.settings_dict['NAME']}"
+
+
+class Terminator(threading.Thread):
+    """Ends every session of the test database but this process's own, every ``interval``
+    seconds until stopped; counts the sessions it ended."""
+
+    def __init__(self, interval: float) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.database = connection.settings_dict["NAME"]
+        connection.ensure_connection()
+        self.spared = connection.connection.info.backend_pid
+        self.ended = 0
+        self.stopped = threading.Event()
+        admin = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
+        self.admin = psycopg.connect(admin, autocommit=True)
+
+    def terminate_once(self) -> int:
+        rows = self.admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> %s AND pid <> pg_backend_pid()",
+            (self.database, self.spared),
+        ).fetchall()
+        ended = sum(1 for (ok,) in rows if ok)
+        self.ended += ended
+        return ended
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            self.terminate_once()
+
+    def stop(self) -> int:
+        self.stopped.set()
+        self.join(timeout=30)
+        self.admin.close()
+        return self.ended
+
+
+def test_terminated_connections_never_make_a_request_answer_500(
+    users, dataset, dask_cluster, private_redis, tmp_path
+):
+    key = token_create(user=users.owner, name="poller")[1]
+    env = portal_env(database_of_the_test(), private_redis.url, dask_cluster.scheduler_address)
+    web = WebProcess(env, tmp_path / "web.log")
+    try:
+        assert web.get("/api/datasets/", key)[0] == 200  # the pool holds a connection now
+        terminator = Terminator(interval=0.05)
+        assert terminator.terminate_once() >= 1  # the pooled connection, between requests
+        paths = ["/api/datasets/", f"/api/datasets/{dataset.pk}/", "/api/jobs/", "/healthz"]
+        pollers = [Poller(web, key, paths) for _ in range(3)]
+        for poller in pollers:
+            poller.start()
+        terminator.start()  # and now also in the middle of requests
+        time.sleep(6)
+        ended = terminator.stop()
+        statuses: dict[int, int] = {}
+        for poller in pollers:
+            for status, count in poller.stop().items():
+                statuses[status] = statuses.get(status, 0) + count
+    finally:
+        web.stop()
+    log = web.log.read_text()
+    assert ended >= 10, ended
+    assert set(statuses) == {200}, (statuses, log[-3000:])
+    assert sum(statuses.values()) >= 20
+    assert "Internal Server Error" not in log
+
+
+def test_terminated_connections_mid_job_do_not_fail_or_rerun_it(
+    users, client_for, big_dataset, dask_cluster, celery_processes, private_redis, held_jobs
+):
+    worker = job_worker(celery_processes, "jobs")
+    pids = list(worker_pids(dask_cluster).values())
+    client = client_for(users.owner)
+    terminator = Terminator(interval=0.3)
+    pause(pids)  # the job waits for its partitions: heartbeats and stop checks hit the database
+    try:
+        job_id = submit(client, big_dataset.dataset, "virtual", DISK).json()["id"]
+        send_run_job(private_redis.url, job_id)
+        assert wait_status(job_id, "running", timeout=60).attempt == 1
+        terminator.start()
+        time.sleep(3)
+    finally:
+        pause(pids, signal.SIGCONT)
+    job = wait_terminal(job_id, timeout=120)  # terminated all along the run and its finish
+    ended = terminator.stop()
+    log = worker.log.read_text()
+    assert ended >= 3, ended
+    assert (job.status, job.attempt, job.error) == ("finished", 1, ""), log[-3000:]
+    np.testing.assert_allclose(result_of(client, job_id), big_dataset.expected, rtol=1e-5)
+    assert one_set_of_results(job) == ["intensity"]
+    assert "the database connection was lost" in log
