@@ -120,7 +120,9 @@ def test_a_postgres_restart_during_a_job_and_polling_is_survived(
         VAR_DIR=str(tmp_path / "var"),
     )
     manage(env, "migrate", "--noinput", "-v0")
-    token = manage(env, "createuser", "alice", "--password", "alice-pw-4d-stem").split()[-1]
+    token = manage(env, "createuser", "alice", "--staff", "--password", "alice-pw-4d-stem").split()[
+        -1
+    ]
     worker = celery_on(env)
     web = WebProcess(env, tmp_path / "web.log")
     figures: dict[str, Any] = {}
