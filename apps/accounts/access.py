@@ -1,8 +1,10 @@
 """Who may see or change what: the one place every view, endpoint and websocket asks.
 
 A dataset is visible to its owner, to members of the groups it is shared with, and to staff.
-Jobs and their results are visible to whoever may see their dataset *and* is the job's owner,
-a member of a group the dataset is shared with, or staff. Only owners (and staff) change things.
+A job (and with it its results, previews, downloads, reruns and websocket) is visible only to
+whoever may see its dataset right now *and* owns the job, or the job's owner shared it, or is
+staff: unsharing a dataset hides every job on it from those who lost the dataset, and a group
+member never sees another member's unshared jobs. Only owners (and staff) change things.
 An object a user may not see is reported as missing (404), never as forbidden.
 """
 
@@ -31,8 +33,8 @@ def visible_jobs(user: Any) -> QuerySet[Job]:
         return Job.objects.none()
     if user.is_staff:
         return Job.objects.all()
-    shared = Q(dataset__groups__in=user.groups.all())
-    return Job.objects.filter(Q(owner=user) | shared).distinct()
+    datasets = visible_datasets(user).values("pk")
+    return Job.objects.filter(Q(owner=user) | Q(shared=True), dataset__in=datasets)
 
 
 def can_change(user: Any, obj: Dataset | Job) -> bool:

@@ -234,6 +234,10 @@ SCHEMAS: dict[str, Any] = {
                 "enum": ["queued", "running", "finished", "failed", "cancelled"],
             },
             "cancel_requested": {"type": "boolean"},
+            "shared": {
+                "type": "boolean",
+                "description": "Shown to everyone who may see the dataset (else owner and staff).",
+            },
             "progress": {
                 "type": "object",
                 "description": "In frames.",
@@ -418,6 +422,29 @@ JOB_PATHS: dict[str, Any] = {
             "responses": {
                 "200": _json(_ref("Job"), "The job (without results)."),
                 **_errors(401, 403, 404, 409),
+            },
+        },
+    },
+    "/api/jobs/{id}/share/": {
+        "parameters": [_id()],
+        "post": {
+            "summary": "Share the job with everyone who may see its dataset, or stop sharing it "
+            "(owner or staff)",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["shared"],
+                            "properties": {"shared": {"type": "boolean"}},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": _json(_ref("Job"), "The job (without results)."),
+                **_errors(400, 401, 403, 404),
             },
         },
     },

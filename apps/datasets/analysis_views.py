@@ -82,10 +82,14 @@ def _page_config(request: HttpRequest, dataset: Dataset) -> dict[str, Any]:
 
 
 def _latest_sum_job(user: Any, dataset: Dataset, *statuses: str) -> Job | None:
-    """The newest whole-scan ``sum`` job of ``dataset`` in ``statuses`` that ``user`` may see."""
+    """The newest whole-scan ``sum`` job of ``user`` on ``dataset`` in ``statuses``.
+
+    Only the viewer's own: the page must not open on (or expose) another user's job.
+    """
     return (
         visible_jobs(user)
-        .filter(dataset=dataset, analysis="sum", status__in=statuses, roi__isnull=True)
+        .filter(owner=user, dataset=dataset, analysis="sum", status__in=statuses)
+        .filter(roi__isnull=True)
         .order_by("-created", "-id")
         .first()
     )

@@ -28,3 +28,18 @@ def dataset_json(dataset: Dataset) -> dict[str, Any]:
         "url": f"/api/datasets/{dataset.pk}/",
         "page": f"/datasets/{dataset.pk}/",
     }
+
+
+def dataset_identity(dataset: Dataset) -> dict[str, Any]:
+    """Which dataset, without where it lies on the server (for files that leave the portal)."""
+    return {
+        "id": dataset.pk,
+        "name": dataset.name,
+        "owner": dataset.owner.username,
+        "format": dataset.format,
+        "nav_shape": dataset.nav_shape,
+        "sig_shape": dataset.sig_shape,
+        "dtype": dataset.dtype,
+        "created": dataset.created.isoformat(),
+        "url": f"/api/datasets/{dataset.pk}/",
+    }

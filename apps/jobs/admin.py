@@ -1,17 +1,40 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 
 from apps.jobs.models import Job, Mask
+from apps.live.events import publish_access_changed
 
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ("id", "analysis", "dataset", "owner", "status", "frames_done", "created")
-    list_filter = ("status", "analysis")
+    list_display = (
+        "id",
+        "analysis",
+        "dataset",
+        "owner",
+        "status",
+        "shared",
+        "frames_done",
+        "created",
+    )
+    list_filter = ("status", "analysis", "shared")
     search_fields = ("analysis", "dataset__name", "owner__username")
     raw_id_fields = ("dataset", "owner")
     readonly_fields = ("created", "started", "finished", "heartbeat", "attempt", "partitions")
+    actions = ("share", "unshare")
+
+    @admin.action(description="Share with everyone who may see the dataset")
+    def share(self, request: Any, queryset: Any) -> None:
+        queryset.update(shared=True)
+
+    @admin.action(description="Show to the owner (and staff) only")
+    def unshare(self, request: Any, queryset: Any) -> None:
+        job_ids = list(queryset.values_list("pk", flat=True))
+        queryset.update(shared=False)
+        publish_access_changed(job_ids)
 
 
 @admin.register(Mask)

@@ -27,6 +27,10 @@ class Job(models.Model):
     roi = models.JSONField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     cancel_requested = models.BooleanField(default=False)
+    shared = models.BooleanField(
+        default=False,
+        help_text="Shown to everyone who may see the dataset (set by the job's owner).",
+    )
     frames_done = models.BigIntegerField(default=0)
     frames_total = models.BigIntegerField(default=0)
     bytes_read = models.BigIntegerField(default=0)

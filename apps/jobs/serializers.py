@@ -26,6 +26,7 @@ def job_json(job: Job, *, results: bool = True) -> dict[str, Any]:
         "id": job.pk,
         **job_urls(job.pk),
         "owner": job.owner.get_username(),
+        "shared": job.shared,
         "dataset": job.dataset_id,
         "analysis": job.analysis,
         "params": job.params,

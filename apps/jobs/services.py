@@ -6,10 +6,12 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts.access import can_change
 from apps.core.errors import ParameterError
 from apps.datasets.models import Dataset
 from apps.jobs import runner
@@ -19,7 +21,7 @@ from apps.jobs.models import Job, Mask
 from apps.jobs.roi import roi_array
 from apps.jobs.scheduling import check_queue_room
 from apps.jobs.selectors import usable_mask
-from apps.live.events import publish
+from apps.live.events import publish, publish_access_changed
 from apps.results.npy import npy_dumps
 
 logger = logging.getLogger(__name__)
@@ -77,6 +79,23 @@ _ENDED = {
     Job.Status.FAILED: "failed",
     Job.Status.CANCELLED: "been cancelled",
 }
+
+
+def job_share(*, user: Any, job: Job, shared: Any) -> Job:
+    """Show ``job`` to everyone who may see its dataset (``shared``), or to its owner only.
+
+    Owner or staff only (PermissionDenied otherwise); ParameterError unless ``shared`` is a
+    boolean.
+    """
+    if not can_change(user, job):
+        raise PermissionDenied("Only the job's owner (or staff) can share it.")
+    if not isinstance(shared, bool):
+        raise ParameterError("shared", f"must be true or false, got {shared!r:.40}.")
+    Job.objects.filter(pk=job.pk).update(shared=shared)
+    job.shared = shared
+    if not shared:
+        transaction.on_commit(lambda: publish_access_changed([job.pk]))
+    return job
 
 
 def job_cancel(*, user: Any, job: Job) -> Job:

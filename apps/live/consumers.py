@@ -3,7 +3,9 @@
 A user who may not see the job (or an anonymous one) is refused before the handshake completes,
 with close code 4404, exactly like a missing job. On connect the consumer sends a ``status``
 message with the job as the API shows it, and the latest partial preview if there is one, so a
-late or reconnecting browser catches up; after that it forwards the job group's events.
+late or reconnecting browser catches up; after that it forwards the job group's events. When
+the dataset or the job is shared with fewer people, the consumer checks again and closes with
+4404 if its user lost access.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
 
-from apps.accounts.access import get_job
+from apps.accounts.access import get_job, visible_jobs
 from apps.jobs.models import Job
 from apps.jobs.progress import partial_message
 from apps.jobs.serializers import job_json
@@ -66,6 +68,15 @@ class JobConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The browser only listens; anything it sends is ignored."""
 
+    async def job_access(self, event: dict[str, Any]) -> None:
+        job_id = self.scope["url_route"]["kwargs"]["job_id"]
+        if not hasattr(self, "group"):
+            return  # already closed by an earlier check
+        if not await database_sync_to_async(_may_watch)(self.scope.get("user"), job_id):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            del self.group
+            await self.close(code=NOT_FOUND)
+
     async def job_event(self, event: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(event["message"]))
         if event.get("binary"):
@@ -80,6 +91,10 @@ class NoRouteConsumer(AsyncWebsocketConsumer):
 
 
 State = tuple[dict[str, Any], tuple[dict[str, Any], bytes] | None]
+
+
+def _may_watch(user: Any, job_id: Any) -> bool:
+    return user is not None and visible_jobs(user).filter(pk=int(job_id)).exists()
 
 
 def _visible_state(user: Any, job_id: Any) -> State | None:

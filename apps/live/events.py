@@ -24,6 +24,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 logger = logging.getLogger(__name__)
 
 EVENT_TYPE = "job.event"
+ACCESS_TYPE = "job.access"
 
 _consumer_loop: asyncio.AbstractEventLoop | None = None
 
@@ -40,17 +41,31 @@ def remember_consumer_loop(loop: asyncio.AbstractEventLoop) -> None:
 
 def publish(job_id: int, message: dict[str, Any], binary: bytes | None = None) -> None:
     """Send ``message`` (and an optional binary frame) to every consumer of job ``job_id``."""
+    event = {"type": EVENT_TYPE, "message": message, "binary": binary}
+    _send(job_id, event, what=str(message.get("type")))
+
+
+def publish_access_changed(job_ids: list[int]) -> None:
+    """Tell the consumers of these jobs to check again whether their user may still watch.
+
+    Sent when a dataset or a job is shared with fewer people; a consumer whose user lost
+    access closes its socket (4404), so a watching browser stops receiving the job's images.
+    """
+    for job_id in job_ids:
+        _send(job_id, {"type": ACCESS_TYPE}, what="access change")
+
+
+def _send(job_id: int, event: dict[str, Any], *, what: str) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    event = {"type": EVENT_TYPE, "message": message, "binary": binary}
     try:
         if isinstance(layer, InMemoryChannelLayer):
             _send_in_memory(layer, group_name(job_id), event)
         else:
             async_to_sync(layer.group_send)(group_name(job_id), event)
     except Exception:
-        logger.warning("could not publish %s of job %s", message.get("type"), job_id, exc_info=True)
+        logger.warning("could not publish %s of job %s", what, job_id, exc_info=True)
 
 
 def _send_in_memory(layer: InMemoryChannelLayer, group: str, event: dict[str, Any]) -> None:

@@ -23,7 +23,10 @@ def npy_file(array: np.ndarray, name: str = "mask.npy") -> SimpleUploadedFile:
 
 @pytest.fixture
 def job(users, dataset):
-    job = Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum", status="finished")
+    """alice's finished job, shared with those who see the dataset (the member among them)."""
+    job = Job.objects.create(
+        owner=users.owner, dataset=dataset, analysis="sum", status="finished", shared=True
+    )
     job.refresh_from_db()
     results_save(job=job, results={"sum": np.ones(SIG)})
     return job
@@ -32,7 +35,7 @@ def job(users, dataset):
 @pytest.fixture
 def running_job(users, dataset):
     return Job.objects.create(
-        owner=users.owner, dataset=dataset, analysis="sum", status="running", attempt=1
+        owner=users.owner, dataset=dataset, analysis="sum", status="running", attempt=1, shared=True
     )
 
 

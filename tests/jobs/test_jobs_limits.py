@@ -94,6 +94,8 @@ def test_it_reruns_a_job_with_the_same_parameters(users, client_for, dataset, in
 
 def test_rerun_is_for_the_owner_and_staff(users, client_for, dataset, held_jobs):
     job_id = submit(client_for(users.owner), dataset, "sum").json()["id"]
+    assert client_for(users.member).post(f"/api/jobs/{job_id}/rerun/").status_code == 404
+    Job.objects.filter(pk=job_id).update(shared=True)  # seen, but still not theirs to run
     assert client_for(users.member).post(f"/api/jobs/{job_id}/rerun/").status_code == 403
     assert client_for(users.outsider).post(f"/api/jobs/{job_id}/rerun/").status_code == 404
     assert client_for(None).post(f"/api/jobs/{job_id}/rerun/").status_code == 401

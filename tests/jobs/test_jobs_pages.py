@@ -11,11 +11,13 @@ from apps.results.store import results_save
 
 @pytest.fixture
 def job(users, dataset):
+    """alice's finished job, shared with those who see the dataset (the member among them)."""
     job = Job.objects.create(
         owner=users.owner,
         dataset=dataset,
         analysis="sum",
         status="finished",
+        shared=True,
         partitions=[
             {
                 "index": 0,
@@ -33,7 +35,9 @@ def job(users, dataset):
 
 @pytest.fixture
 def running(users, dataset):
-    return Job.objects.create(owner=users.owner, dataset=dataset, analysis="pick", status="running")
+    return Job.objects.create(
+        owner=users.owner, dataset=dataset, analysis="pick", status="running", shared=True
+    )
 
 
 @pytest.mark.parametrize(

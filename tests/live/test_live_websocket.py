@@ -49,7 +49,10 @@ def session_cookie(user: Any) -> tuple[bytes, bytes]:
 
 @pytest.fixture
 def job(users, dataset):
-    return Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum", frames_total=48)
+    """alice's job, shared with those who see the dataset (the member among them)."""
+    return Job.objects.create(
+        owner=users.owner, dataset=dataset, analysis="sum", frames_total=48, shared=True
+    )
 
 
 async def receive_json(ws: WebsocketCommunicator, timeout: float = 10) -> dict[str, Any]:
@@ -69,6 +72,32 @@ async def test_it_sends_the_status_on_connect(users, job, who):
         {"done": 0, "total": 48},
     )
     await ws.disconnect()
+
+
+@pytest.mark.parametrize("unshare", ["dataset", "job"])
+async def test_it_closes_a_watching_socket_when_access_is_lost(users, job, unshare):
+    """The member watches alice's shared job; alice unshares the dataset (or the job)."""
+    from apps.datasets.services import dataset_share
+    from apps.jobs.services import job_share
+
+    member = await database_sync_to_async(connect_as)(users.member, job.pk)
+    owner = await database_sync_to_async(connect_as)(users.owner, job.pk)
+    for ws in (member, owner):
+        assert (await ws.connect())[0]
+        assert (await receive_json(ws))["type"] == "status"
+    if unshare == "dataset":
+        await database_sync_to_async(dataset_share)(
+            user=users.owner, dataset=job.dataset, groups=[]
+        )
+    else:
+        await database_sync_to_async(job_share)(user=users.owner, job=job, shared=False)
+    assert await member.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}
+    # The owner keeps watching: the next event still reaches them.
+    await get_channel_layer().group_send(
+        group_name(job.pk), {"type": EVENT_TYPE, "message": {"type": "progress", "done": 1}}
+    )
+    assert (await receive_json(owner))["done"] == 1
+    await owner.disconnect()
 
 
 @pytest.mark.parametrize("who", ["outsider", None])

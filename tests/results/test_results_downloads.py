@@ -21,12 +21,14 @@ PROFILE = np.arange(6 * 8 * 3, dtype=np.float32).reshape(6, 8, 3)
 
 @pytest.fixture
 def job(users, dataset):
+    """alice's finished job, shared with those who see the dataset (the member among them)."""
     job = Job.objects.create(
         owner=users.owner,
         dataset=dataset,
         analysis="virtual",
         params={"shape": "disk", "cx": 5, "cy": 7, "r": 3},
         status="finished",
+        shared=True,
     )
     results_save(job=job, results={"intensity": INTENSITY, "profile": PROFILE})
     return job

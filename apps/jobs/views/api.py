@@ -92,6 +92,17 @@ def job_rerun(request: HttpRequest, job_id: int) -> HttpResponse:
     return JsonResponse({"id": new.pk, "status": new.status, **job_urls(new.pk)}, status=202)
 
 
+@api_view(("POST",))
+def job_share(request: HttpRequest, job_id: int) -> HttpResponse:
+    """``{"shared": true}``: everyone who may see the dataset may see the job; false: owner only."""
+    job = get_job(request.user, job_id, related=("dataset", "owner"))
+    body = json_body(request)
+    if "shared" not in body:
+        raise ApiError("The field 'shared' is required.", fields={"shared": "is required."})
+    job = services.job_share(user=request.user, job=job, shared=body["shared"])
+    return JsonResponse(job_json(job, results=False))
+
+
 @contextmanager
 def queue_full_as_429() -> Iterator[None]:
     try:

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -26,13 +27,13 @@ HISTORY_ITEMS = 200
 def home(request: HttpRequest) -> HttpResponse:
     datasets = visible_datasets(request.user).order_by("-created")[:HOME_ITEMS]
     jobs = selectors.job_list(user=request.user)[:HOME_ITEMS]
-    return render(request, "home.html", {"datasets": datasets, "jobs": _rows(request, jobs)})
+    return render(request, "home.html", {"datasets": datasets, **_rows(request, jobs)})
 
 
 @login_required
 def job_list(request: HttpRequest) -> HttpResponse:
     jobs = selectors.job_list(user=request.user)[:HISTORY_ITEMS]
-    return render(request, "jobs/job_list.html", {"jobs": _rows(request, jobs)})
+    return render(request, "jobs/job_list.html", _rows(request, jobs))
 
 
 @login_required
@@ -70,8 +71,24 @@ def job_rerun(request: HttpRequest, job_id: int) -> HttpResponse:
     return redirect("job_detail", new.pk)
 
 
-def _rows(request: HttpRequest, jobs: Iterable[Job]) -> list[dict[str, Any]]:
-    return [
+@login_required
+@require_POST
+def job_share(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = get_job(request.user, job_id)
+    shared = request.POST.get("shared") == "1"
+    try:
+        services.job_share(user=request.user, job=job, shared=shared)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+    else:
+        who = "everyone who may see the dataset" if shared else "you (and staff) only"
+        messages.success(request, f"Job #{job.pk} is now shown to {who}.")
+    return redirect("job_detail", job.pk)
+
+
+def _rows(request: HttpRequest, jobs: Iterable[Job]) -> dict[str, Any]:
+    """The rows of a job table, and whether it needs an owner column (others' jobs in it)."""
+    rows = [
         {
             "job": job,
             "seconds": selectors.job_seconds(job),
@@ -80,3 +97,5 @@ def _rows(request: HttpRequest, jobs: Iterable[Job]) -> list[dict[str, Any]]:
         }
         for job in jobs
     ]
+    show_owner = any(row["job"].owner_id != request.user.pk for row in rows)
+    return {"jobs": rows, "show_owner": show_owner}
