@@ -45,9 +45,14 @@ async def test_it_runs_a_job_on_celery_and_dask_with_live_progress(
     users, client_for, dataset, data, held_jobs
 ):
     def setup() -> tuple[int, str]:
-        response = submit(client_for(users.owner), dataset, "virtual", PARAMS)
+        owner = client_for(users.owner)
+        response = submit(owner, dataset, "virtual", PARAMS)
         assert response.status_code == 202
-        return response.json()["id"], token_create(user=users.member, name="ws")[1]
+        job_id = response.json()["id"]
+        # The member watches: alice shares the job with those who see the dataset.
+        shared = owner.post(f"/api/jobs/{job_id}/share/", {"shared": True}, "application/json")
+        assert shared.status_code == 200
+        return job_id, token_create(user=users.member, name="ws")[1]
 
     job_id, key = await database_sync_to_async(setup)()
     ws = WebsocketCommunicator(application, f"/ws/jobs/{job_id}/?token={key}", headers=[ORIGIN])
