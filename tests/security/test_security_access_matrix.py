@@ -230,11 +230,13 @@ ROWS = [
     Row("admin:index", "GET", "/admin/", codes(302, 302, 302, 302, 200)),
 ]
 
-# Websocket routes: True when the handshake is accepted, False when refused with 4404.
+# Websocket routes: True when the handshake is accepted, False when refused with 4404. An
+# unnamed route is keyed by its regular expression ("unnamed:" for the catch-all).
 WS_ROWS = [
-    ("ws_job", "{job}", codes(True, False, False, False, True)),
-    ("ws_job", "{shared_job}", codes(True, True, False, False, True)),
-    ("ws_job", "{running}", codes(True, False, False, False, True)),
+    ("ws_job", "/ws/jobs/{job}/", codes(True, False, False, False, True)),
+    ("ws_job", "/ws/jobs/{shared_job}/", codes(True, True, False, False, True)),
+    ("ws_job", "/ws/jobs/{running}/", codes(True, False, False, False, True)),
+    ("unnamed:", "/ws/datasets/{dataset}/", codes(False, False, False, False, False)),
 ]
 
 # After alice unshares her dataset, bob's own job is out of his sight everywhere.
@@ -405,14 +407,14 @@ def test_unsharing_the_dataset_hides_bobs_own_job_from_him(
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize(("name", "job", "expect"), WS_ROWS, ids=["job", "shared", "running"])
-async def test_the_websocket_matrix(world, close_async_connections, name, job, expect, role):
+@pytest.mark.parametrize(
+    ("name", "path", "expect"), WS_ROWS, ids=["job", "shared", "running", "no route"]
+)
+async def test_the_websocket_matrix(world, close_async_connections, name, path, expect, role):
     def connect() -> WebsocketCommunicator:
         user = user_of(world, role)
         query = f"?token={token_create(user=user, name='ws')[1]}" if user else ""
-        return WebsocketCommunicator(
-            application, f"/ws/jobs/{fill(job, world)}/{query}", headers=[ORIGIN]
-        )
+        return WebsocketCommunicator(application, f"{fill(path, world)}{query}", headers=[ORIGIN])
 
     ws = await database_sync_to_async(connect)()
     connected, code = await ws.connect(timeout=10)
@@ -452,6 +454,8 @@ def test_every_url_pattern_has_a_row():
     # The admin is one Django app behind one rule: staff only. Its index stands for it.
     names = {n for n in names if not n.startswith("admin:")} | {"admin:index"}
     assert names - {row.name for row in ROWS} == set()
-    ws_names = {route.name for route in websocket_urlpatterns}
+    ws_names = {
+        route.name or f"unnamed:{route.pattern.regex.pattern}" for route in websocket_urlpatterns
+    }
     assert ws_names - {name for name, _, _ in WS_ROWS} == set()
     assert {row.name for row in ROWS} <= names  # no row for a pattern that is gone
