@@ -3,9 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.accounts.models import ApiToken, LoginLink
+from apps.accounts.services import token_revoke
 
 
 @admin.register(ApiToken)
@@ -20,6 +22,14 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    # Through the service, so the websockets opened with a revoked token close too.
+    def delete_model(self, request: HttpRequest, obj: ApiToken) -> None:
+        token_revoke(user=obj.user, token=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for token in queryset.select_related("user"):
+            token_revoke(user=token.user, token=token)
 
 
 @admin.register(LoginLink)

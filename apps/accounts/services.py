@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import TOKEN_PREFIX_LENGTH, ApiToken, LoginLink, hash_token
+from apps.live.events import close_token_sockets
 
 LOGIN_LINK_LIFETIME = timedelta(hours=24)
 TOKEN_NAME_MAX = 100
@@ -67,9 +68,12 @@ def token_create(*, user: Any, name: str) -> tuple[ApiToken, str]:
 
 
 def token_revoke(*, user: Any, token: ApiToken) -> None:
+    """Delete ``token``; the websockets opened with it are closed once that is committed."""
     if token.user_id != user.id:
         raise PermissionDenied("Only the owner of a token can revoke it.")
+    key_hash = token.key_hash
     token.delete()
+    transaction.on_commit(lambda: close_token_sockets(key_hash))
 
 
 def login_link_create(*, user: Any) -> str:

@@ -9,6 +9,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 
 from apps.accounts.middleware import user_for_token
+from apps.accounts.models import hash_token
 
 
 class TokenQueryMiddleware:
@@ -23,7 +24,8 @@ class TokenQueryMiddleware:
         if key:
             user = await database_sync_to_async(user_for_token)(key)
             if user is not None:
-                scope = {**scope, "user": user}
+                # The consumer joins the token's group: revoking the token closes the socket.
+                scope = {**scope, "user": user, "token_hash": hash_token(key)}
         return await self.inner(scope, receive, send)
 
 

@@ -5,7 +5,8 @@ with close code 4404, exactly like a missing job. On connect the consumer sends 
 message with the job as the API shows it, and the latest partial preview if there is one, so a
 late or reconnecting browser catches up; after that it forwards the job group's events. When
 the dataset or the job is shared with fewer people, the consumer checks again and closes with
-4404 if its user lost access.
+4404 if its user lost access. A socket opened with an API token (``?token=``) is closed with
+code 4401 when that token is revoked.
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
 
 from apps.accounts.access import get_job, visible_jobs
+from apps.accounts.models import ApiToken
 from apps.jobs.models import Job
 from apps.jobs.progress import partial_message
 from apps.jobs.serializers import job_json
-from apps.live.events import group_name, remember_consumer_loop
+from apps.live.events import group_name, remember_consumer_loop, token_group
 from apps.results.preview import image_bytes
 from apps.results.store import partial_latest, result_array
 
 NOT_FOUND = 4404
+TOKEN_REVOKED = 4401  # the API token the socket was opened with was revoked
 
 
 class JobConsumer(AsyncWebsocketConsumer):
@@ -39,10 +42,17 @@ class JobConsumer(AsyncWebsocketConsumer):
         self.group = group_name(job_id)
         remember_consumer_loop(asyncio.get_running_loop())
         await self.channel_layer.group_add(self.group, self.channel_name)
-        state = await database_sync_to_async(_visible_state)(self.scope.get("user"), job_id)
+        token_hash = self.scope.get("token_hash")
+        if token_hash:
+            # Joined first too: a revocation from now on closes the socket, and the state read
+            # below finds one that came before.
+            self.token_group = token_group(token_hash)
+            await self.channel_layer.group_add(self.token_group, self.channel_name)
+        state = await database_sync_to_async(_visible_state)(
+            self.scope.get("user"), job_id, token_hash
+        )
         if state is None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            del self.group
+            await self._leave_groups()
             await self.close(code=NOT_FOUND)
             return
         status, partial = state
@@ -62,8 +72,13 @@ class JobConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self._leave_groups()
+
+    async def _leave_groups(self) -> None:
+        for name in ("group", "token_group"):
+            if hasattr(self, name):
+                await self.channel_layer.group_discard(getattr(self, name), self.channel_name)
+                delattr(self, name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The browser only listens; anything it sends is ignored."""
@@ -73,14 +88,17 @@ class JobConsumer(AsyncWebsocketConsumer):
         if not hasattr(self, "group"):
             return  # already closed by an earlier check
         if not await database_sync_to_async(_may_watch)(self.scope.get("user"), job_id):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            del self.group
+            await self._leave_groups()
             await self.close(code=NOT_FOUND)
 
     async def job_event(self, event: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(event["message"]))
         if event.get("binary"):
             await self.send(bytes_data=event["binary"])
+
+    async def token_revoked(self, event: dict[str, Any]) -> None:
+        await self._leave_groups()
+        await self.close(code=TOKEN_REVOKED)
 
 
 class NoRouteConsumer(AsyncWebsocketConsumer):
@@ -97,9 +115,12 @@ def _may_watch(user: Any, job_id: Any) -> bool:
     return user is not None and visible_jobs(user).filter(pk=int(job_id)).exists()
 
 
-def _visible_state(user: Any, job_id: Any) -> State | None:
-    """The job's ``status`` message and latest partial, or None if ``user`` may not see it."""
+def _visible_state(user: Any, job_id: Any, token_hash: str | None) -> State | None:
+    """The job's ``status`` message and latest partial, or None if ``user`` may not see it
+    (or the token of ``token_hash`` that authenticated them was revoked meanwhile)."""
     if user is None:
+        return None
+    if token_hash and not ApiToken.objects.filter(key_hash=token_hash).exists():
         return None
     try:
         job = get_job(user, job_id, related=("dataset", "owner"))

@@ -1,6 +1,8 @@
 """Job events for websocket consumers: ``publish(job_id, message, binary)`` from any thread.
 
-Each job has a channel group ``job-<id>``; consumers join it, the job driver sends to it.
+Each job has a channel group ``job-<id>``; consumers join it, the job driver sends to it. A
+websocket opened with an API token also joins ``token-<hash>``: revoking the token closes it
+(``close_token_sockets``).
 A message with ``binary`` reaches the browser as the JSON text frame immediately followed by one
 binary frame (both travel in one group message, so no other event can come in between).
 
@@ -25,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 EVENT_TYPE = "job.event"
 ACCESS_TYPE = "job.access"
+REVOKED_TYPE = "token.revoked"  # handled by the consumers' token_revoked()
 
 _consumer_loop: asyncio.AbstractEventLoop | None = None
 
@@ -39,10 +42,15 @@ def remember_consumer_loop(loop: asyncio.AbstractEventLoop) -> None:
     _consumer_loop = loop
 
 
+def token_group(key_hash: str) -> str:
+    """The group of the websockets opened with the API token whose SHA-256 is ``key_hash``."""
+    return f"token-{key_hash}"
+
+
 def publish(job_id: int, message: dict[str, Any], binary: bytes | None = None) -> None:
     """Send ``message`` (and an optional binary frame) to every consumer of job ``job_id``."""
     event = {"type": EVENT_TYPE, "message": message, "binary": binary}
-    _send(job_id, event, what=str(message.get("type")))
+    _send(group_name(job_id), event, what=f"{message.get('type')} of job {job_id}")
 
 
 def publish_access_changed(job_ids: list[int]) -> None:
@@ -52,20 +60,25 @@ def publish_access_changed(job_ids: list[int]) -> None:
     access closes its socket (4404), so a watching browser stops receiving the job's images.
     """
     for job_id in job_ids:
-        _send(job_id, {"type": ACCESS_TYPE}, what="access change")
+        _send(group_name(job_id), {"type": ACCESS_TYPE}, what=f"access change of job {job_id}")
 
 
-def _send(job_id: int, event: dict[str, Any], *, what: str) -> None:
+def close_token_sockets(key_hash: str) -> None:
+    """Close every websocket opened with the (just revoked) API token hashed ``key_hash``."""
+    _send(token_group(key_hash), {"type": REVOKED_TYPE}, what="a revoked token's close")
+
+
+def _send(group: str, event: dict[str, Any], *, what: str) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     try:
         if isinstance(layer, InMemoryChannelLayer):
-            _send_in_memory(layer, group_name(job_id), event)
+            _send_in_memory(layer, group, event)
         else:
-            async_to_sync(layer.group_send)(group_name(job_id), event)
+            async_to_sync(layer.group_send)(group, event)
     except Exception:
-        logger.warning("could not publish %s of job %s", what, job_id, exc_info=True)
+        logger.warning("could not send %s", what, exc_info=True)
 
 
 def _send_in_memory(layer: InMemoryChannelLayer, group: str, event: dict[str, Any]) -> None:
