@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from apps.core.errors import DataSetError
+from apps.core.io import mapping
 
 DEFAULT_PARTITION_BYTES = 256 * 2**20
 DEFAULT_TILE_BYTES = 4 * 2**20
@@ -170,10 +171,21 @@ class Partition(ABC):
                 f"got shape {np.shape(roi)}."
             )
         runs = [(0, self.n_frames)] if roi is None else roi_runs(roi)
+        # A tile's pages stay mapped in until it is released: at most a quarter of the bytes
+        # a process keeps mapped in (see apps.core.io.mapping; only binds on small workers).
+        frame_bytes = self.frame_size * self.dtype.itemsize
+        tile_frames = max(1, min(tile_frames, mapping.RESIDENT_BYTES // 4 // max(frame_bytes, 1)))
         for run_start, run_stop in runs:
             for lo in range(run_start, run_stop, tile_frames):
                 hi = min(lo + tile_frames, run_stop)
                 yield self.start + lo, self.read(self.start + lo, self.start + hi)
+                # the consumer asked for the next tile: it is done with this one
+                self.release(self.start + lo, self.start + hi)
+
+    def release(self, start: int, stop: int) -> None:  # noqa: B027 - optional hook
+        """Frames ``[start, stop)`` were read and are done with: a reader of a memory map
+        reports them to :func:`apps.core.io.mapping.release`, which keeps the process's
+        resident size bounded whatever the size of the file."""
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready description for the catalogue."""

@@ -8,11 +8,20 @@ open between runs; a second analysis of a file finds its pages mapped already.
 
 A mapping is replaced when its file changes (another inode, size or modification time). Past
 :data:`MAX_FILES` files or :data:`MAX_BYTES` mapped bytes the least recently used mappings are
-dropped; a mapping lives on while an array still views it. The pages of a mapping count in the
-process's resident size (not in its anonymous memory), which dask compares with a worker's
-memory limit: :class:`apps.core.warmup.WarmUp` keeps a worker's maps to half of it. A map
-keeps its file's disk space in use after the file is deleted, so every :data:`SWEEP_SECONDS`
-the maps of files that were deleted or replaced are dropped.
+dropped; a mapping lives on while an array still views it. A map keeps its file's disk space
+in use after the file is deleted, so every :data:`SWEEP_SECONDS` the maps of files that were
+deleted or replaced are dropped.
+
+The pages of a mapping that were read count in the process's resident size (not in its
+anonymous memory, but dask cannot tell them apart): a dask worker past 80 % of its memory limit
+is paused, past 95 % restarted, whatever the file it read. So readers report the bytes they are
+done with (:func:`release`, after every tile) and at most :data:`RESIDENT_BYTES` of them stay
+mapped in, the most recently read; older ones are advised away (``MADV_DONTNEED``: the process
+unmaps them, the kernel keeps them in its page cache, a later read maps them in again with a
+minor fault, never a disk read while the cache holds them). A task's resident memory is then
+what it allocates, plus this budget, plus one tile, whatever the size of the file.
+:class:`apps.core.warmup.WarmUp` sets the budget of a dask worker to an eighth of its memory
+limit (a 4 GiB worker keeps 512 MiB of recently read data mapped).
 """
 
 from __future__ import annotations
@@ -44,12 +53,19 @@ def _half_of_memory() -> int:
 #: page tables of fully read mappings cost 1/512 of it.
 MAX_BYTES = min(64 * 2**30, _half_of_memory())
 
+#: Bytes of read file pages kept mapped in per process (see the module docstring).
+RESIDENT_BYTES = MAX_BYTES
+
 #: Seconds between two checks for deleted or replaced files.
 SWEEP_SECONDS = 10.0
 
 _lock = threading.Lock()
 _next_sweep = 0.0
-_maps: OrderedDict[str, tuple[tuple[int, ...], np.ndarray]] = OrderedDict()
+_maps: OrderedDict[str, tuple[tuple[int, ...], np.ndarray, mmap.mmap | None]] = OrderedDict()
+#: Byte ranges read and released, oldest first: ``(path, offset, nbytes) -> map``.
+_resident: OrderedDict[tuple[str, int, int], mmap.mmap] = OrderedDict()
+_resident_total = 0
+_PAGE = mmap.PAGESIZE
 
 
 def file_map(path: str) -> np.ndarray:
@@ -66,11 +82,76 @@ def file_map(path: str) -> np.ndarray:
         if entry is not None and entry[0] == key:
             _maps.move_to_end(path)
             return entry[1]
-        whole = _map_file(path, st.st_size)
-        _maps[path] = (key, whole)
+        if entry is not None:
+            _drop(path)
+        whole, region = _map_file(path, st.st_size)
+        _maps[path] = (key, whole, region)
         _maps.move_to_end(path)
         _evict()
         return whole
+
+
+def release(path: str, offset: int, nbytes: int) -> None:
+    """Bytes ``[offset, offset + nbytes)`` of ``path``'s map were read and are done with.
+
+    They stay mapped in while the most recently released bytes fit :data:`RESIDENT_BYTES`;
+    the oldest beyond are advised away. Views of them stay valid (a read faults the pages in
+    again from the page cache or the file).
+    """
+    global _resident_total
+    with _lock:
+        entry = _maps.get(path)
+        if entry is None or entry[2] is None or nbytes <= 0:
+            return
+        key = (path, offset, nbytes)
+        if key in _resident:
+            _resident.move_to_end(key)
+            return
+        _resident[key] = entry[2]
+        _resident_total += nbytes
+        _shrink(RESIDENT_BYTES)
+
+
+def resident_bytes() -> int:
+    """Bytes released and still kept mapped in (tests, the tile size)."""
+    return _resident_total
+
+
+def limit_resident(max_bytes: int) -> None:
+    """Keep at most ``max_bytes`` of read pages mapped in from now on (only ever lowered)."""
+    global RESIDENT_BYTES
+    with _lock:
+        RESIDENT_BYTES = min(RESIDENT_BYTES, max(0, int(max_bytes)))
+        _shrink(RESIDENT_BYTES)
+
+
+def _shrink(budget: int) -> None:
+    """Advise the oldest released ranges away until the rest fit ``budget`` (lock held)."""
+    global _resident_total
+    while _resident_total > budget and _resident:
+        (_path, offset, nbytes), region = _resident.popitem(last=False)
+        _resident_total -= nbytes
+        _advise_away(region, offset, nbytes)
+
+
+def _advise_away(region: mmap.mmap, offset: int, nbytes: int) -> None:
+    start = offset - offset % _PAGE
+    if region.closed or start >= len(region):
+        return
+    # A read-only shared file mapping: the pages leave this process, their data stays in the
+    # file and the page cache, and views of them read it again (pages shared with a range
+    # still kept are only faulted in again).
+    region.madvise(mmap.MADV_DONTNEED, start, min(offset + nbytes, len(region)) - start)
+
+
+def _drop(path: str) -> None:
+    """Forget ``path``'s map and its released ranges (lock held): the map closes with its last
+    view, and its pages leave the process with it."""
+    global _resident_total
+    _maps.pop(path, None)
+    for key in [k for k in _resident if k[0] == path]:
+        _resident.pop(key)
+        _resident_total -= key[2]
 
 
 def map_view(path: str, dtype: Any, offset: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -116,8 +197,11 @@ def limit_bytes(max_bytes: int) -> None:
 
 def forget() -> None:
     """Drop every kept mapping (tests; views still in use keep theirs)."""
+    global _resident_total
     with _lock:
         _maps.clear()
+        _resident.clear()
+        _resident_total = 0
 
 
 def _key(st: os.stat_result) -> tuple[int, ...]:
@@ -128,30 +212,31 @@ def _sweep() -> None:
     """Drop the maps of files that no longer exist under their path as mapped (lock held)."""
     global _next_sweep
     _next_sweep = time.monotonic() + SWEEP_SECONDS
-    for path, (key, _whole) in list(_maps.items()):
+    for path, (key, _whole, _region) in list(_maps.items()):
         try:
             current = _key(os.stat(path))
         except OSError:
             current = None
         if current != key:
-            del _maps[path]
+            _drop(path)
 
 
-def _map_file(path: str, size: int) -> np.ndarray:
+def _map_file(path: str, size: int) -> tuple[np.ndarray, mmap.mmap | None]:
     if size == 0:  # mmap refuses empty files
         empty = np.empty(0, dtype=np.uint8)
         empty.flags.writeable = False
-        return empty
+        return empty, None
     try:
         with open(path, "rb") as f:
             region = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as exc:
         raise DataSetError(f"{path}: cannot map the data file: {exc.strerror}.") from exc
-    return np.frombuffer(region, dtype=np.uint8)
+    return np.frombuffer(region, dtype=np.uint8), region
 
 
 def _evict() -> None:
-    total = sum(whole.size for _key, whole in _maps.values())
+    total = sum(whole.size for _key, whole, _region in _maps.values())
     while len(_maps) > 1 and (len(_maps) > MAX_FILES or total > MAX_BYTES):
-        _path, (_key, whole) = _maps.popitem(last=False)
-        total -= whole.size
+        path = next(iter(_maps))
+        total -= _maps[path][1].size
+        _drop(path)

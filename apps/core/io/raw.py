@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from apps.core.errors import DataSetError
+from apps.core.io import mapping
 from apps.core.io.base import (
     DEFAULT_PARTITION_BYTES,
     DataSet,
@@ -53,6 +54,13 @@ class RawPartition(Partition):
         self._check_range(start, stop)
         require_size(self.path, self.offset + self.nbytes, self.label)
         return self._open()[start - self.start : stop - self.start]
+
+    def release(self, start: int, stop: int) -> None:
+        if "_map" in self.__dict__:
+            row = self.frame_size * self.dtype.itemsize
+            mapping.release(
+                self.path, self.offset + (start - self.start) * row, (stop - start) * row
+            )
 
     def close(self) -> None:
         self.__dict__.pop("_map", None)

@@ -162,3 +162,54 @@ def test_maps_of_deleted_files_are_dropped_at_the_next_sweep(
     monkeypatch.setattr(mapping, "_next_sweep", 0.0)
     mapping.file_map(str(kept))
     assert list(mapping._maps) == [str(kept)]
+
+
+def rss_file() -> int:
+    """Bytes of file pages mapped into this process (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssFile:"):
+            return int(line.split()[1]) * 1024
+    pytest.skip("no RssFile in /proc/self/status")
+
+
+def big_raw(path: Path) -> tuple[DataSet, np.ndarray]:
+    """64 MiB: 512 frames of 256 x 256 uint16 with a pattern; and their sum frame."""
+    frames = np.arange(512 * 256 * 256, dtype=np.uint32).reshape(512, 256, 256) % 4099
+    frames.astype("<u2").tofile(path)
+    params = {"nav_shape": [512], "sig_shape": [256, 256], "dtype": "<u2"}
+    return open_dataset(str(path), format="raw", params=params), frames.sum(axis=0)
+
+
+@pytest.mark.parametrize(("budget", "kept"), [(4 * 2**20, False), (2**30, True)])
+def test_read_pages_beyond_the_budget_leave_the_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: int, kept: bool
+) -> None:
+    monkeypatch.setattr(mapping, "RESIDENT_BYTES", budget)
+    ds, expected = big_raw(tmp_path / "big.raw")
+    sum_of = make_analysis("sum", {}, nav_shape=(512,), sig_shape=(256, 256), dtype=np.uint16)
+    before = rss_file()
+    for _run in range(2):  # the second run maps the advised-away pages in again
+        run = InlineExecutor().run(ds, sum_of)
+        np.testing.assert_array_equal(run.results["sum"], expected)
+        assert mapping.resident_bytes() <= budget
+    grown = rss_file() - before
+    if kept:  # the measure sees mapped pages: all 64 MiB stay in
+        assert mapping.resident_bytes() == 64 * 2**20
+        assert grown >= 60 * 2**20
+    else:  # the budget, one tile (a quarter of it) and a few pages at the ends of ranges
+        assert grown <= budget + budget // 4 + 2**20
+
+
+def test_a_lower_resident_budget_advises_away_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds, _expected = big_raw(tmp_path / "big.raw")
+    (part,) = ds.partitions(count=1)
+    for _first, tile in part.tiles(tile_frames=64):
+        assert int(tile.sum(dtype=np.uint64)) > 0  # every page read
+    assert mapping.resident_bytes() == 64 * 2**20
+    before = rss_file()
+    monkeypatch.setattr(mapping, "RESIDENT_BYTES", mapping.RESIDENT_BYTES)
+    mapping.limit_resident(8 * 2**20)
+    assert mapping.resident_bytes() <= 8 * 2**20
+    assert before - rss_file() >= 48 * 2**20
