@@ -226,9 +226,11 @@ if not isinstance(DATA_NODES, dict):
     raise ImproperlyConfigured('DATA_NODES must be a JSON object {"node-name": "/storage/root"}.')
 # Compute faults (docs/deploy.md): a dask worker without a heartbeat for DASK_WORKER_HUNG_SECONDS
 # is reported hung; the workers named in DASK_EXPECTED_WORKERS (default: the DATA_NODES) are
-# reported missing while not connected.
+# reported missing while not connected; a partition that no worker can run (all paused, hung or
+# gone) for JOB_UNRUNNABLE_SECONDS fails its job with the reason.
 DASK_WORKER_HUNG_SECONDS = env_int("DASK_WORKER_HUNG_SECONDS", 10, minimum=1)
 DASK_EXPECTED_WORKERS = env_list("DASK_EXPECTED_WORKERS", [str(n) for n in DATA_NODES])
+JOB_UNRUNNABLE_SECONDS = env_int("JOB_UNRUNNABLE_SECONDS", 60, minimum=1)
 # Sidecars of ingested datasets; must be readable where jobs are driven (web and Celery).
 INGEST_ROOT = Path(env_str("INGEST_ROOT", str(VAR_DIR / "ingested")))
 

@@ -29,6 +29,7 @@ from apps.core import cluster, kernels
 from apps.core.analyses.base import Analysis, PartitionTask
 from apps.core.errors import CoreError, JobCancelled, ParameterError
 from apps.core.io.base import DEFAULT_PARTITION_BYTES, DataSet, Partition
+from apps.core.watch import PartitionWatch, Submitted
 
 ProgressCallback = Callable[[int, int, dict[str, np.ndarray]], None]
 StopCheck = Callable[[], bool]
@@ -282,6 +283,26 @@ def _placement(p: Partition, names: dict[str, str], slots: list[str]) -> list[st
     return [slots[p.index % len(slots)]]
 
 
+def _worker_slots(identity: dict[str, Any], healthy: set[str]) -> tuple[dict[str, str], list[str]]:
+    """``{worker name: address}`` (names are compared as strings: a sidecar's ``nodes``), and
+    each running worker's address once per thread, in a fixed order.
+
+    Partition ``i`` of a dataset stored on no particular node prefers the worker in slot
+    ``i`` modulo the slots, run after run: that worker then finds the partition's pages
+    in its memory map and in its node's page cache (a first read of page-cached data
+    costs a page fault per 64 KiB, 0.16 s of a core per 4 GiB). Another worker may run it
+    if that one is gone. Paused and hung workers get no slot (none at all: every worker).
+    """
+    workers = identity["workers"]
+    usable = sorted(a for a in workers if a in healthy) or sorted(workers)
+    slots = [
+        address
+        for address in usable
+        for _ in range(max(1, int(workers[address].get("nthreads", 1))))
+    ]
+    return cluster.names(workers), slots
+
+
 def _run_on_worker(
     task: PartitionTask, partition: Partition, roi: np.ndarray | None, cancel_event: str
 ) -> tuple[Any, str, float]:
@@ -322,6 +343,9 @@ class DaskExecutor(Executor):
         its threads, if that is more: each thread computes one partition at a time).
     worker_names : list of str, optional
         For a LocalCluster: one worker per name (the node names of ``DATA_NODES``).
+    hung_after, unrunnable_after : float
+        Seconds without a heartbeat after which a worker counts as hung, and seconds after
+        which a partition that no worker can run fails the run (see :mod:`apps.core.watch`).
     """
 
     def __init__(
@@ -332,6 +356,8 @@ class DaskExecutor(Executor):
         in_flight_per_worker: int = 4,
         cluster_kwargs: dict[str, Any] | None = None,
         worker_names: list[str] | None = None,
+        hung_after: float | None = None,
+        unrunnable_after: float = 60.0,
     ) -> None:
         import dask
         from distributed import Client, LocalCluster
@@ -366,10 +392,16 @@ class DaskExecutor(Executor):
         self.scatter_min_bytes = 1 << 20
         #: seconds between two calls of the caller's ``should_stop`` (it may query a database)
         self.poll_interval = 0.1
-        #: seconds a cancelled run waits for its running partitions to stop
-        self.cancel_grace = 10.0
-        #: seconds between checks that the nodes holding running partitions are still up
+        #: seconds a cancelled run waits for its running partitions to stop (a hung worker's
+        #: never do: the run ends anyway, and they stop when it wakes, or compute for nothing)
+        self.cancel_grace = 3.0
+        #: seconds between two reviews of the running partitions (see apps.core.watch)
         self.holder_interval = 0.5
+        #: workers silent this long are hung; a partition no worker could run this long fails
+        self.watch = PartitionWatch(
+            hung_after=cluster.HUNG_AFTER if hung_after is None else hung_after,
+            unrunnable_after=unrunnable_after,
+        )
         #: seconds the driver waits for a partition before it checks ``should_stop`` again
         self.wait_interval = 0.02
         #: seconds a run uses the workers asked for by :meth:`prepare` (else it asks again)
@@ -398,7 +430,8 @@ class DaskExecutor(Executor):
     ) -> RunResult:
         from distributed import Event, as_completed
 
-        names, slots = self._workers()  # one scheduler round trip, before any other
+        identity = self._identity()  # one scheduler round trip, before any other
+        names, slots = _worker_slots(identity, self.watch.healthy(identity))
         threads = len(slots)
         parts = partitions or self.partitions(dataset, min_count=max(1, threads))
         plan = _Plan(dataset, analysis, roi, parts)
@@ -407,14 +440,15 @@ class DaskExecutor(Executor):
         task = self._send_once(analysis.task())
         pending = list(reversed(plan.work))
         limit = max(self.in_flight_per_worker * max(1, len(names)), 2 * threads)
-        running: dict[Any, tuple[Partition, np.ndarray | None]] = {}
+        running: dict[Any, Submitted] = {}
         # Results are gathered by the client's event loop as partitions finish, overlapping
         # the transfer with this thread's merging (one round trip per partition, not waited on).
         queue = as_completed(loop=self.client.loop, with_results=True, raise_errors=False)
 
-        def submit_next() -> None:
-            p, part_roi = pending.pop()
-            workers = _placement(p, names, slots)
+        def submit(p: Partition, part_roi: np.ndarray | None, healthy: list[str] | None) -> None:
+            # ``healthy``: submitted again, to the workers that run now (a partition any worker
+            # may read), or to its node's new address
+            workers = healthy or _placement(p, names, slots)
             fut = self.client.submit(
                 _run_on_worker,
                 task,
@@ -424,29 +458,38 @@ class DaskExecutor(Executor):
                 pure=False,
                 workers=workers,
                 # a preference only, unless the partition is stored on its nodes
-                allow_other_workers=workers is not None and not p.nodes,
+                allow_other_workers=workers is not None and not p.nodes and not healthy,
                 key=f"partition-{p.index}-{uuid.uuid4().hex[:8]}",
             )
-            running[fut] = (p, part_roi)
+            running[fut] = Submitted(p, part_roi, workers)
             queue.add(fut)
 
-        def check_holders() -> None:
-            # A worker may leave mid-run: its partitions then wait for a replica, or fail here.
+        def review() -> None:
+            # A worker may hang, pause or leave mid-run: see apps.core.watch.
+            identity = cluster.scheduler_identity(self.client)
             names.clear()
-            names.update(self._workers()[0])
-            for p, _ in running.values():
-                _holders(p, names)
+            names.update(cluster.names(identity["workers"]))
+            processing = self.client.processing()
+            healthy = sorted(self.watch.healthy(identity))
+            for fut in self.watch.review(running, identity, processing):
+                moved = running.pop(fut)
+                fut.cancel()
+                p = moved.partition
+                submit(p, moved.roi, _holders(p, names) if p.nodes else healthy)
 
         try:
             while pending and len(running) < limit:
-                submit_next()
+                submit(*pending.pop(), None)
             while running:
-                fut, result = self._next_done(queue, stop, check_holders)
-                p, part_roi = running.pop(fut)
+                fut, result = self._next_done(queue, stop, review)
+                if fut not in running:  # submitted again elsewhere
+                    continue
+                done = running.pop(fut)
+                p, part_roi = done.partition, done.roi
                 value, worker, secs = self._result(fut, result, p)
                 plan.merge(p, part_roi, value, worker, secs, on_progress)
                 if pending:
-                    submit_next()
+                    submit(*pending.pop(), None)
         except BaseException:
             self._stop_running(cancel, list(running))
             raise
@@ -466,22 +509,10 @@ class DaskExecutor(Executor):
         return future
 
     def _workers(self) -> tuple[dict[str, str], list[str]]:
-        """``{worker name: address}`` (names are compared as strings: a sidecar's ``nodes``),
-        and each worker's address once per thread, in a fixed order.
-
-        Partition ``i`` of a dataset stored on no particular node prefers the worker in slot
-        ``i`` modulo the slots, run after run: that worker then finds the partition's pages
-        in its memory map and in its node's page cache (a first read of page-cached data
-        costs a page fault per 64 KiB, 0.16 s of a core per 4 GiB). Another worker may run it
-        if that one is gone.
-        """
-        workers = self._identity()["workers"]
-        slots = [
-            address
-            for address in sorted(workers)
-            for _ in range(max(1, int(workers[address].get("nthreads", 1))))
-        ]
-        return cluster.names(workers), slots
+        """``{worker name: address}`` and the slots of the workers that run (see
+        :func:`_worker_slots`)."""
+        identity = self._identity()
+        return _worker_slots(identity, self.watch.healthy(identity))
 
     def _identity(self) -> dict[str, Any]:
         prepared, self._prepared = self._prepared, None

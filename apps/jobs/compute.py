@@ -67,22 +67,19 @@ def close_executor() -> None:
 
 
 def _new_executor() -> Executor:
+    faults = {
+        "hung_after": float(settings.DASK_WORKER_HUNG_SECONDS),
+        "unrunnable_after": float(settings.JOB_UNRUNNABLE_SECONDS),
+    }
     address = settings.DASK_SCHEDULER_ADDRESS
     if address:
         logger.info("connecting to the dask scheduler at %s", address)
-        return DaskExecutor(address)
+        return DaskExecutor(address, **faults)
+    limit = {"memory_limit": settings.DASK_WORKER_MEMORY_LIMIT}
     if settings.DATA_NODES:
         names = [str(n) for n in settings.DATA_NODES]
         logger.info("starting a local dask cluster with one worker per node: %s", names)
-        return DaskExecutor(
-            None,
-            worker_names=names,
-            cluster_kwargs={"memory_limit": settings.DASK_WORKER_MEMORY_LIMIT},
-        )
+        return DaskExecutor(None, worker_names=names, cluster_kwargs=limit, **faults)
     workers = settings.DASK_LOCAL_WORKERS or None
     logger.info("starting a local dask cluster (%s workers)", workers or "one per core")
-    return DaskExecutor(
-        None,
-        n_workers=workers,
-        cluster_kwargs={"memory_limit": settings.DASK_WORKER_MEMORY_LIMIT},
-    )
+    return DaskExecutor(None, n_workers=workers, cluster_kwargs=limit, **faults)
