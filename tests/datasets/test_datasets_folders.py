@@ -139,6 +139,13 @@ def test_the_nearest_declaration_decides(users, data_root):
     assert register(users.outsider, secret / "s.npy").owner == users.outsider
 
 
+def test_the_register_page_says_when_no_folder_is_open(users, lab_folder, client_for):
+    page = client_for(users.outsider).get("/datasets/register/").content.decode()
+    assert "No data folder is open to you yet" in page
+    page = client_for(users.member).get("/datasets/register/").content.decode()
+    assert "No data folder is open to you yet" not in page and str(lab_folder) in page
+
+
 def test_anonymous_users_may_use_nothing(users, data_root):
     from django.contrib.auth.models import AnonymousUser
 
