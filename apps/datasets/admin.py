@@ -1,20 +1,74 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from apps.datasets.folders import folder_clean_path
+from apps.datasets.forms import FORMAT_CHOICES, ParamsField
 from apps.datasets.models import DataFolder, Dataset
+from apps.datasets.services import dataset_inspect
+
+#: Fields of a dataset that come from its file: shown, never typed in.
+DERIVED = ["nav_shape", "sig_shape", "dtype", "partitions", "calibration"]
+#: Fields that decide what the file is; changing one validates the file again.
+SOURCE = ["owner", "path", "format", "params"]
+
+
+class DatasetForm(forms.ModelForm):
+    """Validates path, format and parameters exactly as registration does (for the owner), and
+    takes shapes, dtype and partitions from the file: the admin cannot point a dataset at
+    ``/etc/passwd`` or give it a scan shape its file does not have."""
+
+    format = forms.ChoiceField(choices=FORMAT_CHOICES, required=False)
+    params = ParamsField(required=False, help_text="Format parameters (JSON), as when registering.")
+
+    class Meta:
+        model = Dataset
+        fields = ["name", *SOURCE, "groups", "status", "error"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        self.derived: dict[str, Any] = {}
+        unchanged = self.instance.pk and not set(SOURCE) & set(self.changed_data)
+        if unchanged or self.errors or not cleaned.get("owner"):
+            return cleaned
+        try:
+            self.derived = dataset_inspect(
+                owner=cleaned["owner"],
+                path=cleaned.get("path") or "",
+                format=cleaned.get("format") or None,
+                params=cleaned.get("params"),
+            )
+        except ValidationError as exc:
+            raise ValidationError(
+                {
+                    k if k in self.fields else NON_FIELD_ERRORS: v
+                    for k, v in exc.message_dict.items()
+                }
+            ) from None
+        return cleaned
+
+    def save(self, commit: bool = True) -> Dataset:
+        dataset = super().save(commit=False)
+        for field, value in self.derived.items():
+            setattr(dataset, field, value)
+        if commit:
+            dataset.save()
+            self.save_m2m()
+        return dataset
 
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
+    form = DatasetForm
     list_display = ["name", "owner", "format", "dtype", "status", "created"]
     list_filter = ["status", "format", "groups"]
     search_fields = ["name", "path", "owner__username"]
     filter_horizontal = ["groups"]
-    readonly_fields = ["created"]
+    readonly_fields = [*DERIVED, "created"]
 
 
 class DataFolderForm(forms.ModelForm):

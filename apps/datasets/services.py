@@ -45,29 +45,41 @@ def dataset_register(
     ``params`` or ``groups``.
     """
     name = _clean_name(name)
+    group_rows = _groups_for(owner, groups)
+    fields = dataset_inspect(owner=owner, path=path, format=format, params=params)
+    with transaction.atomic():
+        dataset = Dataset.objects.create(
+            owner=owner, name=name, status=Dataset.Status.READY, **fields
+        )
+        dataset.groups.set(group_rows)
+    return dataset
+
+
+def dataset_inspect(
+    *, owner: Any, path: str, format: str | None = None, params: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Validate the data at ``path`` for ``owner`` as registration does, saving nothing.
+
+    Returns the row's fields that come from the file: ``format``, ``path`` (resolved),
+    ``params``, ``nav_shape``, ``sig_shape``, ``dtype``, ``partitions``, ``calibration``.
+    Raises ValidationError keyed by ``path``, ``format`` or ``params``.
+    """
     _check_format(format)
     params = _clean_params(params)
-    group_rows = _groups_for(owner, groups)
     ds, partitions = _open_checked(owner, path, format=format, params=params)
     _check_size(ds)
     _check_not_anothers(owner, ds.path, partitions)
     description = ds.describe()
-    with transaction.atomic():
-        dataset = Dataset.objects.create(
-            owner=owner,
-            name=name,
-            format=description["format"],
-            path=description["path"],
-            params=description["params"],
-            nav_shape=description["nav_shape"],
-            sig_shape=description["sig_shape"],
-            dtype=description["dtype"],
-            partitions=partitions,
-            calibration=description.get("calibration", []),
-            status=Dataset.Status.READY,
-        )
-        dataset.groups.set(group_rows)
-    return dataset
+    return {
+        "format": description["format"],
+        "path": description["path"],
+        "params": description["params"],
+        "nav_shape": description["nav_shape"],
+        "sig_shape": description["sig_shape"],
+        "dtype": description["dtype"],
+        "partitions": partitions,
+        "calibration": description.get("calibration", []),
+    }
 
 
 def dataset_detect(*, user: Any, path: str) -> dict[str, Any]:
