@@ -24,6 +24,7 @@ from apps.core.io import FORMATS, open_dataset
 from apps.core.io.base import DataSet
 from apps.datasets.models import Dataset
 from apps.datasets.paths import in_storage, resolve_for, split_inner
+from apps.jobs.services import jobs_cancel_lost
 from apps.live.events import publish_access_changed
 
 NAME_MAX = Dataset._meta.get_field("name").max_length
@@ -107,10 +108,12 @@ def dataset_share(*, user: Any, dataset: Dataset, groups: Iterable[str]) -> Data
     """Share ``dataset`` with exactly ``groups`` (names); owner or staff only."""
     if not can_change(user, dataset):
         raise PermissionDenied("Only the owner of a dataset (or staff) can share it.")
-    dataset.groups.set(_groups_for(user, groups))
-    # Whoever lost the dataset loses its jobs too: watching sockets check again.
-    job_ids = list(dataset.jobs.values_list("pk", flat=True))
-    transaction.on_commit(lambda: publish_access_changed(job_ids))
+    with transaction.atomic():
+        dataset.groups.set(_groups_for(user, groups))
+        # Whoever lost the dataset loses its jobs too: theirs stop, watching sockets check again.
+        jobs_cancel_lost(dataset=dataset)
+        job_ids = list(dataset.jobs.values_list("pk", flat=True))
+        transaction.on_commit(lambda: publish_access_changed(job_ids))
     return dataset
 
 

@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from apps.accounts.access import can_change
+from apps.accounts.access import can_change, visible_datasets
 from apps.core.errors import ParameterError
 from apps.datasets.models import Dataset
 from apps.jobs import runner
@@ -114,6 +114,26 @@ def job_cancel(*, user: Any, job: Job) -> Job:
     job.refresh_from_db()
     logger.info("job %s: cancel requested by %s (%s)", job.pk, user, job.status)
     return job
+
+
+def jobs_cancel_lost(*, dataset: Dataset) -> list[int]:
+    """Cancel the queued and running jobs on ``dataset`` whose owners may no longer see it.
+
+    Called when a dataset is shared with fewer groups: such a job's results would be out of its
+    owner's sight, and computing on data its owner lost is what unsharing must stop.
+    Returns the ids of the jobs asked to stop.
+    """
+    active = dataset.jobs.filter(status__in=(Job.Status.QUEUED, Job.Status.RUNNING))
+    stopped = []
+    for job in active.select_related("owner"):
+        if visible_datasets(job.owner).filter(pk=dataset.pk).exists():
+            continue
+        try:
+            job_cancel(user=job.owner, job=job)
+        except JobEnded:
+            continue  # ended meanwhile; its results are hidden from its owner all the same
+        stopped.append(job.pk)
+    return stopped
 
 
 def mask_upload(*, user: Any, dataset: Dataset, file: UploadedFile, name: str = "") -> Mask:

@@ -147,3 +147,20 @@ def test_the_h5_names_the_dataset_but_its_path_only_for_staff(
     assert (described["id"], described["name"], described["owner"]) == (dataset.pk, "scan", "alice")
     assert ("path" in described) is has_path
     assert (dataset.path in body.decode("latin-1")) is has_path
+
+
+def test_unsharing_the_dataset_stops_the_jobs_of_those_who_lost_it(users, dataset):
+    def active(owner, status):
+        return Job.objects.create(
+            owner=owner, dataset=dataset, analysis="sum", status=status, attempt=1
+        )
+
+    bobs_queued, bobs_running = active(users.member, "queued"), active(users.member, "running")
+    alices, staffs = active(users.owner, "running"), active(users.staff, "running")
+    bobs_done = finished(users.member, dataset)
+    dataset_share(user=users.owner, dataset=dataset, groups=[])
+    rows = {j.pk: j for j in Job.objects.all()}
+    assert rows[bobs_queued.pk].status == "cancelled"
+    assert rows[bobs_running.pk].cancel_requested  # stops at its next tile
+    assert not rows[alices.pk].cancel_requested and not rows[staffs.pk].cancel_requested
+    assert rows[bobs_done.pk].status == "finished"  # kept, but hidden from bob
