@@ -175,9 +175,10 @@ def _groups_for(user: Any, names: Iterable[str]) -> list[Group]:
     """The groups named ``names``; a user may share only with groups they belong to."""
     if isinstance(names, str | bytes) or not isinstance(names, Iterable):
         names = [None]  # reported below, like a list holding a non-name
-    wanted = set(names)
-    if not all(isinstance(n, str) for n in wanted):
+    names = list(names)
+    if not all(isinstance(n, str) for n in names):
         raise ValidationError({"groups": "groups must be a list of group names."})
+    wanted = set(names)
     allowed = Group.objects.all() if user.is_staff else user.groups.all()
     found = list(allowed.filter(name__in=wanted))
     missing = sorted(wanted - {g.name for g in found})

@@ -56,7 +56,7 @@ def _mask(roi: dict[str, Any], nav: tuple[int, ...]) -> np.ndarray:
 
 def _geometry(roi: dict[str, Any], nav: tuple[int, ...]) -> np.ndarray:
     shape = roi.get("shape")
-    if shape not in SHAPE_KEYS:
+    if not isinstance(shape, str) or shape not in SHAPE_KEYS:
         raise ParameterError(
             "roi", f'shape must be "rect" or "disk" (or give "mask"), got {shape!r:.40}.'
         )

@@ -29,10 +29,12 @@ def check_dtype(dtype: Any, *, source: str) -> np.dtype:
     if dtype is None:
         # np.dtype(None) is float64: a missing dtype must not silently become one.
         raise DataSetError(f'{source}: dtype is missing; give a numpy dtype such as "<u2".')
+    if isinstance(dtype, str) and len(dtype) > 32:  # every supported dtype has a short name
+        raise DataSetError(f"{source}: unknown dtype {dtype[:32]!r}….")
     try:
         dt = np.dtype(dtype)
-    except (TypeError, ValueError) as exc:
-        raise DataSetError(f"{source}: unknown dtype {dtype!r}.") from exc
+    except (TypeError, ValueError, SyntaxError) as exc:  # numpy parses some strings as Python
+        raise DataSetError(f"{source}: unknown dtype {dtype!r:.60}.") from exc
     if f"{dt.kind}{dt.itemsize}" not in SUPPORTED_KINDS:
         raise DataSetError(
             f"{source}: dtype {dt.str!r} is not supported; expected one of int8, uint8, int16, "
