@@ -20,6 +20,7 @@ import numpy as np
 from scipy.ndimage import median_filter
 
 from apps.core.errors import DataSetError
+from apps.core.npyfile import read_npy_header
 
 FILE_PARAMS = ("dark", "gain", "excluded")
 #: ``excluded_pixels``: ``[[y, x], ...]``; ``hot_pixels``: true or a threshold, detected on open.
@@ -145,16 +146,7 @@ def load_corrections(
             continue
         if not isinstance(value, str):
             raise DataSetError(f"{name}: expected the path of an .npy file, got {value!r}.")
-        path = os.path.join(folder, value)
-        try:
-            maps[name] = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise DataSetError(f"{path}: cannot load the {name} map as .npy: {exc}.") from exc
-        if maps[name].shape != tuple(sig_shape):
-            raise DataSetError(
-                f"{path}: the {name} map has shape {list(maps[name].shape)}; expected the frame "
-                f"shape {list(sig_shape)}."
-            )
+        maps[name] = _load_map(os.path.join(folder, value), name, tuple(sig_shape))
     pixels = params.get("excluded_pixels")
     if pixels is not None:
         listed = pixel_mask(pixels, sig_shape)
@@ -168,6 +160,25 @@ def load_corrections(
         gain=maps.get("gain"),
         excluded=None if excluded is None else excluded.astype(bool),
     )
+
+
+def _load_map(path: str, name: str, sig_shape: tuple[int, ...]) -> np.ndarray:
+    """The ``.npy`` map at ``path``; its header's shape is checked before the data is read, so
+    a header claiming a huge array costs nothing."""
+    try:
+        with open(path, "rb") as f:
+            shape = read_npy_header(f)[0]
+            if tuple(shape) != sig_shape:
+                raise DataSetError(
+                    f"{path}: the {name} map has shape {list(shape)}; expected the frame shape "
+                    f"{list(sig_shape)}."
+                )
+            f.seek(0)
+            return np.load(f, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, DataSetError):
+            raise
+        raise DataSetError(f"{path}: cannot load the {name} map as .npy: {exc}.") from exc
 
 
 def pixel_mask(pixels: Any, sig_shape: Sequence[int]) -> np.ndarray:

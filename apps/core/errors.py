@@ -11,6 +11,22 @@ class DataSetError(CoreError, ValueError):
     """A data file is missing, unreadable, or does not match its description."""
 
 
+class ForbiddenReference(DataSetError):
+    """A file refers to a file the portal may not read (outside the allowed folders, missing,
+    or stored in a way that is never followed).
+
+    ``param`` names the dataset parameter that named the file (``"dark"``), or is None for a
+    reference inside the data itself.
+    """
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+    def __reduce__(self) -> tuple[type, tuple[str], dict[str, str | None]]:
+        return (type(self), (str(self),), {"param": self.param})
+
+
 class ParameterError(CoreError, ValueError):
     """An analysis parameter, ROI or mask is invalid.
 

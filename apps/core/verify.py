@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from apps.core.ingest import PartitionCopy
@@ -12,9 +13,11 @@ from apps.core.io.storage import NodeStorage
 
 def check_copy(copy: PartitionCopy, root: str, nbytes: int, sha256: str | None) -> dict[str, Any]:
     """The task: ``{"index", "node", "path", "status", "detail"}``, status ok, missing,
-    truncated (wrong size) or corrupt (wrong sha256)."""
+    truncated (wrong size), corrupt (wrong sha256) or outside (a symlink out of the root)."""
     storage = NodeStorage(copy.node, root)
     record = {"index": copy.index, "node": copy.node, "path": storage.where(copy.rel)}
+    if not storage.contains(copy.rel):
+        return {**record, "status": "outside", "detail": "a symlink leads out of the storage root"}
     size = storage.size(copy.rel)
     if size is None:
         return {**record, "status": "missing", "detail": "the file does not exist"}
@@ -26,10 +29,13 @@ def check_copy(copy: PartitionCopy, root: str, nbytes: int, sha256: str | None) 
     return {**record, "status": "ok", "detail": ""}
 
 
-def verify(sidecar: str, *, client: Any = None) -> list[dict[str, Any]]:
-    """Check every copy listed in ``sidecar``; copies on nodes that are down are reported
-    with status ``node down``. Without ``client`` the checks run in this process."""
-    ds = RawDataSet.from_sidecar(sidecar)
+def verify(
+    sidecar: str, *, node_roots: Mapping[str, str], client: Any = None
+) -> list[dict[str, Any]]:
+    """Check every copy listed in ``sidecar``, on the storage roots ``node_roots`` (the
+    server's ``DATA_NODES``); copies on nodes that are down are reported with status
+    ``node down``. Without ``client`` the checks run in this process."""
+    ds = RawDataSet.from_sidecar(sidecar, node_roots=node_roots)
     items: list[tuple[PartitionCopy, tuple[Any, ...]]] = []
     for p in ds.partitions():
         if not isinstance(p, NodeRawPartition):

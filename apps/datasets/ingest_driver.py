@@ -22,6 +22,7 @@ from apps.core.errors import CoreError, JobCancelled
 from apps.core.ingest import ingest, plan_folder
 from apps.core.io import open_dataset
 from apps.datasets.models import Dataset
+from apps.datasets.paths import read_scope
 from apps.datasets.services import dataset_open
 from apps.jobs.compute import get_executor
 from apps.jobs.dbretry import with_db_retry
@@ -114,7 +115,9 @@ class _Progress:
 
 
 def _finish_ok(job: Job, doc: dict[str, Any], sidecar: Path) -> None:
-    placement = [p.describe() for p in open_dataset(str(sidecar)).partitions()]
+    scope = read_scope(str(sidecar), job.owner)
+    written = open_dataset(str(sidecar), allowed=scope.allowed, node_roots=scope.node_roots)
+    placement = [p.describe() for p in written.partitions()]
     records = _records(doc)
     with_db_retry(
         lambda: _store_finish(job, records, placement, sidecar),

@@ -7,7 +7,6 @@ cancelled and streamed over ``/ws/jobs/<id>/`` exactly like an analysis; the wor
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +16,7 @@ from django.db import transaction
 from apps.accounts.access import can_change
 from apps.core.errors import ParameterError
 from apps.datasets.models import Dataset
+from apps.datasets.paths import in_ingest_root
 from apps.jobs import runner
 from apps.jobs.driver import INGEST
 from apps.jobs.models import Job
@@ -67,7 +67,7 @@ def dataset_ingest(
 
 def is_ingested(dataset: Dataset) -> bool:
     """True once the catalogue points at a sidecar written by ingestion."""
-    return Path(dataset.path).is_relative_to(Path(settings.INGEST_ROOT).resolve())
+    return in_ingest_root(dataset.path)
 
 
 def _check_ingestable(dataset: Dataset) -> None:

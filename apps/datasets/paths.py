@@ -6,6 +6,10 @@ lie inside one of the resolved roots. Comparing resolved paths with ``is_relativ
 string prefixes) refuses ``/data-evil`` next to ``/data``. Inside the roots, ``user_folders``
 says which folders a user may use: staff all of them, others the declared ``DataFolder`` rows
 open to them (the nearest declaration above a path decides; undeclared means staff only).
+
+What a registered file may refer to (HDF5 links, sidecar partitions, ...) is checked by the
+Core against :func:`read_scope`: the owner's data folders for anything a user wrote, the ingest
+root and the nodes' storage (``DATA_NODES``) for sidecars written by ingestion.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from django.core.exceptions import ValidationError
 from apps.core.errors import DataSetError
 from apps.core.io import sniff_format
 from apps.core.io.hdf5 import EXTENSIONS as HDF5_EXTENSIONS
+from apps.core.io.references import AllowedFiles, InFolders
 
 MAX_PATH_LENGTH = 4096
 MAX_NAME_BYTES = 255  # NAME_MAX of Linux file systems
@@ -164,11 +169,43 @@ def _check_names(path: str, file_part: str) -> None:
             )
 
 
-def in_storage(path: str | Path) -> bool:
-    """True if ``path`` resolves inside a data root or a node's storage root (DATA_NODES)."""
-    resolved = Path(path).resolve()
-    storage = [Path(p).resolve() for p in settings.DATA_NODES.values()]
-    return root_of(resolved) is not None or any(resolved.is_relative_to(s) for s in storage)
+def ingest_root() -> Path:
+    return Path(settings.INGEST_ROOT).resolve()
+
+
+def in_ingest_root(path: str | Path) -> bool:
+    """True for a sidecar written by ingestion (it lies in ``INGEST_ROOT``)."""
+    return Path(path).resolve().is_relative_to(ingest_root())
+
+
+@dataclass(frozen=True)
+class ReadScope:
+    """What the files of one dataset may be (``allowed.allows(real_path)``), and the node
+    storage roots its partitions may use."""
+
+    allowed: AllowedFiles
+    node_roots: dict[str, str] | None
+
+
+def read_scope(path: str, owner: Any) -> ReadScope:
+    """The scope for opening the dataset stored at ``path`` (a catalogue row's path).
+
+    A sidecar written by ingestion reads partitions on the nodes' storage, whose roots come
+    from ``DATA_NODES``; every other file is its owner's, and may refer only to the data
+    folders the owner may use (not to node storage, which holds every user's ingested data).
+    """
+    nodes = node_roots_for(path)
+    if nodes is not None:
+        return ReadScope(allowed=InFolders((ingest_root(),)), node_roots=nodes)
+    return ReadScope(allowed=user_folders(owner), node_roots=None)
+
+
+def node_roots_for(path: str) -> dict[str, str] | None:
+    """``DATA_NODES`` for a sidecar written by ingestion (in ``INGEST_ROOT``), else None: node
+    storage roots never come from a file a user wrote."""
+    if not in_ingest_root(path):
+        return None
+    return {str(node): str(root) for node, root in settings.DATA_NODES.items()}
 
 
 def browse(user: Any, path: str | None = None) -> dict[str, Any]:

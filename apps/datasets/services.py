@@ -12,18 +12,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from apps.accounts.access import can_change, visible_datasets
-from apps.core.corrections import FILE_PARAMS as CORRECTION_FILES
-from apps.core.errors import DataSetError
+from apps.core.errors import DataSetError, ForbiddenReference
 from apps.core.io import FORMATS, open_dataset
 from apps.core.io.base import DataSet
 from apps.datasets.models import Dataset
-from apps.datasets.paths import in_storage, resolve_for, split_inner
+from apps.datasets.paths import read_scope, resolve_for, split_inner, user_folders
 from apps.jobs.services import jobs_cancel_lost
 from apps.live.events import publish_access_changed
 
@@ -90,9 +90,21 @@ def dataset_detect(*, user: Any, path: str) -> dict[str, Any]:
 
 
 def dataset_open(dataset: Dataset) -> DataSet:
-    """Reopen a catalogue row with the Core; raises DataSetError naming the dataset."""
+    """Reopen a catalogue row with the Core; raises DataSetError naming the dataset.
+
+    Every file the dataset refers to is checked again against the folders its owner may use
+    (it may have been replaced since it was registered), and the data must still have the
+    shape and dtype recorded at registration.
+    """
+    scope = read_scope(dataset.path, dataset.owner)
     try:
-        return open_dataset(dataset.path, format=dataset.format, params=dataset.params)
+        ds = open_dataset(
+            dataset.path,
+            format=dataset.format,
+            params=dataset.params,
+            allowed=scope.allowed,
+            node_roots=scope.node_roots,
+        )
     except DataSetError as exc:
         raise DataSetError(
             f"Dataset {dataset.name!r} (id {dataset.pk}) cannot be opened: {exc}"
@@ -102,6 +114,22 @@ def dataset_open(dataset: Dataset) -> DataSet:
         raise DataSetError(
             f"Dataset {dataset.name!r} (id {dataset.pk}) cannot be opened from {dataset.path}: {exc}"
         ) from exc
+    _check_unchanged(dataset, ds)
+    return ds
+
+
+def _check_unchanged(dataset: Dataset, ds: DataSet) -> None:
+    # Size or modification time would also refuse a harmless copy or touch; what the results
+    # depend on is the layout, so a replaced file is caught by its shape and dtype.
+    recorded = (list(dataset.nav_shape), list(dataset.sig_shape), np.dtype(dataset.dtype))
+    found = (list(ds.nav_shape), list(ds.sig_shape), ds.dtype)
+    if recorded != found:
+        raise DataSetError(
+            f"Dataset {dataset.name!r} (id {dataset.pk}) changed since it was registered: "
+            f"{dataset.path} now holds nav_shape {found[0]}, sig_shape {found[1]}, dtype "
+            f"{found[2].str}; nav_shape {recorded[0]}, sig_shape {recorded[1]}, dtype "
+            f"{recorded[2].str} were recorded. Register it again to analyse the new data."
+        )
 
 
 def dataset_share(*, user: Any, dataset: Dataset, groups: Iterable[str]) -> Dataset:
@@ -205,19 +233,20 @@ def _open_checked(
         raise ValidationError({"path": f"{resolved} does not exist."})
     _, inner = split_inner(path.strip())
     target = f"{resolved}:{inner}" if inner else str(resolved)
-    _check_correction_paths(user, resolved, params)
     # With parameters given, a mismatch (shape, dtype, offset) is most likely theirs.
     field = "params" if params else "path"
     try:
-        ds = open_dataset(target, format=format, params=params)
+        # The Core checks every file the data refers to (HDF5 links, sidecar partitions,
+        # correction maps, ...) against the folders this user may use before reading it.
+        ds = open_dataset(target, format=format, params=params, allowed=user_folders(user))
         partitions = ds.partitions()
+    except ForbiddenReference as exc:
+        raise ValidationError({"params" if exc.param else "path": str(exc)}) from None
     except DataSetError as exc:
         raise ValidationError({field: str(exc)}) from None
     except (OSError, TypeError, ValueError) as exc:
         raise ValidationError({field: f"{resolved}: cannot read the data: {exc}"}) from None
     _check_partition_count(ds, len(partitions))
-    for part in partitions:
-        _check_partition_path(ds, part.describe())
     return ds, [part.describe() for part in partitions]
 
 
@@ -231,33 +260,6 @@ def _check_partition_count(ds: DataSet, count: int) -> None:
                 "fewer, larger partitions."
             }
         )
-
-
-def _check_partition_path(ds: DataSet, part: dict[str, Any]) -> None:
-    # A sidecar may name partition files anywhere (``../..``, file:// URIs): reading them
-    # through the portal must not become a way around the data roots.
-    part_path = part.get("path")
-    if part_path and not in_storage(part_path):
-        raise ValidationError(
-            {
-                "path": f"{ds.path}: partition {part['index']} is stored in {part_path}, outside "
-                "the data folders; move the data or the sidecar inside them."
-            }
-        )
-
-
-def _check_correction_paths(user: Any, resolved: Any, params: dict[str, Any]) -> None:
-    # Dark, gain and excluded-pixel maps are files too: only inside the data folders.
-    for key in CORRECTION_FILES:
-        value = params.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise ValidationError({"params": f"{key} must be the path of an .npy file."})
-        try:
-            resolve_for(user, str(Path(resolved).parent / value))
-        except ValidationError as exc:
-            raise ValidationError({"params": f"{key}: {' '.join(exc.messages)}"}) from None
 
 
 def _check_not_anothers(owner: Any, path: str, partitions: list[dict[str, Any]]) -> None:

@@ -57,8 +57,8 @@ def run_ingest(tmp_path: Path, source: str, roots: dict[str, str], **kw: object)
     return ingest(ds, sidecar=str(sidecar), roots=roots, folder=folder, partitions=6, **kw)
 
 
-def intensity(sidecar: Path) -> np.ndarray:
-    ds = open_dataset(str(sidecar))
+def intensity(sidecar: Path, roots: dict[str, str]) -> np.ndarray:
+    ds = open_dataset(str(sidecar), node_roots=roots)
     analysis = make_analysis(
         "virtual", DISK, nav_shape=ds.nav_shape, sig_shape=ds.sig_shape, dtype=ds.dtype
     )
@@ -93,7 +93,9 @@ def test_it_writes_each_partition_only_to_its_nodes(
         raw = (Path(roots[p["nodes"][0]]) / p["path"]).read_bytes()
         assert raw == data.reshape(-1, *SIG)[p["start"] : p["stop"]].tobytes()
     assert not list(tmp_path.rglob("*.tmp"))
-    np.testing.assert_allclose(intensity(tmp_path / "ingested.json"), reference(data), rtol=1e-5)
+    np.testing.assert_allclose(
+        intensity(tmp_path / "ingested.json", roots), reference(data), rtol=1e-5
+    )
 
 
 def test_a_rerun_keeps_intact_partitions_and_rewrites_damaged_ones(
@@ -119,24 +121,26 @@ def test_a_corrupt_partition_fails_the_read_and_verify_names_it(
     raw[100] ^= 0xFF
     path.write_bytes(bytes(raw))
     with pytest.raises(DataSetError, match=r"partition 2 .* on node node-c is corrupt"):
-        intensity(tmp_path / "ingested.json")
-    report = verify(str(tmp_path / "ingested.json"))
+        intensity(tmp_path / "ingested.json", roots)
+    report = verify(str(tmp_path / "ingested.json"), node_roots=roots)
     bad = [r for r in report if r["status"] != "ok"]
     assert [(r["index"], r["node"], r["status"]) for r in bad] == [(2, "node-c", "corrupt")]
     path.write_bytes(bytes(raw[:50]))
     with pytest.raises(DataSetError, match=r"partition 2 .* has 50 bytes"):
-        intensity(tmp_path / "ingested.json")
+        intensity(tmp_path / "ingested.json", roots)
     path.unlink()
-    assert [r["status"] for r in verify(str(tmp_path / "ingested.json"))][2] == "missing"
+    assert [r["status"] for r in verify(str(tmp_path / "ingested.json"), node_roots=roots)][
+        2
+    ] == "missing"
     with pytest.raises(DataSetError, match=r"partition 2 .* no copy is visible in this process"):
-        intensity(tmp_path / "ingested.json")
+        intensity(tmp_path / "ingested.json", roots)
 
 
 def test_a_partition_refuses_a_worker_that_does_not_hold_it(
     tmp_path: Path, source: str, roots: dict[str, str]
 ) -> None:
     run_ingest(tmp_path, source, roots)
-    parts = open_dataset(str(tmp_path / "ingested.json")).partitions()
+    parts = open_dataset(str(tmp_path / "ingested.json"), node_roots=roots).partitions()
     assert all(isinstance(p, NodeRawPartition) for p in parts)
     with pytest.raises(DataSetError, match=r"partition 0 .* stored on node\(s\) node-a, not on"):
         parts[0].locate("node-b")

@@ -1,8 +1,24 @@
-"""Fixtures of the security tests: the catalogue and job fixtures of tests/jobs/support.py."""
+"""Fixtures of the security tests: the catalogue and job fixtures of tests/jobs/support.py, and
+for the attack suite a data folder with a secret next to it and node storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.jobs.support import close_async_connections, data, data_root, dataset, held_jobs
+from apps.datasets.folders import folder_declare
+from tests.jobs.support import (
+    close_async_connections,
+    data,
+    data_root,
+    dataset,
+    held_jobs,
+    inline_executor,
+    thread_runner,
+)
+from tests.security.attacks import Places, plant_secret
 
 __all__ = [
     "close_async_connections",
@@ -10,9 +26,30 @@ __all__ = [
     "data_root",
     "dataset",
     "held_jobs",
+    "inline_executor",
+    "thread_runner",
 ]  # fixtures are found by name
 
 
 @pytest.fixture(autouse=True)
 def _async_connections_closed(close_async_connections: None) -> None:
     """After websocket tests, see tests/jobs/support.py."""
+
+
+@pytest.fixture
+def places(db: None, settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Places:
+    """``data/`` is the only data folder (open to every signed-in user); ``outside/`` holds the
+    secret and is the process's working directory (the worst case: anything resolved against
+    it reads the secret)."""
+    data = (tmp_path / "data").resolve()
+    outside = (tmp_path / "outside").resolve()
+    nodes = (tmp_path / "nodes").resolve()
+    data.mkdir()
+    (nodes / "node-a").mkdir(parents=True)
+    plant_secret(outside)
+    settings.DATA_ROOTS = [data]
+    settings.DATA_NODES = {"node-a": str(nodes / "node-a")}
+    settings.INGEST_ROOT = tmp_path / "ingested"
+    folder_declare(path=str(data), open_to_all=True)
+    monkeypatch.chdir(outside)
+    return Places(data=data, outside=outside, nodes=nodes)

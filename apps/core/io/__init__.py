@@ -7,11 +7,13 @@ with auto-detected parameters and returns its JSON description.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import h5py
 import numpy as np
 
+from apps.core.corrections import FILE_PARAMS as CORRECTION_FILES
 from apps.core.corrections import PARAMS as CORRECTION_PARAMS
 from apps.core.corrections import (
     Corrections,
@@ -28,6 +30,7 @@ from apps.core.io.hdf5 import H5DataSet
 from apps.core.io.mib import MibDataSet
 from apps.core.io.npy import NpyDataSet
 from apps.core.io.raw import RawDataSet
+from apps.core.io.references import AllowedFiles, Reference, check_files
 
 __all__ = ["FORMATS", "DataSet", "Partition", "detect", "open_dataset", "sniff_format"]
 
@@ -88,9 +91,23 @@ def _is_nexus_master(path: str) -> bool:
 
 
 def open_dataset(
-    path: str, *, format: str | None = None, params: dict[str, Any] | None = None
+    path: str,
+    *,
+    format: str | None = None,
+    params: dict[str, Any] | None = None,
+    allowed: AllowedFiles | None = None,
+    node_roots: Mapping[str, str] | None = None,
 ) -> DataSet:
-    """Open the dataset at ``path`` (for HDF5 optionally ``file.h5:/group/data``)."""
+    """Open the dataset at ``path`` (for HDF5 optionally ``file.h5:/group/data``).
+
+    With ``allowed`` (e.g. ``InFolders((root,))``), every file the dataset will open
+    (:meth:`DataSet.references`, and the correction maps) is checked by its real path before
+    it is read; ForbiddenReference names the first one refused and the link leading to it. ``node_roots`` (the server's ``DATA_NODES``)
+    are the storage roots of a sidecar written by ingestion; without them such a sidecar is
+    refused.
+    """
+    if allowed is not None:
+        check_files([Reference(H5DataSet.split_path(str(path))[0])], allowed)
     name = format or sniff_format(str(path))
     if name == "arina" and format is None and (params or {}).get("dataset"):
         name = "hdf5"  # one named dataset of the master file, read as plain HDF5
@@ -102,7 +119,11 @@ def open_dataset(
         ) from None
     params = dict(params or {})
     correction_params = {k: params.pop(k) for k in CORRECTION_PARAMS if params.get(k) is not None}
-    ds = cls.open(str(path), **params)
+    folder = os.path.dirname(H5DataSet.split_path(str(path))[0])
+    if allowed is not None:
+        cls.references(str(path), params, allowed=allowed)
+        check_files(_correction_references(correction_params, folder=folder), allowed)
+    ds = _open_format(cls, str(path), params, node_roots)
     threshold = hot_pixel_threshold(correction_params.pop("hot_pixels", None))
     if threshold is not None:
         # Detected once; the pixels go into the params, so reopening does not read the data.
@@ -112,9 +133,27 @@ def open_dataset(
         correction_params["excluded_pixels"] = pixels
     if not correction_params:
         return ds
-    folder = os.path.dirname(H5DataSet.split_path(ds.path)[0])
     corrections = load_corrections(correction_params, folder=folder, sig_shape=ds.sig_shape)
     return with_corrections(ds, corrections, correction_params)
+
+
+def _open_format(
+    cls: Any, path: str, params: dict[str, Any], node_roots: Mapping[str, str] | None
+) -> DataSet:
+    # Node roots are no user parameter: they reach only the sidecar reader, as an argument.
+    if cls is RawDataSet and path.endswith(".json") and not params:
+        return RawDataSet.from_sidecar(path, node_roots=node_roots)
+    ds: DataSet = cls.open(path, **params)
+    return ds
+
+
+def _correction_references(params: dict[str, Any], *, folder: str) -> list[Reference]:
+    """The correction map files ``params`` name (relative to ``folder``, the dataset's)."""
+    return [
+        Reference(os.path.join(folder, params[name]), f"params.{name}", "the map", param=name)
+        for name in CORRECTION_FILES
+        if isinstance(params.get(name), str)
+    ]
 
 
 def with_corrections(

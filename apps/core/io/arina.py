@@ -27,6 +27,7 @@ from apps.core.io.base import (
     check_shape,
 )
 from apps.core.io.corrected import CorrectedPartition
+from apps.core.io.references import AllowedFiles, Reference, hdf5_references
 
 DATA_GROUP = "/entry/data"
 PIXEL_MASK = "/entry/instrument/detector/detectorSpecific/pixel_mask"
@@ -112,6 +113,13 @@ class ArinaDataSet(DataSet):
         )
         self.given_nav_shape = None if given_nav_shape is None else list(given_nav_shape)
         self.notes = notes
+
+    @classmethod
+    def references(
+        cls, path: str, params: dict[str, Any], *, allowed: AllowedFiles
+    ) -> list[Reference]:
+        """The master, every ``data_NNNNNN`` file it links to and whatever those link to."""
+        return hdf5_references(path, allowed)
 
     @classmethod
     def sniff(cls, h5file: h5py.File) -> bool:

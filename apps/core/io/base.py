@@ -17,6 +17,7 @@ import numpy as np
 
 from apps.core.errors import DataSetError
 from apps.core.io import mapping
+from apps.core.io.references import AllowedFiles, Reference, check_files
 
 DEFAULT_PARTITION_BYTES = 256 * 2**20
 DEFAULT_TILE_BYTES = 4 * 2**20
@@ -241,6 +242,17 @@ class DataSet(ABC):
     @abstractmethod
     def params(self) -> dict[str, Any]:
         """Format-specific parameters that, with the path, reopen this dataset."""
+
+    @classmethod
+    def references(
+        cls, path: str, params: dict[str, Any], *, allowed: AllowedFiles
+    ) -> list[Reference]:
+        """Every file that opening ``path`` with ``params`` and reading it will open, each
+        checked with ``allowed`` (ForbiddenReference for one it refuses) before it is read.
+
+        Formats whose files name other files override this; by default it is ``path`` alone.
+        """
+        return check_files([Reference(path)], allowed)
 
     def partitions(
         self,

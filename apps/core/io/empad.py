@@ -27,6 +27,7 @@ from apps.core.io.base import (
     check_shape,
 )
 from apps.core.io.mapping import map_view, require_size
+from apps.core.io.references import AllowedFiles, Reference, check_files
 
 RAW_ROWS, ROWS, COLS = 130, 128, 128
 DTYPE = np.dtype("<f4")
@@ -77,6 +78,15 @@ class EmpadDataSet(DataSet):
         self.notes = notes
         self.given_nav_shape: list[int] | None = None
         self.warnings: list[str] = []
+
+    @classmethod
+    def references(
+        cls, path: str, params: dict[str, Any], *, allowed: AllowedFiles
+    ) -> list[Reference]:
+        """The ``.xml`` and the raw file its ``<raw_file>`` names."""
+        check_files([Reference(path)], allowed)
+        raw_path = read_xml(path)[0]
+        return check_files([Reference(path), Reference(raw_path, path, "<raw_file>")], allowed)
 
     @classmethod
     def open(cls, path: str, **params: Any) -> EmpadDataSet:

@@ -35,6 +35,7 @@ from apps.core.io.base import (
 from apps.core.io.conventions import find_datacube
 from apps.core.io.h5chunks import ChunkMapPartition, frame_chunk_offsets
 from apps.core.io.raw import RawPartition
+from apps.core.io.references import AllowedFiles, Reference, hdf5_references
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 EXTENSIONS = (".h5", ".hdf5", ".emd", ".nxs", ".hspy")
@@ -229,6 +230,14 @@ class H5DataSet(DataSet):
         if sep and (head.lower().endswith(EXTENSIONS) or os.path.isfile(head)):
             return head, "/" + tail
         return str(path), None
+
+    @classmethod
+    def references(
+        cls, path: str, params: dict[str, Any], *, allowed: AllowedFiles
+    ) -> list[Reference]:
+        """The file and everything it links to (external links, virtual sources), walked and
+        checked before anything is followed; refuses external raw storage."""
+        return hdf5_references(cls.split_path(path)[0], allowed)
 
     @classmethod
     def sniff(cls, head: bytes) -> bool:

@@ -34,6 +34,7 @@ from apps.core.io.base import (
 )
 from apps.core.io.mapping import map_view, require_size
 from apps.core.io.mib_header import FrameHeader, read_acquisition, read_frame_header
+from apps.core.io.references import AllowedFiles, Reference, check_files
 
 PARAMS = ("nav_shape",)
 
@@ -148,6 +149,20 @@ class MibDataSet(DataSet):
     @classmethod
     def sniff(cls, head: bytes) -> bool:
         return head.startswith(b"MQ1,")
+
+    @classmethod
+    def references(
+        cls, path: str, params: dict[str, Any], *, allowed: AllowedFiles
+    ) -> list[Reference]:
+        """The given file, every ``.mib`` file of its acquisition and its ``.hdr``."""
+        mib_paths, hdr_path = acquisition_files(Path(path))
+        named = [*mib_paths, *([hdr_path] if hdr_path else [])]
+        refs = [Reference(path)] + [
+            Reference(str(p), path, f"{p.name}, a file of the same acquisition")
+            for p in named
+            if str(p) != str(path)
+        ]
+        return check_files(refs, allowed)
 
     @classmethod
     def open(cls, path: str, **params: Any) -> MibDataSet:

@@ -8,12 +8,13 @@ resolves the file against its own root, and refuses to read a partition it does 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from apps.core.errors import DataSetError
+from apps.core.errors import DataSetError, ForbiddenReference
 from apps.core.io.base import DataSet, Partition
 from apps.core.io.raw import RawPartition
 from apps.core.io.storage import NodeStorage
@@ -58,6 +59,8 @@ class NodeRawPartition(RawPartition):
             storage = local
         self.located = storage.node
         self.path = storage.path(self.rel) if storage.local else storage.where(self.rel)
+        if storage.local:
+            _check_inside_root(self, storage)
         self._storage = storage
 
     def read(self, start: int, stop: int) -> np.ndarray:
@@ -85,6 +88,15 @@ class NodeRawPartition(RawPartition):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "path": self.rel, "sha256": self.sha256}
+
+
+def _check_inside_root(p: NodeRawPartition, storage: NodeStorage) -> None:
+    # A symlink in node storage must not lead a partition out of it.
+    if not storage.contains(p.rel):
+        raise ForbiddenReference(
+            f"{p.rel}: {p.label} on node {storage.node} leads to {p.path}, outside the node's "
+            f"storage root {storage.root}; the portal reads only files inside it."
+        )
 
 
 def _check_once(p: NodeRawPartition, storage: NodeStorage) -> None:
@@ -129,18 +141,23 @@ def node_partition(seg: dict[str, Any], index: int, ds: DataSet) -> Partition:
     )
 
 
-def node_roots(doc: dict[str, Any], path: str) -> dict[str, str] | None:
-    roots = doc.get("node_roots")
-    if roots is None:
+def sidecar_node_roots(
+    doc: dict[str, Any], path: str, server_roots: Mapping[str, str] | None
+) -> dict[str, str] | None:
+    """The storage roots for a sidecar's node partitions: the server's, never the file's.
+
+    The sidecar's own ``"node_roots"`` only marks its partitions as kept on node storage; a
+    sidecar opened without ``server_roots`` (any sidecar a user wrote) may not have them.
+    """
+    if "node_roots" not in doc:
         return None
-    if not isinstance(roots, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and v for k, v in roots.items()
-    ):
-        raise DataSetError(
-            f'{path}: "node_roots" must map node names to storage roots, e.g. '
-            '{"node-a": "/srv/a"}.'
+    if server_roots is None:
+        raise ForbiddenReference(
+            f'{path}: the sidecar places its partitions on node storage ("node_roots"); only '
+            "sidecars written by this portal's ingestion may, and their storage roots come from "
+            "the server's DATA_NODES. Point the partitions at files next to the sidecar instead."
         )
-    return roots
+    return {str(node): str(root) for node, root in server_roots.items()}
 
 
 def node_segment(
@@ -155,7 +172,7 @@ def node_segment(
     unknown = [n for n in nodes if n not in roots]
     if not nodes or unknown:
         raise DataSetError(
-            f"{source}: partition {i} must name nodes listed in node_roots "
+            f"{source}: partition {i} must name nodes of this server's DATA_NODES "
             f"({', '.join(roots)}); got {nodes}."
         )
     return {

@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
-
 from apps.core.errors import DataSetError
 from apps.core.io.base import DataSet, Partition
 from apps.core.io.raw import RawPartition
+from apps.core.npyfile import read_npy_header
 
 MAGIC = b"\x93NUMPY"
 
@@ -31,8 +30,7 @@ class NpyDataSet(DataSet):
             raise DataSetError(f"{path}: an .npy file describes itself; no parameters are taken.")
         try:
             with open(path, "rb") as f:
-                version = np.lib.format.read_magic(f)
-                shape, fortran, dtype = _read_header(f, version)
+                shape, fortran, dtype = read_npy_header(f)
                 offset = f.tell()
         except OSError as exc:
             raise DataSetError(f"{path}: cannot read the file: {exc.strerror}.") from exc
@@ -69,10 +67,3 @@ class NpyDataSet(DataSet):
             path=self.path,
             offset=self.offset + start * self.frame_bytes,
         )
-
-
-def _read_header(f: Any, version: tuple[int, int]) -> tuple[tuple[int, ...], bool, np.dtype]:
-    # Public numpy API only: the private _read_array_header moved in numpy 2.
-    if version == (1, 0):
-        return np.lib.format.read_array_header_1_0(f)
-    return np.lib.format.read_array_header_2_0(f)

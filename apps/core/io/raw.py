@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -30,6 +30,7 @@ from apps.core.io.base import (
     partition_ranges,
 )
 from apps.core.io.mapping import map_view, require_size
+from apps.core.io.references import AllowedFiles, Reference, check_files
 
 SIDECAR_FORMAT = "libertem-raw"
 SIDECAR_VERSION = 1
@@ -119,31 +120,36 @@ class RawDataSet(DataSet):
         )
 
     @classmethod
-    def from_sidecar(cls, path: str) -> RawDataSet:
-        from apps.core.io.noderaw import node_roots
+    def references(
+        cls, path: str, params: dict[str, Any], *, allowed: AllowedFiles
+    ) -> list[Reference]:
+        """The raw file, or the sidecar and every partition file it names (relative to its
+        folder or ``file://``). Partitions on node storage are checked by the node reading
+        them (:meth:`NodeRawPartition.locate`), against its storage root."""
+        refs = check_files([Reference(path)], allowed)
+        if not str(path).endswith(".json"):
+            return refs
+        doc = _load_sidecar(path)
+        if "node_roots" in doc:
+            return refs
+        nav = check_shape(doc.get("nav_shape"), name="nav_shape", source=path)
+        segments = _segments(doc, path, int(np.prod(nav)), roots=None)
+        named = [
+            Reference(seg["path"], path, f"partition {i} (frames {seg['start']}-{seg['stop'] - 1})")
+            for i, seg in enumerate(segments)
+        ]
+        return check_files(refs + named, allowed)
+
+    @classmethod
+    def from_sidecar(cls, path: str, *, node_roots: Mapping[str, str] | None = None) -> RawDataSet:
+        """Open a sidecar; ``node_roots`` (the server's ``DATA_NODES``) are the storage roots of
+        partitions on node storage, which only a sidecar written by ingestion may have."""
+        from apps.core.io.noderaw import sidecar_node_roots
 
         doc = _load_sidecar(path)
-        base = Path(path).resolve().parent
         nav = check_shape(doc.get("nav_shape"), name="nav_shape", source=path)
-        n = int(np.prod(nav))
-        roots = node_roots(doc, path)
-        if "partitions" in doc:
-            segments = [
-                _segment(p, i, base, source=path, roots=roots)
-                for i, p in enumerate(_list(doc, path))
-            ]
-        elif "path" in doc:
-            segments = [
-                {
-                    "path": _resolve(doc["path"], base, source=path),
-                    "start": 0,
-                    "stop": n,
-                    "offset": _offset(doc.get("offset", 0), source=path),
-                    "nodes": [],
-                }
-            ]
-        else:
-            raise DataSetError(f'{path}: the sidecar needs either "path" or "partitions".')
+        roots = sidecar_node_roots(doc, path, node_roots)
+        segments = _segments(doc, path, int(np.prod(nav)), roots=roots)
         sig = check_shape(doc.get("sig_shape"), name="sig_shape", source=path, ndim=2)
         extra: dict[str, Any] = {
             k: doc[k] for k in ("source", "metadata", "node_roots") if k in doc
@@ -229,6 +235,28 @@ class RawDataSet(DataSet):
         return parts
 
 
+def _segments(
+    doc: dict[str, Any], path: str, n: int, *, roots: dict[str, str] | None
+) -> list[dict[str, Any]]:
+    """The sidecar's frame ranges and their files (paths relative to the sidecar's folder)."""
+    base = Path(path).resolve().parent
+    if "partitions" in doc:
+        return [
+            _segment(p, i, base, source=path, roots=roots) for i, p in enumerate(_list(doc, path))
+        ]
+    if "path" in doc:
+        return [
+            {
+                "path": _resolve(doc["path"], base, source=path),
+                "start": 0,
+                "stop": n,
+                "offset": _offset(doc.get("offset", 0), source=path),
+                "nodes": [],
+            }
+        ]
+    raise DataSetError(f'{path}: the sidecar needs either "path" or "partitions".')
+
+
 def _check_size(path: str, need: int, ds: DataSet) -> None:
     try:
         size = os.stat(path).st_size
@@ -307,7 +335,9 @@ def _resolve(name: Any, base: Path, *, source: str) -> str:
                 "relative to the sidecar or a file:// URI."
             )
         return unquote(url.path)
-    return str((base / name).resolve())
+    # Normalised, not resolved: symlinks are judged by the reference check, which names the
+    # file as the sidecar names it.
+    return os.path.normpath(base / name)
 
 
 def _is_int(value: Any) -> bool:

@@ -52,6 +52,16 @@ class NodeStorage:
         _, base = self._filesystem()
         return f"{base.rstrip('/')}/{rel}"
 
+    def contains(self, rel: str) -> bool:
+        """False if the local file ``rel`` resolves (through symlinks) outside this root.
+
+        A remote (``pyarrow.fs``) root has no symlinks to follow: True.
+        """
+        if not self.local:
+            return True
+        real = Path(os.path.realpath(self.path(rel)))
+        return real.is_relative_to(os.path.realpath(self.base))
+
     def where(self, rel: str) -> str:
         """How messages name the file ``rel`` on this node."""
         return f"{self.root.rstrip('/')}/{rel} on node {self.node}"

@@ -11,6 +11,7 @@ from apps.core.errors import CoreError
 from apps.core.verify import verify
 from apps.datasets.ingestion import is_ingested
 from apps.datasets.models import Dataset
+from apps.datasets.paths import node_roots_for
 from apps.jobs.compute import get_executor
 
 
@@ -35,7 +36,11 @@ class Command(BaseCommand):
         if not is_ingested(dataset):
             raise CommandError(f"{dataset.name} is not ingested; it is read in place.")
         try:
-            report = verify(dataset.path, client=getattr(get_executor(), "client", None))
+            report = verify(
+                dataset.path,
+                node_roots=node_roots_for(dataset.path) or {},
+                client=getattr(get_executor(), "client", None),
+            )
         except CoreError as exc:
             raise CommandError(str(exc)) from None
         bad = [r for r in report if r["status"] != "ok"]

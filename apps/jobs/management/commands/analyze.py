@@ -20,6 +20,7 @@ from apps.core.analyses import make_analysis
 from apps.core.errors import CoreError, ParameterError
 from apps.core.executor import DaskExecutor, Executor, InlineExecutor
 from apps.core.io import open_dataset
+from apps.datasets.paths import node_roots_for
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -104,7 +105,10 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
 
     def _run(self, options: dict[str, Any]) -> None:
-        dataset = open_dataset(options["path"])
+        # The operator may read any file; an ingested sidecar finds its partitions on the
+        # storage roots of DATA_NODES.
+        node_roots = node_roots_for(options["path"])
+        dataset = open_dataset(options["path"], node_roots=node_roots)
         params = dict(parse_param(p) for p in options["param"])
         if options["analysis"] == "masks" and isinstance(params.get("masks"), str):
             params["masks"] = load_npy(params["masks"], what="--param masks=")

@@ -1,0 +1,202 @@
+"""What a dataset's files may refer to: one check for every file a reader will open.
+
+A file inside a data folder can name other files: HDF5 external links, virtual dataset sources
+and external raw storage, an Arina master's data files, a sidecar's partitions, an EMPAD
+``<raw_file>``, the ``.mib`` files of an acquisition, correction maps. Each reader declares
+them (``DataSet.references``) and :func:`check_files` refuses any that resolves, after
+following symlinks, to a file the caller does not allow. What is allowed is a plain argument
+(:class:`InFolders`, or any object with ``allows(real_path)``): the Core reads no settings.
+
+HDF5 files are walked link by link without following anything, and each linked file is checked
+before it is opened and walked in turn. A link is resolved as HDF5 resolves it: an absolute name
+as it is, else next to the file that holds the link; when neither exists, HDF5 would try the
+process's working directory, so such a link is refused. External raw storage is always refused:
+HDF5 resolves it against the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import h5py
+
+from apps.core.errors import ForbiddenReference
+
+H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError)
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The file ``path`` a reader will open, named by ``source`` through ``link``.
+
+    ``source`` is empty for the dataset's own file; ``link`` says how it is named, e.g.
+    ``"external link /entry/data/data_000002 -> ../x.h5"``.
+    """
+
+    path: str
+    source: str = ""
+    link: str = "the dataset's file"
+    param: str | None = None  # the dataset parameter naming the file, if one does
+
+    def describe(self) -> str:
+        if not self.source:
+            return f"{self.path} ({self.link})"
+        return f"{self.source}: {self.link}"
+
+
+class AllowedFiles(Protocol):
+    """Which files may be read: ``allows`` gets a real path (every symlink resolved)."""
+
+    def allows(self, path: Path) -> bool: ...
+
+
+@dataclass(frozen=True)
+class InFolders:
+    """Files inside any of ``folders`` (compared by real path: a symlinked folder counts as
+    its target, and ``/data-evil`` is not inside ``/data``)."""
+
+    folders: tuple[str | Path, ...]
+
+    def allows(self, path: Path) -> bool:
+        return any(path.is_relative_to(os.path.realpath(f)) for f in self.folders)
+
+
+def check_files(refs: Iterable[Reference], allowed: AllowedFiles) -> list[Reference]:
+    """Return ``refs`` if ``allowed`` allows every one (by real path); else ForbiddenReference
+    naming the first file it refuses and the link that leads to it."""
+    refs = list(refs)
+    for ref in refs:
+        if not allowed.allows(Path(os.path.realpath(ref.path))):
+            raise ForbiddenReference(
+                f"{ref.describe()} leads to {ref.path}, outside the data folders this dataset "
+                "may use; the portal reads only files inside them. Move the data (or the "
+                "link's target) into such a folder.",
+                param=ref.param,
+            )
+    return refs
+
+
+def hdf5_references(path: str, allowed: AllowedFiles) -> list[Reference]:
+    """``path`` and every file reading it may open, each checked with ``allowed`` before it is
+    opened: targets of external links and virtual dataset sources, recursively.
+
+    Raises ForbiddenReference for a reference ``allowed`` refuses, one that does not exist,
+    and for any dataset with HDF5 external raw storage.
+    """
+    found = check_files([Reference(path)], allowed)
+    queue, seen = [path], set()
+    while queue:
+        current = queue.pop()
+        if os.path.realpath(current) in seen:
+            continue
+        seen.add(os.path.realpath(current))
+        for ref in _links_of(current):
+            check_files([ref], allowed)
+            found.append(ref)
+            if _is_hdf5(ref.path):
+                queue.append(ref.path)
+    return found
+
+
+def _links_of(path: str) -> list[Reference]:
+    """The files one HDF5 file names (external links, virtual sources), unchecked."""
+    try:
+        h5file = h5py.File(path, "r")
+    except H5_ERRORS:
+        return []  # not readable as HDF5: the reader says what is wrong with it
+    refs: list[Reference] = []
+    refused: list[ForbiddenReference] = []
+    with h5file:
+
+        def visit(name: str, link: Any) -> bool | None:
+            # An exception must not cross HDF5's iteration: keep it, and stop the walk.
+            try:
+                refs.extend(_link_files(h5file, path, "/" + name, link))
+            except ForbiddenReference as exc:
+                refused.append(exc)
+                return True
+            return None
+
+        h5file.visititems_links(visit)
+    if refused:
+        raise refused[0]
+    return refs
+
+
+def _link_files(h5file: h5py.File, path: str, where: str, link: Any) -> list[Reference]:
+    """The files one link (and the dataset it holds, if any) makes a reader open."""
+    if isinstance(link, h5py.ExternalLink):
+        return [_linked(path, str(link.filename), f"external link {where} -> {link.filename}")]
+    if isinstance(link, h5py.SoftLink):
+        return []  # a path inside this file, walked on its own
+    if not isinstance(link, h5py.HardLink):
+        raise ForbiddenReference(
+            f"{path}: {where} is a link of a kind the portal does not follow "
+            f"({type(link).__name__})."
+        )
+    obj = h5file.get(where)
+    return _dataset_files(path, where, obj) if isinstance(obj, h5py.Dataset) else []
+
+
+def _dataset_files(path: str, name: str, dset: h5py.Dataset) -> list[Reference]:
+    if dset.external:
+        files = ", ".join(sorted({str(e[0]) for e in dset.external}))
+        raise ForbiddenReference(
+            f"{path}: dataset {name} keeps its data in external raw storage ({files}); the "
+            "portal does not read HDF5 external storage (HDF5 resolves it against the working "
+            "directory). Copy the data into the file (h5repack) or register the raw file itself."
+        )
+    if not dset.is_virtual:
+        return []
+    refs = []
+    for source in dset.virtual_sources():
+        file_name = str(source.file_name)
+        if file_name == ".":
+            continue  # a source in the same file
+        what = f"virtual dataset {name} source {file_name}:{source.dset_name}"
+        refs.append(_linked(path, _vds_name(file_name, path, what), what))
+    return refs
+
+
+def _vds_name(name: str, path: str, what: str) -> str:
+    # A name with printf specifiers (%b: the block number) stands for one file per block of an
+    # unlimited dataset: files that do not exist yet cannot be checked.
+    if "%" in name.replace("%%", ""):
+        raise ForbiddenReference(
+            f"{path}: {what} names one source file per block (a printf pattern); the portal "
+            "follows only virtual sources it can check."
+        )
+    return name.replace("%%", "%")
+
+
+def _linked(holder: str, name: str, link: str) -> Reference:
+    """Where HDF5 finds ``name`` linked from ``holder``: absolute as it is, else next to
+    ``holder`` (also the last part of a missing absolute name). Refused when neither exists:
+    HDF5 would then look in the working directory."""
+    folder = os.path.dirname(holder)
+    if os.path.isabs(name):
+        candidates = [name, os.path.join(folder, os.path.basename(name))]
+    else:
+        candidates = [os.path.join(folder, name)]
+    for candidate in candidates:
+        if os.path.exists(candidate):
+            return Reference(path=candidate, source=holder, link=link)
+    raise ForbiddenReference(
+        f"{holder}: {link} names a file that does not exist next to it; HDF5 would look for it "
+        "in the working directory, which the portal never does. Put the file next to the one "
+        "that links to it, or remove the link."
+    )
+
+
+def _is_hdf5(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(HDF5_SIGNATURE))
+    except OSError:
+        return False
+    return head == HDF5_SIGNATURE or h5py.is_hdf5(path)
