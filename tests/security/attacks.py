@@ -235,7 +235,7 @@ def sidecar_partition_symlink(p: Places) -> Attack:
         path,
         "raw",
         {},
-        ["partition 0", str(folder / "part-0.raw")],
+        ["partition 0 (frames 0-3) leads to"],
         path,
         unchecked=_open(str(path)),
     )

@@ -335,9 +335,8 @@ def _resolve(name: Any, base: Path, *, source: str) -> str:
                 "relative to the sidecar or a file:// URI."
             )
         return unquote(url.path)
-    # Normalised, not resolved: symlinks are judged by the reference check, which names the
-    # file as the sidecar names it.
-    return os.path.normpath(base / name)
+    # Resolved: the catalogue stores real paths (the portal compares them between datasets).
+    return str((base / name).resolve())
 
 
 def _is_int(value: Any) -> bool:
