@@ -4,6 +4,8 @@ scheduler is back at the same address, re-running it (one call) gives the right 
 from __future__ import annotations
 
 import io
+import re
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,3 +66,31 @@ def test_a_lost_scheduler_fails_the_job_which_reruns_when_it_is_back(
     assert (rerun.status, rerun.error) == ("finished", "")
     body = client.get(f"/api/jobs/{rerun.pk}/results/intensity.npy").content
     np.testing.assert_allclose(np.load(io.BytesIO(body)), expected(data), rtol=1e-5)
+
+
+def test_a_job_no_worker_can_run_fails_with_the_reason(
+    users, client_for, dataset, data, dask_processes, settings
+):
+    settings.DASK_WORKER_HUNG_SECONDS = 2
+    settings.JOB_UNRUNNABLE_SECONDS = 3
+    client = client_for(users.owner)
+    assert wait_terminal(submit(client, dataset, "virtual", PARAMS).json()["id"]).status == (
+        "finished"
+    )  # the executor is connected
+    pause([w.pid for w in dask_processes.workers])  # every worker hangs
+    try:
+        job = wait_terminal(submit(client, dataset, "virtual", PARAMS).json()["id"], timeout=60)
+    finally:
+        pause([w.pid for w in dask_processes.workers], signal.SIGCONT)
+    assert job.status == "failed"
+    # the partition on a hung worker, or one waiting with both workers hung
+    assert re.match(
+        r"No worker can run partition \d \(frames \d+-\d+\): "
+        r"(node-\d hung \(no heartbeat for \d+ s\)(, )?)+ for \d+ s\. ",
+        job.error,
+    ), job.error
+    assert job.error.endswith("Run the job again once the cluster is healthy (see /healthz).")
+    assert job.results.count() == 0
+    # the workers are back: the same job runs again
+    rerun = wait_terminal(client.post(f"/api/jobs/{job.pk}/rerun/").json()["id"], timeout=60)
+    assert (rerun.status, rerun.error) == ("finished", "")
