@@ -21,6 +21,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from apps.core.errors import DataSetError
+from apps.core.io import mapping
 from apps.core.io.base import (
     DataSet,
     Partition,
@@ -53,6 +54,11 @@ class EmpadPartition(Partition):
 
     def close(self) -> None:
         self.__dict__.pop("_map", None)
+
+    def release(self, start: int, stop: int) -> None:
+        if "_map" in self.__dict__:
+            frame = RAW_ROWS * COLS * DTYPE.itemsize
+            mapping.release(self.path, start * frame, (stop - start) * frame)
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Frames ``[start, stop)`` as a strided read-only ``(k, 128*128)`` float32 view."""

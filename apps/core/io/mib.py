@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from apps.core.errors import DataSetError
+from apps.core.io import mapping
 from apps.core.io.base import (
     DataSet,
     Partition,
@@ -78,6 +79,13 @@ class MibPartition(Partition):
 
     def close(self) -> None:
         self.__dict__.pop("_maps", None)
+
+    def release(self, start: int, stop: int) -> None:
+        maps = self.__dict__.get("_maps", {})
+        for path, first, count in self.files:
+            lo, hi = max(start, first), min(stop, first + count)
+            if lo < hi and path in maps:
+                mapping.release(path, (lo - first) * self.stride, (hi - lo) * self.stride)
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Frames ``[start, stop)`` as ``(k, sy*sx)``: a strided view, or a decoded copy."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -213,3 +214,36 @@ def test_a_lower_resident_budget_advises_away_at_once(
     mapping.limit_resident(8 * 2**20)
     assert mapping.resident_bytes() <= 8 * 2**20
     assert before - rss_file() >= 48 * 2**20
+
+
+def empad(folder: Path) -> tuple[DataSet, np.ndarray, int]:
+    from tests.core.io.test_io_empad import write_empad
+
+    frames = np.random.default_rng(3).normal(100, 30, size=(40, 128, 128)).astype("<f4")
+    return open_dataset(str(write_empad(folder, frames, scan=(5, 8)))), frames, 130 * 128 * 4
+
+
+def mib(folder: Path) -> tuple[DataSet, np.ndarray, int]:
+    from tests.core.io.test_io_mib import write_hdr, write_mib
+
+    frames = np.random.default_rng(4).integers(0, 4096, size=(40, 24, 40), dtype=np.uint16)
+    write_mib(folder / "scan_1.mib", frames[:25], first=1)
+    write_mib(folder / "scan_2.mib", frames[25:], first=26)
+    write_hdr(folder / "scan.hdr", 40, 8)
+    return open_dataset(str(folder / "scan_1.mib")), frames, 384 + 24 * 40 * 2
+
+
+@pytest.mark.parametrize("make", [empad, mib])
+def test_every_mapped_format_releases_its_read_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make: Any
+) -> None:
+    ds, frames, stride = make(tmp_path)
+    (part,) = ds.partitions(count=1)
+    got = np.concatenate([tile for _first, tile in part.tiles(tile_frames=7)])
+    np.testing.assert_array_equal(got, frames.reshape(40, -1))
+    assert mapping.resident_bytes() == 40 * stride  # every frame's bytes, once
+    monkeypatch.setattr(mapping, "RESIDENT_BYTES", mapping.RESIDENT_BYTES)
+    mapping.limit_resident(0)  # all advised away; the data reads the same again
+    assert mapping.resident_bytes() == 0
+    again = np.concatenate([tile.copy() for _first, tile in part.tiles(tile_frames=7)])
+    np.testing.assert_array_equal(again, frames.reshape(40, -1))
