@@ -386,7 +386,7 @@ class DaskExecutor(Executor):
         self.client = Client(address, set_as_default=False, direct_to_workers=direct)
         # Never waited for: a hung worker must not hold the driver (workers started with
         # ``--preload apps.core.warmup`` are warm already).
-        cluster.register_in_background(self.client, WarmUp())
+        self._warm_up = cluster.register_in_background(self.client, WarmUp())
         self.in_flight_per_worker = in_flight_per_worker
         #: analysis tasks larger than this (pickled) are scattered once instead of sent along
         self.scatter_min_bytes = 1 << 20
@@ -566,6 +566,8 @@ class DaskExecutor(Executor):
             raise _failure(p, exc, "on the dask cluster") from exc
 
     def close(self) -> None:
+        # A registration still waiting for a slow worker ends with the client, not as an error.
+        self._warm_up.cancel()
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
