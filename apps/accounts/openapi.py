@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.accounts.ids import ID_MAX, ID_MIN
+
 JSON = "application/json"
 
 
@@ -27,8 +29,12 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): {"$ref": f"#/components/responses/E{c}"} for c in codes}
 
 
+#: Ids are the database's BigAutoField keys; a path with a larger one matches no route (404).
+ID = {"type": "integer", "minimum": ID_MIN, "maximum": ID_MAX}
+
+
 def _id(name: str = "id") -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+    return {"name": name, "in": "path", "required": True, "schema": ID}
 
 
 INT_LIST = {"type": "array", "items": {"type": "integer", "minimum": 1}}
@@ -270,6 +276,8 @@ RESPONSES = {
         404: "No such object, or not visible to you.",
         405: "Method not allowed.",
         409: "The object's state does not allow this (e.g. cancelling a job that has ended).",
+        413: "The request body is larger than 1 MiB (DATA_UPLOAD_MAX_MEMORY_SIZE).",
+        429: "You already have MAX_QUEUED_JOBS_PER_USER jobs waiting.",
     }.items()
 }
 
@@ -328,7 +336,7 @@ DATASET_PATHS: dict[str, Any] = {
             ),
             "responses": {
                 "202": _json(_ref("JobCreated"), "The ingestion job."),
-                **_errors(400, 401, 403, 404),
+                **_errors(400, 401, 403, 404, 429),
             },
         },
     },
@@ -389,7 +397,7 @@ JOB_PATHS: dict[str, Any] = {
     "/api/jobs/": {
         "get": {
             "summary": "Jobs you may see, newest first (at most 200; without results)",
-            "parameters": [{"name": "dataset", "in": "query", "schema": {"type": "integer"}}],
+            "parameters": [{"name": "dataset", "in": "query", "schema": ID}],
             "responses": {
                 "200": _json(
                     {
@@ -404,7 +412,10 @@ JOB_PATHS: dict[str, Any] = {
         "post": {
             "summary": "Submit an analysis job; answers at once",
             "requestBody": _body(_ref("JobSubmit")),
-            "responses": {"202": _json(_ref("JobCreated"), "Queued."), **_errors(400, 401, 404)},
+            "responses": {
+                "202": _json(_ref("JobCreated"), "Queued."),
+                **_errors(400, 401, 404, 429),
+            },
         },
     },
     "/api/jobs/{id}/": {
@@ -548,7 +559,7 @@ def openapi_schema() -> dict[str, Any]:
         "info": {"title": "LiberTEM Portal API", "version": "1", "description": DESCRIPTION},
         "servers": [{"url": "/"}],
         "security": [{"token": []}, {"session": []}],
-        "paths": {**DATASET_PATHS, **JOB_PATHS, **TOKEN_PATHS},
+        "paths": _with_body_limit({**DATASET_PATHS, **JOB_PATHS, **TOKEN_PATHS}),
         "components": {
             "schemas": SCHEMAS,
             "responses": RESPONSES,
@@ -563,3 +574,16 @@ def openapi_schema() -> dict[str, Any]:
             },
         },
     }
+
+
+def _with_body_limit(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every operation that takes a body may answer 413 (the body-size limit)."""
+    out = {}
+    for path, item in paths.items():
+        out[path] = {
+            method: {**op, "responses": {**op["responses"], **_errors(413)}}
+            if isinstance(op, dict) and "requestBody" in op
+            else op
+            for method, op in item.items()
+        }
+    return out

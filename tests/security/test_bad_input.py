@@ -368,3 +368,24 @@ def test_every_id_in_a_route_is_range_checked():
     converters = route_converters(own) + route_converters(websocket_urlpatterns)
     assert any(isinstance(c, IdConverter) for _, c in converters)
     assert [route for route, c in converters if isinstance(c, IntConverter)] == []
+
+
+def test_the_schema_documents_the_limits(client):
+    schema = client.get("/api/schema/").json()
+    job = schema["paths"]["/api/jobs/{id}/"]
+    assert job["parameters"][0]["schema"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 9223372036854775807,
+    }
+    with_body = [
+        (path, method)
+        for path, item in schema["paths"].items()
+        for method, op in item.items()
+        if isinstance(op, dict) and "requestBody" in op
+    ]
+    assert ("/api/jobs/", "post") in with_body
+    for path, method in with_body:
+        assert "413" in schema["paths"][path][method]["responses"], (path, method)
+    assert "429" in schema["paths"]["/api/jobs/"]["post"]["responses"]
+    assert "429" in schema["paths"]["/api/datasets/{id}/ingest/"]["post"]["responses"]
