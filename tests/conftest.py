@@ -74,7 +74,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def require_or_skip(kind: str, reason: str) -> None:
-    """Skip with ``reason``, or fail when CI requires ``kind`` (SERVICES, BROWSER, TESTDATA)."""
+    """Skip with ``reason``, or fail when CI requires ``kind`` (SERVICES, BROWSER, TESTDATA, NODE)."""
     if _required(kind):
         pytest.fail(f"required in this run (TEST_REQUIRE_{kind}=1): {reason}")
     pytest.skip(reason)

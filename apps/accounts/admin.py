@@ -2,12 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.accounts.models import ApiToken, LoginLink
-from apps.accounts.services import token_revoke
+from apps.accounts.models import ApiToken, LoginLink, OidcIdentity
+from apps.accounts.services import password_link_path, token_revoke
+from apps.accounts.signin_views import password_link_days
 
 
 @admin.register(ApiToken)
@@ -42,3 +45,35 @@ class LoginLinkAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(OidcIdentity)
+class OidcIdentityAdmin(admin.ModelAdmin):
+    """Staff link a provider account to an existing portal user by adding a row here."""
+
+    list_display = ["user", "subject", "issuer", "created", "last_login"]
+    search_fields = ["user__username", "subject"]
+    readonly_fields = ["created", "last_login"]
+    raw_id_fields = ["user"]
+
+
+user_model = get_user_model()
+admin.site.unregister(user_model)
+
+
+@admin.register(user_model)
+class PortalUserAdmin(UserAdmin):
+    actions = ["make_password_links"]
+
+    @admin.action(description="Make a set-password link (invitation or reset)")
+    def make_password_links(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        # The link reaches the user the way staff choose (mail, chat); the portal sends nothing.
+        days = password_link_days()
+        for user in queryset.filter(is_active=True):
+            url = request.build_absolute_uri(password_link_path(user=user))
+            messages.info(
+                request, f"Send {user.username} this link (works once, for {days} days): {url}"
+            )
+        inactive = queryset.filter(is_active=False).count()
+        if inactive:
+            messages.warning(request, f"{inactive} deactivated user(s) got no link.")

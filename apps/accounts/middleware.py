@@ -30,22 +30,20 @@ def user_for_token(key: str) -> Any | None:
 
 
 class TokenAuthenticationMiddleware:
-    """Authenticates API requests that carry a token; session logins are left alone.
+    """Authenticates requests that carry ``Authorization: Token <key>``; sessions are left alone.
 
-    Token requests are exempt from CSRF checks: a token is not sent automatically by browsers.
+    Other schemes (a proxy's ``Basic``, an SSO proxy's ``Bearer``) are not ours: the request is
+    handled as if the header were absent, so a portal behind such a proxy keeps working. Only a
+    ``Token`` that is malformed, unknown or revoked is answered with 401. Token requests are
+    exempt from CSRF checks: a token is not sent automatically by browsers.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        header = request.headers.get("Authorization", "")
-        if header:
-            scheme, _, key = header.partition(" ")
-            if scheme.lower() != "token":
-                return JsonResponse(
-                    {"error": "Authorization must be 'Token <key>'.", "fields": {}}, status=401
-                )
+        scheme, _, key = request.headers.get("Authorization", "").strip().partition(" ")
+        if scheme.lower() == "token":
             user = user_for_token(key.strip())
             if user is None:
                 return JsonResponse(

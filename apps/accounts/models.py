@@ -1,4 +1,4 @@
-"""Personal API tokens (users and groups are Django's own)."""
+"""API tokens, login links and single sign-on identities (users and groups are Django's own)."""
 
 from __future__ import annotations
 
@@ -58,3 +58,29 @@ class LoginLink(models.Model):
 
     def __str__(self) -> str:
         return f"login link for {self.user} ({self.created:%Y-%m-%d %H:%M})"
+
+
+class OidcIdentity(models.Model):
+    """The account at an OpenID provider (issuer + subject) that signs in as ``user``.
+
+    The subject, not the e-mail address or the username, links the two: an address can change
+    hands at the provider, and a provider user named like a local account must not become it.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oidc_identities"
+    )
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created = models.DateTimeField(auto_now_add=True)
+    last_login = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="oidc_identity_unique")
+        ]
+        verbose_name = "single sign-on identity"
+        verbose_name_plural = "single sign-on identities"
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"

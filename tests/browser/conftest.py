@@ -52,11 +52,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _manage(env: dict[str, str], *args: str) -> str:
+def _manage(env: dict[str, str], *args: str, stdin: str = "") -> str:
     out = subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         check=True,
@@ -106,7 +107,9 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     _manage(env, "datafolder", str(data), "--groups", "")  # alice and bob may use the data
     passwords = {"alice": "alice-pw-4d-stem", "bob": "bob-pw-4d-stem"}
     tokens = {
-        user: _manage(env, "createuser", user, "--password", pw).strip().splitlines()[-1]
+        user: _manage(env, "createuser", user, "--password-stdin", stdin=pw)
+        .strip()
+        .splitlines()[-1]
         for user, pw in passwords.items()
     }
     port = _free_port()
