@@ -217,14 +217,15 @@ def _tampered(token: str, **claims: object) -> str:
     return f"{header}.{forged}.{signature}"
 
 
-def test_it_accepts_the_providers_token_for_the_portal(live_server, sso):
-    token = _id_token(
-        sso,
-        client_id="portal",
-        secret="portal-secret",
-        redirect_uri=f"{live_server.url}/oidc/callback/",
-        nonce="n-1",
+def _portal_id_token(live_server, provider: Provider, nonce: str) -> str:
+    redirect_uri = f"{live_server.url}/oidc/callback/"
+    return _id_token(
+        provider, client_id="portal", secret="portal-secret", redirect_uri=redirect_uri, nonce=nonce
     )
+
+
+def test_it_accepts_the_providers_token_for_the_portal(live_server, sso):
+    token = _portal_id_token(live_server, sso, "n-1")
     payload = oidc.PortalOIDCBackend().verify_token(token, nonce="n-1")
     assert (payload["iss"], payload["aud"], payload["sub"]) == (sso.issuer, "portal", "carla")
 
@@ -242,13 +243,7 @@ def test_it_refuses_a_token_issued_for_another_client(sso):
 
 
 def test_it_refuses_a_tampered_token(live_server, sso):
-    token = _id_token(
-        sso,
-        client_id="portal",
-        secret="portal-secret",
-        redirect_uri=f"{live_server.url}/oidc/callback/",
-        nonce="n-3",
-    )
+    token = _portal_id_token(live_server, sso, "n-3")
     backend = oidc.PortalOIDCBackend()
     with pytest.raises(SuspiciousOperation, match="verification failed"):
         backend.verify_token(_tampered(token, sub="root"), nonce="n-3")

@@ -76,9 +76,14 @@ def test_it_lets_staff_make_set_password_links_in_the_admin(users, client_for):
     assert invited.check_password("frank-pw-4d-stem")
 
 
-def test_it_shows_the_way_back_in_on_the_login_page(client):
+def test_it_shows_the_way_back_in_on_the_login_page(client, settings):
+    settings.PRODUCTION = False  # the embedded default: one scientist, the local admin
     page = client.get("/login/").content.decode()
     assert "manage.py loginlink --base-url http://testserver" in page
+    assert 'href="/password/reset/"' in page
+    settings.PRODUCTION = True  # a facility's staff know their way in; the page does not say
+    page = client.get("/login/").content.decode()
+    assert "manage.py loginlink" not in page
     assert 'href="/password/reset/"' in page
 
 
