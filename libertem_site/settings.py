@@ -76,6 +76,7 @@ MIDDLEWARE = [
     "libertem_site.middleware.LostDatabaseMiddleware",
     "libertem_site.middleware.MonitorHealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -347,6 +348,23 @@ def _monitor_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
 MONITOR_NETWORKS = _monitor_networks()
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts, styles, images and connections (fetch and the
+# job websockets) from the portal itself only; no inline script, style attribute or event
+# handler anywhere (templates and static/js keep to that; tests/browser checks every page).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 CSRF_FAILURE_VIEW = "apps.accounts.views.csrf_failure"
 
 LOGGING = {

@@ -23,9 +23,11 @@ import jwt
 import requests
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.views.generic import View
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
@@ -98,6 +100,28 @@ def check_id_token_claims(payload: dict[str, Any], *, issuer: str, client_id: st
 class PortalOIDCBackend(OIDCAuthenticationBackend):
     get_settings = staticmethod(oidc_setting)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # The library reads the provider's endpoints here, for every authenticate() call of any
+        # kind; they come from discovery, over the network, so they are read only when a
+        # sign-on needs them: a provider that is down must not break password logins.
+        self.OIDC_RP_CLIENT_ID = settings.OIDC_RP_CLIENT_ID
+        self.OIDC_RP_CLIENT_SECRET = settings.OIDC_RP_CLIENT_SECRET
+        self.OIDC_RP_SIGN_ALGO = settings.OIDC_RP_SIGN_ALGO
+        self.OIDC_RP_IDP_SIGN_KEY = None
+        self.UserModel = get_user_model()
+
+    @property
+    def OIDC_OP_TOKEN_ENDPOINT(self) -> str:  # the library reads these names
+        return oidc_setting("OIDC_OP_TOKEN_ENDPOINT")
+
+    @property
+    def OIDC_OP_USER_ENDPOINT(self) -> str:
+        return oidc_setting("OIDC_OP_USER_ENDPOINT")
+
+    @property
+    def OIDC_OP_JWKS_ENDPOINT(self) -> str:
+        return oidc_setting("OIDC_OP_JWKS_ENDPOINT")
+
     def authenticate(self, request: Any, **kwargs: Any) -> Any:
         # Only the callback view passes a nonce; a password login (even with ?code= in its
         # address) must not start a token exchange.
@@ -147,22 +171,21 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
 class SignOnStartView(OIDCAuthenticationRequestView):
     get_settings = staticmethod(oidc_setting)
 
+    def __init__(self, **kwargs: Any) -> None:
+        # The library reads the endpoints here, outside any error handling: read in dispatch.
+        View.__init__(self, **kwargs)
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not enabled():
             raise Http404("Single sign-on is not configured.")
         try:
-            return super().dispatch(request, *args, **kwargs)
+            self.OIDC_OP_AUTH_ENDPOINT = oidc_setting("OIDC_OP_AUTHORIZATION_ENDPOINT")
+            self.OIDC_RP_CLIENT_ID = settings.OIDC_RP_CLIENT_ID
         except (SignOnRefused, requests.RequestException) as exc:
             logger.warning("single sign-on unavailable: %s", exc)
             messages.error(request, "Single sign-on is unavailable: the provider did not answer.")
             return HttpResponseRedirect(reverse("login"))
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        # The library reads the endpoints here; without a provider the view must still 404.
-        if enabled():
-            super().__init__(*args, **kwargs)
-        else:
-            super(OIDCAuthenticationRequestView, self).__init__(*args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)
 
 
 class SignOnCallbackView(OIDCAuthenticationCallbackView):

@@ -36,6 +36,7 @@ def user_create(
     staff: bool = False,
     groups: Iterable[str] = (),
     password: str | None = None,
+    email: str = "",
 ) -> Any:
     """Create a user (and any missing groups). Without a password it cannot log in by password.
 
@@ -49,7 +50,7 @@ def user_create(
     if user_model.objects.filter(username=username).exists():
         raise ValidationError({"username": f"A user named {username!r} already exists."})
     with transaction.atomic():
-        user = user_model(username=username, is_staff=staff, is_superuser=staff)
+        user = user_model(username=username, email=email, is_staff=staff, is_superuser=staff)
         user.full_clean(exclude=["password"])
         if password is not None:
             _validate_password(password, user)

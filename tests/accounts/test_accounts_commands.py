@@ -31,9 +31,19 @@ def test_it_creates_a_user_and_prints_a_token_last(capsys):
 def test_it_reads_a_password_from_stdin_and_reuses_groups(capsys):
     Group.objects.create(name="lab")
     stdin = io.StringIO("s3cret-pass-4d\n")
-    call_command("createuser", "dan", "--groups", "lab", "--password-stdin", stdin=stdin)
+    call_command(
+        "createuser",
+        "dan",
+        "--groups",
+        "lab",
+        "--email",
+        "dan@example.org",
+        "--password-stdin",
+        stdin=stdin,
+    )
     user = User.objects.get(username="dan")
     assert user.check_password("s3cret-pass-4d") and not user.is_staff
+    assert user.email == "dan@example.org"
     assert Group.objects.count() == 1
 
 
@@ -65,7 +75,9 @@ def test_it_refuses_a_duplicate_username_and_says_what_works(capsys):
     User.objects.create_user("carol")
     with pytest.raises(CommandError, match=r"already exists: add --password .* or --invite"):
         call_command("createuser", "carol")
-    with pytest.raises(CommandError, match="change staff status and groups in the admin"):
+    with pytest.raises(
+        CommandError, match="change staff status, groups and e-mail address in the admin"
+    ):
         call_command("createuser", "carol", "--groups", "new")
     assert User.objects.count() == 1
     assert not Group.objects.exists()
@@ -83,7 +95,7 @@ def test_it_sets_the_password_of_an_existing_user(capsys):
     assert carol.check_password("n3w-pass-4d-stem")
 
 
-def test_it_invites_with_a_set_password_link(capsys, client):
+def test_it_invites_with_a_set_password_link(capsys, client, client_for):
     call_command("createuser", "erin", "--groups", "lab", "--invite", "--base-url", "http://portal")
     link = capsys.readouterr().out.strip().splitlines()[-1]
     assert link.startswith("http://portal/password/set/")
@@ -101,7 +113,7 @@ def test_it_invites_with_a_set_password_link(capsys, client):
     erin.refresh_from_db()
     assert erin.check_password("erin-pw-4d-stem")
     # The link is used up: it is bound to the password it replaced.
-    again = client_for_anonymous().get(link.removeprefix("http://portal"), follow=True)
+    again = client_for(None).get(link.removeprefix("http://portal"), follow=True)
     assert "Link not valid" in again.content.decode()
 
 
@@ -128,12 +140,6 @@ def test_it_refuses_a_login_link_for_an_unknown_or_inactive_user(capsys):
     User.objects.create_user("gone", is_active=False)
     with pytest.raises(CommandError, match="deactivated"):
         call_command("loginlink", "gone")
-
-
-def client_for_anonymous():
-    from django.test import Client
-
-    return Client()
 
 
 def test_it_exits_non_zero_with_one_line_on_stderr(tmp_path):

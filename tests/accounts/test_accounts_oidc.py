@@ -260,3 +260,21 @@ def test_it_refuses_a_token_of_another_issuer(sso):
     several = {"iss": sso.issuer, "aud": ["portal", "other-app"], "azp": "other-app"}
     with pytest.raises(SuspiciousOperation, match="several audiences"):
         oidc.check_id_token_claims(several, issuer=sso.issuer, client_id="portal")
+
+
+def test_it_keeps_password_logins_working_while_the_provider_is_down(
+    client, settings, users, client_for
+):
+    settings.OIDC_ISSUER = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    settings.OIDC_RP_CLIENT_ID = "portal"
+    settings.OIDC_RP_CLIENT_SECRET = "portal-secret"
+    settings.AUTHENTICATION_BACKENDS = [
+        *settings.AUTHENTICATION_BACKENDS,
+        "apps.accounts.oidc.PortalOIDCBackend",
+    ]
+    login = client.post("/login/", {"username": "alice", "password": "pw-alice-123"})
+    assert login.status_code == 302
+    assert client.session["_auth_user_id"] == str(users.owner.pk)
+    start = client_for(None).get("/oidc/authenticate/", follow=True)
+    assert start.redirect_chain == [("/login/", 302)]
+    assert "Single sign-on is unavailable" in start.content.decode()

@@ -60,6 +60,7 @@ def test_it_ignores_authorization_schemes_that_are_not_ours(header, client, user
     # What a proxy in front of the portal adds (HTTP Basic, an SSO proxy's Bearer) is not a
     # portal credential: pages and the API answer as without the header.
     assert client.get("/login/", HTTP_AUTHORIZATION=header).status_code == 200
+    assert client.get("/healthz", HTTP_AUTHORIZATION=header).status_code in {200, 503}
     anonymous = client.get("/api/tokens/", HTTP_AUTHORIZATION=header)
     assert anonymous.status_code == 401
     assert "Log in" in anonymous.json()["error"]

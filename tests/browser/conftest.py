@@ -44,6 +44,11 @@ class Portal:
     data: Path
     tokens: dict[str, str]
     passwords: dict[str, str]
+    env: dict[str, str]  # the server's environment, for manage.py commands beside it
+    log: Path  # the server's output (mails go there: the console e-mail backend)
+
+    def manage(self, *args: str, stdin: str = "") -> str:
+        return _manage(self.env, *args, stdin=stdin)
 
 
 def _free_port() -> int:
@@ -100,7 +105,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
         "DATA_ROOTS": str(data),
         "PYTHONUNBUFFERED": "1",
     }
-    for key in ("DATABASE_URL", "REDIS_URL", "DASK_SCHEDULER_ADDRESS"):
+    for key in ("DATABASE_URL", "REDIS_URL", "DASK_SCHEDULER_ADDRESS", "EMAIL_HOST", "OIDC_ISSUER"):
         env.pop(key, None)  # always the embedded default
     _write_demo(data)
     _manage(env, "migrate", "--noinput", "-v0")
@@ -125,7 +130,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base, proc, log)
-        yield Portal(base=base, data=data, tokens=tokens, passwords=passwords)
+        yield Portal(base=base, data=data, tokens=tokens, passwords=passwords, env=env, log=log)
     finally:
         proc.send_signal(signal.SIGINT)  # lets serve stop its dask cluster
         try:

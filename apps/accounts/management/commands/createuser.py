@@ -1,4 +1,4 @@
-"""``manage.py createuser USERNAME [--staff] [--groups g1,g2] [--invite | --password | --password-stdin]``.
+"""``manage.py createuser USERNAME [--staff] [--groups g1,g2] [--email A] [--invite | --password | --password-stdin]``.
 
 A password never appears on the command line (where ``ps`` and the shell history see it):
 ``--password`` asks for it on a terminal, ``--password-stdin`` reads one line from stdin.
@@ -40,6 +40,9 @@ class Command(BaseCommand):
         parser.add_argument("username")
         parser.add_argument("--staff", action="store_true", help="a portal admin (sees everything)")
         parser.add_argument("--groups", default="", help="comma-separated group names")
+        parser.add_argument(
+            "--email", default="", help="where 'Forgot your password?' sends a reset link"
+        )
         how = parser.add_mutually_exclusive_group()
         how.add_argument(
             "--invite",
@@ -74,7 +77,11 @@ class Command(BaseCommand):
     def _create(self, username: str, options: dict[str, Any], password: str | None) -> None:
         groups = [g.strip() for g in options["groups"].split(",") if g.strip()]
         user = user_create(
-            username=username, staff=options["staff"], groups=groups, password=password
+            username=username,
+            staff=options["staff"],
+            groups=groups,
+            password=password,
+            email=options["email"],
         )
         kind = "staff user" if user.is_staff else "user"
         in_groups = f" in groups {', '.join(groups)}" if groups else ""
@@ -92,10 +99,10 @@ class Command(BaseCommand):
         self.stdout.write(key)
 
     def _existing(self, user: Any, options: dict[str, Any], password: str | None) -> None:
-        if options["staff"] or options["groups"]:
+        if options["staff"] or options["groups"] or options["email"]:
             raise CommandError(
-                f"A user named {user.username!r} already exists; change staff status and groups "
-                "in the admin (/admin/auth/user/)."
+                f"A user named {user.username!r} already exists; change staff status, groups "
+                "and e-mail address in the admin (/admin/auth/user/)."
             )
         if password is not None:
             user_set_password(user=user, password=password)
