@@ -7,6 +7,7 @@ Daphne, websockets, background jobs on a local dask cluster.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +51,20 @@ class Portal:
 
     def manage(self, *args: str, stdin: str = "") -> str:
         return _manage(self.env, *args, stdin=stdin)
+
+    def api(self, user: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """The JSON answer of the API to ``user``'s token (a POST when there is a body)."""
+        # base is the http://127.0.0.1 address of the test server
+        request = urllib.request.Request(  # noqa: S310
+            self.base + path,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={
+                "Authorization": f"Token {self.tokens[user]}",
+                "Content-Type": "application/json",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return json.loads(response.read())
 
 
 def _free_port() -> int:

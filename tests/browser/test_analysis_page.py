@@ -7,8 +7,6 @@ field, download a result (checked against a numpy reference), and that another u
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,17 +21,7 @@ JOB_SECONDS = 60_000  # ms Playwright waits for a job (the first one also starts
 
 
 def _api(portal: Portal, user: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    # portal.base is the http://127.0.0.1 address of the test server
-    request = urllib.request.Request(  # noqa: S310
-        portal.base + path,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={
-            "Authorization": f"Token {portal.tokens[user]}",
-            "Content-Type": "application/json",
-        },
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-        return json.loads(response.read())
+    return portal.api(user, path, body)
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,8 @@ of the portal loads and runs its scripts under the Content-Security-Policy witho
 
 from __future__ import annotations
 
-import json
 import re
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -119,29 +117,15 @@ def _mailed_link(portal: Portal, user: str) -> str:
     raise AssertionError(f"no reset mail for {user} in {portal.log}")
 
 
-def _api(portal: Portal, user: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    # portal.base is the http://127.0.0.1 address of the test server
-    request = urllib.request.Request(  # noqa: S310
-        portal.base + path,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={
-            "Authorization": f"Token {portal.tokens[user]}",
-            "Content-Type": "application/json",
-        },
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-        return json.loads(response.read())
-
-
 def _a_dataset_and_job(portal: Portal) -> tuple[int, int]:
     """One of alice's datasets (the demo, registered here unless an earlier test did) and a job."""
-    datasets = _api(portal, "alice", "/api/datasets/")["datasets"]
+    datasets = portal.api("alice", "/api/datasets/")["datasets"]
     if datasets:
         dataset = datasets[0]["id"]
     else:
         path = str(portal.data / "demo" / "demo.json")
-        dataset = _api(portal, "alice", "/api/datasets/", {"name": "demo", "path": path})["id"]
-    job = _api(portal, "alice", "/api/jobs/", {"dataset": dataset, "analysis": "sum", "params": {}})
+        dataset = portal.api("alice", "/api/datasets/", {"name": "demo", "path": path})["id"]
+    job = portal.api("alice", "/api/jobs/", {"dataset": dataset, "analysis": "sum", "params": {}})
     return dataset, job["id"]
 
 
@@ -203,5 +187,5 @@ def test_it_asks_before_deleting_a_dataset_without_an_inline_handler(context: An
     page.click("text=Delete dataset")
     assert asked and asked[0].startswith("Remove ")
     assert page.url == f"{portal.base}/datasets/{dataset}/"  # dismissed: nothing was deleted
-    assert _api(portal, "alice", f"/api/datasets/{dataset}/")["id"] == dataset
+    assert portal.api("alice", f"/api/datasets/{dataset}/")["id"] == dataset
     assert page.evaluate("() => window.__cspViolations") == []
