@@ -79,6 +79,13 @@ ROWS = [
     Row("login", "GET", "/login/", everyone(200, 200)),
     Row("logout", "POST", "/logout/", everyone(302, 302)),
     Row("login_link", "GET", "/login/link/not-a-key/", everyone(404, 404)),
+    Row("password_reset", "GET", "/password/reset/", everyone(200, 200)),
+    Row("password_reset_done", "GET", "/password/reset/sent/", everyone(200, 200)),
+    # A set-password link that is not valid: the page says so (tests/accounts: valid ones).
+    Row("password_reset_confirm", "GET", "/password/set/MQ/not-a-token/", everyone(200, 200)),
+    # Single sign-on is off unless OIDC_ISSUER is set (tests/accounts/test_accounts_oidc.py).
+    Row("oidc_authentication_init", "GET", "/oidc/authenticate/", everyone(404, 404)),
+    Row("oidc_authentication_callback", "GET", "/oidc/callback/", everyone(404, 404)),
     Row("token_list", "GET", "/tokens/", everyone(200, LOGIN)),
     Row("token_revoke", "POST", "/tokens/{token}/revoke/", codes(302, 404, 404, LOGIN, 404)),
     Row("api_tokens", "GET", "/api/tokens/", everyone(200, 401)),
