@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +24,9 @@ logger = logging.getLogger(__name__)
 GetResponse = Callable[[HttpRequest], HttpResponse]
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 HEALTH_PATH = "/healthz"
+# Paths that carry a credential: a login link's key, a set-password link's token. The log keeps
+# their shape, not the secret (a reset link stays valid for days; logs travel further than keys).
+SECRET_IN_PATH = re.compile(r"^(/login/link/|/password/set/[^/]+/)(?!set-password/)[^/?]+")
 
 
 class AccessLogMiddleware:
@@ -44,7 +48,7 @@ class AccessLogMiddleware:
             logging.DEBUG if quiet else logging.INFO,
             "%s %s %s %.1f ms %s",
             request.method,
-            request.get_full_path(),
+            SECRET_IN_PATH.sub(r"\1…", request.get_full_path()),
             response.status_code,
             ms,
             _username(request),

@@ -103,7 +103,13 @@ def test_it_throttles_wrong_passwords_per_username_and_address(client, users, se
     elsewhere = client_from("10.1.2.3")
     ok = elsewhere.post("/login/", {"username": "alice", "password": "pw-alice-123"})
     assert ok.status_code == 302
-    # Staff lift the pause.
+    # Staff see the pause in the admin and lift it (there, or with the command).
+    staff = client_from("127.0.0.1")
+    users.staff.is_superuser = True
+    users.staff.save()
+    staff.force_login(users.staff)
+    attempts = staff.get("/admin/axes/accessattempt/")
+    assert attempts.status_code == 200 and "alice" in attempts.content.decode()
     call_command("axes_reset_username", "alice")
     assert not AccessAttempt.objects.filter(username="alice").exists()
     fresh = client_from("127.0.0.1")

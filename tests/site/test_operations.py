@@ -28,6 +28,24 @@ def test_it_logs_one_access_line_per_request_with_the_user(users, client_for, ca
     assert lines[1].split()[2] == "401" and lines[1].split()[-1] == "-"
 
 
+def test_it_keeps_the_keys_of_login_and_set_password_links_out_of_the_access_log(
+    users, client, caplog
+):
+    from apps.accounts.services import login_link_create, password_link_path
+
+    key = login_link_create(user=users.owner)
+    set_password = password_link_path(user=users.member)
+    token = set_password.rstrip("/").rsplit("/", 1)[1]
+    with caplog.at_level(logging.INFO, logger="portal.access"):
+        assert client.get(f"/login/link/{key}/").status_code == 302
+        assert client.get(set_password, follow=True).status_code == 200
+    paths = [r.getMessage().split()[1] for r in caplog.records if r.name == "portal.access"]
+    uid = set_password.split("/")[3]
+    assert paths[:2] == ["/login/link/…/", f"/password/set/{uid}/…/"]
+    assert paths[-1] == f"/password/set/{uid}/set-password/"
+    assert not [p for p in paths if key in p or token in p]
+
+
 def test_it_keeps_the_health_check_of_monitors_out_of_the_access_log(client_for, caplog):
     with caplog.at_level(logging.INFO, logger="portal.access"):
         assert client_for(None).get("/healthz").status_code == 200

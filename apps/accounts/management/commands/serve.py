@@ -53,6 +53,10 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Log in as the local admin (link valid once): {base}/login/link/{key}/"
             )
+            self.stdout.write(
+                "Logged out later? 'python manage.py loginlink --base-url "
+                f"{base}' prints a new link."
+            )
         self.stdout.write(f"Data roots: {', '.join(str(p) for p in settings.DATA_ROOTS)}")
         self.stdout.write("Press Ctrl-C to stop.")
         if settings.JOB_RUNNER == "thread":
