@@ -234,9 +234,13 @@ def worker_pids(cluster: Any) -> dict[str, int]:
 
 @pytest.fixture
 def celery_processes(
-    private_redis: RedisServer, dask_cluster: Any, tmp_path: Path
+    private_redis: RedisServer,
+    dask_cluster: Any,
+    tmp_path: Path,
+    data_root: Path,  # noqa: F811 - a fixture
 ) -> Iterator[Callable[..., subprocess.Popen]]:
-    """``start(*args)`` starts a Celery process on the test database; all stopped at the end."""
+    """``start(*args)`` starts a Celery process on the test database and data root; all stopped
+    at the end."""
     from django.db import connection
 
     base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
@@ -247,6 +251,8 @@ def celery_processes(
         "REDIS_URL": private_redis.url,
         "DASK_SCHEDULER_ADDRESS": dask_cluster.scheduler_address,
         "JOB_RUNNER": "celery",
+        # jobs check their files against the data folders, inside the worker's DATA_ROOTS
+        "DATA_ROOTS": str(data_root),
     }
     started: list[subprocess.Popen] = []
 
@@ -333,6 +339,15 @@ def big_dataset(db: None, users: SimpleNamespace, data_root: Path) -> SimpleName
         owner=users.owner, name="big", path=str(path), format="raw", params=params
     )
     return SimpleNamespace(dataset=registered, expected=expected, path=path)
+
+
+def send_run_job(url: str, job_id: int, task_id: str | None = None) -> None:
+    """Deliver ``run_job`` through the private broker (as ``runner.enqueue`` would)."""
+    from apps.jobs.tasks import run_job
+    from libertem_site.celery import app
+
+    with app.connection_for_write(url) as connection:
+        run_job.apply_async((job_id,), connection=connection, task_id=task_id)
 
 
 def pause(pids: Iterator[int] | list[int], sig: int = signal.SIGSTOP) -> None:

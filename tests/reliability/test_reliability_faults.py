@@ -33,6 +33,7 @@ from tests.reliability.conftest import (
     job_worker,
     pause,
     reaper_worker,
+    send_run_job,
     worker_pids,
 )
 
@@ -40,15 +41,6 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 # Tests on Celery hold ``runner.enqueue`` (held_jobs) and deliver run_job themselves through the
 # private broker: exactly the deliveries the test means, and none on the shared Redis.
-
-
-def send_run_job(url: str, job_id: int, task_id: str | None = None) -> None:
-    """Deliver ``run_job`` through the private broker (as ``runner.enqueue`` would)."""
-    from apps.jobs.tasks import run_job
-    from libertem_site.celery import app
-
-    with app.connection_for_write(url) as connection:
-        run_job.apply_async((job_id,), connection=connection, task_id=task_id)
 
 
 def result_of(client: Any, job_id: int, name: str = "intensity") -> np.ndarray:

@@ -1,11 +1,10 @@
 """Data larger than the workers' memory, in the production configuration: two ``dask worker``
 processes with nannies, a 512 MiB memory limit each and the warm-up preload (as the Procfile
-starts them), and a 4 GiB dataset (a sparse file: its holes read as zeros through the page
-cache like data would). The job finishes with the right result and no worker is paused or
-restarted; with a worker stopped (SIGSTOP) mid-job the job finishes on the other; a cancel
-while a worker is stopped ends the job within seconds.
-
-The job driver runs in this process on the thread runner (the same code as the Celery task).
+starts them), a Celery job worker and the reaper (Celery beat, every 2 s, heartbeat timeout
+4 s), and a 4 GiB dataset (a sparse file: its holes read as zeros through the page cache like
+data would). The job finishes with the right result and no worker is paused or restarted;
+with a worker stopped (SIGSTOP) mid-job for longer than the reaper's limit the job finishes on
+the other; a cancel while a worker is stopped ends the job within seconds.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import os
 import resource
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -23,9 +22,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from apps.jobs import compute
 from tests.jobs.support import submit, wait_progress, wait_status, wait_terminal
-from tests.reliability.conftest import DaskProcesses
+from tests.reliability.conftest import (
+    DaskProcesses,
+    job_worker,
+    reaper_worker,
+    send_run_job,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -36,19 +39,40 @@ DISK = {"shape": "disk", "cx": 128, "cy": 128, "r": 40}
 MARKED = range(0, NAV[0] * NAV[1], 509)  # frames with data in them; the rest are holes
 
 
+#: The Celery worker's fault settings: a worker silent 2 s is hung.
+FAULTS = {"DASK_WORKER_HUNG_SECONDS": "2", "JOB_UNRUNNABLE_SECONDS": "20"}
+
+
 @pytest.fixture
-def workers(tmp_path: Path, settings: Any) -> Iterator[DaskProcesses]:
+def workers(tmp_path: Path) -> Iterator[DaskProcesses]:
     processes = DaskProcesses(tmp_path, memory_limit=str(LIMIT), production=True)
     processes.start()
-    settings.DASK_SCHEDULER_ADDRESS = processes.address
-    settings.JOB_RUNNER = "thread"
-    settings.DASK_WORKER_HUNG_SECONDS = 2
-    settings.JOB_UNRUNNABLE_SECONDS = 20
-    old = compute.set_executor(None)  # created from settings on first use
     yield processes
-    compute.close_executor()
-    compute.set_executor(old)
     processes.kill()
+
+
+@pytest.fixture
+def dask_cluster(workers: DaskProcesses, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+    """The Celery processes of ``celery_processes`` compute on :func:`workers`."""
+    for name, value in FAULTS.items():
+        monkeypatch.setenv(name, value)
+    return SimpleNamespace(scheduler_address=workers.address)
+
+
+@pytest.fixture
+def run(
+    celery_processes: Any, private_redis: Any, tmp_path: Path, held_jobs: Any
+) -> Callable[[Any, Any], int]:
+    """``run(client, dataset)``: submit a virtual-detector job for the Celery job worker."""
+    job_worker(celery_processes, "jobs")
+    reaper_worker(celery_processes, tmp_path)
+
+    def submit_virtual(client: Any, dataset: Any) -> int:
+        job_id = submit(client, dataset, "virtual", DISK).json()["id"]
+        send_run_job(private_redis.url, job_id)
+        return job_id
+
+    return submit_virtual
 
 
 @pytest.fixture
@@ -92,10 +116,10 @@ def intensity(client: Any, job_id: int) -> np.ndarray:
     return np.load(io.BytesIO(response.content))
 
 
-def test_a_dataset_four_times_the_workers_memory_finishes(users, client_for, workers, huge):
+def test_a_dataset_four_times_the_workers_memory_finishes(users, client_for, workers, huge, run):
     pids = workers.worker_pids()
     client = client_for(users.owner)
-    job = wait_terminal(submit(client, huge.dataset, "virtual", DISK).json()["id"], timeout=600)
+    job = wait_terminal(run(client, huge.dataset), timeout=600)
     assert (job.status, job.error) == ("finished", "")
     np.testing.assert_allclose(intensity(client, job.pk), huge.expected, rtol=1e-5)
     assert workers.worker_pids() == pids  # no worker was restarted
@@ -103,24 +127,27 @@ def test_a_dataset_four_times_the_workers_memory_finishes(users, client_for, wor
     assert all(peak < 0.8 * LIMIT for peak in peak_rss(workers).values()), peak_rss(workers)
 
 
-def test_a_worker_stopped_mid_job_leaves_the_job_to_the_other(users, client_for, workers, huge):
+def test_a_worker_stopped_mid_job_leaves_the_job_to_the_other(
+    users, client_for, workers, huge, run
+):
     client = client_for(users.owner)
-    job_id = submit(client, huge.dataset, "virtual", DISK).json()["id"]
+    job_id = run(client, huge.dataset)
     wait_progress(job_id, timeout=300)
     stopped = workers.worker_pids()["node-1"]
     os.kill(stopped, signal.SIGSTOP)
     try:
+        time.sleep(6)  # longer than the reaper's limit (a heartbeat 4 s old)
         job = wait_terminal(job_id, timeout=600)
     finally:
         os.kill(stopped, signal.SIGCONT)
-    assert (job.status, job.error) == ("finished", "")
+    assert (job.status, job.error, job.attempt) == ("finished", "", 1)  # never reaped
     np.testing.assert_allclose(intensity(client, job_id), huge.expected, rtol=1e-5)
     assert {p["worker"] for p in job.partitions} >= {"node-0"}
 
 
-def test_a_cancel_while_a_worker_is_stopped_ends_the_job(users, client_for, workers, huge):
+def test_a_cancel_while_a_worker_is_stopped_ends_the_job(users, client_for, workers, huge, run):
     client = client_for(users.owner)
-    job_id = submit(client, huge.dataset, "virtual", DISK).json()["id"]
+    job_id = run(client, huge.dataset)
     wait_status(job_id, "running", timeout=120)
     stopped = workers.worker_pids()["node-1"]
     os.kill(stopped, signal.SIGSTOP)
