@@ -318,3 +318,21 @@ def test_it_reconnects_a_lost_websocket_and_catches_up(
     assert f"/ws/jobs/{second}/" in dropped[-1]
     assert alice_page.inner_text("#message") == ""
     assert alice_page.get_attribute(".progress", "aria-valuenow") == "100"
+
+
+def test_a_cancel_that_comes_too_late_says_the_job_has_finished(
+    alice_page: Any, portal: Portal, dataset_id: int
+) -> None:
+    _open_analysis(alice_page, portal, dataset_id)
+    job_id = alice_page.evaluate("() => window.__analysisPage.state.job.id")
+    assert alice_page.is_disabled("#cancel")  # the page knows the job has ended
+    # A click that raced the job's end (the button was still enabled when it was pressed):
+    alice_page.evaluate("() => { document.getElementById('cancel').disabled = false; }")
+    alice_page.click("#cancel")
+    alice_page.wait_for_function(
+        "() => document.getElementById('message').textContent.includes('nothing to cancel')"
+    )
+    assert alice_page.inner_text("#message") == (
+        f"Job {job_id} has already finished; there is nothing to cancel."
+    )
+    assert alice_page.get_attribute("#job-state", "data-state") == "finished"
