@@ -68,12 +68,20 @@ class PortalUserAdmin(UserAdmin):
     @admin.action(description="Make a set-password link (invitation or reset)")
     def make_password_links(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         # The link reaches the user the way staff choose (mail, chat); the portal sends nothing.
-        days = password_link_days()
         for user in queryset.filter(is_active=True):
-            url = request.build_absolute_uri(password_link_path(user=user))
-            messages.info(
-                request, f"Send {user.username} this link (works once, for {days} days): {url}"
-            )
+            _show_password_link(request, user)
         inactive = queryset.filter(is_active=False).count()
         if inactive:
             messages.warning(request, f"{inactive} deactivated user(s) got no link.")
+
+    def response_add(self, request: HttpRequest, obj: Any, post_url_continue: Any = None) -> Any:
+        # A user added with password-based authentication off is an invitation: show its link.
+        if obj.is_active and not obj.has_usable_password():
+            _show_password_link(request, obj)
+        return super().response_add(request, obj, post_url_continue)
+
+
+def _show_password_link(request: HttpRequest, user: Any) -> None:
+    url = request.build_absolute_uri(password_link_path(user=user))
+    days = password_link_days()
+    messages.info(request, f"Send {user.username} this link (works once, for {days} days): {url}")

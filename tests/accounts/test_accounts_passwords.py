@@ -76,6 +76,27 @@ def test_it_lets_staff_make_set_password_links_in_the_admin(users, client_for):
     assert invited.check_password("frank-pw-4d-stem")
 
 
+def test_it_shows_the_invitation_link_of_a_user_added_without_a_password(users, client_for):
+    users.staff.is_superuser = True
+    users.staff.save()
+    response = client_for(users.staff).post(
+        "/admin/auth/user/add/",
+        {"username": "gina", "usable_password": "false", "password1": "", "password2": ""},
+        follow=True,
+    )
+    assert response.status_code == 200
+    gina = User.objects.get(username="gina")
+    assert not gina.has_usable_password()
+    path = re.search(r"http://testserver(/password/set/[^\s<]+/)", response.content.decode()).group(
+        1
+    )
+    client = client_for(None)
+    assert "Your account is <strong>gina</strong>" in client.get(path, follow=True).content.decode()
+    assert _set_password(client, path, "gina-pw-4d-stem").status_code == 302
+    gina.refresh_from_db()
+    assert gina.check_password("gina-pw-4d-stem")
+
+
 def test_it_shows_the_way_back_in_on_the_login_page(client, settings):
     settings.PRODUCTION = False  # the embedded default: one scientist, the local admin
     page = client.get("/login/").content.decode()
