@@ -301,6 +301,8 @@ OIDC_RP_SIGN_ALGO = env_str("OIDC_SIGN_ALGO", "RS256")
 OIDC_RP_SCOPES = env_str("OIDC_SCOPES", "openid email profile")
 OIDC_USERNAME_CLAIM = env_str("OIDC_USERNAME_CLAIM", "preferred_username")
 OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+# Members of this provider group are portal admins; unset: staff status is managed in the admin.
+OIDC_STAFF_GROUP = env_str("OIDC_STAFF_GROUP")
 OIDC_BUTTON_LABEL = env_str("OIDC_BUTTON_LABEL", "Sign in with your facility account")
 OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10, minimum=1)
 OIDC_USE_PKCE = True

@@ -165,6 +165,7 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
             claims={**payload, **userinfo},
             username_claim=settings.OIDC_USERNAME_CLAIM,
             groups_claim=settings.OIDC_GROUPS_CLAIM,
+            staff_group=settings.OIDC_STAFF_GROUP,
         )
 
 

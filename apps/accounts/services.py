@@ -136,14 +136,20 @@ def login_link_use(*, key: str) -> Any | None:
 
 
 def oidc_user_sign_in(
-    *, issuer: str, claims: dict[str, Any], username_claim: str, groups_claim: str
+    *,
+    issuer: str,
+    claims: dict[str, Any],
+    username_claim: str,
+    groups_claim: str,
+    staff_group: str | None = None,
 ) -> Any:
     """The user that the verified ``claims`` of an OpenID provider sign in as.
 
     The first sign-in of a subject creates a user (no password) named after ``username_claim``;
     a local user of that name is never taken over. At every sign-in the e-mail address and the
     groups follow the provider: the user's groups become exactly those named in
-    ``groups_claim`` (missing groups are created).
+    ``groups_claim`` (missing groups are created); with ``staff_group``, membership of that
+    group makes a portal admin (staff and superuser) and its absence takes that away.
     """
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
@@ -162,7 +168,11 @@ def oidc_user_sign_in(
         if isinstance(email, str) and email != user.email:
             user.email = email
             user.save(update_fields=["email"])
-        user.groups.set(_groups_named(oidc_group_names(claims.get(groups_claim))))
+        names = oidc_group_names(claims.get(groups_claim))
+        user.groups.set(_groups_named(names))
+        if staff_group and user.is_staff != (staff_group in names):
+            user.is_staff = user.is_superuser = staff_group in names
+            user.save(update_fields=["is_staff", "is_superuser"])
         identity.last_login = timezone.now()
         identity.save(update_fields=["last_login"])
     return user

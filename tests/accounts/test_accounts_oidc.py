@@ -155,6 +155,20 @@ def test_it_signs_in_through_the_provider_and_maps_groups(live_server, sso):
     assert Group.objects.filter(name="lab").exists()  # other members keep the group
 
 
+def test_it_makes_members_of_the_staff_group_portal_admins(live_server, sso, settings):
+    settings.OIDC_STAFF_GROUP = "portal-admins"
+    sso.set_accounts({"carla": {**CARLA, "groups": ["lab", "portal-admins"]}})
+    session, home = _portal_sign_in(live_server, "carla")
+    assert "Welcome, carla" in home.text
+    carla = User.objects.get(username="carla")
+    assert carla.is_staff and carla.is_superuser
+    assert session.get(f"{live_server.url}/admin/").status_code == 200
+    sso.set_accounts({"carla": CARLA})  # left the group at the provider
+    _portal_sign_in(live_server, "carla")
+    carla.refresh_from_db()
+    assert not carla.is_staff and not carla.is_superuser
+
+
 def test_it_never_takes_over_a_local_account_of_the_same_name(live_server, sso):
     local = User.objects.create_user("carla", password="local-pw-4d-stem")
     _, page = _portal_sign_in(live_server, "carla")
