@@ -1,7 +1,7 @@
 """URL routes: pages and the JSON API of each app, and the admin.
 
-Ids in routes use the ``id`` converter (apps.accounts.ids, registered by the app): an id beyond the database's range
-matches no route. Errors on ``/api/`` paths (no route, a malformed request, a body over the
+Ids in routes use the ``id`` converter (apps.accounts.ids, registered by the app): an id
+beyond the database's range matches no route. Errors on ``/api/`` paths (no route, a malformed request, a body over the
 size limit) answer in the API's JSON error format; pages keep Django's.
 """
 

@@ -128,9 +128,10 @@ def _refuse_constant(name: str) -> Any:
 
 
 def api_view(
-    methods: tuple[str, ...],
+    methods: tuple[str, ...], *, public: bool = False
 ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    """Wraps an API view: allowed methods, login (session or token), errors as JSON."""
+    """Wraps an API view: allowed methods, login (session or token; not when ``public``),
+    errors as JSON."""
 
     # HEAD is GET without the body (the server drops it); views branch on their write methods.
     allowed = (*methods, "HEAD") if "GET" in methods else methods
@@ -145,7 +146,7 @@ def api_view(
                 )
                 response["Allow"] = ", ".join(allowed)
                 return response
-            if not request.user.is_authenticated:
+            if not public and not request.user.is_authenticated:
                 return error_response("Log in or send 'Authorization: Token <key>'.", status=401)
             try:
                 return view(request, *args, **kwargs)

@@ -73,7 +73,7 @@ def api_token(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponse(status=204)
 
 
-@require_safe
+@api_view(("GET",), public=True)
 def api_schema(request: HttpRequest) -> HttpResponse:
     return JsonResponse(openapi_schema())
 
