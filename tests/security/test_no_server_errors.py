@@ -65,7 +65,13 @@ def concrete(route: str, pk: Any) -> str:
 
 def requests(client: Client, path: str) -> list[tuple[str, Any]]:
     return [
-        ("GET", client.get(path, {"y": "9" * 5000, "x": "-1", "dataset": "5608482527878281428992", "path": "\x00"})),
+        (
+            "GET",
+            client.get(
+                path,
+                {"y": "9" * 5000, "x": "-1", "dataset": "5608482527878281428992", "path": "\x00"},
+            ),
+        ),
         ("HEAD", client.head(path)),
         ("POST json", client.post(path, ODD_JSON, content_type="application/json")),
         ("POST form", client.post(path, ODD_FORM)),
