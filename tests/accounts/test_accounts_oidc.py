@@ -78,32 +78,32 @@ def provider(live_server, tmp_path_factory) -> Iterator[Provider]:
         ],
     }
     (tmp / "config.json").write_text(json.dumps(config))
-    proc = subprocess.Popen(
-        [node, "provider.mjs", str(tmp / "config.json")],
-        cwd=PROVIDER_DIR,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmp / "provider.log"
+    with open(log, "wb") as out:  # a file, not a pipe nobody reads once it has started
+        proc = subprocess.Popen(
+            [node, "provider.mjs", str(tmp / "config.json")],
+            cwd=PROVIDER_DIR,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        issuer = _wait_ready(proc)
+        issuer = _wait_ready(proc, log)
         yield Provider(issuer=issuer, accounts=accounts)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
 
 
-def _wait_ready(proc: subprocess.Popen[str]) -> str:
+def _wait_ready(proc: subprocess.Popen[bytes], log: Path) -> str:
     deadline = time.monotonic() + 30
-    lines = []
     while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the provider exited: {''.join(lines)}")
-        lines.append(line)
-        if line.startswith("ready "):
-            return line.split()[1]
-    raise RuntimeError(f"the provider did not start: {''.join(lines)}")
+        ready = re.search(r"^ready (\S+)$", log.read_text(), re.MULTILINE)
+        if ready:
+            return ready.group(1)
+        if proc.poll() is not None:
+            raise RuntimeError(f"the provider exited: {log.read_text()}")
+        time.sleep(0.1)
+    raise RuntimeError(f"the provider did not start: {log.read_text()}")
 
 
 @pytest.fixture
