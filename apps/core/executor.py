@@ -276,11 +276,12 @@ def _holders(p: Partition, names: dict[str, str]) -> list[str] | None:
 
 
 def _placement(p: Partition, names: dict[str, str], slots: list[str]) -> list[str] | None:
-    """The workers that hold ``p``, or else the one it prefers (see DaskExecutor._workers)."""
+    """The workers that hold ``p`` (those that run, if any do), or else the one it prefers
+    (see :func:`_worker_slots`)."""
     holders = _holders(p, names)
-    if holders is not None or not slots:
-        return holders
-    return [slots[p.index % len(slots)]]
+    if holders is not None:
+        return [a for a in holders if a in slots] or holders
+    return [slots[p.index % len(slots)]] if slots else None
 
 
 def _worker_slots(identity: dict[str, Any], healthy: set[str]) -> tuple[dict[str, str], list[str]]:
@@ -446,9 +447,13 @@ class DaskExecutor(Executor):
         queue = as_completed(loop=self.client.loop, with_results=True, raise_errors=False)
 
         def submit(p: Partition, part_roi: np.ndarray | None, healthy: list[str] | None) -> None:
-            # ``healthy``: submitted again, to the workers that run now (a partition any worker
-            # may read), or to its node's new address
-            workers = healthy or _placement(p, names, slots)
+            # ``healthy``: submitted again, to the workers that run now (of its nodes, if it is
+            # stored on nodes: under their current addresses)
+            if healthy:
+                workers = _placement(p, names, healthy) if p.nodes else healthy
+            else:
+                workers = _placement(p, names, slots)
+            loose = workers is not None and not p.nodes and not healthy
             fut = self.client.submit(
                 _run_on_worker,
                 task,
@@ -458,10 +463,10 @@ class DaskExecutor(Executor):
                 pure=False,
                 workers=workers,
                 # a preference only, unless the partition is stored on its nodes
-                allow_other_workers=workers is not None and not p.nodes and not healthy,
+                allow_other_workers=loose,
                 key=f"partition-{p.index}-{uuid.uuid4().hex[:8]}",
             )
-            running[fut] = Submitted(p, part_roi, workers)
+            running[fut] = Submitted(p, part_roi, workers, loose)
             queue.add(fut)
 
         def review() -> None:
@@ -474,8 +479,7 @@ class DaskExecutor(Executor):
             for fut in self.watch.review(running, identity, processing):
                 moved = running.pop(fut)
                 fut.cancel()
-                p = moved.partition
-                submit(p, moved.roi, _holders(p, names) if p.nodes else healthy)
+                submit(moved.partition, moved.roi, healthy)
 
         try:
             while pending and len(running) < limit:

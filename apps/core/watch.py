@@ -3,9 +3,9 @@
 dask waits for a worker that holds a task's only allowed address however long it is gone,
 paused or hung (its nanny may restart it under a new address; a stopped process keeps its
 connection for minutes): a job would wait for good. The executor asks :class:`PartitionWatch`
-every half second. A partition any worker may read moves to a running worker at once; a
-partition stored on nodes follows its node to a new address; one that no worker can run for
-``unrunnable_after`` seconds fails the job with the reason.
+every half second. A blocked partition moves at once to a worker that runs and may read it
+(any worker, or one of the nodes that store it, under its current address); one that no such
+worker can run for ``unrunnable_after`` seconds fails the job with the reason.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ class Submitted:
     partition: Partition
     roi: np.ndarray | None
     workers: list[str] | None
+    #: ``workers`` is a preference only (dask may run it on any worker)
+    loose: bool = False
     blocked_since: float | None = None
 
 
@@ -65,16 +67,15 @@ class PartitionWatch:
         again = []
         for future, task in running.items():
             p = task.partition
-            holders = sorted(by_name[n] for n in p.nodes if n in by_name) if p.nodes else None
-            if holders and holders != sorted(task.workers or []):
-                again.append(future)  # its node came back under a new address
-                continue
-            reason = _blocked(where.get(future.key), holders, health, p)
+            allowed = None if task.workers is None or task.loose else task.workers
+            reason = _blocked(where.get(future.key), allowed, health, p)
             if reason is None:
                 task.blocked_since = None
                 continue
-            if holders is None and any(w.ok for w in health.values()):
-                again.append(future)  # any worker may read it: one that runs takes it
+            # where it may run now: its nodes (by name: a restarted node has a new address)
+            options = [by_name[n] for n in p.nodes if n in by_name] if p.nodes else list(health)
+            if any(health[a].ok for a in options):
+                again.append(future)
                 continue
             if task.blocked_since is None:
                 task.blocked_since = now
@@ -88,14 +89,14 @@ class PartitionWatch:
 
 
 def _blocked(
-    at: str | None, holders: list[str] | None, health: dict[str, WorkerHealth], p: Partition
+    at: str | None, allowed: list[str] | None, health: dict[str, WorkerHealth], p: Partition
 ) -> str | None:
     """Why the task cannot progress, or None if it can (running, or waiting for a free
-    worker that runs)."""
+    worker that runs). ``allowed``: the addresses dask may run it at (None: any)."""
     if at is not None:
         worker = health.get(at)
         return None if worker is None or worker.ok else worker.describe()
-    candidates = list(health) if holders is None else holders
+    candidates = list(health) if allowed is None else [a for a in allowed if a in health]
     if not candidates:
         if p.nodes:
             return f"none of its nodes ({', '.join(p.nodes)}) is connected"

@@ -67,8 +67,8 @@ def test_a_partition_on_a_hung_worker_moves_to_one_that_runs(watch, monkeypatch)
     cluster = identity(a=("tcp://a", "running", 99.0), b=("tcp://b", "running", 50.0))
     on_b, on_a = future("p0"), future("p1")
     running = {
-        on_b: Submitted(partition(0), None, ["tcp://b"]),
-        on_a: Submitted(partition(1), None, ["tcp://a"]),
+        on_b: Submitted(partition(0), None, ["tcp://b"], loose=True),
+        on_a: Submitted(partition(1), None, ["tcp://a"], loose=True),
     }
     assert watch.healthy(cluster) == {"tcp://a"}
     assert watch.review(running, cluster, {"tcp://b": ["p0"], "tcp://a": ["p1"]}) == [on_b]
@@ -128,3 +128,11 @@ def test_a_queued_partition_waits_for_a_running_worker(watch, clock, monkeypatch
     running = {fut: Submitted(partition(0, ("a", "b")), None, ["tcp://a", "tcp://b"])}
     clock.now = 1000.0
     assert watch.review(running, cluster, {}) == []
+
+
+def test_a_stored_partition_on_a_hung_node_moves_to_a_replica(watch, monkeypatch):
+    monkeypatch.setattr("time.time", lambda: 100.0)
+    cluster = identity(a=("tcp://a", "running", 50.0), b=("tcp://b", "running", 99.0))
+    fut = future("p0")
+    running = {fut: Submitted(partition(0, ("a", "b")), None, ["tcp://a"])}
+    assert watch.review(running, cluster, {"tcp://a": ["p0"]}) == [fut]
