@@ -20,10 +20,8 @@ class WarmUp(WorkerPlugin):
     """Loads numba and the fold (:func:`apps.core.kernels.warm_up`) in the background, so the
     first sum on a new worker does not wait for them (0.5 s), and keeps the worker's memory
     maps (:mod:`apps.core.io.mapping`) to half its memory limit, and the read pages mapped in
-    to an eighth: dask counts the mapped-in pages of files in the worker's memory, and pauses
-    (80 %) or restarts (95 %) a worker past its limit. An eighth leaves an idle worker (about
-    200 MiB with numpy, numba and dask loaded) room for a tile and its allocations on a
-    512 MiB worker."""
+    to :func:`resident_budget`: dask counts the mapped-in pages of files in the worker's
+    memory, and pauses (80 %) or restarts (95 %) a worker past its limit."""
 
     name = "libertem-portal-warm-up"
 
@@ -31,8 +29,21 @@ class WarmUp(WorkerPlugin):
         limit = getattr(getattr(worker, "memory_manager", None), "memory_limit", None)
         if limit:
             mapping.limit_bytes(int(limit) // 2)
-            mapping.limit_resident(int(limit) // 8)
+            mapping.limit_resident(resident_budget(int(limit)))
         threading.Thread(target=kernels.warm_up, name="warm-up", daemon=True).start()
+
+
+#: What an idle worker holds (numpy, numba, dask loaded: about 200 MiB) and some room.
+WORKER_BASE_BYTES = 256 * 2**20
+
+
+def resident_budget(memory_limit: int) -> int:
+    """Bytes of read file pages a worker with ``memory_limit`` keeps mapped in: half the limit
+    less what an idle worker holds, at least an eighth. With a tile (at most a quarter of the
+    budget) and the task's allocations the worker stays below dask's pause at 80 %: 64 MiB of
+    a 512 MiB worker, 1.75 GiB of a 4 GiB one (a second analysis of 1.75 GiB of data per
+    worker finds its pages mapped)."""
+    return max(memory_limit // 8, memory_limit // 2 - WORKER_BASE_BYTES)
 
 
 def dask_setup(worker: Any) -> None:

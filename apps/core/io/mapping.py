@@ -20,8 +20,8 @@ mapped in, the most recently read; older ones are advised away (``MADV_DONTNEED`
 unmaps them, the kernel keeps them in its page cache, a later read maps them in again with a
 minor fault, never a disk read while the cache holds them). A task's resident memory is then
 what it allocates, plus this budget, plus one tile, whatever the size of the file.
-:class:`apps.core.warmup.WarmUp` sets the budget of a dask worker to an eighth of its memory
-limit (a 4 GiB worker keeps 512 MiB of recently read data mapped).
+:class:`apps.core.warmup.WarmUp` sets the budget of a dask worker from its memory limit
+(:func:`apps.core.warmup.resident_budget`: 64 MiB of 512 MiB, 1.75 GiB of 4 GiB).
 """
 
 from __future__ import annotations
