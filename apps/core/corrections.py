@@ -14,13 +14,16 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.ndimage import median_filter
 
 from apps.core.errors import DataSetError
 from apps.core.npyfile import read_npy_header
+
+if TYPE_CHECKING:
+    from apps.core.io.references import FileId
 
 FILE_PARAMS = ("dark", "gain", "excluded")
 #: ``excluded_pixels``: ``[[y, x], ...]``; ``hot_pixels``: true or a threshold, detected on open.
@@ -133,11 +136,16 @@ def detect_hot_pixels(
 
 
 def load_corrections(
-    params: Mapping[str, Any], *, folder: str, sig_shape: Sequence[int]
+    params: Mapping[str, Any],
+    *,
+    folder: str,
+    sig_shape: Sequence[int],
+    pinned: frozenset[FileId] | None = None,
 ) -> Corrections | None:
     """Corrections from ``params`` (``dark``/``gain``/``excluded``: ``.npy`` paths).
 
     Relative paths are relative to ``folder`` (the dataset's). Returns None when none is given.
+    ``pinned``: the files a check saw; a map file that is not one of them is refused.
     """
     maps: dict[str, np.ndarray] = {}
     for name in FILE_PARAMS:
@@ -146,7 +154,7 @@ def load_corrections(
             continue
         if not isinstance(value, str):
             raise DataSetError(f"{name}: expected the path of an .npy file, got {value!r}.")
-        maps[name] = _load_map(os.path.join(folder, value), name, tuple(sig_shape))
+        maps[name] = _load_map(os.path.join(folder, value), name, tuple(sig_shape), pinned)
     pixels = params.get("excluded_pixels")
     if pixels is not None:
         listed = pixel_mask(pixels, sig_shape)
@@ -162,11 +170,17 @@ def load_corrections(
     )
 
 
-def _load_map(path: str, name: str, sig_shape: tuple[int, ...]) -> np.ndarray:
+def _load_map(
+    path: str, name: str, sig_shape: tuple[int, ...], pinned: frozenset[FileId] | None
+) -> np.ndarray:
     """The ``.npy`` map at ``path``; its header's shape is checked before the data is read, so
     a header claiming a huge array costs nothing."""
+    # Imported here: apps.core.io imports this module while it initialises.
+    from apps.core.io.references import check_opened
+
     try:
         with open(path, "rb") as f:
+            check_opened(f.fileno(), path, pinned)
             shape = read_npy_header(f)[0]
             if tuple(shape) != sig_shape:
                 raise DataSetError(

@@ -85,7 +85,14 @@ def write_partition(source: dict[str, Any], copy: PartitionCopy, root: str) -> d
     Returns ``{"index", "node", "sha256", "written", "nbytes", "seconds"}``.
     """
     t0 = time.perf_counter()
-    ds = open_dataset(source["path"], format=source["format"], params=source["params"])
+    # The driver checked the source's files: the task reads only those (a file swapped since,
+    # for a link out of the data folders, is refused).
+    ds = open_dataset(
+        source["path"],
+        format=source["format"],
+        params=source["params"],
+        pinned=source.get("pinned"),
+    )
     storage = NodeStorage(copy.node, root)
     nbytes = (copy.stop - copy.start) * ds.frame_bytes
     kept = _intact(storage, copy.rel, nbytes)
@@ -160,7 +167,12 @@ def ingest(
         for i, (lo, hi) in enumerate(ranges)
         for node in held[i]
     ]
-    spec = {"path": source.path, "format": source.format, "params": source.params()}
+    spec = {
+        "path": source.path,
+        "format": source.format,
+        "params": source.params(),
+        "pinned": source.pinned,
+    }
     outcomes = _run(copies, spec, roots, client, on_progress, should_stop)
     doc = _sidecar_doc(source, ranges, held, outcomes, folder, {n: roots[n] for n in targets})
     parts = [{k: v for k, v in p.items() if k != "written"} for p in doc["partitions"]]

@@ -30,7 +30,13 @@ from apps.core.io.hdf5 import H5DataSet
 from apps.core.io.mib import MibDataSet
 from apps.core.io.npy import NpyDataSet
 from apps.core.io.raw import RawDataSet
-from apps.core.io.references import AllowedFiles, Reference, check_files
+from apps.core.io.references import (
+    AllowedFiles,
+    FileId,
+    Reference,
+    check_files,
+    pinned_files,
+)
 
 __all__ = ["FORMATS", "DataSet", "Partition", "detect", "open_dataset", "sniff_format"]
 
@@ -97,14 +103,18 @@ def open_dataset(
     params: dict[str, Any] | None = None,
     allowed: AllowedFiles | None = None,
     node_roots: Mapping[str, str] | None = None,
+    pinned: frozenset[FileId] | None = None,
 ) -> DataSet:
     """Open the dataset at ``path`` (for HDF5 optionally ``file.h5:/group/data``).
 
     With ``allowed`` (e.g. ``InFolders((root,))``), every file the dataset will open
     (:meth:`DataSet.references`, and the correction maps) is checked by its real path before
-    it is read; ForbiddenReference names the first one refused and the link leading to it. ``node_roots`` (the server's ``DATA_NODES``)
-    are the storage roots of a sidecar written by ingestion; without them such a sidecar is
-    refused.
+    it is read; ForbiddenReference names the first one refused and the link leading to it, and
+    the partitions read only the files the check saw (``DataSet.pinned``), so a file swapped
+    after the check is refused by the worker reading it. ``pinned`` (the ``pinned`` of the
+    dataset opened with the check) does the same where a task reopens a checked dataset.
+    ``node_roots`` (the server's ``DATA_NODES``) are the storage roots of a sidecar written by
+    ingestion; without them such a sidecar is refused.
     """
     if allowed is not None:
         check_files([Reference(H5DataSet.split_path(str(path))[0])], allowed)
@@ -121,9 +131,11 @@ def open_dataset(
     correction_params = {k: params.pop(k) for k in CORRECTION_PARAMS if params.get(k) is not None}
     folder = os.path.dirname(H5DataSet.split_path(str(path))[0])
     if allowed is not None:
-        cls.references(str(path), params, allowed=allowed)
-        check_files(_correction_references(correction_params, folder=folder), allowed)
+        refs = cls.references(str(path), params, allowed=allowed)
+        refs += check_files(_correction_references(correction_params, folder=folder), allowed)
+        pinned = _checked(pinned, refs)
     ds = _open_format(cls, str(path), params, node_roots)
+    ds.pinned = pinned
     threshold = hot_pixel_threshold(correction_params.pop("hot_pixels", None))
     if threshold is not None:
         # Detected once; the pixels go into the params, so reopening does not read the data.
@@ -133,8 +145,16 @@ def open_dataset(
         correction_params["excluded_pixels"] = pixels
     if not correction_params:
         return ds
-    corrections = load_corrections(correction_params, folder=folder, sig_shape=ds.sig_shape)
+    corrections = load_corrections(
+        correction_params, folder=folder, sig_shape=ds.sig_shape, pinned=pinned
+    )
     return with_corrections(ds, corrections, correction_params)
+
+
+def _checked(pinned: frozenset[FileId] | None, refs: list[Reference]) -> frozenset[FileId]:
+    """The files the check saw (of those already ``pinned``, when reopened in a task)."""
+    seen = pinned_files(refs)
+    return seen if pinned is None else seen & pinned
 
 
 def _open_format(

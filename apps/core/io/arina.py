@@ -27,7 +27,13 @@ from apps.core.io.base import (
     check_shape,
 )
 from apps.core.io.corrected import CorrectedPartition
-from apps.core.io.references import AllowedFiles, Reference, hdf5_references
+from apps.core.io.references import (
+    AllowedFiles,
+    Reference,
+    check_h5_opened,
+    check_virtual_sources,
+    hdf5_references,
+)
 
 DATA_GROUP = "/entry/data"
 PIXEL_MASK = "/entry/instrument/detector/detectorSpecific/pixel_mask"
@@ -83,10 +89,19 @@ class ArinaPartition(Partition):
         files: dict[str, h5py.File] = self.__dict__.setdefault("_open", {})
         if path not in files:
             try:
-                files[path] = h5py.File(path, "r")
+                h5file = h5py.File(path, "r")
             except H5_ERRORS as exc:
                 raise DataSetError(f"{path}: cannot open the data file: {exc}.") from exc
-        return files[path][name]
+            try:
+                check_h5_opened(h5file, self.pinned)
+            except DataSetError:
+                h5file.close()
+                raise
+            files[path] = h5file
+        dset = files[path][name]
+        check_h5_opened(dset.file, self.pinned)  # an external link in the data file
+        check_virtual_sources(path, dset, self.pinned)
+        return dset
 
 
 class ArinaDataSet(DataSet):

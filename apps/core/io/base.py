@@ -17,7 +17,7 @@ import numpy as np
 
 from apps.core.errors import DataSetError
 from apps.core.io import mapping
-from apps.core.io.references import AllowedFiles, Reference, check_files
+from apps.core.io.references import AllowedFiles, FileId, Reference, check_files
 
 DEFAULT_PARTITION_BYTES = 256 * 2**20
 DEFAULT_TILE_BYTES = 4 * 2**20
@@ -93,8 +93,12 @@ def roi_runs(roi: np.ndarray) -> list[tuple[int, int]]:
 class Partition(ABC):
     """Frames ``[start, stop)`` of a dataset, readable on any worker that can reach the file.
 
-    Subclasses implement :meth:`read`; the tile iterator is shared.
+    Subclasses implement :meth:`read`; the tile iterator is shared. ``pinned`` (set by
+    :meth:`pin`) holds the identities of the files the dataset's check saw: a partition opens
+    its files by name, often much later and on another host, and reads only those.
     """
+
+    pinned: frozenset[FileId] | None = None
 
     def __init__(
         self,
@@ -115,6 +119,11 @@ class Partition(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.index} frames [{self.start}, {self.stop})>"
+
+    def pin(self, pinned: frozenset[FileId] | None) -> Partition:
+        """Read only the files with these identities (see ``references.check_opened``)."""
+        self.pinned = pinned
+        return self
 
     def __getstate__(self) -> dict[str, Any]:
         # Open handles and memory maps are per process: never pickle them.
@@ -204,6 +213,9 @@ class DataSet(ABC):
     """A 4D-STEM dataset: ``nav_shape`` scan positions of ``sig_shape`` detector frames."""
 
     format: ClassVar[str]
+    #: The files the check of :func:`apps.core.io.open_dataset` saw (None: opened unchecked);
+    #: every partition gets them.
+    pinned: frozenset[FileId] | None = None
 
     def __init__(
         self, *, path: str, nav_shape: Sequence[int], sig_shape: Sequence[int], dtype: Any
@@ -269,7 +281,9 @@ class DataSet(ABC):
             target_bytes=target_bytes,
             min_count=min_count,
         )
-        return [self.make_partition(i, lo, hi) for i, (lo, hi) in enumerate(ranges)]
+        return [
+            self.make_partition(i, lo, hi).pin(self.pinned) for i, (lo, hi) in enumerate(ranges)
+        ]
 
     def make_partition(self, index: int, start: int, stop: int) -> Partition:
         """Partition ``index`` of frames ``[start, stop)``; formats that split by frame ranges

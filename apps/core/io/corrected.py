@@ -14,6 +14,7 @@ import numpy as np
 
 from apps.core.corrections import Corrections, detect_hot_pixels
 from apps.core.io.base import DEFAULT_PARTITION_BYTES, DataSet, Partition
+from apps.core.io.references import FileId
 from apps.core.masks import MaskStack
 
 if TYPE_CHECKING:
@@ -44,6 +45,10 @@ class CorrectedPartition(Partition):
 
     def close(self) -> None:
         self.inner.close()
+
+    def pin(self, pinned: frozenset[FileId] | None) -> Partition:
+        self.inner.pin(pinned)
+        return super().pin(pinned)
 
     def describe(self) -> dict[str, Any]:
         return self.inner.describe()
@@ -83,6 +88,7 @@ class CorrectedDataSet(DataSet):
         self.corrections = corrections
         self.correction_params = correction_params
         self.format = inner.format  # type: ignore[misc]
+        self.pinned = inner.pinned
 
     def params(self) -> dict[str, Any]:
         return {**self.inner.params(), **self.correction_params}

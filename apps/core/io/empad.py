@@ -67,7 +67,8 @@ class EmpadPartition(Partition):
         require_size(self.path, self.stop * raw_frame * DTYPE.itemsize, self.label)
         if "_map" not in self.__dict__:
             offset = self.start * raw_frame * DTYPE.itemsize
-            self._map = map_view(self.path, DTYPE, offset, (self.n_frames, raw_frame))
+            shape = (self.n_frames, raw_frame)
+            self._map = map_view(self.path, DTYPE, offset, shape, self.pinned)
         return self._map[start - self.start : stop - self.start, : ROWS * COLS]
 
 

@@ -97,7 +97,7 @@ class ChunkMapPartition(Partition):
     def _map(self) -> np.ndarray:
         mapped = self.__dict__.get("_file_map")
         if mapped is None:
-            mapped = file_map(self.path)
+            mapped = file_map(self.path, self.pinned)
             self._file_map = mapped
         return mapped
 

@@ -35,7 +35,13 @@ from apps.core.io.base import (
 from apps.core.io.conventions import find_datacube
 from apps.core.io.h5chunks import ChunkMapPartition, frame_chunk_offsets
 from apps.core.io.raw import RawPartition
-from apps.core.io.references import AllowedFiles, Reference, hdf5_references
+from apps.core.io.references import (
+    AllowedFiles,
+    Reference,
+    check_h5_opened,
+    check_virtual_sources,
+    hdf5_references,
+)
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 EXTENSIONS = (".h5", ".hdf5", ".emd", ".nxs", ".hspy")
@@ -123,7 +129,10 @@ class H5Partition(Partition):
         except H5_ERRORS as exc:
             raise self._fail("the file cannot be opened (was it truncated or moved?)", exc) from exc
         try:
+            check_h5_opened(h5file, self.pinned)
             dset = h5file.get(self.dataset)
+            if isinstance(dset, h5py.Dataset):
+                check_h5_opened(dset.file, self.pinned)  # the target of an external link
             if not isinstance(dset, h5py.Dataset) or dset.shape != self.ds_shape:
                 found = getattr(dset, "shape", "no dataset")
                 raise self._fail(
@@ -149,7 +158,7 @@ class H5Partition(Partition):
                 stop=self.stop,
                 sig_shape=self.sig_shape,
                 dtype=self.dtype,
-            )
+            ).pin(self.pinned)
             h5file.close()
             return
         offsets = frame_chunk_offsets(dset)
@@ -162,7 +171,7 @@ class H5Partition(Partition):
                 stop=self.stop,
                 sig_shape=self.sig_shape,
                 dtype=self.dtype,
-            )
+            ).pin(self.pinned)
             h5file.close()
             return
         self._file = h5file
@@ -185,6 +194,7 @@ class H5Partition(Partition):
 
     def _read_h5(self, start: int, stop: int) -> np.ndarray:
         self._check_not_truncated()
+        check_virtual_sources(self.path, self._dset, self.pinned)
         out = np.empty((stop - start, *self.sig_shape), dtype=self.dtype)
         try:
             for lo, hi, sel in nav_boxes(self.ds_shape[:-2], start, stop):

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from apps.core.errors import DataSetError
+from apps.core.io.references import FileId, check_opened
 
 #: Files kept mapped per process (each holds a file descriptor).
 MAX_FILES = 128
@@ -68,23 +69,26 @@ _resident_total = 0
 _PAGE = mmap.PAGESIZE
 
 
-def file_map(path: str) -> np.ndarray:
-    """The whole file ``path`` as a read-only uint8 array (mapped once per process)."""
+def file_map(path: str, pinned: frozenset[FileId] | None = None) -> np.ndarray:
+    """The whole file ``path`` as a read-only uint8 array (mapped once per process).
+
+    ``pinned``: the files a check saw (``DataSet.pinned``); another file under ``path`` (it
+    was swapped since) is refused, also when this process mapped it before.
+    """
     try:
         st = os.stat(path)
     except OSError as exc:
         raise DataSetError(f"{path}: cannot read the data file: {exc.strerror}.") from exc
-    key = _key(st)
     with _lock:
         if time.monotonic() >= _next_sweep:
             _sweep()
         entry = _maps.get(path)
-        if entry is not None and entry[0] == key:
+        if entry is not None and entry[0] == _key(st) and _pinned(entry[0], pinned):
             _maps.move_to_end(path)
             return entry[1]
         if entry is not None:
             _drop(path)
-        whole, region = _map_file(path, st.st_size)
+        key, whole, region = _map_file(path, pinned)
         _maps[path] = (key, whole, region)
         _maps.move_to_end(path)
         _evict()
@@ -154,14 +158,21 @@ def _drop(path: str) -> None:
         _resident_total -= key[2]
 
 
-def map_view(path: str, dtype: Any, offset: int, shape: tuple[int, ...]) -> np.ndarray:
+def map_view(
+    path: str,
+    dtype: Any,
+    offset: int,
+    shape: tuple[int, ...],
+    pinned: frozenset[FileId] | None = None,
+) -> np.ndarray:
     """``shape`` items of ``dtype`` from byte ``offset`` of ``path``: a read-only view of its map.
 
-    Like ``np.memmap(path, dtype, "r", offset, shape)``, without mapping the file again.
+    Like ``np.memmap(path, dtype, "r", offset, shape)``, without mapping the file again;
+    ``pinned`` as for :func:`file_map`.
     """
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
-    whole = file_map(path)
+    whole = file_map(path, pinned)
     if offset + nbytes > whole.size:
         raise DataSetError(
             f"{path}: file is too short: it has {whole.size} bytes, {offset + nbytes} are needed."
@@ -221,17 +232,27 @@ def _sweep() -> None:
             _drop(path)
 
 
-def _map_file(path: str, size: int) -> tuple[np.ndarray, mmap.mmap | None]:
-    if size == 0:  # mmap refuses empty files
-        empty = np.empty(0, dtype=np.uint8)
-        empty.flags.writeable = False
-        return empty, None
+def _pinned(key: tuple[int, ...], pinned: frozenset[FileId] | None) -> bool:
+    return pinned is None or (key[0], key[1]) in pinned
+
+
+def _map_file(
+    path: str, pinned: frozenset[FileId] | None
+) -> tuple[tuple[int, ...], np.ndarray, mmap.mmap | None]:
+    """``(key, whole, region)`` of the file open under ``path`` now: its identity is taken
+    from the open descriptor, so the file mapped is the file checked."""
     try:
         with open(path, "rb") as f:
+            check_opened(f.fileno(), path, pinned)
+            st = os.fstat(f.fileno())
+            if st.st_size == 0:  # mmap refuses empty files
+                empty = np.empty(0, dtype=np.uint8)
+                empty.flags.writeable = False
+                return _key(st), empty, None
             region = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as exc:
         raise DataSetError(f"{path}: cannot map the data file: {exc.strerror}.") from exc
-    return np.frombuffer(region, dtype=np.uint8), region
+    return _key(st), np.frombuffer(region, dtype=np.uint8), region
 
 
 def _evict() -> None:

@@ -104,7 +104,8 @@ class MibPartition(Partition):
         require_size(path, count * self.stride, self.label)
         maps: dict[str, np.ndarray] = self.__dict__.setdefault("_maps", {})
         if path not in maps:
-            maps[path] = map_view(path, np.uint8, 0, (count, self.stride))[:, self.header_bytes :]
+            whole = map_view(path, np.uint8, 0, (count, self.stride), self.pinned)
+            maps[path] = whole[:, self.header_bytes :]
         return maps[path]
 
 

@@ -47,7 +47,8 @@ class RawPartition(Partition):
     def _open(self) -> np.ndarray:
         mapped = self.__dict__.get("_map")
         if mapped is None:
-            mapped = map_view(self.path, self.dtype, self.offset, (self.n_frames, self.frame_size))
+            shape = (self.n_frames, self.frame_size)
+            mapped = map_view(self.path, self.dtype, self.offset, shape, self.pinned)
             self._map = mapped
         return mapped
 
@@ -230,7 +231,7 @@ class RawDataSet(DataSet):
                         nodes=seg.get("nodes", ()),
                         path=seg["path"],
                         offset=seg["offset"] + lo * self.frame_bytes,
-                    )
+                    ).pin(self.pinned)
                 )
         return parts
 

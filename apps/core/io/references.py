@@ -12,13 +12,21 @@ before it is opened and walked in turn. A link is resolved as HDF5 resolves it: 
 as it is, else next to the file that holds the link; when neither exists, HDF5 would try the
 process's working directory, so such a link is refused. External raw storage is always refused:
 HDF5 resolves it against the working directory.
+
+The check and the read are apart in time (a job's partitions are read by dask workers, seconds
+to hours after the driver checked them), so a file could be swapped in between: for a symlink
+out, or rewritten in place so that its dataset becomes a link out. :func:`check_files` therefore
+records which file it saw (device and inode, of the file the kernel opened for it, so the check
+itself cannot be raced), and readers accept, after opening a file, only those
+(:func:`check_opened`, ``DataSet.pinned``). A hard link is the same file under another name:
+it is judged by its name, like everywhere else (docs/security.md).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +36,10 @@ from apps.core.errors import ForbiddenReference
 
 H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError)
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+#: A file's identity: ``(st_dev, st_ino)``.
+FileId = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,7 @@ class Reference:
     source: str = ""
     link: str = "the dataset's file"
     param: str | None = None  # the dataset parameter naming the file, if one does
+    file_id: FileId | None = None  # (device, inode) of the file the check saw, if it exists
 
     def describe(self) -> str:
         if not self.source:
@@ -67,18 +80,69 @@ class InFolders:
 
 
 def check_files(refs: Iterable[Reference], allowed: AllowedFiles) -> list[Reference]:
-    """Return ``refs`` if ``allowed`` allows every one (by real path); else ForbiddenReference
-    naming the first file it refuses and the link that leads to it."""
-    refs = list(refs)
+    """Return ``refs`` (each with the ``file_id`` of the file seen) if ``allowed`` allows every
+    one by real path; else ForbiddenReference naming the first file it refuses and the link
+    that leads to it."""
+    checked = []
     for ref in refs:
-        if not allowed.allows(Path(os.path.realpath(ref.path))):
+        real, file_id = _real_file(ref.path)
+        if not allowed.allows(Path(real)):
             raise ForbiddenReference(
                 f"{ref.describe()} leads to {ref.path}, outside the data folders this dataset "
                 "may use; the portal reads only files inside them. Move the data (or the "
                 "link's target) into such a folder.",
                 param=ref.param,
             )
-    return refs
+        checked.append(replace(ref, file_id=file_id))
+    return checked
+
+
+def _real_file(path: str) -> tuple[str, FileId | None]:
+    """The real path of ``path`` and the identity of that file, taken from one opening (the
+    kernel's name for the open descriptor), so a swap between the two cannot mislead the check.
+
+    ``O_PATH`` opens without reading (a FIFO does not block). A missing file: its real path
+    and no identity (the reader says it is missing).
+    """
+    flags = getattr(os, "O_PATH", os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return os.path.realpath(path), None
+    try:
+        real = _fd_path(fd) or os.path.realpath(path)
+        return real, _identity(os.fstat(fd))
+    finally:
+        os.close(fd)
+
+
+def _fd_path(fd: int) -> str | None:
+    try:
+        name = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # no /proc (not Linux)
+        return None
+    return name if name.startswith("/") and os.path.exists(name) else None
+
+
+def _identity(st: os.stat_result) -> FileId:
+    return (st.st_dev, st.st_ino)
+
+
+def pinned_files(refs: Iterable[Reference]) -> frozenset[FileId]:
+    """The identities of the files ``refs`` saw (from :func:`check_files`)."""
+    return frozenset(ref.file_id for ref in refs if ref.file_id is not None)
+
+
+def check_opened(fd: int, path: str, pinned: frozenset[FileId] | None) -> None:
+    """Refuse the open file ``fd`` (opened as ``path``) unless it is one of the files the
+    check saw; ``pinned`` None: opened without a check (command-line tools, tests)."""
+    if pinned is None or _identity(os.fstat(fd)) in pinned:
+        return
+    raise ForbiddenReference(
+        f"{path} is not the file that was checked when the dataset was opened: it was replaced "
+        "(or a link on its way now leads elsewhere) since; the portal reads only the files it "
+        "checked. Run the analysis again once the file is back."
+    )
 
 
 def hdf5_references(path: str, allowed: AllowedFiles) -> list[Reference]:
@@ -96,8 +160,7 @@ def hdf5_references(path: str, allowed: AllowedFiles) -> list[Reference]:
             continue
         seen.add(os.path.realpath(current))
         for ref in _links_of(current):
-            check_files([ref], allowed)
-            found.append(ref)
+            found.extend(check_files([ref], allowed))
             if _is_hdf5(ref.path):
                 queue.append(ref.path)
     return found
@@ -200,3 +263,36 @@ def _is_hdf5(path: str) -> bool:
     except OSError:
         return False
     return head == HDF5_SIGNATURE or h5py.is_hdf5(path)
+
+
+def check_h5_opened(h5file: h5py.File, pinned: frozenset[FileId] | None) -> None:
+    """:func:`check_opened` for a file HDF5 opened (by a reader, or following an external link)."""
+    if pinned is not None:
+        check_opened(h5file.id.get_vfd_handle(), h5file.filename, pinned)
+
+
+def check_virtual_sources(path: str, dset: h5py.Dataset, pinned: frozenset[FileId] | None) -> None:
+    """Before HDF5 reads a virtual dataset: each source file must be one the check saw.
+
+    HDF5 opens the sources during the read and closes them after, out of the portal's reach, so
+    this looks at them by name just before; a swap in the microseconds between is not caught.
+    """
+    if pinned is None or not dset.is_virtual:
+        return
+    holder = dset.file.filename
+    for source in dset.virtual_sources():
+        name = str(source.file_name)
+        if name == ".":
+            continue
+        what = f"virtual dataset {dset.name} source {name}"
+        found = _linked(holder, _vds_name(name, holder, what), what)
+        try:
+            seen = _identity(os.stat(found.path))
+        except OSError:
+            seen = None
+        if seen not in pinned:
+            raise ForbiddenReference(
+                f"{found.path} is not the file that was checked when {path} was opened: it was "
+                "replaced since; the portal reads only the files it checked. Run the analysis "
+                "again once the file is back."
+            )

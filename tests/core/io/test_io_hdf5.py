@@ -256,7 +256,7 @@ def test_it_pickles_a_read_partition_without_handles(
 
     state = part.__getstate__()
     assert sorted(state) == [
-        "chunk_cache_bytes", "dataset", "ds_shape", "dtype", "index", "nodes", "path",
+        "chunk_cache_bytes", "dataset", "ds_shape", "dtype", "index", "nodes", "path", "pinned",
         "sig_shape", "start", "stop",
     ]  # fmt: skip
     clone = pickle.loads(pickle.dumps(part))
