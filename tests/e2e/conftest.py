@@ -39,9 +39,16 @@ def dask_cluster() -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def celery_worker(
-    django_db_setup: None, django_db_blocker: object, dask_cluster: object
+    django_db_setup: None,
+    django_db_blocker: object,
+    dask_cluster: object,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[subprocess.Popen]:
-    """A real Celery worker process on the test database, the Redis broker and the dask cluster."""
+    """A real Celery worker process on the test database, the Redis broker and the dask cluster.
+
+    Its ``DATA_ROOTS`` is the session's temporary folder: every test's data root (a data folder
+    declared in the database) is inside it, as jobs check.
+    """
     from django.db import connection
 
     base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
@@ -50,6 +57,7 @@ def celery_worker(
         "DATABASE_URL": f"{base}/{connection.settings_dict['NAME']}",
         "DASK_SCHEDULER_ADDRESS": dask_cluster.scheduler_address,  # type: ignore[attr-defined]
         "JOB_RUNNER": "celery",
+        "DATA_ROOTS": str(tmp_path_factory.getbasetemp().resolve()),
     }
     root = Path(__file__).resolve().parent.parent.parent
     log = open(root / "var" / f"celery-test-{os.getpid()}.log", "w")  # noqa: SIM115
