@@ -256,7 +256,9 @@ def celery_processes(
     }
     started: list[subprocess.Popen] = []
 
-    def start(*args: str, ready: str = "ready") -> subprocess.Popen:
+    def start(*args: str, ready: str = "ready", own_group: bool = False) -> subprocess.Popen:
+        """``own_group``: the process leads a process group of its own, as a systemd service's
+        processes are alone in their control group (a test may signal the whole group)."""
         log = tmp_path / f"celery-{len(started)}.log"
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "libertem_site", *args, "-l", "info"],
@@ -264,6 +266,7 @@ def celery_processes(
             env=env,
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
+            start_new_session=own_group,
         )
         process.log = log  # type: ignore[attr-defined]
         started.append(process)

@@ -100,3 +100,33 @@ def test_serve_refuses_to_start_on_unapplied_migrations(one_migration_unapplied)
     with pytest.raises(CommandError, match=r"manage\.py migrate") as raised:
         call_command("serve", "--no-login-link", "--port", "1")
     assert one_migration_unapplied in str(raised.value)
+
+
+@pytest.mark.services
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("nobody_here@{host}/portal", 'role "nobody_here" does not exist; create the role'),
+        ("postgres@{host}/no_such_portal_db", 'database "no_such_portal_db" does not exist'),
+    ],
+)
+def test_migrate_says_in_one_line_what_to_create(path, expected):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    host = urlsplit(os.environ["DATABASE_URL"]).netloc.rsplit("@", 1)[-1]
+    env = {**os.environ, "DATABASE_URL": "postgres://" + path.format(host=host)}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr
