@@ -209,6 +209,15 @@ def private_redis(redis_server: RedisServer, settings: Any) -> RedisServer:
 
 
 @pytest.fixture
+def dask_processes(tmp_path: Path) -> Iterator[DaskProcesses]:
+    """Two dask worker processes ``node-0`` and ``node-1`` (without nannies) and a scheduler."""
+    processes = DaskProcesses(tmp_path)
+    processes.start()
+    yield processes
+    processes.kill()
+
+
+@pytest.fixture
 def dask_cluster() -> Iterator[Any]:
     """Two single-threaded dask worker processes (with nannies that restart a killed one)."""
     from distributed import LocalCluster
