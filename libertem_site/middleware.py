@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+SAFE_TRIES = 3  # a safe request's runs when its connection keeps being lost
 HEALTH_PATH = "/healthz"
 # Paths that carry a credential: a login link's key, a set-password link's token. The log keeps
 # their shape, not the secret (a reset link stays valid for days; logs travel further than keys).
@@ -69,28 +70,28 @@ class LostDatabaseMiddleware:
 
     PostgreSQL ends sessions on a restart, a failover or ``pg_terminate_backend``; a request
     caught in the middle gets ``OperationalError`` from whichever statement came next. A safe
-    request (GET, HEAD, OPTIONS) runs once more on a new connection; anything else, or a second
-    failure, answers 503 with ``Retry-After``, and the client may send it again: nothing was
-    committed by the failed statement.
+    request (GET, HEAD, OPTIONS) runs again on a new connection, up to ``SAFE_TRIES`` times in
+    all; anything else, or a safe request that kept failing, answers 503 with ``Retry-After``:
+    a write is never repeated behind the client's back.
     """
 
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        if not _lost_database(request):
-            return response
-        _discard_connection()
-        if request.method in SAFE_METHODS:
-            logger.warning(
-                "%s %s: database connection lost; running it again", request.method, request.path
-            )
+        tries = SAFE_TRIES if request.method in SAFE_METHODS else 1
+        for attempt in range(1, tries + 1):
             request.lost_database = False  # type: ignore[attr-defined]
             response = self.get_response(request)
             if not _lost_database(request):
                 return response
             _discard_connection()
+            if attempt < tries:
+                logger.warning(
+                    "%s %s: the database connection was lost; running it again",
+                    request.method,
+                    request.path,
+                )
         logger.warning("%s %s: the database is not reachable; 503", request.method, request.path)
         response = JsonResponse(
             {

@@ -268,11 +268,15 @@ def celery_processes(
     def start(*args: str, ready: str = "ready", own_group: bool = False) -> subprocess.Popen:
         """``own_group``: the process leads a process group of its own, as a systemd service's
         processes are alone in their control group (a test may signal the whole group)."""
+        from django.conf import settings
+
         log = tmp_path / f"celery-{len(started)}.log"
+        # The data folders as the test set them (jobs check every file against them).
+        roots = os.pathsep.join(str(p) for p in settings.DATA_ROOTS)
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "libertem_site", *args, "-l", "info"],
             cwd=ROOT,
-            env=env,
+            env={**env, "DATA_ROOTS": roots},
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
             start_new_session=own_group,

@@ -8,6 +8,7 @@ real processes on the test database.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -83,7 +84,7 @@ def test_terminated_connections_never_make_a_request_answer_500(
     web = WebProcess(env, tmp_path / "web.log")
     try:
         assert web.get("/api/datasets/", key)[0] == 200  # the pool holds a connection now
-        terminator = Terminator(interval=0.05)
+        terminator = Terminator(interval=0.2)
         assert terminator.terminate_once() >= 1  # the pooled connection, between requests
         paths = ["/api/datasets/", f"/api/datasets/{dataset.pk}/", "/api/jobs/", "/healthz"]
         pollers = [Poller(web, key, paths) for _ in range(3)]
@@ -99,7 +100,8 @@ def test_terminated_connections_never_make_a_request_answer_500(
     finally:
         web.stop()
     log = web.log.read_text()
-    assert ended >= 10, ended
+    print(json.dumps({"sessions_ended_mid_polling": ended, "requests": statuses}))
+    assert ended >= 10, ended  # about 30 rounds, each ending every session of the web
     assert set(statuses) == {200}, (statuses, log[-3000:])
     assert sum(statuses.values()) >= 20
     assert "Internal Server Error" not in log
@@ -124,7 +126,8 @@ def test_terminated_connections_mid_job_do_not_fail_or_rerun_it(
     job = wait_terminal(job_id, timeout=120)  # terminated all along the run and its finish
     ended = terminator.stop()
     log = worker.log.read_text()
-    assert ended >= 3, ended
+    print(json.dumps({"sessions_ended_mid_job": ended, "job": [job.status, job.attempt]}))
+    assert ended >= 3, (ended, job.status, job.error, log[-3000:])
     assert (job.status, job.attempt, job.error) == ("finished", 1, ""), log[-3000:]
     np.testing.assert_allclose(result_of(client, job_id), big_dataset.expected, rtol=1e-5)
     assert one_set_of_results(job) == ["intensity"]
