@@ -38,9 +38,14 @@ pytestmark = [pytest.mark.services]
 NAV, SIG = (16, 32), (128, 128)
 
 
-def manage(env: dict[str, str], *args: str) -> str:
+def manage(env: dict[str, str], *args: str, stdin: str = "") -> str:
     done = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
@@ -120,9 +125,9 @@ def test_a_postgres_restart_during_a_job_and_polling_is_survived(
         VAR_DIR=str(tmp_path / "var"),
     )
     manage(env, "migrate", "--noinput", "-v0")
-    token = manage(env, "createuser", "alice", "--staff", "--password", "alice-pw-4d-stem").split()[
-        -1
-    ]
+    token = manage(
+        env, "createuser", "alice", "--staff", "--password-stdin", stdin="alice-pw-4d-stem"
+    ).split()[-1]
     worker = celery_on(env)
     web = WebProcess(env, tmp_path / "web.log")
     figures: dict[str, Any] = {}
