@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from apps.jobs import driver, reaper
+from apps.jobs.dbretry import with_db_retry
 
 
 @shared_task(name="jobs.run_job", acks_late=True, ignore_result=True)
@@ -14,5 +15,6 @@ def run_job(job_id: int) -> None:
 
 @shared_task(name="jobs.reap", ignore_result=True)
 def reap() -> None:
-    # Scheduled by Celery beat (CELERY_BEAT_SCHEDULE) on the "maintenance" queue.
-    reaper.reap()
+    # Scheduled by Celery beat (CELERY_BEAT_SCHEDULE) on the "maintenance" queue. A pass is
+    # guarded updates only, so one that lost its connection may simply run again.
+    with_db_retry(reaper.reap, what="reaper pass")
