@@ -1,9 +1,10 @@
 """PostgreSQL ends the portal's connections (``pg_terminate_backend``, as a failover or an
-idle-session killer does) while a job runs and while the API is polled: the job finishes in its
-first attempt with one set of correct results, and no request answers 500.
+idle-session killer does) while a job runs, while an ingestion runs and while the API is
+polled: the job finishes in its first attempt with one set of correct results, the ingestion
+copies every frame once, and no request answers 500.
 
-Runs on the services pass; the web (Daphne with its connection pool) and the Celery worker are
-real processes on the test database.
+Runs on the services pass; the web (Daphne with its connection pool), the Celery worker and
+the dask workers are real processes on the test database.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import psycopg
@@ -132,3 +134,53 @@ def test_terminated_connections_mid_job_do_not_fail_or_rerun_it(
     np.testing.assert_allclose(result_of(client, job_id), big_dataset.expected, rtol=1e-5)
     assert one_set_of_results(job) == ["intensity"]
     assert "the database connection was lost" in log
+
+
+def test_terminated_connections_mid_ingestion_do_not_fail_it(
+    users, client_for, dataset, data, settings, tmp_path, dask_processes
+):
+    from apps.core.executor import DaskExecutor
+    from apps.datasets.models import Dataset
+    from apps.jobs import compute
+
+    roots = {n: tmp_path / "storage" / n for n in ("node-0", "node-1")}
+    for root in roots.values():
+        root.mkdir(parents=True)
+    settings.DATA_NODES = {n: str(r) for n, r in roots.items()}
+    settings.INGEST_ROOT = tmp_path / "ingested"
+    settings.JOB_RUNNER = "thread"  # the driver runs in a thread of this process
+    executor = DaskExecutor(dask_processes.address)
+    old = compute.set_executor(executor)
+    terminator = Terminator(interval=0.3)  # spares this thread's connection, not the driver's
+    workers = [w.pid for w in dask_processes.workers]
+    pause(workers)  # the copies wait: the ingestion is surely running while sessions end
+    try:
+        response = client_for(users.owner).post(
+            f"/api/datasets/{dataset.pk}/ingest/",
+            {"partitions": 4},
+            content_type="application/json",
+        )
+        assert response.status_code == 202, response.content
+        job_id = response.json()["id"]
+        wait_status(job_id, "running", timeout=30)
+        terminator.start()
+        time.sleep(3)
+    finally:
+        pause(workers, signal.SIGCONT)
+    try:
+        job = wait_terminal(job_id, timeout=120)
+    finally:
+        ended = terminator.stop()
+        compute.set_executor(old)
+        executor.close()
+    print(json.dumps({"sessions_ended_mid_ingestion": ended, "job": [job.status, job.attempt]}))
+    assert ended >= 3, ended
+    assert (job.status, job.attempt, job.error) == ("finished", 1, "")
+    ingested = Dataset.objects.get(pk=dataset.pk)
+    assert ingested.status == "ready" and ingested.path.startswith(str(settings.INGEST_ROOT))
+    sidecar = json.loads(Path(ingested.path).read_text())
+    assert len(sidecar["partitions"]) == 4
+    copied = b"".join(
+        (roots[p["nodes"][0]] / p["path"]).read_bytes() for p in sidecar["partitions"]
+    )
+    assert copied == data.astype(sidecar["dtype"]).tobytes()  # every frame, once, in order
