@@ -8,14 +8,16 @@ says which folders a user may use: staff all of them, others the declared ``Data
 open to them (the nearest declaration above a path decides; undeclared means staff only).
 
 What a registered file may refer to (HDF5 links, sidecar partitions, ...) is checked by the
-Core against :func:`read_scope`: the owner's data folders for anything a user wrote, the ingest
-root and the nodes' storage (``DATA_NODES``) for sidecars written by ingestion.
+Core against :func:`read_scope`: for anything a user wrote, the owner's data folders, and of
+those only folders open to at least everyone the dataset's own folder is open to
+(:class:`OwnerFiles`); the ingest root and the nodes' storage (``DATA_NODES``) for sidecars
+written by ingestion.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,19 +74,97 @@ def user_folders(user: Any) -> UserFolders:
 
     Staff may use everything inside ``DATA_ROOTS``; anonymous users nothing.
     """
-    from apps.datasets.models import DataFolder
-
     if user is None or not user.is_authenticated:
         return UserFolders()
     if user.is_staff:
         return UserFolders(everything=True)
     mine = set(user.groups.values_list("pk", flat=True))
-    declared = []
+    declared = tuple(
+        (folder, audience is None or bool(audience & mine))
+        for folder, audience in folder_audiences().declared
+    )
+    return UserFolders(declared=declared)
+
+
+#: Who may use a folder: None for every signed-in user, else the ids of the groups it is
+#: declared for (empty: staff only, as an undeclared folder).
+Audience = frozenset[int] | None
+
+
+@dataclass(frozen=True)
+class FolderAudiences:
+    """Every declared folder (resolved) with its audience, deepest first, and the users
+    (ids, staff left out: they use every folder) of every group."""
+
+    declared: tuple[tuple[Path, Audience], ...] = ()
+    members: dict[int, frozenset[int]] = field(default_factory=dict)
+
+    def of(self, path: Path) -> Audience:
+        """The audience of the resolved ``path``: its nearest declaration's (else staff only)."""
+        for folder, audience in self.declared:
+            if path.is_relative_to(folder):
+                return audience
+        return frozenset()
+
+    def covers(self, target: Audience, holder: Audience) -> bool:
+        """True if everyone who may use a folder open to ``holder`` may use one open to
+        ``target``."""
+        if target is None:
+            return True
+        if holder is None:
+            return False
+        return self._users(holder) <= self._users(target)
+
+    def _users(self, groups: frozenset[int]) -> frozenset[int]:
+        return frozenset().union(*(self.members.get(g, frozenset()) for g in groups))
+
+
+def folder_audiences() -> FolderAudiences:
+    from django.contrib.auth.models import User
+
+    from apps.datasets.models import DataFolder
+
+    members: dict[int, set[int]] = {}
+    memberships = User.groups.through.objects.filter(user__is_staff=False)
+    for group_id, user_id in memberships.values_list("group_id", "user_id"):
+        members.setdefault(group_id, set()).add(user_id)
+    declared: list[tuple[Path, Audience]] = []
     for folder in DataFolder.objects.prefetch_related("groups"):
-        usable = folder.open_to_all or any(g.pk in mine for g in folder.groups.all())
-        declared.append((Path(folder.path).resolve(), usable))
+        groups = frozenset(g.pk for g in folder.groups.all())
+        declared.append((Path(folder.path).resolve(), None if folder.open_to_all else groups))
     declared.sort(key=lambda item: len(item[0].parts), reverse=True)
-    return UserFolders(declared=tuple(declared))
+    return FolderAudiences(
+        declared=tuple(declared), members={g: frozenset(u) for g, u in members.items()}
+    )
+
+
+@dataclass(frozen=True)
+class OwnerFiles:
+    """The files a dataset of ``owner`` may read: in the owner's data folders, and only in
+    folders open to at least everyone who may use the folder of the dataset's own file.
+
+    The dataset's file is written by whoever may write into its folder (every lab member, for
+    a lab folder), not only by its owner: a link it holds must not lend them the owner's reach
+    (a lab member rewriting the owner's shared file to link into the owner's private folder,
+    or into a staff folder for a staff member's dataset). Whoever could have written the link
+    could also read its target.
+    """
+
+    owner: UserFolders
+    audiences: FolderAudiences
+    audience: Audience  # of the dataset's own folder
+
+    def allows(self, path: Path) -> bool:
+        if not self.owner.allows(path):
+            return False
+        return self.audiences.covers(self.audiences.of(path), self.audience)
+
+
+def owner_files(path: str | Path, owner: Any) -> OwnerFiles:
+    """:class:`OwnerFiles` for the dataset stored at ``path`` (``file.h5:/inner`` allowed)."""
+    audiences = folder_audiences()
+    own = Path(split_inner(str(path))[0]).resolve()
+    return OwnerFiles(owner=user_folders(owner), audiences=audiences, audience=audiences.of(own))
 
 
 def resolve_for(user: Any, path: str, *, field: str = "path") -> Path:
@@ -192,12 +272,13 @@ def read_scope(path: str, owner: Any) -> ReadScope:
 
     A sidecar written by ingestion reads partitions on the nodes' storage, whose roots come
     from ``DATA_NODES``; every other file is its owner's, and may refer only to the data
-    folders the owner may use (not to node storage, which holds every user's ingested data).
+    folders the owner may use that are open to at least its own folder's users
+    (:class:`OwnerFiles`; not to node storage, which holds every user's ingested data).
     """
     nodes = node_roots_for(path)
     if nodes is not None:
         return ReadScope(allowed=InFolders((ingest_root(),)), node_roots=nodes)
-    return ReadScope(allowed=user_folders(owner), node_roots=None)
+    return ReadScope(allowed=owner_files(path, owner), node_roots=None)
 
 
 def node_roots_for(path: str) -> dict[str, str] | None:

@@ -23,7 +23,12 @@ from apps.core.errors import DataSetError, ForbiddenReference
 from apps.core.io import FORMATS, open_dataset
 from apps.core.io.base import DataSet
 from apps.datasets.models import Dataset
-from apps.datasets.paths import read_scope, resolve_for, split_inner, user_folders
+from apps.datasets.paths import (
+    owner_files,
+    read_scope,
+    resolve_for,
+    split_inner,
+)
 from apps.jobs.services import jobs_cancel_lost
 from apps.live.events import publish_access_changed
 
@@ -237,8 +242,8 @@ def _open_checked(
     field = "params" if params else "path"
     try:
         # The Core checks every file the data refers to (HDF5 links, sidecar partitions,
-        # correction maps, ...) against the folders this user may use before reading it.
-        ds = open_dataset(target, format=format, params=params, allowed=user_folders(user))
+        # correction maps, ...) as every later read will (read_scope) before reading it.
+        ds = open_dataset(target, format=format, params=params, allowed=owner_files(target, user))
         partitions = ds.partitions()
     except ForbiddenReference as exc:
         raise ValidationError({"params" if exc.param else "path": str(exc)}) from None
