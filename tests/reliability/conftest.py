@@ -7,6 +7,7 @@ one on 6379), so restarting it disturbs no other test run on the machine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -118,16 +119,18 @@ class DaskProcesses:
         return {names[a]: pid for a, pid in pids.items()}
 
     def kill(self) -> None:
-        for process in [*self.workers, self.scheduler]:
+        """A hard stop, as a crash would be (a stopped process too): the scheduler first, so
+        no worker that happens to resume finishes anything; then every worker process and
+        its nanny."""
+        import psutil
+
+        for process in [self.scheduler, *self.workers]:
             if process is not None and process.poll() is None:
-                # a nanny stops its worker on SIGTERM; a worker without one may be stopped
-                process.send_signal(signal.SIGCONT)
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=10)
+                with contextlib.suppress(psutil.Error):
+                    for child in psutil.Process(process.pid).children(recursive=True):
+                        child.kill()
+                process.kill()
+                process.wait(timeout=10)
 
 
 class RedisServer:
