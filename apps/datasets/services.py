@@ -74,7 +74,7 @@ def dataset_inspect(
     params = _clean_params(params)
     ds, partitions = _open_checked(owner, path, format=format, params=params)
     _check_size(ds)
-    _check_not_anothers(owner, ds.path, partitions)
+    _check_not_anothers(owner, ds, partitions)
     description = ds.describe()
     return {
         "format": description["format"],
@@ -267,17 +267,22 @@ def _check_partition_count(ds: DataSet, count: int) -> None:
         )
 
 
-def _check_not_anothers(owner: Any, path: str, partitions: list[dict[str, Any]]) -> None:
+def _check_not_anothers(owner: Any, ds: DataSet, partitions: list[dict[str, Any]]) -> None:
     # Two users who may both use a folder must not reach each other's private datasets by
-    # registering the same file again. The message does not say whose dataset it is.
+    # registering the same file again, nor through a file that links to it (an HDF5 external
+    # link or virtual source, a data file of a master, ...). The message does not say whose
+    # dataset it is.
+    path = ds.path
     files = {f.resolve() for f in _backing_files(path, partitions)}
+    files |= {Path(os.path.realpath(ref.path)) for ref in ds.checked}
     hidden = Dataset.objects.exclude(pk__in=visible_datasets(owner).values("pk"))
     for other in hidden.only("path", "partitions").iterator():
         # Stored paths were resolved when registered: no file system calls per row.
         if files & _backing_files(other.path, other.partitions):
             raise ValidationError(
                 {
-                    "path": f"{split_inner(path)[0]} already backs a dataset you may not see; "
+                    "path": f"{split_inner(path)[0]} (or a file it refers to) already backs a "
+                    "dataset you may not see; "
                     "ask its owner to share it with one of your groups."
                 }
             )

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import h5py
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
@@ -261,3 +262,30 @@ def test_a_replaced_file_fails_the_job_with_a_reason(
     frame = client.get(f"/api/datasets/{row.pk}/frame/", {"y": 0, "x": 0})
     assert frame.status_code == 400
     assert "nav_shape [3, 2]" in frame.json()["error"]
+
+
+# --- a link to a file behind someone else's dataset ----------------------------------------
+
+
+def test_a_link_to_a_file_behind_a_dataset_one_may_not_see_is_refused(
+    users: SimpleNamespace, client_for: Any, places: Places
+) -> None:
+    with h5py.File(places.data / "private.h5", "w") as f:
+        f["data"] = np.full((2, 2, 8, 8), 3, dtype=np.uint8)
+    alice = client_for(users.owner).post(
+        "/api/datasets/",
+        {"name": "mine", "path": str(places.data / "private.h5")},
+        content_type="application/json",
+    )
+    assert alice.status_code == 201
+    with h5py.File(places.data / "eve.h5", "w") as f:
+        f["scan"] = h5py.ExternalLink("private.h5", "/data")
+    eve = client_for(users.outsider).post(
+        "/api/datasets/",
+        {"name": "hers", "path": f"{places.data / 'eve.h5'}:/scan"},
+        content_type="application/json",
+    )
+    assert eve.status_code == 400
+    message = eve.json()["fields"]["path"]
+    assert "eve.h5 (or a file it refers to) already backs a dataset you may not see" in message
+    assert Dataset.objects.filter(owner=users.outsider).count() == 0

@@ -136,6 +136,8 @@ def open_dataset(
         pinned = _checked(pinned, refs)
     ds = _open_format(cls, str(path), params, node_roots)
     ds.pinned = pinned
+    if allowed is not None:
+        ds.checked = tuple(refs)
     threshold = hot_pixel_threshold(correction_params.pop("hot_pixels", None))
     if threshold is not None:
         # Detected once; the pixels go into the params, so reopening does not read the data.

@@ -216,6 +216,8 @@ class DataSet(ABC):
     #: The files the check of :func:`apps.core.io.open_dataset` saw (None: opened unchecked);
     #: every partition gets them.
     pinned: frozenset[FileId] | None = None
+    #: Every file that check declared and allowed (empty when opened unchecked).
+    checked: tuple[Reference, ...] = ()
 
     def __init__(
         self, *, path: str, nav_shape: Sequence[int], sig_shape: Sequence[int], dtype: Any

@@ -89,6 +89,7 @@ class CorrectedDataSet(DataSet):
         self.correction_params = correction_params
         self.format = inner.format  # type: ignore[misc]
         self.pinned = inner.pinned
+        self.checked = inner.checked
 
     def params(self) -> dict[str, Any]:
         return {**self.inner.params(), **self.correction_params}
