@@ -23,6 +23,8 @@ from apps.core.errors import CoreError, ParameterError
 #: (a ROI mask: body, roi, rows, values); Python's parser gives up near 1000 with a
 #: RecursionError, and every later walk over the data would risk the same.
 MAX_JSON_DEPTH = 16
+#: What an anonymous API call is told (401).
+ANONYMOUS_MESSAGE = "Log in or send 'Authorization: Token <key>'."
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 #: Strings (with the colon after a key) and the brackets that nest.
 _JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"\s*:?|[\[\]{}]')
@@ -147,7 +149,7 @@ def api_view(
                 response["Allow"] = ", ".join(allowed)
                 return response
             if not public and not request.user.is_authenticated:
-                return error_response("Log in or send 'Authorization: Token <key>'.", status=401)
+                return error_response(ANONYMOUS_MESSAGE, status=401)
             try:
                 return view(request, *args, **kwargs)
             except ApiError as exc:

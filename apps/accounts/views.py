@@ -11,7 +11,7 @@ from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.http import require_POST, require_safe
 
 from apps.accounts import selectors, services
-from apps.accounts.api import api_view, error_response, json_body
+from apps.accounts.api import ANONYMOUS_MESSAGE, api_view, error_response, json_body
 from apps.accounts.forms import TokenForm
 from apps.accounts.openapi import openapi_schema
 
@@ -79,8 +79,14 @@ def api_schema(request: HttpRequest) -> HttpResponse:
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """settings.CSRF_FAILURE_VIEW: API clients get the JSON error format, pages Django's."""
+    """settings.CSRF_FAILURE_VIEW: API clients get the JSON error format, pages Django's.
+
+    An anonymous API write is a missing login, not a missing CSRF token (which a script cannot
+    have): 401, like every other anonymous API call.
+    """
     if request.path.startswith("/api/"):
+        if not request.user.is_authenticated:
+            return error_response(ANONYMOUS_MESSAGE, status=401)
         return error_response(
             "CSRF check failed: send the X-CSRFToken header with the csrftoken cookie's value, "
             "or authenticate with 'Authorization: Token <key>'.",
