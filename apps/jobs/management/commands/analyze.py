@@ -140,7 +140,9 @@ class Command(BaseCommand):
                     "executor": options["executor"],
                     "seconds": round(run.seconds, 6),
                     "bytes": run.nbytes,
-                    "GBps": round(run.nbytes / run.seconds / 1e9, 3) if run.seconds else None,
+                    # Four significant digits: a slow first run (kernels compiled) on small data is
+                    # still a throughput, not 0.0.
+                    "GBps": float(f"{run.nbytes / run.seconds / 1e9:.4g}") if run.seconds else None,
                     "results": {name: list(arr.shape) for name, arr in run.results.items()},
                     "out": str(out),
                 }
