@@ -481,9 +481,13 @@ class DaskExecutor(Executor):
                 fut.cancel()
                 submit(moved.partition, moved.roi, healthy)
 
+        def submit_next() -> None:
+            p, part_roi = pending.pop()
+            submit(p, part_roi, None)
+
         try:
             while pending and len(running) < limit:
-                submit(*pending.pop(), None)
+                submit_next()
             while running:
                 fut, result = self._next_done(queue, stop, review)
                 if fut not in running:  # submitted again elsewhere
@@ -493,7 +497,7 @@ class DaskExecutor(Executor):
                 value, worker, secs = self._result(fut, result, p)
                 plan.merge(p, part_roi, value, worker, secs, on_progress)
                 if pending:
-                    submit(*pending.pop(), None)
+                    submit_next()
         except BaseException:
             self._stop_running(cancel, list(running))
             raise
