@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,19 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _foreground(command: list[str], **kwargs: Any) -> subprocess.Popen[str]:
+    """Start ``command`` as a terminal starts a foreground job: Ctrl-C is not ignored.
+
+    A test run launched in the background (``make test &``) ignores SIGINT, and a child inherits
+    an ignored signal across exec; a handled one is reset to the default there.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(command, **kwargs)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _read_login_link(proc: subprocess.Popen[str]) -> tuple[str, list[str]]:
@@ -64,7 +78,7 @@ def test_it_serves_logs_in_by_link_once_and_stops_on_ctrl_c(tmp_path: Path) -> N
         env.pop(name, None)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     port = _free_port()
-    proc = subprocess.Popen(
+    proc = _foreground(
         [sys.executable, "manage.py", "serve", "--port", str(port)],
         cwd=ROOT,
         env=env,
