@@ -23,7 +23,7 @@ from apps.core.errors import DataSetError
 from apps.core.npyfile import read_npy_header
 
 if TYPE_CHECKING:
-    from apps.core.io.references import FileId
+    from apps.core.io.references import Pins
 
 FILE_PARAMS = ("dark", "gain", "excluded")
 #: ``excluded_pixels``: ``[[y, x], ...]``; ``hot_pixels``: true or a threshold, detected on open.
@@ -140,7 +140,7 @@ def load_corrections(
     *,
     folder: str,
     sig_shape: Sequence[int],
-    pinned: frozenset[FileId] | None = None,
+    pinned: Pins | None = None,
 ) -> Corrections | None:
     """Corrections from ``params`` (``dark``/``gain``/``excluded``: ``.npy`` paths).
 
@@ -170,9 +170,7 @@ def load_corrections(
     )
 
 
-def _load_map(
-    path: str, name: str, sig_shape: tuple[int, ...], pinned: frozenset[FileId] | None
-) -> np.ndarray:
+def _load_map(path: str, name: str, sig_shape: tuple[int, ...], pinned: Pins | None) -> np.ndarray:
     """The ``.npy`` map at ``path``; its header's shape is checked before the data is read, so
     a header claiming a huge array costs nothing."""
     # Imported here: apps.core.io imports this module while it initialises.

@@ -24,7 +24,7 @@ from apps.core.ingest import PartitionCopy, write_partition
 from apps.core.io import mapping
 from apps.datasets.models import Dataset
 from apps.datasets.services import dataset_open, dataset_register
-from tests.security.attacks import MARKER, NAV, SIG, Places, canary_frames
+from tests.security.attacks import FRAMES_BYTES, MARKER, NAV, SIG, Places, canary_frames
 
 pytestmark = pytest.mark.django_db
 
@@ -197,6 +197,20 @@ def test_ingestion_tasks_read_only_the_checked_file(
     with pytest.raises(DataSetError, match="checked"):
         write_partition(spec, copy, str(root))
     assert not any(MARKER in p.read_bytes() for p in root.rglob("*") if p.is_file())
+
+
+def test_a_worker_on_another_host_compares_inode_and_size(
+    users: SimpleNamespace, places: Places, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A network file system gives a file another device number on every host: a dask node
+    reads the file the driver checked, and refuses a swapped one all the same."""
+    path, row = _raw_row(users, places)
+    (part,) = _worker_partitions(row)
+    monkeypatch.setattr("socket.gethostname", lambda: "another-node")
+    mapping.forget()
+    assert _read(part) == bytes(FRAMES_BYTES)
+    _swap_for_link(path, places.outside / "secret-part.raw")
+    _assert_refused(part, path)
 
 
 def test_files_the_check_saw_still_read(users: SimpleNamespace, places: Places) -> None:

@@ -32,7 +32,7 @@ from apps.core.io.npy import NpyDataSet
 from apps.core.io.raw import RawDataSet
 from apps.core.io.references import (
     AllowedFiles,
-    FileId,
+    Pins,
     Reference,
     check_files,
     pinned_files,
@@ -103,7 +103,7 @@ def open_dataset(
     params: dict[str, Any] | None = None,
     allowed: AllowedFiles | None = None,
     node_roots: Mapping[str, str] | None = None,
-    pinned: frozenset[FileId] | None = None,
+    pinned: Pins | None = None,
 ) -> DataSet:
     """Open the dataset at ``path`` (for HDF5 optionally ``file.h5:/group/data``).
 
@@ -112,7 +112,8 @@ def open_dataset(
     it is read; ForbiddenReference names the first one refused and the link leading to it, and
     the partitions read only the files the check saw (``DataSet.pinned``), so a file swapped
     after the check is refused by the worker reading it. ``pinned`` (the ``pinned`` of the
-    dataset opened with the check) does the same where a task reopens a checked dataset.
+    dataset opened with the check) does the same where a task reopens a checked dataset
+    without ``allowed``.
     ``node_roots`` (the server's ``DATA_NODES``) are the storage roots of a sidecar written by
     ingestion; without them such a sidecar is refused.
     """
@@ -133,7 +134,7 @@ def open_dataset(
     if allowed is not None:
         refs = cls.references(str(path), params, allowed=allowed)
         refs += check_files(_correction_references(correction_params, folder=folder), allowed)
-        pinned = _checked(pinned, refs)
+        pinned = pinned_files(refs)
     ds = _open_format(cls, str(path), params, node_roots)
     ds.pinned = pinned
     if allowed is not None:
@@ -151,12 +152,6 @@ def open_dataset(
         correction_params, folder=folder, sig_shape=ds.sig_shape, pinned=pinned
     )
     return with_corrections(ds, corrections, correction_params)
-
-
-def _checked(pinned: frozenset[FileId] | None, refs: list[Reference]) -> frozenset[FileId]:
-    """The files the check saw (of those already ``pinned``, when reopened in a task)."""
-    seen = pinned_files(refs)
-    return seen if pinned is None else seen & pinned
 
 
 def _open_format(

@@ -17,7 +17,7 @@ import numpy as np
 
 from apps.core.errors import DataSetError
 from apps.core.io import mapping
-from apps.core.io.references import AllowedFiles, FileId, Reference, check_files
+from apps.core.io.references import AllowedFiles, Pins, Reference, check_files
 
 DEFAULT_PARTITION_BYTES = 256 * 2**20
 DEFAULT_TILE_BYTES = 4 * 2**20
@@ -98,7 +98,7 @@ class Partition(ABC):
     its files by name, often much later and on another host, and reads only those.
     """
 
-    pinned: frozenset[FileId] | None = None
+    pinned: Pins | None = None
 
     def __init__(
         self,
@@ -120,7 +120,7 @@ class Partition(ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.index} frames [{self.start}, {self.stop})>"
 
-    def pin(self, pinned: frozenset[FileId] | None) -> Partition:
+    def pin(self, pinned: Pins | None) -> Partition:
         """Read only the files with these identities (see ``references.check_opened``)."""
         self.pinned = pinned
         return self
@@ -215,7 +215,7 @@ class DataSet(ABC):
     format: ClassVar[str]
     #: The files the check of :func:`apps.core.io.open_dataset` saw (None: opened unchecked);
     #: every partition gets them.
-    pinned: frozenset[FileId] | None = None
+    pinned: Pins | None = None
     #: Every file that check declared and allowed (empty when opened unchecked).
     checked: tuple[Reference, ...] = ()
 

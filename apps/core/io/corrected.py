@@ -14,7 +14,7 @@ import numpy as np
 
 from apps.core.corrections import Corrections, detect_hot_pixels
 from apps.core.io.base import DEFAULT_PARTITION_BYTES, DataSet, Partition
-from apps.core.io.references import FileId
+from apps.core.io.references import Pins
 from apps.core.masks import MaskStack
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class CorrectedPartition(Partition):
     def close(self) -> None:
         self.inner.close()
 
-    def pin(self, pinned: frozenset[FileId] | None) -> Partition:
+    def pin(self, pinned: Pins | None) -> Partition:
         self.inner.pin(pinned)
         return super().pin(pinned)
 

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from apps.core.errors import DataSetError
-from apps.core.io.references import FileId, check_opened
+from apps.core.io.references import Pins, check_opened
 
 #: Files kept mapped per process (each holds a file descriptor).
 MAX_FILES = 128
@@ -69,7 +69,7 @@ _resident_total = 0
 _PAGE = mmap.PAGESIZE
 
 
-def file_map(path: str, pinned: frozenset[FileId] | None = None) -> np.ndarray:
+def file_map(path: str, pinned: Pins | None = None) -> np.ndarray:
     """The whole file ``path`` as a read-only uint8 array (mapped once per process).
 
     ``pinned``: the files a check saw (``DataSet.pinned``); another file under ``path`` (it
@@ -83,7 +83,7 @@ def file_map(path: str, pinned: frozenset[FileId] | None = None) -> np.ndarray:
         if time.monotonic() >= _next_sweep:
             _sweep()
         entry = _maps.get(path)
-        if entry is not None and entry[0] == _key(st) and _pinned(entry[0], pinned):
+        if entry is not None and entry[0] == _key(st) and _pinned(st, pinned):
             _maps.move_to_end(path)
             return entry[1]
         if entry is not None:
@@ -163,7 +163,7 @@ def map_view(
     dtype: Any,
     offset: int,
     shape: tuple[int, ...],
-    pinned: frozenset[FileId] | None = None,
+    pinned: Pins | None = None,
 ) -> np.ndarray:
     """``shape`` items of ``dtype`` from byte ``offset`` of ``path``: a read-only view of its map.
 
@@ -232,12 +232,12 @@ def _sweep() -> None:
             _drop(path)
 
 
-def _pinned(key: tuple[int, ...], pinned: frozenset[FileId] | None) -> bool:
-    return pinned is None or (key[0], key[1]) in pinned
+def _pinned(st: os.stat_result, pinned: Pins | None) -> bool:
+    return pinned is None or pinned.hold(st)
 
 
 def _map_file(
-    path: str, pinned: frozenset[FileId] | None
+    path: str, pinned: Pins | None
 ) -> tuple[tuple[int, ...], np.ndarray, mmap.mmap | None]:
     """``(key, whole, region)`` of the file open under ``path`` now: its identity is taken
     from the open descriptor, so the file mapped is the file checked."""

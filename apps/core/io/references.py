@@ -25,6 +25,7 @@ it is judged by its name, like everywhere else (docs/security.md).
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -55,6 +56,7 @@ class Reference:
     link: str = "the dataset's file"
     param: str | None = None  # the dataset parameter naming the file, if one does
     file_id: FileId | None = None  # (device, inode) of the file the check saw, if it exists
+    size: int = 0  # and its size
 
     def describe(self) -> str:
         if not self.source:
@@ -85,7 +87,7 @@ def check_files(refs: Iterable[Reference], allowed: AllowedFiles) -> list[Refere
     that leads to it."""
     checked = []
     for ref in refs:
-        real, file_id = _real_file(ref.path)
+        real, st = _real_file(ref.path)
         if not allowed.allows(Path(real)):
             raise ForbiddenReference(
                 f"{ref.describe()} leads to {ref.path}, outside the data folders this dataset "
@@ -93,16 +95,19 @@ def check_files(refs: Iterable[Reference], allowed: AllowedFiles) -> list[Refere
                 "link's target) into such a folder.",
                 param=ref.param,
             )
-        checked.append(replace(ref, file_id=file_id))
+        if st is None:
+            checked.append(ref)
+        else:
+            checked.append(replace(ref, file_id=_identity(st), size=st.st_size))
     return checked
 
 
-def _real_file(path: str) -> tuple[str, FileId | None]:
+def _real_file(path: str) -> tuple[str, os.stat_result | None]:
     """The real path of ``path`` and the identity of that file, taken from one opening (the
     kernel's name for the open descriptor), so a swap between the two cannot mislead the check.
 
     ``O_PATH`` opens without reading (a FIFO does not block). A missing file: its real path
-    and no identity (the reader says it is missing).
+    and no status (the reader says it is missing).
     """
     flags = getattr(os, "O_PATH", os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
@@ -111,7 +116,7 @@ def _real_file(path: str) -> tuple[str, FileId | None]:
         return os.path.realpath(path), None
     try:
         real = _fd_path(fd) or os.path.realpath(path)
-        return real, _identity(os.fstat(fd))
+        return real, os.fstat(fd)
     finally:
         os.close(fd)
 
@@ -128,15 +133,40 @@ def _identity(st: os.stat_result) -> FileId:
     return (st.st_dev, st.st_ino)
 
 
-def pinned_files(refs: Iterable[Reference]) -> frozenset[FileId]:
-    """The identities of the files ``refs`` saw (from :func:`check_files`)."""
-    return frozenset(ref.file_id for ref in refs if ref.file_id is not None)
+@dataclass(frozen=True)
+class Pins:
+    """The files a check saw (``(device, inode)``), on the host that checked them.
+
+    A file's device number belongs to the host (a network file system gets one per mount, so
+    the same file has another on each dask node); its inode number belongs to the file system.
+    On the checking host both are compared, elsewhere the inode number and the size of the
+    file (an inode number alone could match a file on another file system by chance).
+    """
+
+    host: str
+    files: frozenset[FileId]
+    sizes: frozenset[tuple[int, int]]  # (inode, size) of the files that exist
+
+    def hold(self, st: os.stat_result) -> bool:
+        if socket.gethostname() == self.host:
+            return (st.st_dev, st.st_ino) in self.files
+        return (st.st_ino, st.st_size) in self.sizes
 
 
-def check_opened(fd: int, path: str, pinned: frozenset[FileId] | None) -> None:
+def pinned_files(refs: Iterable[Reference]) -> Pins:
+    """:class:`Pins` of the files ``refs`` saw (from :func:`check_files`)."""
+    seen = {ref.file_id: ref.size for ref in refs if ref.file_id is not None}
+    return Pins(
+        host=socket.gethostname(),
+        files=frozenset(seen),
+        sizes=frozenset((ino, size) for (_, ino), size in seen.items()),
+    )
+
+
+def check_opened(fd: int, path: str, pinned: Pins | None) -> None:
     """Refuse the open file ``fd`` (opened as ``path``) unless it is one of the files the
     check saw; ``pinned`` None: opened without a check (command-line tools, tests)."""
-    if pinned is None or _identity(os.fstat(fd)) in pinned:
+    if pinned is None or pinned.hold(os.fstat(fd)):
         return
     raise ForbiddenReference(
         f"{path} is not the file that was checked when the dataset was opened: it was replaced "
@@ -268,13 +298,13 @@ def _is_hdf5(path: str) -> bool:
     return head == HDF5_SIGNATURE or h5py.is_hdf5(path)
 
 
-def check_h5_opened(h5file: h5py.File, pinned: frozenset[FileId] | None) -> None:
+def check_h5_opened(h5file: h5py.File, pinned: Pins | None) -> None:
     """:func:`check_opened` for a file HDF5 opened (by a reader, or following an external link)."""
     if pinned is not None:
         check_opened(h5file.id.get_vfd_handle(), h5file.filename, pinned)
 
 
-def check_virtual_sources(path: str, dset: h5py.Dataset, pinned: frozenset[FileId] | None) -> None:
+def check_virtual_sources(path: str, dset: h5py.Dataset, pinned: Pins | None) -> None:
     """Before HDF5 reads a virtual dataset: each source file must be one the check saw.
 
     HDF5 opens the sources during the read and closes them after, out of the portal's reach, so
@@ -290,10 +320,10 @@ def check_virtual_sources(path: str, dset: h5py.Dataset, pinned: frozenset[FileI
         what = f"virtual dataset {dset.name} source {name}"
         found = _linked(holder, _vds_name(name, holder, what), what)
         try:
-            seen = _identity(os.stat(found.path))
+            held = pinned.hold(os.stat(found.path))
         except OSError:
-            seen = None
-        if seen not in pinned:
+            held = False
+        if not held:
             raise ForbiddenReference(
                 f"{found.path} is not the file that was checked when {path} was opened: it was "
                 "replaced since; the portal reads only the files it checked. Run the analysis "
