@@ -6,7 +6,9 @@ stored at full size too). Once the byte offset of every frame is known, frames a
 straight from a memory map of the file (a view when a tile's frames follow each other, which
 is how writers lay out chunks of one frame or one scan row; a gather otherwise), with no HDF5
 call per frame. The offsets come from one pass over the chunk index (``chunk_iter``), cached
-per process for the file as it is (path, size, modification time).
+per process for the file as it is (path, size, modification time). Read frames are reported
+to :func:`apps.core.io.mapping.release` tile by tile, as the raw reader does, so the pages of a
+file larger than memory do not pile up in a dask worker.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from apps.core.io import mapping
 from apps.core.io.base import Partition, roi_runs
 from apps.core.io.mapping import file_map, require_size
 
@@ -77,6 +80,29 @@ def _offsets(path: str, name: str, size: int, mtime_ns: int) -> np.ndarray | Non
         return None
     flat.setflags(write=False)
     return flat
+
+
+def _released_ranges(offsets: np.ndarray, frame_bytes: int) -> Iterator[tuple[int, int]]:
+    """``(offset, nbytes)`` byte ranges of the file that hold the frames at ``offsets``.
+
+    Runs of frames adjacent in the file are one range; a gap no longer than the run before it
+    joins the two (a tile of a scan row reads a slice of every chunk in a row of small chunks:
+    one range per tile instead of one per chunk, counting at most twice the bytes read).
+    """
+    if not len(offsets):
+        return
+    first = int(offsets.min())
+    if int(offsets.max()) - first == (len(offsets) - 1) * frame_bytes:  # distinct: one run
+        yield first, len(offsets) * frame_bytes
+        return
+    ordered = np.sort(offsets)
+    edges = np.asarray(_run_edges(ordered, frame_bytes))
+    starts = ordered[edges[:-1]]
+    ends = ordered[edges[1:] - 1] + frame_bytes
+    joined = starts[1:] - ends[:-1] <= ends[:-1] - starts[:-1]
+    keep = np.flatnonzero(~joined) + 1  # ranges that start anew
+    for lo, hi in itertools.pairwise([0, *keep.tolist(), len(starts)]):
+        yield int(starts[lo]), int(ends[hi - 1] - starts[lo])
 
 
 def _run_edges(offsets: np.ndarray, frame_bytes: int) -> list[int]:
@@ -145,6 +171,13 @@ class ChunkMapPartition(Partition):
                 for a in range(lo + run_lo, lo + run_hi, tile_frames):
                     b = min(a + tile_frames, lo + run_hi)
                     yield self.start + a, self.read(self.start + a, self.start + b)
+                    self.release(self.start + a, self.start + b)
+
+    def release(self, start: int, stop: int) -> None:
+        if "_file_map" in self.__dict__:
+            offs = self.offsets[start - self.start : stop - self.start]
+            for offset, nbytes in _released_ranges(offs, self.frame_size * self.dtype.itemsize):
+                mapping.release(self.path, offset, nbytes)
 
     def close(self) -> None:
         self.__dict__.pop("_file_map", None)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 import pytest
 
@@ -173,20 +174,35 @@ def rss_file() -> int:
     pytest.skip("no RssFile in /proc/self/status")
 
 
-def big_raw(path: Path) -> tuple[DataSet, np.ndarray]:
-    """64 MiB: 512 frames of 256 x 256 uint16 with a pattern; and their sum frame."""
+def big_frames() -> np.ndarray:
+    """64 MiB: 512 frames of 256 x 256 uint16 with a pattern."""
     frames = np.arange(512 * 256 * 256, dtype=np.uint32).reshape(512, 256, 256) % 4099
-    frames.astype("<u2").tofile(path)
+    return frames.astype("<u2")
+
+
+def big_raw(path: Path) -> tuple[DataSet, np.ndarray]:
+    """:func:`big_frames` in a raw file; and their sum frame."""
+    frames = big_frames()
+    frames.tofile(path)
     params = {"nav_shape": [512], "sig_shape": [256, 256], "dtype": "<u2"}
-    return open_dataset(str(path), format="raw", params=params), frames.sum(axis=0)
+    return open_dataset(str(path), format="raw", params=params), frames.sum(axis=0, dtype=np.uint64)
+
+
+def big_h5(path: Path) -> tuple[DataSet, np.ndarray]:
+    """:func:`big_frames` in an HDF5 file, one uncompressed chunk per frame (memory-mapped)."""
+    frames = big_frames()
+    with h5py.File(path, "w") as f:
+        f.create_dataset("data", data=frames, chunks=(1, 256, 256))
+    return open_dataset(str(path)), frames.sum(axis=0, dtype=np.uint64)
 
 
 @pytest.mark.parametrize(("budget", "kept"), [(4 * 2**20, False), (2**30, True)])
+@pytest.mark.parametrize("make", [big_raw, big_h5])
 def test_read_pages_beyond_the_budget_leave_the_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: int, kept: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: int, kept: bool, make: Any
 ) -> None:
     monkeypatch.setattr(mapping, "RESIDENT_BYTES", budget)
-    ds, expected = big_raw(tmp_path / "big.raw")
+    ds, expected = make(tmp_path / "big")
     sum_of = make_analysis("sum", {}, nav_shape=(512,), sig_shape=(256, 256), dtype=np.uint16)
     before = rss_file()
     for _run in range(2):  # the second run maps the advised-away pages in again
@@ -233,7 +249,14 @@ def mib(folder: Path) -> tuple[DataSet, np.ndarray, int]:
     return open_dataset(str(folder / "scan_1.mib")), frames, 384 + 24 * 40 * 2
 
 
-@pytest.mark.parametrize("make", [empad, mib])
+def h5_frame_chunks(folder: Path) -> tuple[DataSet, np.ndarray, int]:
+    frames = np.random.default_rng(5).integers(0, 4096, size=(40, 24, 40), dtype=np.uint16)
+    with h5py.File(folder / "scan.h5", "w") as f:
+        f.create_dataset("data", data=frames.reshape(5, 8, 24, 40), chunks=(1, 1, 24, 40))
+    return open_dataset(str(folder / "scan.h5")), frames, 24 * 40 * 2
+
+
+@pytest.mark.parametrize("make", [empad, mib, h5_frame_chunks])
 def test_every_mapped_format_releases_its_read_pages(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make: Any
 ) -> None:
@@ -247,3 +270,25 @@ def test_every_mapped_format_releases_its_read_pages(
     assert mapping.resident_bytes() == 0
     again = np.concatenate([tile.copy() for _first, tile in part.tiles(tile_frames=7)])
     np.testing.assert_array_equal(again, frames.reshape(40, -1))
+
+
+def test_hdf5_small_chunks_release_one_range_per_tile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # chunks of 2 x 2 scan positions: a tile of one scan row reads half of each chunk in a row
+    frames = np.random.default_rng(6).integers(0, 4096, size=(8, 8, 6, 5), dtype=np.uint16)
+    with h5py.File(tmp_path / "small.h5", "w") as f:
+        f.create_dataset("data", data=frames, chunks=(2, 2, 6, 5))
+    (part,) = open_dataset(str(tmp_path / "small.h5")).partitions(count=1)
+    got = np.concatenate([tile.copy() for _first, tile in part.tiles(tile_frames=8)])
+    np.testing.assert_array_equal(got, frames.reshape(64, 30))
+    # each scan row: 4 chunks of 4 frames, the row's 2 frames and a gap of 2 in each, as one
+    # range (the last gap is not read); the next row reads the gaps: a range of its own
+    frame = 6 * 5 * 2
+    released = list(mapping._resident)
+    assert len(released) == 8
+    assert all(nbytes == 14 * frame for _path, _offset, nbytes in released)
+    monkeypatch.setattr(mapping, "RESIDENT_BYTES", mapping.RESIDENT_BYTES)
+    mapping.limit_resident(0)
+    again = np.concatenate([tile.copy() for _first, tile in part.tiles(tile_frames=8)])
+    np.testing.assert_array_equal(again, frames.reshape(64, 30))
