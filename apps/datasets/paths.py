@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -52,7 +53,7 @@ class UserFolders:
 
     def allows(self, path: Path) -> bool:
         """True if the resolved ``path`` lies in a data folder this user may use."""
-        if root_of(path) is None:
+        if root_of(path) is None or in_portal_storage(path):
             return False
         if self.everything:
             return True
@@ -247,6 +248,22 @@ def _check_names(path: str, file_part: str) -> None:
                     f"{len(os.fsencode(name))} bytes; at most {MAX_NAME_BYTES} are allowed."
                 }
             )
+
+
+def in_portal_storage(path: Path) -> bool:
+    """True for a resolved ``path`` in a folder the portal writes: ``INGEST_ROOT`` (whose
+    sidecars are trusted to read node storage) or a node's local storage (``DATA_NODES``, every
+    user's ingested data). Never a data folder, even where one contains it."""
+    return any(path.is_relative_to(folder) for folder in _portal_storage())
+
+
+def _portal_storage() -> list[Path]:
+    folders = [ingest_root()]
+    for root in settings.DATA_NODES.values():
+        url = urlparse(str(root))
+        if "://" not in str(root) or url.scheme == "file":
+            folders.append(Path(unquote(url.path) if url.scheme else str(root)).resolve())
+    return folders
 
 
 def ingest_root() -> Path:
