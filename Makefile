@@ -28,7 +28,7 @@ serve-prod: $(VENV)/.installed
 	  echo "serve-prod needs DATABASE_URL, REDIS_URL and SECRET_KEY (see docs/deploy.md)"; exit 1; fi
 	$(BIN)/python manage.py migrate --noinput -v0
 	PYTHONPATH="$(CURDIR)" DASK_EXPECTED_WORKERS="$${DASK_EXPECTED_WORKERS:-node-a,node-b}" DASK_SCHEDULER_ADDRESS="$${DASK_SCHEDULER_ADDRESS:-tcp://127.0.0.1:$${DASK_SCHEDULER_PORT:-8786}}" \
-	  PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
+	  PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m libertem_site.honcho_start start -f Procfile -p $(PORT)
 
 # The OpenID provider the sign-in tests start (Node + oidc-provider, exact versions from the lock).
 OIDC_PROVIDER := tests/accounts/oidc_provider

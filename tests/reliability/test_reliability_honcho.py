@@ -1,0 +1,113 @@
+"""``make serve-prod`` stopped with Ctrl-C in the middle of a job (docs/deploy.md, *Restarts*).
+
+honcho signals each Procfile process's whole process group and SIGKILLs what is left after a
+wait. The Procfile's job worker runs behind ``libertem_site.stop_main_only``, so only the Celery
+main process gets the SIGTERM and shuts down warm; ``libertem_site.honcho_start`` makes honcho
+wait ``STOP_TIMEOUT`` instead of its fixed 5 s. The running job finishes in its first attempt
+with one set of results, and then honcho exits. The test runs the Procfile's own ``worker`` line
+under honcho as the Makefile starts it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.jobs.support import submit, wait_status, wait_terminal
+from tests.reliability.conftest import (
+    DISK,
+    ROOT,
+    pause,
+    portal_env,
+    send_run_job,
+    worker_pids,
+)
+from tests.reliability.test_reliability_faults import one_set_of_results, result_of
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+HONCHO_KILL_WAIT = 5  # honcho 2.0's own wait before SIGKILL
+
+
+def procfile_line(name: str) -> str:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line
+    raise AssertionError(f"no {name} in the Procfile")
+
+
+def start_honcho(procfile: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """honcho as ``make serve-prod`` runs it, leading its own group like a terminal's job."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "libertem_site.honcho_start", "start", "-f", str(procfile),
+         "-d", str(ROOT), "--no-colour"],
+        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while " ready." not in log.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"honcho did not start the worker:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
+    return process
+
+
+def worker_env(dask_cluster, private_redis, data_root, var_dir: Path) -> dict[str, str]:
+    from django.conf import settings
+    from django.db import connection
+
+    base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+    bin_dir = str(Path(sys.executable).parent)
+    return portal_env(
+        f"{base}/{connection.settings_dict['NAME']}",
+        private_redis.url,
+        dask_cluster.scheduler_address,
+        DATA_ROOTS=os.pathsep.join(str(p) for p in settings.DATA_ROOTS),
+        CELERY_CONCURRENCY="1",
+        STOP_TIMEOUT="120",
+        PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",  # as the Makefile puts the venv first
+        PYTHONPATH=str(ROOT),
+        VAR_DIR=str(var_dir),
+    )
+
+
+def test_ctrl_c_on_honcho_lets_the_running_job_finish(
+    users, client_for, big_dataset, dask_cluster, private_redis, data_root, held_jobs, tmp_path
+):
+    procfile = tmp_path / "Procfile"
+    # beat stops at once: from then on honcho counts down to its SIGKILL (a process stopped)
+    procfile.write_text(f"{procfile_line('worker')}\n{procfile_line('beat')}\n")
+    log = tmp_path / "honcho.log"
+    env = worker_env(dask_cluster, private_redis, data_root, tmp_path)
+    honcho = start_honcho(procfile, env, log)
+    pids = list(worker_pids(dask_cluster).values())
+    pause(pids)  # the job is surely mid-run when the stop comes
+    try:
+        job_id = submit(client_for(users.owner), big_dataset.dataset, "virtual", DISK).json()["id"]
+        send_run_job(private_redis.url, job_id)
+        assert wait_status(job_id, "running", timeout=60).attempt == 1
+        os.killpg(honcho.pid, signal.SIGINT)  # Ctrl-C: the terminal signals honcho's group
+        time.sleep(HONCHO_KILL_WAIT + 2)
+        assert honcho.poll() is None, log.read_text()[-3000:]  # waiting for the job
+        assert wait_status(job_id, "running", timeout=5).attempt == 1
+    finally:
+        pause(pids, signal.SIGCONT)
+    job = wait_terminal(job_id, timeout=120)
+    honcho.wait(timeout=60)
+    text = log.read_text()
+    assert "Warm shutdown" in text, text[-3000:]
+    assert "WorkerLostError" not in text and "SIGKILL" not in text, text[-3000:]
+    assert "beat.1 stopped" in text, text[-3000:]
+    assert "worker.1 stopped (rc=0)" in text, text[-3000:]
+    assert (job.status, job.attempt, job.error) == ("finished", 1, "")
+    np.testing.assert_allclose(
+        result_of(client_for(users.owner), job_id), big_dataset.expected, rtol=1e-5
+    )
+    assert one_set_of_results(job) == ["intensity"]
