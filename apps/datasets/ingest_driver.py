@@ -23,7 +23,7 @@ from apps.core.ingest import ingest, plan_folder
 from apps.core.io import open_dataset
 from apps.datasets.models import Dataset
 from apps.datasets.paths import read_scope
-from apps.datasets.services import dataset_open
+from apps.datasets.services import dataset_open_for_job
 from apps.jobs.compute import get_executor
 from apps.jobs.dbretry import with_db_retry
 from apps.jobs.models import Job
@@ -67,7 +67,7 @@ def run_claimed_ingest(job: Job) -> None:
 
 
 def _ingest(job: Job) -> tuple[dict[str, Any], Path]:
-    source = dataset_open(job.dataset)
+    source = dataset_open_for_job(job.dataset)
     params = job.params
     folder = plan_folder(source, params.get("partitions"), f"ds-{job.dataset_id}")
     root = Path(settings.INGEST_ROOT).resolve()

@@ -123,6 +123,20 @@ def dataset_open(dataset: Dataset) -> DataSet:
     return ds
 
 
+def dataset_open_for_job(dataset: Dataset) -> DataSet:
+    """:func:`dataset_open`, with the partition limit checked again (DataSetError).
+
+    A sidecar may have been rewritten with more partition files since the dataset was
+    registered; every partition costs the scheduler and the driver a task, so a job refuses
+    such data as registration does. The frame endpoint, which reads one frame, does not check.
+    """
+    ds = dataset_open(dataset)
+    problem = _too_many_partitions(ds, len(ds.partitions()))
+    if problem:
+        raise DataSetError(f"Dataset {dataset.name!r} (id {dataset.pk}): {problem}")
+    return ds
+
+
 def _check_unchanged(dataset: Dataset, ds: DataSet) -> None:
     # Size or modification time would also refuse a harmless copy or touch; what the results
     # depend on is the layout, so a replaced file is caught by its shape and dtype.
@@ -256,15 +270,21 @@ def _open_checked(
 
 
 def _check_partition_count(ds: DataSet, count: int) -> None:
+    problem = _too_many_partitions(ds, count)
+    if problem:
+        raise ValidationError({"path": problem})
+
+
+def _too_many_partitions(ds: DataSet, count: int) -> str:
+    """Why ``ds`` split into ``count`` partitions is refused, or ``""``."""
     limit = settings.MAX_PARTITIONS_PER_DATASET
-    if count > limit:
-        raise ValidationError(
-            {
-                "path": f"{ds.path}: the data is split into {count} partitions; this portal takes "
-                f"at most {limit} per dataset (MAX_PARTITIONS_PER_DATASET). Write a sidecar with "
-                "fewer, larger partitions."
-            }
-        )
+    if count <= limit:
+        return ""
+    return (
+        f"{ds.path}: the data is split into {count} partitions; this portal takes "
+        f"at most {limit} per dataset (MAX_PARTITIONS_PER_DATASET). Write a sidecar with "
+        "fewer, larger partitions."
+    )
 
 
 def _check_not_anothers(owner: Any, ds: DataSet, partitions: list[dict[str, Any]]) -> None:

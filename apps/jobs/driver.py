@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from apps.core.errors import CoreError, JobCancelled
 from apps.core.executor import RunResult
-from apps.datasets.services import dataset_open
+from apps.datasets.services import dataset_open_for_job
 from apps.jobs.analysis import build_analysis
 from apps.jobs.compute import current_executor, executor_connected, get_executor
 from apps.jobs.dbretry import with_db_retry
@@ -129,7 +129,7 @@ def _compute(job: Job) -> RunResult:
         ),
     )
     roi = roi_array(job.roi, dataset.nav_shape)
-    data = dataset_open(dataset)
+    data = dataset_open_for_job(dataset)
     logger.info("job %s: %s on %s (attempt %s)", job.pk, job.analysis, data, job.attempt)
     return get_executor().run(
         data,

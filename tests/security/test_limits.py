@@ -11,7 +11,7 @@ import pytest
 
 from apps.datasets.models import Dataset
 from apps.jobs.models import Job
-from tests.jobs.support import submit
+from tests.jobs.support import submit, wait_terminal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,6 +61,37 @@ def test_it_refuses_a_sidecar_with_more_partitions_than_the_limit(
     response = register(client, path)
     assert response.status_code == 201, response.content
     assert len(response.json()["partitions"]) == 5
+
+
+@pytest.mark.usefixtures("inline_executor", "thread_runner")
+def test_a_job_fails_on_a_sidecar_rewritten_with_more_partitions(
+    users, client_for, data_root, data, settings, tmp_path
+):
+    settings.MAX_PARTITIONS_PER_DATASET = 5
+    path = write_sidecar(data_root, data, n_parts=5)
+    client = client_for(users.owner)
+    response = register(client, path)
+    assert response.status_code == 201, response.content
+    row = Dataset.objects.get(pk=response.json()["id"])
+    ok = wait_terminal(submit(client, row, "sum").json()["id"])
+    assert ok.status == Job.Status.FINISHED, ok.error
+
+    write_sidecar(data_root, data, n_parts=6)  # same frames, one partition file more
+    reason = (
+        f"Dataset 'parts' (id {row.pk}): {path}: the data is split into 6 partitions; this portal "
+        "takes at most 5 per dataset (MAX_PARTITIONS_PER_DATASET). Write a sidecar with fewer, "
+        "larger partitions."
+    )
+    job = wait_terminal(submit(client, row, "sum").json()["id"])
+    assert (job.status, job.error) == (Job.Status.FAILED, reason)
+    assert not job.results.exists()
+    settings.DATA_NODES = {"node-a": str(tmp_path / "node-a")}
+    settings.INGEST_ROOT = tmp_path / "ingested"
+    ingest = client.post(f"/api/datasets/{row.pk}/ingest/", {}, content_type="application/json")
+    assert ingest.status_code == 202, ingest.content
+    job = wait_terminal(ingest.json()["id"])
+    assert (job.status, job.error) == (Job.Status.FAILED, reason)
+    assert not (tmp_path / "ingested").exists() or not any((tmp_path / "ingested").iterdir())
 
 
 def test_the_register_page_shows_the_partition_limit(users, client_for, data_root, data, settings):
