@@ -6,7 +6,8 @@ message with the job as the API shows it, and the latest partial preview if ther
 late or reconnecting browser catches up; after that it forwards the job group's events. When
 the dataset or the job is shared with fewer people, the consumer checks again and closes with
 4404 if its user lost access. A socket opened with an API token (``?token=``) is closed with
-code 4401 when that token is revoked.
+code 4401 when that token is revoked; every socket of a user is closed with 4401 when the user
+is deactivated or deleted.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth import get_user_model
 from django.http import Http404
 
 from apps.accounts.access import get_job, visible_jobs
@@ -25,12 +27,13 @@ from apps.accounts.models import ApiToken
 from apps.jobs.models import Job
 from apps.jobs.progress import partial_message
 from apps.jobs.serializers import job_json
-from apps.live.events import group_name, remember_consumer_loop, token_group
+from apps.live.events import group_name, remember_consumer_loop, token_group, user_group
 from apps.results.preview import image_bytes
 from apps.results.store import partial_latest, result_array
 
 NOT_FOUND = 4404
 TOKEN_REVOKED = 4401  # the API token the socket was opened with was revoked
+USER_GONE = 4401  # its user was deactivated or deleted: the credentials are void, as above
 
 
 class JobConsumer(AsyncWebsocketConsumer):
@@ -48,6 +51,11 @@ class JobConsumer(AsyncWebsocketConsumer):
             # below finds one that came before.
             self.token_group = token_group(token_hash)
             await self.channel_layer.group_add(self.token_group, self.channel_name)
+        user = self.scope.get("user")
+        if getattr(user, "pk", None) is not None:
+            # Joined first as well: the state read below finds a deactivation that came before.
+            self.user_group = user_group(user.pk)
+            await self.channel_layer.group_add(self.user_group, self.channel_name)
         state = await database_sync_to_async(_visible_state)(
             self.scope.get("user"), job_id, token_hash
         )
@@ -75,7 +83,7 @@ class JobConsumer(AsyncWebsocketConsumer):
         await self._leave_groups()
 
     async def _leave_groups(self) -> None:
-        for name in ("group", "token_group"):
+        for name in ("group", "token_group", "user_group"):
             if hasattr(self, name):
                 await self.channel_layer.group_discard(getattr(self, name), self.channel_name)
                 delattr(self, name)
@@ -100,6 +108,10 @@ class JobConsumer(AsyncWebsocketConsumer):
         await self._leave_groups()
         await self.close(code=TOKEN_REVOKED)
 
+    async def user_gone(self, event: dict[str, Any]) -> None:
+        await self._leave_groups()
+        await self.close(code=USER_GONE)
+
 
 class NoRouteConsumer(AsyncWebsocketConsumer):
     """Any websocket path that is not a route: refused before the handshake completes."""
@@ -117,8 +129,9 @@ def _may_watch(user: Any, job_id: Any) -> bool:
 
 def _visible_state(user: Any, job_id: Any, token_hash: str | None) -> State | None:
     """The job's ``status`` message and latest partial, or None if ``user`` may not see it
-    (or the token of ``token_hash`` that authenticated them was revoked meanwhile)."""
-    if user is None:
+    (or the token of ``token_hash`` that authenticated them was revoked meanwhile, or they
+    were deactivated or deleted)."""
+    if user is None or not get_user_model().objects.filter(pk=user.pk, is_active=True).exists():
         return None
     if token_hash and not ApiToken.objects.filter(key_hash=token_hash).exists():
         return None

@@ -2,7 +2,8 @@
 
 Each job has a channel group ``job-<id>``; consumers join it, the job driver sends to it. A
 websocket opened with an API token also joins ``token-<hash>``: revoking the token closes it
-(``close_token_sockets``).
+(``close_token_sockets``). Every websocket joins ``user-<id>`` of its user: deactivating or
+deleting the user closes it (``close_user_sockets``).
 A message with ``binary`` reaches the browser as the JSON text frame immediately followed by one
 binary frame (both travel in one group message, so no other event can come in between).
 
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 EVENT_TYPE = "job.event"
 ACCESS_TYPE = "job.access"
 REVOKED_TYPE = "token.revoked"  # handled by the consumers' token_revoked()
+USER_GONE_TYPE = "user.gone"  # handled by the consumers' user_gone()
 
 _consumer_loop: asyncio.AbstractEventLoop | None = None
 
@@ -45,6 +47,11 @@ def remember_consumer_loop(loop: asyncio.AbstractEventLoop) -> None:
 def token_group(key_hash: str) -> str:
     """The group of the websockets opened with the API token whose SHA-256 is ``key_hash``."""
     return f"token-{key_hash}"
+
+
+def user_group(user_id: int) -> str:
+    """The group of the websockets of user ``user_id``, by session or API token."""
+    return f"user-{int(user_id)}"
 
 
 def publish(job_id: int, message: dict[str, Any], binary: bytes | None = None) -> None:
@@ -66,6 +73,11 @@ def publish_access_changed(job_ids: list[int]) -> None:
 def close_token_sockets(key_hash: str) -> None:
     """Close every websocket opened with the (just revoked) API token hashed ``key_hash``."""
     _send(token_group(key_hash), {"type": REVOKED_TYPE}, what="a revoked token's close")
+
+
+def close_user_sockets(user_id: int) -> None:
+    """Close every websocket of the (just deactivated or deleted) user ``user_id``."""
+    _send(user_group(user_id), {"type": USER_GONE_TYPE}, what=f"user {user_id}'s close")
 
 
 def _send(group: str, event: dict[str, Any], *, what: str) -> None:

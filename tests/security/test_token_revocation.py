@@ -14,7 +14,7 @@ from django.test import Client
 from apps.accounts.models import ApiToken
 from apps.accounts.services import token_create
 from apps.jobs.models import Job
-from apps.live.consumers import TOKEN_REVOKED
+from apps.live.consumers import TOKEN_REVOKED, USER_GONE
 from apps.live.events import publish
 from libertem_site.asgi import application
 from tests.jobs.support import ORIGIN
@@ -98,3 +98,62 @@ async def test_revoking_in_the_admin_closes_the_socket(users, job):
     assert response.status_code == 302
     assert not await database_sync_to_async(ApiToken.objects.filter(pk=token_id).exists)()
     assert await ws.receive_output(timeout=10) == {"type": "websocket.close", "code": TOKEN_REVOKED}
+
+
+# --- a deactivated or deleted user ---------------------------------------------------------
+
+
+async def user_sockets(users, job):
+    """Two sockets of ``alice`` (token, session) and one of a staff user who watches too."""
+    _, key = await database_sync_to_async(token_for)(users.owner, "script")
+    client = await database_sync_to_async(logged_in)(users.owner)
+    superuser = await database_sync_to_async(User.objects.create_superuser)("admin", password="pw")
+    admin = await database_sync_to_async(logged_in)(superuser)
+    alices = [
+        await open_socket(job.pk, key=key),
+        await open_socket(job.pk, cookie=client.cookies["sessionid"].value),
+    ]
+    watcher = await open_socket(job.pk, cookie=admin.cookies["sessionid"].value)
+    return alices, watcher, admin, key
+
+
+async def assert_closed_and_watcher_streams(alices, watcher, job) -> None:
+    for ws in alices:
+        assert await ws.receive_output(timeout=10) == {"type": "websocket.close", "code": USER_GONE}
+    await database_sync_to_async(publish)(job.pk, {"type": "progress", "done": 5})
+    assert json.loads(await watcher.receive_from(timeout=10)) == {"type": "progress", "done": 5}
+    await watcher.disconnect()
+
+
+async def test_deactivating_a_user_closes_their_sockets_and_only_theirs(users, job):
+    alices, watcher, _admin, key = await user_sockets(users, job)
+
+    def deactivate() -> None:  # as any code that saves the user does
+        alice = User.objects.get(pk=users.owner.pk)
+        alice.is_active = False
+        alice.save(update_fields=["is_active"])
+
+    await database_sync_to_async(deactivate)()
+    await assert_closed_and_watcher_streams(alices, watcher, job)
+    # Their token opens nothing any more.
+    ws = WebsocketCommunicator(application, f"/ws/jobs/{job.pk}/?token={key}", headers=[ORIGIN])
+    assert await ws.connect() == (False, 4404)
+
+
+async def test_deleting_a_user_in_the_admin_closes_their_sockets(users, job):
+    alices, watcher, admin, _key = await user_sockets(users, job)
+    response = await database_sync_to_async(admin.post)(
+        f"/admin/auth/user/{users.owner.pk}/delete/", {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not await database_sync_to_async(User.objects.filter(pk=users.owner.pk).exists)()
+    await assert_closed_and_watcher_streams(alices, watcher, job)
+
+
+async def test_saving_an_active_user_closes_nothing(users, job):
+    alices, watcher, _admin, _key = await user_sockets(users, job)
+    await database_sync_to_async(lambda: User.objects.get(pk=users.owner.pk).save())()
+    await database_sync_to_async(publish)(job.pk, {"type": "progress", "done": 7})
+    for ws in (*alices, watcher):
+        assert json.loads(await ws.receive_from(timeout=10)) == {"type": "progress", "done": 7}
+        await ws.disconnect()
