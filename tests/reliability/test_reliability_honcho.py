@@ -2,10 +2,11 @@
 
 honcho signals each Procfile process's whole process group and SIGKILLs what is left after a
 wait. The Procfile's job worker runs behind ``libertem_site.stop_main_only``, so only the Celery
-main process gets the SIGTERM and shuts down warm; ``libertem_site.honcho_start`` makes honcho
-wait ``STOP_TIMEOUT`` instead of its fixed 5 s. The running job finishes in its first attempt
-with one set of results, and then honcho exits. The test runs the Procfile's own ``worker`` line
-under honcho as the Makefile starts it.
+main process gets the SIGTERM and shuts down warm, and the dask scheduler and worker stop only
+after it; ``libertem_site.honcho_start`` makes honcho wait ``STOP_TIMEOUT`` instead of its fixed
+5 s. The running job finishes in its first attempt with one set of results, and then honcho
+exits. The test runs the Procfile's own lines (all but the web and one dask node) under honcho as
+the Makefile starts it.
 """
 
 from __future__ import annotations
@@ -24,16 +25,17 @@ from tests.jobs.support import submit, wait_status, wait_terminal
 from tests.reliability.conftest import (
     DISK,
     ROOT,
+    free_port,
     pause,
     portal_env,
     send_run_job,
-    worker_pids,
 )
 from tests.reliability.test_reliability_faults import one_set_of_results, result_of
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 HONCHO_KILL_WAIT = 5  # honcho 2.0's own wait before SIGKILL
+LINES = ("worker", "maintenance", "beat", "scheduler", "node-a")
 
 
 def procfile_line(name: str) -> str:
@@ -59,16 +61,21 @@ def start_honcho(procfile: Path, env: dict[str, str], log: Path) -> subprocess.P
     return process
 
 
-def worker_env(dask_cluster, private_redis, data_root, var_dir: Path) -> dict[str, str]:
+def stack_env(private_redis, data_root, var_dir: Path) -> dict[str, str]:
     from django.conf import settings
     from django.db import connection
 
     base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
     bin_dir = str(Path(sys.executable).parent)
+    port = free_port()
     return portal_env(
         f"{base}/{connection.settings_dict['NAME']}",
         private_redis.url,
-        dask_cluster.scheduler_address,
+        f"tcp://127.0.0.1:{port}",
+        DASK_SCHEDULER_PORT=str(port),
+        DASK_DASHBOARD_PORT=str(free_port()),
+        DASK_EXPECTED_WORKERS="node-a",
+        DASK_WORKER_MEMORY_LIMIT="1GiB",
         DATA_ROOTS=os.pathsep.join(str(p) for p in settings.DATA_ROOTS),
         CELERY_CONCURRENCY="1",
         STOP_TIMEOUT="120",
@@ -78,16 +85,24 @@ def worker_env(dask_cluster, private_redis, data_root, var_dir: Path) -> dict[st
     )
 
 
+def dask_worker_pid(address: str) -> int:
+    from distributed import Client
+
+    with Client(address, set_as_default=False, timeout=60) as client:
+        client.wait_for_workers(1, timeout=120)
+        return next(iter(client.run(os.getpid).values()))
+
+
 def test_ctrl_c_on_honcho_lets_the_running_job_finish(
-    users, client_for, big_dataset, dask_cluster, private_redis, data_root, held_jobs, tmp_path
+    users, client_for, big_dataset, private_redis, data_root, held_jobs, tmp_path
 ):
     procfile = tmp_path / "Procfile"
     # beat stops at once: from then on honcho counts down to its SIGKILL (a process stopped)
-    procfile.write_text(f"{procfile_line('worker')}\n{procfile_line('beat')}\n")
+    procfile.write_text("".join(f"{procfile_line(name)}\n" for name in LINES))
     log = tmp_path / "honcho.log"
-    env = worker_env(dask_cluster, private_redis, data_root, tmp_path)
+    env = stack_env(private_redis, data_root, tmp_path / "var")
     honcho = start_honcho(procfile, env, log)
-    pids = list(worker_pids(dask_cluster).values())
+    pids = [dask_worker_pid(env["DASK_SCHEDULER_ADDRESS"])]
     pause(pids)  # the job is surely mid-run when the stop comes
     try:
         job_id = submit(client_for(users.owner), big_dataset.dataset, "virtual", DISK).json()["id"]
@@ -105,6 +120,8 @@ def test_ctrl_c_on_honcho_lets_the_running_job_finish(
     assert "Warm shutdown" in text, text[-3000:]
     assert "WorkerLostError" not in text and "SIGKILL" not in text, text[-3000:]
     assert "beat.1 stopped" in text, text[-3000:]
+    assert "scheduler.1 stopped (rc=0)" in text, text[-3000:]
+    assert text.index("worker.1 stopped") < text.index("scheduler.1 stopped"), text[-3000:]
     assert "worker.1 stopped (rc=0)" in text, text[-3000:]
     assert (job.status, job.attempt, job.error) == ("finished", 1, "")
     np.testing.assert_allclose(

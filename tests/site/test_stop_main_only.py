@@ -3,6 +3,7 @@ process only (the Procfile's job worker runs behind it, see docs/deploy.md)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -59,3 +60,25 @@ def test_it_exits_as_its_command_did(tmp_path):
     assert wrapped(sys.executable, "-c", "raise SystemExit(7)").wait(timeout=30) == 7
     killed = wrapped(sys.executable, "-c", "import os; os.kill(os.getpid(), 9)")
     assert killed.wait(timeout=30) == 128 + signal.SIGKILL
+
+
+def test_after_a_lock_it_passes_the_stop_on_once_the_lock_is_free(tmp_path):
+    lock, report = tmp_path / "jobs-worker.lock", tmp_path / "report"
+    holder = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # the job worker, still finishing its job
+    process = wrapped("--after", str(lock), sys.executable, "-c", MAIN, str(report))
+    wait_for(report, "ready")
+    os.killpg(process.pid, signal.SIGTERM)
+    time.sleep(2)
+    assert (process.poll(), report.read_text()) == (None, "ready")  # still waiting
+    os.close(holder)  # the job worker has exited
+    assert process.wait(timeout=30) == 3
+    assert report.read_text() == "SIGTERM child alive=True"
+
+
+def test_its_command_is_stopped_when_it_is_killed(tmp_path):
+    report = tmp_path / "report"
+    process = wrapped(sys.executable, "-c", MAIN, str(report))
+    wait_for(report, "ready")
+    process.kill()  # honcho's SIGKILL after STOP_TIMEOUT: no orphan is left running
+    wait_for(report, "SIGTERM")
