@@ -90,14 +90,16 @@ def json_parse(text: bytes | str) -> Any:
     nesting deeper than MAX_JSON_DEPTH (found before parsing, so the parser never recurses)."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")
-    _check_depth(text)
+    check_json_depth(text)
     try:
         return json.loads(text, parse_constant=_refuse_constant)
-    except RecursionError:  # unreachable after _check_depth, kept as the last guard
+    except RecursionError:  # unreachable after check_json_depth, kept as the last guard
         raise JsonNestingError(None) from None
 
 
-def _check_depth(text: str) -> None:
+def check_json_depth(text: str) -> None:
+    """JsonNestingError if JSON ``text`` nests arrays and objects deeper than MAX_JSON_DEPTH;
+    for every JSON parsed from users (API bodies, forms, command options), before parsing."""
     # Strings go first (they may hold brackets); then the running sum of +1 per opening and -1
     # per closing bracket is the depth. It all runs in C: a 1 MiB body takes milliseconds.
     codes = np.frombuffer(_JSON_STRING.sub("", text).encode(), dtype=np.uint8)

@@ -207,6 +207,10 @@ def test_it_runs_on_a_local_dask_cluster(sidecar: Path, data: np.ndarray, tmp_pa
         ),
         (["--analysis", "sum", "--executor", "gpu"], "--executor"),
         (["--analysis", "sum", "--param", "novalue"], "KEY=VALUE"),
+        (
+            ["--analysis", "sum", "--param", "roi=" + "[" * 5000 + "]" * 5000],
+            "--param roi: the value is nested more than 16 levels deep.",
+        ),
     ],
 )
 def test_it_refuses_bad_parameters_with_one_clear_line(
@@ -252,3 +256,11 @@ def test_it_exits_non_zero_with_one_line_on_stderr(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "missing.h5" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_params_nested_as_deep_as_the_api_allows_are_taken() -> None:
+    from apps.jobs.management.commands.analyze import parse_param
+
+    assert parse_param("p=" + "[" * 16 + "2" + "]" * 16) == ("p", [[[[[[[[[[[[[[[[2]]]]]]]]]]]]]]]])
+    with pytest.raises(CommandError, match="--param p: the value is nested more than 16 levels"):
+        parse_param("p=" + "{" * 17 + "}" * 17)

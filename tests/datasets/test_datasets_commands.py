@@ -50,6 +50,9 @@ def test_it_takes_format_params(users, data_root, capsys):
     assert json.loads(capsys.readouterr().out)["nav_shape"] == [2, 3]
 
 
+DEEP = "{key}=" + "[" * 5000 + "]" * 5000
+
+
 @pytest.mark.parametrize(
     ("args", "text"),
     [
@@ -58,6 +61,18 @@ def test_it_takes_format_params(users, data_root, capsys):
         (["scan.npy", "--name", "n", "--owner", "alice", "--format", "tiff"], "Unknown format"),
         (["scan.npy", "--name", "n", "--owner", "alice", "--groups", "other"], "not a member"),
         (["scan.npy", "--name", "n", "--owner", "alice", "--param", "nope"], "KEY=VALUE"),
+        (  # the parser would recurse until a RecursionError
+            [
+                "scan.npy",
+                "--name",
+                "n",
+                "--owner",
+                "alice",
+                "--param",
+                DEEP.format(key="nav_shape"),
+            ],
+            "--param nav_shape: the value is nested more than 16 levels deep.",
+        ),
         (
             ["scan.npy", "--name", "n", "--owner", "alice", "--param", "x=1"],
             "no parameters are taken",
@@ -69,3 +84,14 @@ def test_it_fails_with_one_clear_line(users, npy_file, args, text):
         call_command("register_dataset", *args)
     assert text in str(info.value) and "\n" not in str(info.value)
     assert Dataset.objects.count() == 0
+
+
+def test_params_nested_as_deep_as_the_api_allows_are_taken():
+    from apps.datasets.management.commands.register_dataset import parse_param
+
+    assert parse_param("p=" + "[" * 16 + "1" + "]" * 16) == (
+        "p",
+        json.loads("[" * 16 + "1" + "]" * 16),
+    )
+    with pytest.raises(CommandError, match="--param p: the value is nested more than 16 levels"):
+        parse_param("p=" + "[" * 17 + "]" * 17)

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.accounts.api import JsonNestingError, check_json_depth
 from apps.datasets.services import dataset_register
 
 
@@ -23,7 +24,10 @@ def parse_param(text: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise CommandError(f"--param {text!r}: expected KEY=VALUE, e.g. nav_shape=[64,64].")
     try:
+        check_json_depth(value)  # the parser would recurse until Python gives up
         return key.strip(), json.loads(value, parse_constant=_refuse_constant)
+    except JsonNestingError as exc:
+        raise CommandError(f"--param {key.strip()}: the value {exc.sentence}") from None
     except ValueError:
         return key.strip(), value
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.accounts.api import JsonNestingError, check_json_depth
 from apps.core.analyses import make_analysis
 from apps.core.errors import CoreError, ParameterError
 from apps.core.executor import DaskExecutor, Executor, InlineExecutor
@@ -29,7 +30,10 @@ def parse_param(text: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise CommandError(f"--param {text!r}: expected KEY=VALUE, e.g. --param cx=63.5")
     try:
+        check_json_depth(value)  # the parser would recurse until Python gives up
         parsed = json.loads(value, parse_constant=lambda c: float(c))
+    except JsonNestingError as exc:
+        raise CommandError(f"--param {key.strip()}: the value {exc.sentence}") from None
     except json.JSONDecodeError:
         parsed = value
     return key.strip(), parsed
