@@ -1,11 +1,12 @@
 # LiberTEM Portal: `make serve` runs the portal, `make test` runs the checks and tests,
+# `make test-fast` the daily loop (no browser, no services, no slow tests; the Core without Django),
 # `make serve-prod` runs the Procfile (Daphne, Celery worker + beat, dask) on PostgreSQL + Redis.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: serve serve-prod test lint format bench clean-venv
+.PHONY: serve serve-prod test test-fast lint format bench bench-live bench-ssb clean-venv reference-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -14,7 +15,7 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt clients/python/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $(VENV)/.installed $@
 
@@ -30,12 +31,23 @@ serve-prod: $(VENV)/.installed
 	PYTHONPATH="$(CURDIR)" DASK_EXPECTED_WORKERS="$${DASK_EXPECTED_WORKERS:-node-a,node-b}" DASK_SCHEDULER_ADDRESS="$${DASK_SCHEDULER_ADDRESS:-tcp://127.0.0.1:$${DASK_SCHEDULER_PORT:-8786}}" \
 	  PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m libertem_site.honcho_start start -f Procfile -p $(PORT)
 
+# The reference implementations the comparison tests run (LiberTEM 0.16 and friends), in a venv of
+# their own: never the project's dependencies. Without it those tests skip; CI builds it.
+REFERENCE_VENV := .venv-reference
+reference-venv: $(REFERENCE_VENV)/.installed
+$(REFERENCE_VENV)/.installed: references/requirements.txt
+	$(PYTHON) -m venv $(REFERENCE_VENV) || python3 -m venv $(REFERENCE_VENV)
+	$(REFERENCE_VENV)/bin/pip install -q -r references/requirements.txt
+	touch $@
+
 # The OpenID provider the sign-in tests start (Node + oidc-provider, exact versions from the lock).
 OIDC_PROVIDER := tests/accounts/oidc_provider
 $(OIDC_PROVIDER)/node_modules/.installed: $(OIDC_PROVIDER)/package.json $(OIDC_PROVIDER)/package-lock.json
 	npm ci --prefix $(OIDC_PROVIDER) --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The second pass leaves out the Core (no database) and the client's tests (they start a portal
+# of the embedded default whatever the environment says).
 test: $(VENV)/.installed-dev $(OIDC_PROVIDER)/node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -44,8 +56,14 @@ test: $(VENV)/.installed-dev $(OIDC_PROVIDER)/node_modules/.installed
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 	  echo "== the portal tests again, on PostgreSQL + Redis ($$TEST_DATABASE_URL, $$TEST_REDIS_URL) =="; \
 	  DATABASE_URL="$$TEST_DATABASE_URL" REDIS_URL="$$TEST_REDIS_URL" SECRET_KEY=ci-only-test-secret-key-0123456789abcdefghij HTTPS=0 \
-	    $(BIN)/pytest tests --ignore=tests/core -m "not browser"; \
+	    $(BIN)/pytest tests --ignore=tests/core --ignore=tests/client -m "not browser"; \
 	fi
+
+# The daily loop: the Core's tests without Django (as they must run), then the portal's tests that
+# need no browser, no PostgreSQL/Redis and are not marked slow.
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/pytest -p no:django tests/core -m "not slow"
+	$(BIN)/pytest --ignore=tests/core -m "not browser and not services and not slow"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -58,6 +76,15 @@ format: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run.py
+
+# live reception (issue 24): the Core and LiberTEM-live on the same Merlin simulator replay
+bench-live: $(VENV)/.installed-dev reference-venv
+	$(BIN)/python benchmarks/live.py
+	$(BIN)/python benchmarks/live_dectris.py
+
+# SSB ptychography against ptychography40 (the reference venv); SCAN=64 for a quick run
+bench-ssb: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/ssb.py --scan $(or $(SCAN),128)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -141,12 +141,14 @@ class Portal:
         found = self.api("GET", f"/api/datasets/?q={urllib.request.quote(name_part)}")
         return int(found["datasets"][0]["id"])
 
-    def job(self, dataset: int, analysis: str, params: dict[str, Any]) -> dict[str, float]:
-        """Submit a job; seconds to its first partial image and to its stored final result."""
+    def job(
+        self, dataset: int, analysis: str, params: dict[str, Any], **extra: Any
+    ) -> dict[str, float]:
+        """Submit a job (``extra``: more fields, e.g. ``reuse``); seconds to its first partial
+        image and to its stored final result."""
         started = time.perf_counter()
-        job = self.api(
-            "POST", "/api/jobs/", {"dataset": dataset, "analysis": analysis, "params": params}
-        )
+        body = {"dataset": dataset, "analysis": analysis, "params": params, **extra}
+        job = self.api("POST", "/api/jobs/", body)
         ws = WebSocket(self.port, f"{job['ws']}?token={self.token}")
         first_partial = None
         try:

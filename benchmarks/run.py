@@ -46,7 +46,7 @@ QUIET_DASK = {
     "DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)
     for key, value in QUIET_CLUSTER.items()
 }
-#: issue #9: (dataset, analysis, ours / LiberTEM-best needed)
+#: issues #9 and #23: (dataset, analysis, ours / LiberTEM-best needed)
 TARGETS = [
     ("f32", "sum", 1.0),
     ("f32", "virtual", 1.0),
@@ -57,6 +57,11 @@ TARGETS = [
     ("u16", "com", 2.5),
     ("h5", "sum", 2.0),
     ("h5", "virtual", 2.0),
+    # issue #23
+    ("f32", "stddev", 2.0),
+    ("u16", "stddev", 2.0),
+    ("f32", "fem", 2.0),
+    ("u16", "fem", 2.0),
 ]
 #: :meth:`Bench.settle`: the window in which the contestants must be idle, and the longest wait.
 SETTLE_WINDOW, SETTLE_MAX = 0.05, 2.0
@@ -66,6 +71,8 @@ BESIDE_PORTAL = ("core-dask", "f32", "virtual beside the portal")
 #: The portal's rounds per ``--runs``: its jobs are short and noisy, and cheap to repeat.
 PORTAL_ROUNDS = 3
 COM = {"cx": 128.0, "cy": 128.0, "r": 60.0}
+#: FEM's ring is the virtual ring; LiberTEM's FEMUDF has no V(k) bins (ours computes them too).
+FEM = {**RING, "bins": 16}
 
 
 def emit(record: dict[str, Any]) -> None:
@@ -349,8 +356,8 @@ class Bench:
             emit({"setup": "contestant", "contestant": name, **w.ready})
 
         self.limits(workers["limits"], sets)
-        plan = [("f32", a) for a in ("sum", "virtual", "com", "masks")]
-        plan += [("u16", a) for a in ("sum", "virtual", "com", "masks")]
+        plan = [("f32", a) for a in ("sum", "virtual", "com", "masks", "stddev", "fem")]
+        plan += [("u16", a) for a in ("sum", "virtual", "com", "masks", "stddev", "fem")]
         plan += [("h5", a) for a in ("sum", "virtual")]
         if args.only:
             plan = [
@@ -388,6 +395,8 @@ class Bench:
             params = dict(COM)
         elif analysis == "masks":
             params = {"masks_npy": masks_npy}
+        elif analysis == "fem":
+            params = dict(FEM)
         jobs: list[tuple[str, str, str, Any]] = []
         for name, w in workers.items():
             if name == "limits":
@@ -538,7 +547,7 @@ class Bench:
         print(f"\n(OpenBLAS variables removed for all contestants: {self.removed or 'none set'})")
 
     def targets(self, rows: dict, portal: float | None, core: float, demo: dict) -> None:
-        """Issue #9's targets, each with its measured value: met or missed."""
+        """The issues' targets, each with its measured value: met or missed."""
         checks: list[tuple[str, float | None, float]] = []
         for d, w, need in TARGETS:
             checks.append(

@@ -18,7 +18,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from apps.accounts.websocket import TokenAuthMiddlewareStack  # noqa: E402
-from apps.live.routing import websocket_urlpatterns  # noqa: E402
+from apps.portal.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -144,7 +144,7 @@ class MonitorHealthMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path == HEALTH_PATH and _from_monitor(request):
-            from apps.jobs.views.ops import healthz
+            from apps.portal.ops import healthz
 
             return healthz(request)
         return self.get_response(request)

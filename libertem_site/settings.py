@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "apps.jobs",
     "apps.results",
     "apps.live",
+    "apps.portal",
 ]
 
 MIDDLEWARE = [
@@ -197,11 +198,25 @@ JOB_REAPER_INTERVAL = env_int("JOB_REAPER_INTERVAL", 30, minimum=1)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 2, minimum=1)
 MAX_RUNNING_JOBS_PER_USER = env_int("MAX_RUNNING_JOBS_PER_USER", 2, minimum=1)
 MAX_DATASET_BYTES = env_int("MAX_DATASET_BYTES", 2**40, minimum=1)  # 1 TiB
+# A dataset's files are hashed whole up to this many bytes together, beyond it by samples
+# (apps/core/identity.py, docs/cache.md).
+DATASET_FULL_HASH_BYTES = env_int("DATASET_FULL_HASH_BYTES", 256 * 2**20, minimum=0)
 # Each partition is a task per job and a row of the dataset's JSON; a sidecar of thousands of
 # one-frame partitions makes every job slow and every page heavy.
 MAX_PARTITIONS_PER_DATASET = env_int("MAX_PARTITIONS_PER_DATASET", 4096, minimum=1)
+# The catalogue's thumbnails (mean frame, annular dark field): a background job per dataset at
+# registration (off: only on request and by ``manage.py thumbnails``).
+THUMBNAILS_ON_REGISTER = env_bool("THUMBNAILS_ON_REGISTER", True)
 # Jobs of one user waiting ``queued``: more are refused (429) instead of piling up.
 MAX_QUEUED_JOBS_PER_USER = env_int("MAX_QUEUED_JOBS_PER_USER", 50, minimum=1)
+# Quotas (docs/deploy.md): result-store bytes and compute seconds (run time of the jobs that
+# ended in the last QUOTA_COMPUTE_DAYS days, and of running ones) per user and per group; a job
+# over one is refused at submission. 0 is no limit; staff override them per user or group.
+QUOTA_USER_RESULT_BYTES = env_int("QUOTA_USER_RESULT_BYTES", 0, minimum=0)
+QUOTA_USER_COMPUTE_SECONDS = env_int("QUOTA_USER_COMPUTE_SECONDS", 0, minimum=0)
+QUOTA_GROUP_RESULT_BYTES = env_int("QUOTA_GROUP_RESULT_BYTES", 0, minimum=0)
+QUOTA_GROUP_COMPUTE_SECONDS = env_int("QUOTA_GROUP_COMPUTE_SECONDS", 0, minimum=0)
+QUOTA_COMPUTE_DAYS = env_int("QUOTA_COMPUTE_DAYS", 30, minimum=1)
 CELERY_TASK_ROUTES = {"jobs.reap": {"queue": "maintenance"}}
 CELERY_BEAT_SCHEDULE = {
     "reap-jobs": {
@@ -367,7 +382,7 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
-CSRF_FAILURE_VIEW = "apps.accounts.views.csrf_failure"
+CSRF_FAILURE_VIEW = "apps.web.errors.csrf_failure"
 
 LOGGING = {
     "version": 1,

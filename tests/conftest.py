@@ -7,49 +7,29 @@ missing service fails the run instead of skipping silently.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
+import subprocess
+import textwrap
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
+import numpy as np
 import pytest
 
+from tests.abtem_simulation import SimulatedScan, simulate
+
+# Fixtures of the portal tests, registered only when pytest-django runs (not for the Core).
+PORTAL_PLUGINS = ("tests.portal_fixtures", "tests.jobs.support")
 SHARED_TESTDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "testdata"
-
-
-def _flush_retrying_deadlocks() -> None:
-    """Let a transactional test's flush retry when it loses a deadlock to a worker process.
-
-    The services tests share real Celery and dask processes across tests; a worker still
-    finishing the previous test's job (dispatching the queue, publishing) can hold a table lock
-    while ``TRUNCATE`` takes them all, and PostgreSQL then aborts the flush as the deadlock's
-    victim. The worker's transaction ends a moment later, so the flush is simply tried again.
-    """
-    from django.core.management.base import CommandError
-    from django.db import OperationalError
-    from django.test import TransactionTestCase
-
-    flush = TransactionTestCase._fixture_teardown
-
-    def teardown(self: TransactionTestCase) -> None:
-        for attempt in range(5):
-            try:
-                return flush(self)
-            except CommandError as exc:
-                lost = isinstance(exc.__cause__, OperationalError) and "deadlock" in str(
-                    exc.__cause__
-                )
-                if not lost or attempt == 4:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-        return None
-
-    TransactionTestCase._fixture_teardown = teardown  # type: ignore[method-assign]
+REPO = Path(__file__).resolve().parent.parent
+REFERENCE_PYTHON = REPO / ".venv-reference" / "bin" / "python"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    _flush_retrying_deadlocks()
+    # LiberTEM-live's detector simulators as real processes (the Core's and the portal's tests)
+    config.pluginmanager.import_plugin("tests.simulators")
+    # The portal's fixtures need Django; without pytest-django only the Core's tests can run.
+    if config.pluginmanager.hasplugin("django"):
+        for plugin in PORTAL_PLUGINS:
+            config.pluginmanager.import_plugin(plugin)
 
 
 def _required(kind: str) -> bool:
@@ -74,7 +54,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def require_or_skip(kind: str, reason: str) -> None:
-    """Skip with ``reason``, or fail when CI requires ``kind`` (SERVICES, BROWSER, TESTDATA, NODE)."""
+    """Skip with ``reason``, or fail when CI requires ``kind`` (SERVICES, BROWSER, TESTDATA, NODE,
+    REFERENCE)."""
     if _required(kind):
         pytest.fail(f"required in this run (TEST_REQUIRE_{kind}=1): {reason}")
     pytest.skip(reason)
@@ -88,39 +69,63 @@ def shared_testdata() -> Path:
     return SHARED_TESTDATA
 
 
-@pytest.fixture(autouse=True)
-def _test_settings(settings: pytest.FixtureRequest) -> None:
-    # The production settings redirect to HTTPS; the test client speaks plain HTTP.
-    settings.SECURE_SSL_REDIRECT = False
-    # PBKDF2 is slow on purpose; tests create many users.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+class Reference:
+    """Runs snippets in the reference implementations' own environment (``.venv-reference``,
+    ``make reference-venv``: LiberTEM 0.16, LiberTEM-blobfinder; never the project's)."""
+
+    def __init__(self, python: Path, workdir: Path) -> None:
+        self.python = python
+        self.workdir = workdir
+        self._runs = 0
+
+    def run(self, snippet: str, **inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """Run ``snippet`` with ``inputs`` (a dict of arrays); it fills the dict ``outputs``."""
+        self._runs += 1
+        base = self.workdir / f"reference-{self._runs}"
+        code, given, taken = (base.with_suffix(s) for s in (".py", ".in.npz", ".out.npz"))
+        code.write_text(textwrap.dedent(snippet), encoding="utf-8")
+        np.savez(given, **inputs)
+        env = {
+            k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DJANGO_SETTINGS_MODULE")
+        }
+        env.update(OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="2")
+        done = subprocess.run(
+            [
+                str(self.python),
+                str(REPO / "references" / "run.py"),
+                str(code),
+                str(given),
+                str(taken),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"the reference snippet failed:\n{done.stderr[-4000:]}")
+        with np.load(taken) as stored:
+            return {name: stored[name] for name in stored.files}
 
 
 @pytest.fixture
-def users(db: None) -> SimpleNamespace:
-    """The access matrix: owner and member share the group "lab"; outsider does not; staff."""
-    from django.contrib.auth.models import Group, User
-
-    lab = Group.objects.create(name="lab")
-    Group.objects.create(name="other")
-    owner = User.objects.create_user("alice", password="pw-alice-123")
-    member = User.objects.create_user("bob", password="pw-bob-123")
-    outsider = User.objects.create_user("eve", password="pw-eve-123")
-    staff = User.objects.create_user("root", password="pw-root-123", is_staff=True)
-    owner.groups.add(lab)
-    member.groups.add(lab)
-    return SimpleNamespace(owner=owner, member=member, outsider=outsider, staff=staff, lab=lab)
+def reference(tmp_path: Path) -> Reference:
+    """The reference implementations (``make reference-venv``); skips locally without them."""
+    if not REFERENCE_PYTHON.exists():
+        require_or_skip(
+            "REFERENCE", f"{REFERENCE_PYTHON} is not there; 'make reference-venv' builds it"
+        )
+    return Reference(REFERENCE_PYTHON, tmp_path)
 
 
-@pytest.fixture
-def client_for() -> Callable[[Any], Any]:
-    """A test client logged in as the given user (anonymous for None)."""
-    from django.test import Client
-
-    def make(user: Any) -> Client:
-        client = Client()
-        if user is not None:
-            client.force_login(user)
-        return client
-
-    return make
+@pytest.fixture(scope="session")
+def abtem_scan(tmp_path_factory: pytest.TempPathFactory) -> SimulatedScan:
+    """A 32 x 32 scan of 48 x 48 frames of a known weak-phase object simulated by abTEM in the
+    reference environment (tests/abtem_simulation.py), once per test run; skips locally without
+    ``make reference-venv``, required in CI."""
+    if not REFERENCE_PYTHON.exists():
+        require_or_skip(
+            "REFERENCE", f"{REFERENCE_PYTHON} is not there; 'make reference-venv' builds it"
+        )
+    folder = tmp_path_factory.getbasetemp() / "simulated"
+    return simulate(Reference(REFERENCE_PYTHON, tmp_path_factory.mktemp("abtem")), folder)

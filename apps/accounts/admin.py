@@ -8,7 +8,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.accounts.models import ApiToken, LoginLink, OidcIdentity
+from apps.accounts.models import ApiToken, LoginLink, OidcIdentity, Quota
 from apps.accounts.services import password_link_path, token_revoke
 from apps.accounts.signin_views import password_link_days
 
@@ -85,3 +85,12 @@ def _show_password_link(request: HttpRequest, user: Any) -> None:
     url = request.build_absolute_uri(password_link_path(user=user))
     days = password_link_days()
     messages.info(request, f"Send {user.username} this link (works once, for {days} days): {url}")
+
+
+@admin.register(Quota)
+class QuotaAdmin(admin.ModelAdmin):
+    """Limits for one user or one group; the usage is on the staff page /usage/all/."""
+
+    list_display = ["__str__", "result_bytes", "compute_seconds"]
+    search_fields = ["user__username", "group__name"]
+    raw_id_fields = ["user"]

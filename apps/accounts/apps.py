@@ -8,13 +8,9 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth import get_user_model
         from django.db.models.signals import post_delete, post_save
-        from django.urls import register_converter
 
-        from apps.accounts.ids import IdConverter
         from apps.accounts.signals import user_deleted, user_saved
 
-        # Here, not in a URLconf: the websocket routes are built before ROOT_URLCONF is loaded.
-        register_converter(IdConverter, "id")
         user = get_user_model()
         post_save.connect(user_saved, sender=user, dispatch_uid="accounts.user_saved")
         post_delete.connect(user_deleted, sender=user, dispatch_uid="accounts.user_deleted")

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 TOKEN_PREFIX_LENGTH = 8
@@ -84,3 +85,58 @@ class OidcIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} at {self.issuer}"
+
+
+class Quota(models.Model):
+    """The limits staff set for one user or one group, instead of the settings' defaults.
+
+    A limit left empty is the default (``QUOTA_USER_*`` or ``QUOTA_GROUP_*``); 0 means no
+    limit. The usage these limits hold is counted by ``apps.jobs.quotas``.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="quota",
+    )
+    group = models.OneToOneField(
+        "auth.Group", null=True, blank=True, on_delete=models.CASCADE, related_name="quota"
+    )
+    result_bytes = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Bytes of stored results; empty: the default, 0: no limit.",
+    )
+    compute_seconds = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Seconds of jobs run in the last QUOTA_COMPUTE_DAYS days; empty: the "
+        "default, 0: no limit.",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False, group__isnull=True)
+                | models.Q(user__isnull=True, group__isnull=False),
+                name="quota_of_user_or_group",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(result_bytes__gte=0) | models.Q(result_bytes__isnull=True),
+                name="quota_result_bytes_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(compute_seconds__gte=0) | models.Q(compute_seconds__isnull=True),
+                name="quota_compute_seconds_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"quota of {self.user or self.group}"
+
+    def clean(self) -> None:
+        # the admin's form says this before the database's constraint would
+        if (self.user_id is None) == (self.group_id is None):
+            raise ValidationError("A quota is for one user or for one group: choose one of them.")

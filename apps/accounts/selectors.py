@@ -7,8 +7,20 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import Http404
 
-from apps.accounts.ids import object_id
 from apps.accounts.models import ApiToken
+from apps.web.apidoc import ID, nullable, obj
+from apps.web.ids import object_id
+
+#: The JSON of :func:`token_json`.
+TOKEN = obj(
+    "Token",
+    id=ID,
+    name={"type": "string"},
+    prefix={"type": "string", "description": "The key's first characters, to recognise it."},
+    created={"type": "string", "format": "date-time"},
+    last_used=nullable({"type": "string", "format": "date-time"}),
+    url={"type": "string"},
+)
 
 
 def token_list(*, user: Any) -> QuerySet[ApiToken]:

@@ -30,5 +30,4 @@ urlpatterns = [
     path("tokens/<id:pk>/revoke/", views.token_revoke, name="token_revoke"),
     path("api/tokens/", views.api_tokens, name="api_tokens"),
     path("api/tokens/<id:pk>/", views.api_token, name="api_token"),
-    path("api/schema/", views.api_schema, name="api_schema"),
 ]

@@ -1,4 +1,4 @@
-"""Pages and API endpoints for API tokens, one-time login links and CSRF failures."""
+"""Pages and API endpoints for API tokens and one-time login links."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.http import require_POST, require_safe
 
 from apps.accounts import selectors, services
-from apps.accounts.api import ANONYMOUS_MESSAGE, api_view, error_response, json_body
 from apps.accounts.forms import TokenForm
-from apps.accounts.openapi import openapi_schema
+from apps.web.api import api_view, json_body
+from apps.web.apidoc import Operation, Reply, array, obj, text
 
 NEW_KEY_SESSION = "new_token_key"
 
@@ -56,7 +55,22 @@ def login_link(request: HttpRequest, key: str) -> HttpResponse:
     return redirect("home")
 
 
-@api_view(("GET", "POST"))
+@api_view(
+    get=Operation(
+        "Your API tokens (never their keys)",
+        replies={200: Reply("Your tokens.", obj(tokens=array(selectors.TOKEN)))},
+    ),
+    post=Operation(
+        "Create an API token; its key is in this answer only",
+        body=obj(required=("name",), name=text(max_length=services.TOKEN_NAME_MAX)),
+        replies={
+            201: Reply(
+                "The token with its key.",
+                obj("NewToken", **selectors.TOKEN["properties"], key={"type": "string"}),
+            )
+        },
+    ),
+)
 def api_tokens(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         data = json_body(request)
@@ -66,30 +80,13 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"tokens": tokens})
 
 
-@api_view(("DELETE",))
+@api_view(
+    delete=Operation(
+        "Revoke one of your API tokens; requests with it are refused from now on",
+        replies={204: Reply("Revoked.")},
+    )
+)
 def api_token(request: HttpRequest, pk: int) -> HttpResponse:
     token = selectors.token_get(user=request.user, pk=pk)
     services.token_revoke(user=request.user, token=token)
     return HttpResponse(status=204)
-
-
-@api_view(("GET",), public=True)
-def api_schema(request: HttpRequest) -> HttpResponse:
-    return JsonResponse(openapi_schema())
-
-
-def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """settings.CSRF_FAILURE_VIEW: API clients get the JSON error format, pages Django's.
-
-    An anonymous API write is a missing login, not a missing CSRF token (which a script cannot
-    have): 401, like every other anonymous API call.
-    """
-    if request.path.startswith("/api/"):
-        if not request.user.is_authenticated:
-            return error_response(ANONYMOUS_MESSAGE, status=401)
-        return error_response(
-            "CSRF check failed: send the X-CSRFToken header with the csrftoken cookie's value, "
-            "or authenticate with 'Authorization: Token <key>'.",
-            status=403,
-        )
-    return django_csrf_failure(request, reason=reason)

@@ -142,6 +142,7 @@ def ingest(
     partitions: int | None = None,
     nodes: list[str] | None = None,
     replicas: int = 1,
+    free: dict[str, int] | None = None,
     client: Any = None,
     on_progress: IngestProgress | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -149,7 +150,9 @@ def ingest(
     """Write ``source`` as partitions on the nodes' storage and the sidecar ``sidecar``.
 
     ``roots`` maps node names to storage roots; ``nodes`` (default: all) are the targets,
-    ``folder`` the sub-folder of each root (see :func:`plan_folder`). Returns the sidecar
+    ``folder`` the sub-folder of each root (see :func:`plan_folder`). With ``free`` (bytes free
+    per node, :func:`apps.core.ingest_nodes.free_bytes`) each partition goes to the nodes with
+    the most space left, else round robin (:func:`placement`). Returns the sidecar
     document plus what this run did: per partition the nodes it wrote now (``written``; the
     others were kept), and ``copies``: per copy ``index, node, sha256, written, nbytes,
     seconds``.
@@ -161,7 +164,8 @@ def ingest(
     ranges = partition_ranges(
         source.n_frames, source.frame_bytes, count=partitions, min_count=len(targets)
     )
-    held = placement(len(ranges), targets, replicas=replicas)
+    size = -(-source.n_frames // len(ranges)) * source.frame_bytes  # the largest partition
+    held = placement(len(ranges), targets, replicas=replicas, free=free, nbytes=size)
     copies = [
         PartitionCopy(i, lo, hi, node, f"{folder}/part-{i:05d}.raw")
         for i, (lo, hi) in enumerate(ranges)

@@ -2,13 +2,12 @@
 
 numpy needs two passes over a tile for a sum and a maximum (and a cast buffer for integers);
 one compiled loop reads each frame once, four frames at a time, so the running sums and maxima
-are loaded and stored once per four frames. Measured on the benchmark machine, one thread over
-a page-cached float32 file: 11-14 GB/s against 4-5 GB/s for the two numpy passes; uint16:
-10 GB/s against 5 GB/s (docs/performance.md).
+are loaded and stored once per four frames; it measured two to three times as fast as the two
+numpy passes (docs/performance.md).
 
 The loop (:mod:`apps.core.fold_jit`) is compiled by numba on first use and cached on disk
-(``cache=True``), so a process pays the compilation (about a second per dtype) only the first
-time ever; numba itself is imported only then (0.4 s). The loop releases the GIL: :class:`Fold`
+(``cache=True``), so a process pays the compilation (seconds) only the first time ever; numba
+itself, slow to import, is imported only then. The loop releases the GIL: :class:`Fold`
 splits each tile's frames over a few threads (the cores of this process; one in a
 single-threaded dask worker, see :func:`threads`), as BLAS does for the mask products.
 """
@@ -18,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -52,7 +51,7 @@ def fold_frames(tile: np.ndarray, total: np.ndarray, peak: np.ndarray, acc: np.n
     acc : ndarray of float32, shape (c,), zeros
         Scratch for the float32 partial sums; left zeroed.
     """
-    # numba takes 0.4 s to import: only processes that sum frames pay for it, once.
+    # numba is slow to import: only processes that sum frames pay for it, once.
     from apps.core import fold_jit
 
     fold_jit.fold(tile, total, peak, acc, FOLD_FLUSH_FRAMES[tile.dtype.kind])
@@ -75,6 +74,8 @@ _pools: dict[int, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
 #: Frames per thread and tile at least: below this a thread costs more than it saves.
 MIN_FRAMES_PER_THREAD = 8
+#: Values per thread at least for :func:`split_over_threads`.
+MIN_VALUES_PER_THREAD = 2**16
 
 
 def _cores() -> int:
@@ -104,7 +105,8 @@ def threads(count: int) -> Iterator[None]:
         _local.threads = before
 
 
-def _pool(count: int) -> ThreadPoolExecutor:
+def thread_pool(count: int) -> ThreadPoolExecutor:
+    """The shared pool of ``count`` threads the compiled loops run on."""
     with _pools_lock:
         pool = _pools.get(count)
         if pool is None:
@@ -112,36 +114,62 @@ def _pool(count: int) -> ThreadPoolExecutor:
         return pool
 
 
+def split_over_threads(
+    work: Callable[[int, int], object], size: int, *, values: int, unit: int = 1
+) -> None:
+    """Call ``work(lo, hi)`` on blocks that cover ``[0, size)`` (edges multiples of ``unit``),
+    one per thread of :func:`thread_count` but at least :data:`MIN_VALUES_PER_THREAD` of the
+    ``values`` each (a smaller job runs on the calling thread); returns when all are done."""
+    count = min(thread_count(), max(1, values // MIN_VALUES_PER_THREAD), max(1, size // unit))
+    if count == 1:
+        work(0, size)
+        return
+    edges = [size * i // count // unit * unit for i in range(count)] + [size]
+    pool = thread_pool(count)
+    done = [pool.submit(work, edges[i], edges[i + 1]) for i in range(count)]
+    for future in done:
+        future.result()
+
+
+#: Blocks of frames each tile is split into, each summed into sums of its own that
+#: :meth:`Fold.finish` adds up in block order: a fixed number whatever the threads, so a
+#: partition's sums have the same bits in a single-threaded dask worker and in a process that
+#: folds on all its cores (the inline executor); fewer threads fold the blocks in turn.
+FOLD_BLOCKS = 2
+
+
 class Fold:
     """Sum and maximum of many tiles ``(k, c)`` into ``total`` and ``peak``, over threads.
 
-    Each thread folds a block of each tile's frames into sums and maxima of its own (a
-    column range would be a strided view, which numba does not vectorise); :meth:`finish`
-    adds them up and marks NaN pixels.
+    Each tile's frames are split into :data:`FOLD_BLOCKS` blocks, each folded into sums and
+    maxima of its own (a column range would be a strided view, which numba does not
+    vectorise), on up to as many threads; :meth:`finish` adds them up and marks NaN pixels.
     """
 
     def __init__(self, total: np.ndarray, peak: np.ndarray) -> None:
         self.total, self.peak = total, peak
-        count = thread_count()
         self._own = [(total, peak, np.zeros(total.shape, np.float32))]
         self._own += [
             (np.zeros_like(total), peak.copy(), np.zeros(total.shape, np.float32))
-            for _ in range(count - 1)
+            for _ in range(FOLD_BLOCKS - 1)
         ]
-        self._pool = _pool(count) if count > 1 else None
+        count = min(thread_count(), FOLD_BLOCKS)
+        self._pool = thread_pool(count) if count > 1 else None
 
     def __call__(self, tile: np.ndarray) -> None:
         k = tile.shape[0]
-        if self._pool is None or k < 2 * MIN_FRAMES_PER_THREAD:
+        if k < 2 * MIN_FRAMES_PER_THREAD:
             fold_frames(tile, *self._own[0])
             return
-        n = min(len(self._own), k // MIN_FRAMES_PER_THREAD)
+        n = min(FOLD_BLOCKS, k // MIN_FRAMES_PER_THREAD)
         # Blocks of whole groups of four frames, the unit of the compiled loop.
         edges = [k * i // n // 4 * 4 for i in range(n)] + [k]
-        done = [
-            self._pool.submit(fold_frames, tile[edges[i] : edges[i + 1]], *self._own[i])
-            for i in range(n)
-        ]
+        blocks = [(tile[edges[i] : edges[i + 1]], self._own[i]) for i in range(n)]
+        if self._pool is None:
+            for block, own in blocks:
+                fold_frames(block, *own)
+            return
+        done = [self._pool.submit(fold_frames, block, *own) for block, own in blocks]
         for future in done:
             future.result()
 
@@ -206,7 +234,7 @@ class MaskProduct:
         self._weights = rows.reshape(-1)  # the loop takes them flat, mask after mask
         count = thread_count()
         self._threads = count
-        self._pool = _pool(count) if count > 1 else None
+        self._pool = thread_pool(count) if count > 1 else None
 
     def __call__(self, data: np.ndarray, out: np.ndarray) -> None:
         """``out`` ``(k, m)`` (any strides) = ``data`` ``(k, w)`` . weights.T."""

@@ -82,6 +82,21 @@ def polygon(sig_shape: Sequence[int], *, points: Sequence[Sequence[float]]) -> n
     return inside.astype(np.float32)
 
 
+def radial_bin_index(
+    sig_shape: Sequence[int], *, cy: float, cx: float, ri: float, ro: float, bins: int
+) -> np.ndarray:
+    """The bin of every pixel for :func:`radial_bins`: ``(sy, sx)`` integers, ``k`` where
+    ``ri + k w < d <= ri + (k+1) w``, -1 outside the ring."""
+    if bins < 1 or not 0 <= ri < ro:
+        raise ValueError(f"radial bins need bins >= 1 and 0 <= ri < ro, got {bins}, {ri}, {ro}")
+    d2 = _distance_sq(sig_shape, cy, cx)
+    edges_sq = np.linspace(float(ri), float(ro), int(bins) + 1) ** 2
+    # index of the first edge >= d^2, minus one: the bin with edges[k]^2 < d^2 <= edges[k+1]^2
+    k = np.searchsorted(edges_sq, d2, side="left") - 1
+    k[k >= bins] = -1
+    return k
+
+
 def radial_bins(
     sig_shape: Sequence[int], *, cy: float, cx: float, ri: float, ro: float, bins: int
 ) -> np.ndarray:
@@ -89,16 +104,41 @@ def radial_bins(
 
     Returns ``(bins, sy, sx)`` float32. The bins partition ``ring(ri, ro)`` exactly.
     """
-    if bins < 1 or not 0 <= ri < ro:
-        raise ValueError(f"radial bins need bins >= 1 and 0 <= ri < ro, got {bins}, {ri}, {ro}")
-    d2 = _distance_sq(sig_shape, cy, cx)
-    edges_sq = np.linspace(float(ri), float(ro), int(bins) + 1) ** 2
-    # index of the first edge >= d^2, minus one: the bin with edges[k]^2 < d^2 <= edges[k+1]^2
-    k = np.searchsorted(edges_sq, d2, side="left") - 1
-    out = np.zeros((int(bins), *d2.shape), dtype=np.float32)
-    yy, xx = np.nonzero((k >= 0) & (k < bins))
+    k = radial_bin_index(sig_shape, cy=cy, cx=cx, ri=ri, ro=ro, bins=bins)
+    out = np.zeros((int(bins), *k.shape), dtype=np.float32)
+    yy, xx = np.nonzero(k >= 0)
     out[k[yy, xx], yy, xx] = 1
     return out
+
+
+def smooth_radial_bins(
+    sig_shape: Sequence[int], *, cy: float, cx: float, ri: float, ro: float, bins: int
+) -> np.ndarray:
+    """``bins`` antialiased rings of equal width ``w = (ro-ri)/bins``, LiberTEM's radial bins.
+
+    Bin k weighs a pixel at distance ``d`` by ``clip(w/2 + 1/2 - |d - r_k|, 0, 1)`` with
+    ``r_k = ri + (k + 1/2) w``: 1 inside, falling linearly to 0 over the half pixel on each side
+    of its edges, so neighbouring bins overlap by one pixel and add up to 1 there. When
+    ``ri < 1/2`` the pixel nearest the centre gets weight ``1 - ri`` in bin 0 (LiberTEM's patch:
+    the profile alone would weigh it less). Returns ``(bins, sy, sx)`` float64.
+    """
+    if bins < 1 or not 0 <= ri < ro:
+        raise ValueError(f"radial bins need bins >= 1 and 0 <= ri < ro, got {bins}, {ri}, {ro}")
+    d = np.sqrt(_distance_sq(sig_shape, cy, cx))
+    width = (float(ro) - float(ri)) / int(bins)
+    centres = float(ri) + (np.arange(int(bins)) + 0.5) * width
+    out = np.clip(width / 2 + 0.5 - np.abs(d - centres[:, np.newaxis, np.newaxis]), 0, 1)
+    yy, xx = round(float(cy)), round(float(cx))
+    if ri < 0.5 and 0 <= yy < sig_shape[0] and 0 <= xx < sig_shape[1]:
+        out[0, yy, xx] = 1 - float(ri)
+    return out
+
+
+def polar_angle(sig_shape: Sequence[int], *, cy: float, cx: float) -> np.ndarray:
+    """``atan2(y - cy, x - cx)`` of every pixel centre, ``(sy, sx)`` float64 in ``(-pi, pi]``:
+    0 along +x (columns), ``pi/2`` along +y (rows, downwards on the detector)."""
+    y, x = np.ogrid[: sig_shape[0], : sig_shape[1]]
+    return np.arctan2(y - float(cy), x - float(cx))
 
 
 def com_weights(
@@ -141,8 +181,8 @@ class MaskStack:
     Pixels outside ``span = (lo, hi)``, the flat range from the first to the last pixel any mask
     touches, contribute nothing to ``A . B``, so the product reads only ``tile[:, lo:hi]`` (a
     contiguous slice of every frame, no copy). Disks, rings and COM weights touch a band of the
-    frame: this skips most of the data. A scipy.sparse product measured 3-10 times slower than
-    BLAS on the span here, so the matrix stays dense (see docs/performance.md).
+    frame: this skips most of the data. A scipy.sparse product measured several times slower
+    than BLAS on the span here, so the matrix stays dense (see docs/performance.md).
 
     Parameters
     ----------

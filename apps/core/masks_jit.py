@@ -9,18 +9,21 @@ multiply-adds. How many sums fit in registers depends on the host:
   multiply-adds (:func:`product_6x4`);
 * with AVX2 (16 vector registers), six frames by two masks: 12 sums, eight loads per 12
   multiply-adds (:func:`product_6x2`). Six by four needs 29 registers there, and LLVM spills
-  20 of the sums to the stack, a store and a load around every multiply-add: on the AMD EPYC
-  (Zen 3) benchmark machine, 16 masks over a 512 MiB float32 map with two threads ran at
-  5.2–6.6 GB/s six by four and 7.2–9.3 GB/s six by two.
+  20 of the sums to the stack, a store and a load around every multiply-add, which made it
+  slower than six by two (figures in docs/performance.md).
 
 The pixels go in blocks that keep the mask rows in L2, and each block in spans that keep six
 frames' and all masks' pixels in L1: every group of masks passes over a span of the six frames
-before the next span, so the frames are read from L2 once, not once per group of masks (on
-the Intel benchmark machine, 16 masks over the 4 GiB float32 file in process: 11.8 -> 15 GB/s;
-uint16: 7.4 -> 8.9 GB/s). Rows are addressed through a flat array
-and a row stride, so a row of a strided tile (a span of each frame, a view of a memory map) is
-still a contiguous, vectorisable range; indices are unsigned so numba adds no negative-index
+before the next span, so the frames are read from L2 once, not once per group of masks (which
+measured faster: docs/performance.md). Rows are addressed through a flat array and a row
+stride, so a row of a strided tile (a span of each frame, a view of a memory map) is still a
+contiguous, vectorisable range; indices are unsigned so numba adds no negative-index
 wraparound, which would stop the vectoriser.
+
+The two loops keep a loop nest each: one function choosing the block inside a shared nest, or
+the six frames' row offsets from a helper, compiled to other machine code with more spills,
+and measured slower. The per-frame lines go through small helpers inlined before LLVM sees
+them, which compile to the same machine code as the sums written out by hand.
 """
 
 from __future__ import annotations
@@ -44,6 +47,39 @@ def masks_per_block(cpu_features: str) -> int:
     """Masks per block of running sums for LLVM's CPU features (``"+avx2,-avx512f,..."``):
     4 with AVX-512's 32 vector registers, else 2."""
     return 4 if "+avx512f" in cpu_features.split(",") else 2
+
+
+# The helpers are inlined into the loops (numba's IR, before LLVM sees it): the running sums
+# stay scalars in vector registers, as if written out by hand.
+@njit(inline="always")
+def _add4(pixel, m, s0, s1, s2, s3):  # type: ignore[no-untyped-def]
+    """The running sums of one frame and four masks plus the frame's ``pixel`` (converted to
+    float32 in a register) times the masks' pixels ``m``."""
+    x = np.float32(pixel)
+    return s0 + x * m[0], s1 + x * m[1], s2 + x * m[2], s3 + x * m[3]
+
+
+@njit(inline="always")
+def _add2(pixel, m, s0, s1):  # type: ignore[no-untyped-def]
+    """:func:`_add4` for two masks."""
+    x = np.float32(pixel)
+    return s0 + x * m[0], s1 + x * m[1]
+
+
+@njit(inline="always")
+def _store4(row, j, s0, s1, s2, s3):  # type: ignore[no-untyped-def]
+    """Adds one frame's running sums of masks ``j`` to ``j + 3`` into its ``row`` of ``out``."""
+    row[j] += s0
+    row[j + 1] += s1
+    row[j + 2] += s2
+    row[j + 3] += s3
+
+
+@njit(inline="always")
+def _store2(row, j, s0, s1):  # type: ignore[no-untyped-def]
+    """:func:`_store4` for two masks."""
+    row[j] += s0
+    row[j + 1] += s1
 
 
 @njit(nogil=True, cache=True, fastmath=_FAST, boundscheck=False)
@@ -80,70 +116,19 @@ def product_6x4(data, stride, frames, width, weights, masks, out):  # type: igno
                     s50 = s51 = s52 = s53 = np.float32(0)
                     for i in range(n):
                         k = uint64(i)
-                        m0 = weights[w0 + k]
-                        m1 = weights[w1 + k]
-                        m2 = weights[w2 + k]
-                        m3 = weights[w3 + k]
-                        x = np.float32(data[r0 + k])
-                        s00 += x * m0
-                        s01 += x * m1
-                        s02 += x * m2
-                        s03 += x * m3
-                        x = np.float32(data[r1 + k])
-                        s10 += x * m0
-                        s11 += x * m1
-                        s12 += x * m2
-                        s13 += x * m3
-                        x = np.float32(data[r2 + k])
-                        s20 += x * m0
-                        s21 += x * m1
-                        s22 += x * m2
-                        s23 += x * m3
-                        x = np.float32(data[r3 + k])
-                        s30 += x * m0
-                        s31 += x * m1
-                        s32 += x * m2
-                        s33 += x * m3
-                        x = np.float32(data[r4 + k])
-                        s40 += x * m0
-                        s41 += x * m1
-                        s42 += x * m2
-                        s43 += x * m3
-                        x = np.float32(data[r5 + k])
-                        s50 += x * m0
-                        s51 += x * m1
-                        s52 += x * m2
-                        s53 += x * m3
-                    o = out[f]
-                    o[j] += s00
-                    o[j + 1] += s01
-                    o[j + 2] += s02
-                    o[j + 3] += s03
-                    o = out[f + 1]
-                    o[j] += s10
-                    o[j + 1] += s11
-                    o[j + 2] += s12
-                    o[j + 3] += s13
-                    o = out[f + 2]
-                    o[j] += s20
-                    o[j + 1] += s21
-                    o[j + 2] += s22
-                    o[j + 3] += s23
-                    o = out[f + 3]
-                    o[j] += s30
-                    o[j + 1] += s31
-                    o[j + 2] += s32
-                    o[j + 3] += s33
-                    o = out[f + 4]
-                    o[j] += s40
-                    o[j + 1] += s41
-                    o[j + 2] += s42
-                    o[j + 3] += s43
-                    o = out[f + 5]
-                    o[j] += s50
-                    o[j + 1] += s51
-                    o[j + 2] += s52
-                    o[j + 3] += s53
+                        m = (weights[w0 + k], weights[w1 + k], weights[w2 + k], weights[w3 + k])
+                        s00, s01, s02, s03 = _add4(data[r0 + k], m, s00, s01, s02, s03)
+                        s10, s11, s12, s13 = _add4(data[r1 + k], m, s10, s11, s12, s13)
+                        s20, s21, s22, s23 = _add4(data[r2 + k], m, s20, s21, s22, s23)
+                        s30, s31, s32, s33 = _add4(data[r3 + k], m, s30, s31, s32, s33)
+                        s40, s41, s42, s43 = _add4(data[r4 + k], m, s40, s41, s42, s43)
+                        s50, s51, s52, s53 = _add4(data[r5 + k], m, s50, s51, s52, s53)
+                    _store4(out[f], j, s00, s01, s02, s03)
+                    _store4(out[f + 1], j, s10, s11, s12, s13)
+                    _store4(out[f + 2], j, s20, s21, s22, s23)
+                    _store4(out[f + 3], j, s30, s31, s32, s33)
+                    _store4(out[f + 4], j, s40, s41, s42, s43)
+                    _store4(out[f + 5], j, s50, s51, s52, s53)
 
 
 @njit(nogil=True, cache=True, fastmath=_FAST, boundscheck=False)
@@ -169,38 +154,19 @@ def product_6x2(data, stride, frames, width, weights, masks, out):  # type: igno
                     s30 = s31 = s40 = s41 = s50 = s51 = np.float32(0)
                     for i in range(n):
                         k = uint64(i)
-                        m0 = weights[w0 + k]
-                        m1 = weights[w1 + k]
-                        x = np.float32(data[r0 + k])
-                        s00 += x * m0
-                        s01 += x * m1
-                        x = np.float32(data[r1 + k])
-                        s10 += x * m0
-                        s11 += x * m1
-                        x = np.float32(data[r2 + k])
-                        s20 += x * m0
-                        s21 += x * m1
-                        x = np.float32(data[r3 + k])
-                        s30 += x * m0
-                        s31 += x * m1
-                        x = np.float32(data[r4 + k])
-                        s40 += x * m0
-                        s41 += x * m1
-                        x = np.float32(data[r5 + k])
-                        s50 += x * m0
-                        s51 += x * m1
-                    out[f, j] += s00
-                    out[f, j + 1] += s01
-                    out[f + 1, j] += s10
-                    out[f + 1, j + 1] += s11
-                    out[f + 2, j] += s20
-                    out[f + 2, j + 1] += s21
-                    out[f + 3, j] += s30
-                    out[f + 3, j + 1] += s31
-                    out[f + 4, j] += s40
-                    out[f + 4, j + 1] += s41
-                    out[f + 5, j] += s50
-                    out[f + 5, j + 1] += s51
+                        m = (weights[w0 + k], weights[w1 + k])
+                        s00, s01 = _add2(data[r0 + k], m, s00, s01)
+                        s10, s11 = _add2(data[r1 + k], m, s10, s11)
+                        s20, s21 = _add2(data[r2 + k], m, s20, s21)
+                        s30, s31 = _add2(data[r3 + k], m, s30, s31)
+                        s40, s41 = _add2(data[r4 + k], m, s40, s41)
+                        s50, s51 = _add2(data[r5 + k], m, s50, s51)
+                    _store2(out[f], j, s00, s01)
+                    _store2(out[f + 1], j, s10, s11)
+                    _store2(out[f + 2], j, s20, s21)
+                    _store2(out[f + 3], j, s30, s31)
+                    _store2(out[f + 4], j, s40, s41)
+                    _store2(out[f + 5], j, s50, s51)
 
 
 #: The loop for each number of masks per block.

@@ -6,7 +6,6 @@ tile plus a reused conversion buffer.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -54,37 +53,21 @@ class _Converter:
         return out
 
 
-class _Stopper:
-    """Calls ``should_stop`` before every tile, or at most every ``interval`` seconds.
-
-    The check is made before every tile by default, so a cancelled partition stops at its next
-    tile; a caller whose check is expensive (a network call) throttles it (see
-    :class:`apps.core.executor.ThrottledCheck`).
-    """
-
-    def __init__(self, should_stop: StopCheck | None, interval: float = 0.0) -> None:
-        self.should_stop = should_stop
-        self.interval = interval
-        self._next = 0.0
-
-    def check(self) -> None:
-        if self.should_stop is None:
-            return
-        now = time.monotonic()
-        if now >= self._next:
-            self._next = now + self.interval
-            if self.should_stop():
-                raise JobCancelled()
-
-
 def _checked_tiles(
-    partition: Partition, tile_frames: int, roi: np.ndarray | None, stopper: _Stopper
+    partition: Partition, tile_frames: int, roi: np.ndarray | None, should_stop: StopCheck | None
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """The partition's tiles, with ``should_stop`` checked before each tile is read."""
-    stopper.check()
+    """The partition's tiles, with ``should_stop`` checked before each tile is read, so a
+    cancelled partition stops at its next tile (a caller whose check is expensive, a network
+    call, throttles it: :class:`apps.core.runplan.ThrottledCheck`)."""
+    _stop_if(should_stop)
     for item in partition.tiles(tile_frames=tile_frames, roi=roi):
         yield item
-        stopper.check()
+        _stop_if(should_stop)
+
+
+def _stop_if(should_stop: StopCheck | None) -> None:
+    if should_stop is not None and should_stop():
+        raise JobCancelled()
 
 
 def _tile_frames(partition: Partition, dtype: np.dtype, tile_frames: int | None) -> int:
@@ -156,11 +139,10 @@ def apply_masks(
     dtype = compute_dtype(partition.dtype, masks.dtype)
     # Results as (m, n): each mask's row slice is contiguous, so GEMV can write in place.
     out_t = np.full((masks.count, partition.n_frames), np.nan, dtype=dtype)
-    stopper = _Stopper(should_stop)
     if kernels.can_multiply(partition.dtype, dtype, masks.count) and masks.span[1] > masks.span[0]:
-        _compiled_product(partition, masks, out_t, roi, tile_frames, stopper)
+        _compiled_product(partition, masks, out_t, roi, tile_frames, should_stop)
     else:
-        _blas_product(partition, masks, dtype, out_t, roi, tile_frames, stopper)
+        _blas_product(partition, masks, dtype, out_t, roi, tile_frames, should_stop)
     return out_t.T
 
 
@@ -170,19 +152,19 @@ def _compiled_product(
     out_t: np.ndarray,
     roi: np.ndarray | None,
     tile_frames: int | None,
-    stopper: _Stopper,
+    should_stop: StopCheck | None,
 ) -> None:
     lo, hi = masks.span
     if tile_frames is None:
         row_bytes = (hi - lo) * partition.dtype.itemsize
         tile_frames = tile_frames_for(row_bytes, tile_bytes=VIEW_TILE_BYTES)
-    # Made once per stack and thread count: its padded copy of 16 masks of 256 x 256 took 1-3 ms,
-    # for every partition.
+    # Made once per stack and thread count: its padded copy of the masks took milliseconds of
+    # every partition.
     product = masks.derived(
         ("product", kernels.thread_count()),
         lambda: kernels.MaskProduct(masks.span_rows(np.dtype(np.float32))),
     )
-    for first, tile in _checked_tiles(partition, tile_frames, roi, stopper):
+    for first, tile in _checked_tiles(partition, tile_frames, roi, should_stop):
         a = first - partition.start
         product(tile[:, lo:hi], out_t[:, a : a + tile.shape[0]].T)
 
@@ -194,7 +176,7 @@ def _blas_product(
     out_t: np.ndarray,
     roi: np.ndarray | None,
     tile_frames: int | None,
-    stopper: _Stopper,
+    should_stop: StopCheck | None,
 ) -> None:
     converting = partition.dtype != dtype
     pixels = _MaskPixels(masks, partition.sig_shape, converting)
@@ -205,11 +187,11 @@ def _blas_product(
     convert = _Converter(dtype, tile_frames, width)
     gemv = converting and masks.count <= GEMV_MAX_MASKS
     # GEMV: the masks as rows (m, width); GEMM: ``A . B`` with B (width, m) C-contiguous, which
-    # measured 1.1-2.5 times faster than ``B.T . A.T`` straight into ``out_t``.
+    # measured faster than ``B.T . A.T`` straight into ``out_t`` (docs/performance.md).
     weights = pixels.weights(dtype)
     if not gemv:
         weights = np.ascontiguousarray(weights.T)
-    for first, tile in _checked_tiles(partition, tile_frames, roi, stopper):
+    for first, tile in _checked_tiles(partition, tile_frames, roi, should_stop):
         a = first - partition.start
         data = convert(pixels.select(tile))
         rows = out_t[:, a : a + data.shape[0]]
@@ -248,7 +230,7 @@ class _Fold:
     order). numpy reduces along the frame axis in blocks that keep the partial result in L1,
     casting integers on the fly; the maximum then finds the tile in cache. The per-tile results
     go into buffers made once: dask workers run with ``MALLOC_TRIM_THRESHOLD_`` set, so every
-    large temporary would be a fresh mmap (page faults on every tile; measured twice as slow).
+    large temporary would be a fresh mmap (page faults on every tile, which measured slower).
     """
 
     def __init__(self, total: np.ndarray, peak: np.ndarray, dtype: np.dtype) -> None:
@@ -295,14 +277,13 @@ def sum_frames(
     if not tile_frames:
         tile_bytes = FOLD_TILE_BYTES if compiled else SUM_TILE_BYTES
         tile_frames = tile_frames_for(c * partition.dtype.itemsize, tile_bytes=tile_bytes)
-    stopper = _Stopper(should_stop)
     total = np.zeros(c, dtype=np.float64)
     native = partition.dtype.newbyteorder("=")
     lowest = -np.inf if native.kind == "f" else np.iinfo(native).min
     peak = np.full(c, lowest, dtype=native)
     fold = kernels.Fold(total, peak) if compiled else _Fold(total, peak, partition.dtype)
     count = 0
-    for _first, tile in _checked_tiles(partition, tile_frames, roi, stopper):
+    for _first, tile in _checked_tiles(partition, tile_frames, roi, should_stop):
         fold(tile)
         count += tile.shape[0]
     fold.finish()

@@ -20,6 +20,9 @@ SIG_SHAPE = (128, 128)
 DTYPE = np.dtype("<u2")
 DISK_RADIUS = 14.0
 SPOTS = ((34.0, 96.0), (94.0, 32.0), (30.0, 36.0), (98.0, 92.0))
+#: The calibration demo.h5 carries (NeXus NXdata axes): a 2 nm scan step, 0.25 mrad pixels.
+SCAN_STEP_NM = 2.0
+PIXEL_MRAD = 0.25
 
 
 def _beam_centre(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -54,6 +57,19 @@ def demo_rows(seed: int = 42) -> Iterator[np.ndarray]:
         yield rng.poisson(lam).astype(DTYPE)
 
 
+def _nexus_axes(group: h5py.Group) -> None:
+    """Make ``group`` an NXdata whose axes calibrate the demo (scan in nm, detector in mrad)."""
+    group.attrs.update({"NX_class": "NXdata", "signal": "data", "axes": ["y", "x", "ky", "kx"]})
+    for name, n, step, units in (
+        ("y", NAV_SHAPE[0], SCAN_STEP_NM, "nm"),
+        ("x", NAV_SHAPE[1], SCAN_STEP_NM, "nm"),
+        ("ky", SIG_SHAPE[0], PIXEL_MRAD, "mrad"),
+        ("kx", SIG_SHAPE[1], PIXEL_MRAD, "mrad"),
+    ):
+        group[name] = np.arange(n) * step
+        group[name].attrs["units"] = units
+
+
 def write_demo(folder: Path) -> tuple[Path, Path]:
     """Write ``demo.raw`` + ``demo.json`` and ``demo.h5`` into ``folder``; return both paths.
 
@@ -70,6 +86,7 @@ def write_demo(folder: Path) -> tuple[Path, Path]:
             chunks=(1, 8, *SIG_SHAPE),
         )
         f_h5["/entry"].attrs["description"] = "LiberTEM Portal synthetic demo dataset"
+        _nexus_axes(f_h5["/entry/data"])
         for y, row in enumerate(demo_rows()):
             f_raw.write(row.tobytes())
             dset[y] = row

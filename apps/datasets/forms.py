@@ -5,9 +5,10 @@ from typing import Any
 
 from django import forms
 
-from apps.accounts.api import json_parse
 from apps.core.io import FORMATS
+from apps.datasets.calibration import DETECTOR_CHOICES, SCAN_CHOICES
 from apps.datasets.services import NAME_MAX
+from apps.web.api import json_parse
 
 FORMAT_CHOICES = [("", "detect")] + [(f, f) for f in FORMATS]
 
@@ -61,3 +62,41 @@ class ShareForm(forms.Form):
     def __init__(self, *args: Any, groups: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["groups"].choices = [(g, g) for g in groups]
+
+
+class CalibrationForm(forms.Form):
+    """The size of a scan step and of a detector pixel, the beam energy (keV) and convergence
+    semi-angle (mrad); an empty value means not known.
+
+    Only the form's own checks (a number) live here; the service validates the values
+    themselves, so the page and the API refuse the same input with the same words.
+    """
+
+    scan_step = forms.FloatField(
+        required=False,
+        widget=forms.NumberInput(attrs={"step": "any"}),
+        error_messages={"invalid": "The scan step must be a number."},
+    )
+    # Plain text behind a menu: the service names a unit it does not know.
+    scan_units = forms.CharField(widget=forms.Select(choices=[(u, u) for u in SCAN_CHOICES]))
+    detector_step = forms.FloatField(
+        required=False,
+        label="Detector pixel",
+        widget=forms.NumberInput(attrs={"step": "any"}),
+        error_messages={"invalid": "The detector pixel size must be a number."},
+    )
+    detector_units = forms.CharField(
+        widget=forms.Select(choices=[(u, u) for u in DETECTOR_CHOICES])
+    )
+    beam_energy = forms.FloatField(
+        required=False,
+        label="Beam energy",
+        widget=forms.NumberInput(attrs={"step": "any"}),
+        error_messages={"invalid": "The beam energy must be a number of keV."},
+    )
+    convergence_angle = forms.FloatField(
+        required=False,
+        label="Convergence semi-angle",
+        widget=forms.NumberInput(attrs={"step": "any"}),
+        error_messages={"invalid": "The convergence semi-angle must be a number of mrad."},
+    )

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
+from django.db.models.functions import Upper
+
+from apps.datasets.notes import AnnotationBase, TagBase
 
 
 class Dataset(models.Model):
@@ -31,12 +35,34 @@ class Dataset(models.Model):
         blank=True,
         help_text="Per axis of the data (scan, then detector): name, units, scale, offset.",
     )
+    # The microscope's optics, typed once on the dataset page (null: not known); analyses
+    # such as SSB take their physical parameters from here (apps.datasets.calibration).
+    beam_energy = models.FloatField(null=True, blank=True, help_text="Beam energy in keV.")
+    convergence_angle = models.FloatField(
+        null=True, blank=True, help_text="Convergence semi-angle in mrad."
+    )
+    identity = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Which bytes the data are: per file path, size, mtime_ns and a content hash "
+        "(apps.datasets.identity); recorded at registration, checked at every job submission.",
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.READY)
     error = models.TextField(blank=True)
+    notes = models.TextField(blank=True, help_text="Free text by the owner (or staff).")
+    search_text = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="Name, notes, tags and annotations in one text (apps.datasets.search).",
+    )
+    search_vector = SearchVectorField(
+        null=True, editable=False, help_text="search_text for PostgreSQL's full-text search."
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created"]
+        indexes = [models.Index(fields=["created"], name="dataset_created")]
 
     def __str__(self) -> str:
         return self.name
@@ -85,3 +111,46 @@ class DataFolder(models.Model):
 
     def __str__(self) -> str:
         return self.path
+
+
+class DatasetTag(TagBase):
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="tags")
+
+    class Meta(TagBase.Meta):
+        constraints = [models.UniqueConstraint(fields=["dataset", "name"], name="one_dataset_tag")]
+        indexes = [models.Index(Upper("name"), name="dataset_tag_upper_name")]
+
+
+class DatasetAnnotation(AnnotationBase):
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="annotations")
+
+    class Meta(AnnotationBase.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "key"], name="one_dataset_annotation")
+        ]
+        indexes = [models.Index(Upper("key"), name="dataset_annotation_upper_key")]
+
+
+class Thumbnail(models.Model):
+    """A small image of a dataset for the catalogue: its mean frame or a virtual annular
+    dark-field image, as PNG bytes (written by the ``thumbnail`` job kind of apps.jobs)."""
+
+    class Kind(models.TextChoices):
+        MEAN = "mean", "Mean frame"
+        ADF = "adf", "Annular dark field"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="thumbnails")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    png = models.BinaryField()
+    detail = models.JSONField(
+        default=dict, blank=True, help_text="How it was made (the ring of the ADF image)."
+    )
+    created = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "kind"], name="one_thumbnail_per_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} thumbnail of {self.dataset}"

@@ -26,9 +26,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from apps.core.errors import DataSetError
-from apps.core.io import sniff_format
+from apps.core.io import FORMATS, sniff_format
 from apps.core.io.hdf5 import EXTENSIONS as HDF5_EXTENSIONS
 from apps.core.io.references import AllowedFiles, InFolders
+from apps.web.apidoc import array, nullable, obj
 
 MAX_PATH_LENGTH = 4096
 MAX_NAME_BYTES = 255  # NAME_MAX of Linux file systems
@@ -304,6 +305,29 @@ def node_roots_for(path: str) -> dict[str, str] | None:
     if not in_ingest_root(path):
         return None
     return {str(node): str(root) for node, root in settings.DATA_NODES.items()}
+
+
+_PATH_OR_NULL = nullable({"type": "string"})
+#: The JSON of :func:`browse`.
+BROWSE = obj(
+    "Folder",
+    path=_PATH_OR_NULL | {"description": "Null when listing the top folders."},
+    parent=_PATH_OR_NULL | {"description": "Null at a top folder."},
+    root=_PATH_OR_NULL,
+    entries=array(
+        obj(
+            "FolderEntry",
+            name={"type": "string"},
+            path={"type": "string", "description": "Absolute; POST /api/datasets/ takes it."},
+            kind={"type": "string", "enum": ["dir", "file"]},
+            size=nullable({"type": "integer", "minimum": 0}),
+            format=nullable({"type": "string", "enum": list(FORMATS)})
+            | {"description": "A cheap guess from the first bytes, for files."},
+        ),
+        maxItems=MAX_ENTRIES,
+    ),
+    truncated={"type": "boolean", "description": f"More than {MAX_ENTRIES} entries."},
+)
 
 
 def browse(user: Any, path: str | None = None) -> dict[str, Any]:

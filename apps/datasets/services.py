@@ -18,19 +18,24 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from apps.accounts.access import can_change, visible_datasets
 from apps.core.errors import DataSetError, ForbiddenReference
+from apps.core.identity import unchanged
 from apps.core.io import FORMATS, open_dataset
 from apps.core.io.base import DataSet
+from apps.core.io.metadata import file_metadata
+from apps.datasets.access import can_change, visible_datasets
+from apps.datasets.calibration import beam_values, calibration_axes
+from apps.datasets.identity import identity_of
 from apps.datasets.models import Dataset
+from apps.datasets.notes import metadata_apply, notes_apply
 from apps.datasets.paths import (
     owner_files,
     read_scope,
     resolve_for,
     split_inner,
 )
-from apps.jobs.services import jobs_cancel_lost
-from apps.live.events import publish_access_changed
+from apps.datasets.search import search_refresh
+from apps.datasets.signals import dataset_deleted, dataset_registered, dataset_shared
 
 NAME_MAX = Dataset._meta.get_field("name").max_length
 
@@ -43,21 +48,43 @@ def dataset_register(
     format: str | None = None,
     params: dict[str, Any] | None = None,
     groups: Iterable[str] = (),
+    notes: Any = "",
+    tags: Any = (),
+    annotations: Any = None,
 ) -> Dataset:
     """Detect, validate and register the dataset at ``path``; nothing is saved on error.
 
     The file must lie in a data folder ``owner`` may use, and must not back a dataset that
-    ``owner`` may not see. Raises ValidationError keyed by ``name``, ``path``, ``format``,
-    ``params`` or ``groups``.
+    ``owner`` may not see. The metadata the file carries is stored as detected annotations
+    (``apps.core.io.metadata``); ``notes``, ``tags`` and ``annotations`` are the owner's
+    (``apps.datasets.notes``). Raises ValidationError keyed by ``name``, ``path``, ``format``,
+    ``params``, ``groups``, ``notes``, ``tags`` or ``annotations``.
     """
     name = _clean_name(name)
     group_rows = _groups_for(owner, groups)
-    fields = dataset_inspect(owner=owner, path=path, format=format, params=params)
+    inspected = _inspected(owner=owner, path=path, format=format, params=params)
+    fields, metadata = _fields(inspected), file_metadata(inspected[0])
     with transaction.atomic():
         dataset = Dataset.objects.create(
             owner=owner, name=name, status=Dataset.Status.READY, **fields
         )
         dataset.groups.set(group_rows)
+        metadata_apply(dataset, metadata)
+        notes_apply(dataset, notes=notes, tags=tags, annotations=annotations)
+        search_refresh(dataset)
+        # apps.jobs queues the thumbnails when this commits.
+        dataset_registered.send(sender=Dataset, dataset=dataset)
+    return dataset
+
+
+def dataset_annotate(*, user: Any, dataset: Dataset, **changes: Any) -> Dataset:
+    """Replace the ``notes``, ``tags`` or ``annotations`` of ``dataset`` (those given; None
+    clears); owner or staff only. ValidationError keyed by the field."""
+    if not can_change(user, dataset):
+        raise PermissionDenied("Only the owner of a dataset (or staff) can change its notes.")
+    with transaction.atomic():
+        notes_apply(dataset, **changes)
+        search_refresh(dataset)
     return dataset
 
 
@@ -67,14 +94,26 @@ def dataset_inspect(
     """Validate the data at ``path`` for ``owner`` as registration does, saving nothing.
 
     Returns the row's fields that come from the file: ``format``, ``path`` (resolved),
-    ``params``, ``nav_shape``, ``sig_shape``, ``dtype``, ``partitions``, ``calibration``.
+    ``params``, ``nav_shape``, ``sig_shape``, ``dtype``, ``partitions``, ``calibration``,
+    ``identity`` (the files' hashes, see :mod:`apps.core.identity`).
     Raises ValidationError keyed by ``path``, ``format`` or ``params``.
     """
+    return _fields(_inspected(owner=owner, path=path, format=format, params=params))
+
+
+def _inspected(
+    *, owner: Any, path: str, format: str | None, params: dict[str, Any] | None
+) -> tuple[DataSet, list[dict[str, Any]]]:
     _check_format(format)
     params = _clean_params(params)
     ds, partitions = _open_checked(owner, path, format=format, params=params)
     _check_size(ds)
     _check_not_anothers(owner, ds, partitions)
+    return ds, partitions
+
+
+def _fields(inspected: tuple[DataSet, list[dict[str, Any]]]) -> dict[str, Any]:
+    ds, partitions = inspected
     description = ds.describe()
     return {
         "format": description["format"],
@@ -85,7 +124,33 @@ def dataset_inspect(
         "dtype": description["dtype"],
         "partitions": partitions,
         "calibration": description.get("calibration", []),
+        "identity": _identity(ds),
     }
+
+
+def _identity(ds: DataSet) -> dict[str, Any]:
+    try:
+        return identity_of(ds)
+    except OSError as exc:
+        raise ValidationError({"path": f"{ds.path}: cannot read the data: {exc}"}) from None
+
+
+def dataset_identity_current(dataset: Dataset) -> dict[str, Any]:
+    """``dataset``'s identity as its files are now: the recorded one while every file has
+    its recorded size and modification time (a ``stat`` each), else taken anew and saved on
+    the row, hashing again. DataSetError (naming the dataset) if it cannot be opened."""
+    if unchanged(dataset.identity):
+        return dataset.identity
+    ds = dataset_open(dataset)
+    try:
+        identity = identity_of(ds)
+    except OSError as exc:
+        raise DataSetError(
+            f"Dataset {dataset.name!r} (id {dataset.pk}): its files cannot be read: {exc}"
+        ) from exc
+    Dataset.objects.filter(pk=dataset.pk).update(identity=identity)
+    dataset.identity = identity
+    return identity
 
 
 def dataset_detect(*, user: Any, path: str) -> dict[str, Any]:
@@ -139,10 +204,12 @@ def dataset_open_for_job(dataset: Dataset) -> DataSet:
 
 def _check_unchanged(dataset: Dataset, ds: DataSet) -> None:
     # Size or modification time would also refuse a harmless copy or touch; what the results
-    # depend on is the layout, so a replaced file is caught by its shape and dtype.
+    # depend on is the layout, so a replaced file is caught by its shape and dtype. The byte
+    # order is the reader's choice (Merlin's big-endian pixels are read little-endian since
+    # e4c14b0), not the file's content.
     recorded = (list(dataset.nav_shape), list(dataset.sig_shape), np.dtype(dataset.dtype))
     found = (list(ds.nav_shape), list(ds.sig_shape), ds.dtype)
-    if recorded != found:
+    if recorded[:2] != found[:2] or recorded[2].newbyteorder("=") != found[2].newbyteorder("="):
         raise DataSetError(
             f"Dataset {dataset.name!r} (id {dataset.pk}) changed since it was registered: "
             f"{dataset.path} now holds nav_shape {found[0]}, sig_shape {found[1]}, dtype "
@@ -157,17 +224,65 @@ def dataset_share(*, user: Any, dataset: Dataset, groups: Iterable[str]) -> Data
         raise PermissionDenied("Only the owner of a dataset (or staff) can share it.")
     with transaction.atomic():
         dataset.groups.set(_groups_for(user, groups))
-        # Whoever lost the dataset loses its jobs too: theirs stop, watching sockets check again.
-        jobs_cancel_lost(dataset=dataset)
-        job_ids = list(dataset.jobs.values_list("pk", flat=True))
-        transaction.on_commit(lambda: publish_access_changed(job_ids))
+        # Whoever lost the dataset loses its jobs too (apps.jobs stops them in this transaction).
+        dataset_shared.send(sender=Dataset, dataset=dataset)
     return dataset
 
 
-def dataset_delete(*, user: Any, dataset: Dataset) -> None:
+def dataset_calibrate(
+    *,
+    user: Any,
+    dataset: Dataset,
+    scan_step: Any = None,
+    scan_units: Any = None,
+    detector_step: Any = None,
+    detector_units: Any = None,
+    beam_energy: Any = None,
+    convergence_angle: Any = None,
+) -> Dataset:
+    """Set the size of a scan step and of a detector pixel (square; None: not known), the beam
+    energy (keV) and the convergence semi-angle (mrad).
+
+    Owner or staff only. Raises ValidationError keyed by ``scan_step``, ``scan_units``,
+    ``detector_step``, ``detector_units``, ``beam_energy`` or ``convergence_angle``; nothing is
+    saved on error.
+    """
+    if not can_change(user, dataset):
+        raise PermissionDenied("Only the owner of a dataset (or staff) can change its calibration.")
+    errors: dict[str, Any] = {}
+    try:
+        axes = calibration_axes(
+            previous=dataset.calibration,
+            nav_shape=list(dataset.nav_shape),
+            sig_shape=list(dataset.sig_shape),
+            scan_step=scan_step,
+            scan_units=scan_units,
+            detector_step=detector_step,
+            detector_units=detector_units,
+        )
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    try:
+        beam = beam_values(beam_energy=beam_energy, convergence_angle=convergence_angle)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    dataset.calibration = axes
+    dataset.beam_energy = beam["beam_energy"]
+    dataset.convergence_angle = beam["convergence_angle"]
+    dataset.save(update_fields=["calibration", "beam_energy", "convergence_angle"])
+    return dataset
+
+
+def dataset_delete(*, user: Any, dataset: Dataset) -> list[str]:
+    """Delete ``dataset`` with its jobs and results; its ingested copies on the nodes go too
+    (``dataset_deleted``). Returns a sentence for each copy that could not be removed."""
     if not can_change(user, dataset):
         raise PermissionDenied("Only the owner of a dataset (or staff) can delete it.")
     dataset.delete()
+    answers = dataset_deleted.send(sender=Dataset, dataset=dataset)
+    return [line for _, lines in answers for line in lines or []]
 
 
 def _check_size(ds: DataSet) -> None:

@@ -14,26 +14,34 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from apps.accounts.access import can_change, get_dataset
-from apps.accounts.api import api_view, json_body
-from apps.core.errors import ParameterError
+from apps.core.io import FORMATS
 from apps.datasets import selectors, services
-from apps.datasets.forms import RegisterForm, ShareForm
-from apps.datasets.ingestion import dataset_ingest, is_ingested
-from apps.datasets.paths import browse, split_inner
-from apps.datasets.serializers import dataset_json
-from apps.jobs.scheduling import QueueFull
-from apps.jobs.serializers import job_urls
-from apps.jobs.views.api import queue_full_as_429
+from apps.datasets.access import can_change, get_dataset
+from apps.datasets.calibration import (
+    DETECTOR_CHOICES,
+    SCAN_CHOICES,
+    describe_beam,
+    describe_pixel_size,
+)
+from apps.datasets.catalogue_views import SEARCH_QUERY, SEARCH_RESULT, search_json
+from apps.datasets.forms import CalibrationForm, RegisterForm, ShareForm
+from apps.datasets.models import Thumbnail
+from apps.datasets.notes import ANNOTATIONS_SCHEMA, NOTES_SCHEMA, TAGS_SCHEMA
+from apps.datasets.paths import BROWSE, browse, split_inner
+from apps.datasets.selectors import is_ingested
+from apps.datasets.serializers import DATASET, dataset_json, dataset_pixel_size
+from apps.web.api import api_view, json_body
+from apps.web.apidoc import STRING, Operation, Query, Reply, array, named, nullable, obj, text
 
 FIELDS = ("name", "path", "format", "params", "groups")
-
-
-@login_required
-def dataset_list(request: HttpRequest) -> HttpResponse:
-    q = request.GET.get("q", "")
-    datasets = selectors.dataset_list(user=request.user, q=q)
-    return render(request, "datasets/dataset_list.html", {"datasets": datasets, "q": q})
+CALIBRATION_FIELDS = (
+    "scan_step",
+    "scan_units",
+    "detector_step",
+    "detector_units",
+    "beam_energy",
+    "convergence_angle",
+)
 
 
 @login_required
@@ -68,6 +76,12 @@ def dataset_register(request: HttpRequest) -> HttpResponse:
 @login_required
 def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = get_dataset(request.user, pk)
+    return render(request, "datasets/dataset_detail.html", _detail_context(request, dataset))
+
+
+def _detail_context(
+    request: HttpRequest, dataset: Any, calibration_form: CalibrationForm | None = None
+) -> dict[str, Any]:
     data = dataset_json(dataset)
     context: dict[str, Any] = {
         "dataset": dataset,
@@ -77,15 +91,41 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             for p in data["partitions"]
         ],
         "can_change": can_change(request.user, dataset),
-        "can_ingest": bool(settings.DATA_NODES) and not is_ingested(dataset),
+        "can_ingest": bool(settings.DATA_NODES),
+        "ingested": is_ingested(dataset),
         "nodes": list(settings.DATA_NODES),
+        "pixel_size_text": describe_pixel_size(data["pixel_size"]),
+        "beam_text": describe_beam(dataset.beam_energy, dataset.convergence_angle),
+        "adf_ring": next(
+            (t.detail for t in dataset.thumbnails.all() if t.kind == Thumbnail.Kind.ADF), None
+        ),
     }
     if context["can_change"]:
         context["share_form"] = ShareForm(
             initial={"groups": data["groups"]},
             groups=_share_choices(request.user, dataset),
         )
-    return render(request, "datasets/dataset_detail.html", context)
+        context["calibration_form"] = calibration_form or CalibrationForm(
+            initial=_calibration_initial(dataset)
+        )
+    return context
+
+
+@login_required
+@require_POST
+def dataset_calibrate(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = get_dataset(request.user, pk)
+    form = CalibrationForm(request.POST)
+    if form.is_valid():
+        try:
+            services.dataset_calibrate(user=request.user, dataset=dataset, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc, CALIBRATION_FIELDS)
+    if form.errors:  # shown next to the fields, with the values as typed
+        context = _detail_context(request, dataset, calibration_form=form)
+        return render(request, "datasets/dataset_detail.html", context)
+    messages.success(request, f"Saved the calibration of {dataset.name}.")
+    return redirect("dataset_detail", pk=dataset.pk)
 
 
 @login_required
@@ -112,16 +152,62 @@ def dataset_share(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def dataset_delete(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = get_dataset(request.user, pk)
-    services.dataset_delete(user=request.user, dataset=dataset)
-    messages.success(request, f"Removed {dataset.name} from the catalogue (the files are kept).")
+    ingested = is_ingested(dataset)
+    left = services.dataset_delete(user=request.user, dataset=dataset)
+    if ingested:
+        messages.success(
+            request,
+            f"Removed {dataset.name} from the catalogue and its ingested copies from the data "
+            "nodes (the source files are kept).",
+        )
+    else:
+        messages.success(
+            request, f"Removed {dataset.name} from the catalogue (the files are kept)."
+        )
+    if left:
+        messages.warning(request, f"These copies could not be removed: {'; '.join(left)}.")
     return redirect("dataset_list")
 
 
-@api_view(("GET", "POST"))
+DATASET_REGISTER = obj(
+    "DatasetRegister",
+    required=("name", "path"),
+    name=text(max_length=services.NAME_MAX),
+    path=text(
+        description="A data file inside the data folders you may use (absolute, or relative to "
+        "the first data root); HDF5 may add `:/inner/path`."
+    ),
+    format=nullable({"type": "string", "enum": list(FORMATS)})
+    | {"description": "Detected when left out."},
+    params=nullable({"type": "object"})
+    | {"description": "Format parameters, e.g. nav_shape, sig_shape, dtype, offset for raw."},
+    groups=nullable(array(STRING))
+    | {"description": "Groups to share with; you must be a member of each (staff: any)."},
+    notes=NOTES_SCHEMA,
+    tags=TAGS_SCHEMA,
+    annotations=ANNOTATIONS_SCHEMA,
+)
+
+
+@api_view(
+    get=Operation(
+        "Search the datasets you may see, newest first, a page at a time",
+        query=SEARCH_QUERY,
+        replies={200: Reply("One page of the datasets that match.", SEARCH_RESULT)},
+    ),
+    post=Operation(
+        "Register a dataset: the format and shape are detected and checked against the file",
+        body=DATASET_REGISTER,
+        replies={201: Reply("Registered.", DATASET)},
+        errors={
+            400: "Besides malformed input, the data decides: a path that is not a data file in "
+            "a folder you may use, parameters that do not fit the file, a group you are not in.",
+        },
+    ),
+)
 def api_datasets(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
-        datasets = selectors.dataset_list(user=request.user, q=request.GET.get("q", ""))
-        return JsonResponse({"datasets": [dataset_json(d) for d in datasets]})
+        return JsonResponse(search_json(request))
     data = json_body(request)
     dataset = services.dataset_register(
         owner=request.user,
@@ -130,61 +216,121 @@ def api_datasets(request: HttpRequest) -> HttpResponse:
         format=data.get("format"),
         params=data.get("params"),
         groups=data.get("groups") or (),
+        notes=data.get("notes"),
+        tags=data.get("tags"),
+        annotations=data.get("annotations"),
     )
     return JsonResponse(dataset_json(dataset), status=201)
 
 
-@api_view(("GET", "DELETE"))
+@api_view(
+    get=Operation(
+        "One dataset: shape, dtype, partitions and their placement, status",
+        replies={200: Reply("The dataset.", DATASET)},
+    ),
+    delete=Operation(
+        "Remove a dataset, its jobs and results from the catalogue, and an ingested "
+        "dataset's copies from the data nodes (the source files are kept)",
+        replies={
+            204: Reply("Removed, ingested copies included."),
+            200: Reply(
+                "Removed from the catalogue, but some ingested copies could not be removed "
+                "from their nodes (a node down, a file system refusing): each in a sentence "
+                "naming the file and the node.",
+                obj(not_removed=array({"type": "string"})),
+            ),
+        },
+        errors={403: "You may see the dataset but are not its owner (or staff)."},
+    ),
+)
 def api_dataset(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = get_dataset(request.user, pk)
     if request.method == "DELETE":
-        services.dataset_delete(user=request.user, dataset=dataset)
+        left = services.dataset_delete(user=request.user, dataset=dataset)
+        if left:
+            return JsonResponse({"not_removed": left})
         return HttpResponse(status=204)
     return JsonResponse(dataset_json(dataset))
 
 
-@login_required
-@require_POST
-def dataset_ingest_page(request: HttpRequest, pk: int) -> HttpResponse:
+def _unit_of_step(kind: str, choices: tuple[str, ...]) -> dict[str, Any]:
+    """A ``<kind>_step`` given as a number needs its ``<kind>_units`` (one of ``choices``; the
+    spellings files use, such as ``um`` or ``A^-1``, are accepted too)."""
+    return {
+        "if": {"properties": {f"{kind}_step": {"type": "number"}}, "required": [f"{kind}_step"]},
+        "then": {
+            "required": [f"{kind}_units"],
+            "properties": {f"{kind}_units": {"type": "string", "enum": list(choices)}},
+        },
+    }
+
+
+CALIBRATION_BODY = named(
+    "CalibrationChange",
+    obj(
+        scan_step=nullable({"type": "number", "exclusiveMinimum": 0})
+        | {"description": "The distance between two scan positions (null: not known)."},
+        scan_units=nullable({"type": "string", "examples": list(SCAN_CHOICES)}),
+        detector_step=nullable({"type": "number", "exclusiveMinimum": 0})
+        | {"description": "The size of one detector pixel (null: not known)."},
+        detector_units=nullable({"type": "string", "examples": list(DETECTOR_CHOICES)}),
+        beam_energy=nullable({"type": "number", "exclusiveMinimum": 0, "maximum": 10_000})
+        | {"description": "The beam energy in keV (null: not known)."},
+        convergence_angle=nullable({"type": "number", "exclusiveMinimum": 0, "maximum": 1_000})
+        | {"description": "The convergence semi-angle in mrad (null: not known)."},
+    )
+    | {"allOf": [_unit_of_step("scan", SCAN_CHOICES), _unit_of_step("detector", DETECTOR_CHOICES)]},
+)
+
+
+@api_view(
+    post=Operation(
+        "Set the size of a scan step and of a detector pixel (square pixels), the beam energy "
+        "and the convergence semi-angle; a value left out is not known",
+        body=CALIBRATION_BODY,
+        replies={200: Reply("The dataset with its new calibration.", DATASET)},
+        errors={
+            400: "A size or beam value that is not a positive number, or a unit that is not known.",
+            403: "You may see the dataset but are not its owner (or staff).",
+        },
+    ),
+)
+def api_dataset_calibration(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = get_dataset(request.user, pk)
-    try:
-        job = dataset_ingest(
-            user=request.user,
-            dataset=dataset,
-            partitions=request.POST.get("partitions") or None,
-            nodes=request.POST.getlist("nodes") or None,
-            replicas=request.POST.get("replicas") or 1,
-        )
-    except (ParameterError, QueueFull) as exc:
-        messages.error(request, str(exc))
-        return redirect("dataset_detail", pk=dataset.pk)
-    messages.success(request, f"Ingesting {dataset.name} onto the data nodes.")
-    return redirect("job_detail", job.pk)
+    data = json_body(request)
+    values = {field: data.get(field) for field in CALIBRATION_FIELDS}
+    dataset = services.dataset_calibrate(user=request.user, dataset=dataset, **values)
+    return JsonResponse(dataset_json(dataset))
 
 
-@api_view(("POST",))
-def api_dataset_ingest(request: HttpRequest, pk: int) -> HttpResponse:
-    dataset = get_dataset(request.user, pk)
-    body = json_body(request)
-    with queue_full_as_429():
-        job = dataset_ingest(
-            user=request.user,
-            dataset=dataset,
-            partitions=body.get("partitions"),
-            nodes=body.get("nodes"),
-            replicas=body.get("replicas", 1),
-        )
-    return JsonResponse({"id": job.pk, "status": job.status, **job_urls(job.pk)}, status=202)
-
-
-@api_view(("GET",))
+@api_view(
+    get=Operation(
+        "List a folder of the data folders you may use (without a path: the top folders)",
+        query=(Query("path", STRING, "The folder (absolute, as entries give it)."),),
+        replies={200: Reply("The folder.", BROWSE)},
+        errors={400: "Besides malformed input: a path that is not a folder you may use."},
+    )
+)
 def api_browse(request: HttpRequest) -> HttpResponse:
     return JsonResponse(browse(request.user, request.GET.get("path") or None))
 
 
-def _add_errors(form: RegisterForm, exc: ValidationError) -> None:
+def _add_errors(form: Any, exc: ValidationError, fields: tuple[str, ...] = FIELDS) -> None:
     for field, errors in exc.message_dict.items():
-        form.add_error(field if field in FIELDS else None, errors)
+        form.add_error(field if field in fields else None, errors)
+
+
+def _calibration_initial(dataset: Any) -> dict[str, Any]:
+    """The form's values: the current calibration in the units the pages show."""
+    sizes = dataset_pixel_size(dataset)
+    initial: dict[str, Any] = {}
+    for kind in ("scan", "detector"):
+        if sizes[kind]:
+            initial[f"{kind}_step"] = round(sizes[kind]["x"], 12)
+            initial[f"{kind}_units"] = sizes[kind]["units"]
+    initial["beam_energy"] = dataset.beam_energy
+    initial["convergence_angle"] = dataset.convergence_angle
+    return initial
 
 
 def _share_choices(user: Any, dataset: Any) -> list[str]:

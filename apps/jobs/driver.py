@@ -1,7 +1,9 @@
-"""The job driver: claim a queued job, compute it on the executor, store results, always end.
+"""The job driver: claim a queued job, run its kind's body, always end it; one for every kind.
 
-Every write after the claim is guarded by the job's ``attempt`` (its fencing token) and status
-``running``: a run that lost its job (reaped, or cancelled while queued) writes nothing more.
+The driver owns the lifecycle; a kind (``apps.jobs.kinds``) supplies only its body and its finish
+hook. Every write after the claim is guarded by the job's ``attempt`` (its fencing token) and
+status ``running``: a run that lost its job (reaped, or cancelled while queued) writes nothing
+more. Every ending is retried on a new connection while the database is away (``dbretry``).
 Whatever happens, the job ends finished, failed with a sentence, or cancelled.
 """
 
@@ -15,28 +17,31 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.utils import timezone
 
 from apps.core.errors import CoreError, JobCancelled
-from apps.core.executor import RunResult
-from apps.datasets.services import dataset_open_for_job
-from apps.jobs.analysis import build_analysis
-from apps.jobs.compute import current_executor, executor_connected, get_executor
 from apps.jobs.dbretry import with_db_retry
-from apps.jobs.models import Job, Mask
-from apps.jobs.progress import ProgressReporter, StopCheck, running_job
-from apps.jobs.roi import roi_array
-from apps.jobs.scheduling import has_free_slot, jobs_dispatch
-from apps.live.events import publish
+from apps.jobs.executor import (
+    current_executor,
+    executor_connected,
+    executor_stopping,
+    prepare_executor,
+)
+from apps.jobs.failures import failure_message
+from apps.jobs.kinds import job_kind
+from apps.jobs.kinds.base import Ending, JobKind, JobRun, Outcome, UnknownJobKind
+from apps.jobs.limits import has_free_slot, queue_moved
+from apps.jobs.models import Job
+from apps.jobs.progress import running_job
+from apps.live.events import ended_message, finished_message, publish, status_message
 from apps.results.models import Result
 from apps.results.serializers import result_json
-from apps.results.store import StaleAttempt, final_results, results_replace
+from apps.results.store import StaleAttempt, final_results
 
 logger = logging.getLogger(__name__)
 
-INGEST = "ingest"  # the analysis name of ingestion jobs (apps.datasets.ingest_driver)
 
-
-def run_job(job_id: int) -> None:
-    """Run job ``job_id`` if it is still queued (a duplicate delivery does nothing)."""
-    _prepare_executor()
+def run_job(job_id: int) -> Job | None:
+    """Run job ``job_id`` if it is still queued; the claimed job, or None if it was not (a
+    duplicate delivery, a cancelled job, or its owner has no free slot: nothing ran)."""
+    prepare_executor()
     try:
         job = with_db_retry(lambda: job_claim(job_id), what=f"job {job_id}: claim")
     except DatabaseError:
@@ -45,66 +50,26 @@ def run_job(job_id: int) -> None:
         raise
     if job is None:
         logger.info("job %s is not queued any more (or waits for a slot); not run now", job_id)
-        return
-    try:
-        with Heartbeat(job):
-            _run_claimed(job)
-    finally:
-        _dispatch_next(job)
-
-
-def _prepare_executor() -> None:
-    # The executor's questions to the scheduler travel while the job is claimed and opened
-    # (only an executor that exists: the first job starts one, and a job not claimed none).
-    executor = current_executor()
-    if executor is None:
-        return
-    try:
-        executor.prepare()
-    except Exception:  # the run reports a lost scheduler; the claim must not wait for it
-        logger.debug("could not prepare the executor", exc_info=True)
-
-
-def _run_claimed(job: Job) -> None:
-    if job.analysis == INGEST:
-        from apps.datasets.ingest_driver import run_claimed_ingest
-
-        run_claimed_ingest(job)
-        return
-    publish(
-        job.pk,
-        {
-            "type": "status",
-            "id": job.pk,
-            "status": job.status,
-            "progress": {"done": 0, "total": job.frames_total},
-        },
-    )
-    try:
-        run = _compute(job)
-        _finish_ok(job, run)
-    except StaleAttempt:
-        logger.warning("job %s attempt %s lost its job; stopping", job.pk, job.attempt)
-    except JobCancelled:
-        _finish(job, Job.Status.CANCELLED, "cancelled")
-    except CoreError as exc:
-        _finish(job, Job.Status.FAILED, _failure_message(exc))
-    except Exception as exc:
-        logger.exception("job %s: internal error", job.pk)
-        _finish(job, Job.Status.FAILED, _failure_message(exc))
+        return None
+    queue_moved(job.owner_id)
+    with Heartbeat(job):
+        _run_claimed(job)
+    return job
 
 
 def job_claim(job_id: int) -> Job | None:
     """queued -> running with a new attempt, atomically; None if it was not queued, or its
-    owner already runs ``MAX_RUNNING_JOBS_PER_USER`` jobs (it then waits, see scheduling)."""
+    owner already runs ``MAX_RUNNING_JOBS_PER_USER`` jobs (it then waits, see limits; a
+    reused job never waits for a slot)."""
     with transaction.atomic():
         job = (
             Job.objects.select_for_update(of=("self",))
-            .select_related("dataset", "owner")
+            .select_related("dataset__owner", "owner")
             .filter(pk=job_id, status=Job.Status.QUEUED)
             .first()
         )
-        if job is None or not has_free_slot(job.owner_id):
+        # A reused job computes nothing: it takes no slot of its owner's.
+        if job is None or (job.kind != Job.Kind.REUSED and not has_free_slot(job.owner_id)):
             return None
         now = timezone.now()
         job.status = Job.Status.RUNNING
@@ -118,71 +83,64 @@ def job_claim(job_id: int) -> Job | None:
     return job
 
 
-def _compute(job: Job) -> RunResult:
-    dataset = job.dataset
-    analysis = build_analysis(
-        dataset=dataset,
-        analysis=job.analysis,
-        params=job.params,
-        mask_lookup=lambda pk: with_db_retry(
-            lambda: Mask.objects.filter(pk=pk).first(), what=f"job {job.pk}: mask {pk}"
-        ),
-    )
-    roi = roi_array(job.roi, dataset.nav_shape)
-    data = dataset_open_for_job(dataset)
-    logger.info("job %s: %s on %s (attempt %s)", job.pk, job.analysis, data, job.attempt)
-    return get_executor().run(
-        data,
-        analysis,
-        roi=roi,
-        on_progress=ProgressReporter(job, preview=analysis.preview, frame_bytes=data.frame_bytes),
-        should_stop=StopCheck(job),
-    )
+def _run_claimed(job: Job) -> None:
+    publish(status_message(job.pk, job.kind, job.status, done=0, total=job.frames_total))
+    try:
+        kind = job_kind(job.kind)
+    except UnknownJobKind as exc:
+        _end(job, None, Ending(Job.Status.FAILED, str(exc)))
+        return
+    outcome = None
+    try:
+        outcome = kind.body(JobRun(job))
+        _finish_ok(job, kind, outcome)
+    except StaleAttempt:
+        logger.warning("job %s attempt %s lost its job; stopping", job.pk, job.attempt)
+    except JobCancelled:
+        # A cancel that came after the body's work, before the finish, hands that work over to
+        # be undone.
+        _end(job, kind, Ending(Job.Status.CANCELLED, "cancelled", outcome=outcome))
+    except CoreError as exc:
+        _end(job, kind, Ending(Job.Status.FAILED, _failure_message(exc)))
+    except Exception as exc:
+        logger.exception("job %s: internal error", job.pk)
+        _end(job, kind, Ending(Job.Status.FAILED, _failure_message(exc)))
 
 
 def _failure_message(exc: Exception) -> str:
-    what = str(exc) if isinstance(exc, CoreError) else f"{type(exc).__name__}: {exc}"
-    if not executor_connected(current_executor()):
-        return (
-            "The connection to the dask scheduler was lost while the job ran, so it stopped "
-            f"({what}). Run it again once the cluster is back."
-        )
-    return what if isinstance(exc, CoreError) else f"internal error: {what}"
-
-
-def _finish_ok(job: Job, run: RunResult) -> None:
-    saved = with_db_retry(lambda: _store_finish(job, run), what=f"job {job.pk}: finish")
-    logger.info("job %s finished: %s frames in %.2f s", job.pk, run.frames, run.seconds)
-    results = [result_json(r) for r in saved]
-    publish(
-        job.pk,
-        {
-            "type": "finished",
-            "id": job.pk,
-            "done": run.frames,
-            "total": run.frames,
-            "results": results,
-        },
+    return failure_message(
+        exc,
+        stopping=executor_stopping(),
+        scheduler_lost=not executor_connected(current_executor()),
     )
 
 
-def _store_finish(job: Job, run: RunResult) -> list[Result]:
+def _finish_ok(job: Job, kind: JobKind, outcome: Outcome) -> None:
+    saved = with_db_retry(lambda: _store_finish(job, kind, outcome), what=f"job {job.pk}: finish")
+    logger.info("job %s (%s) finished: %s frames", job.pk, job.title, outcome.frames)
+    results = [result_json(r) for r in saved]
+    total = outcome.frames
+    publish(finished_message(job.pk, job.kind, done=total, total=total, results=results))
+
+
+def _store_finish(job: Job, kind: JobKind, outcome: Outcome) -> list[Result]:
     now = timezone.now()
     with transaction.atomic():
-        # The guarded update locks the row and proves the attempt current; then the results.
-        # A cancel requested before this commit wins: the job ends cancelled, storing nothing.
+        # The guarded update locks the row and proves the attempt current; then the kind's
+        # finish. A cancel requested before this commit wins: the job ends cancelled.
         updated = running_job(job, cancel_requested=False).update(
             status=Job.Status.FINISHED,
-            frames_done=run.frames,
-            frames_total=run.frames,
-            bytes_read=run.nbytes,
-            partitions=[r.as_dict() for r in run.partitions],
+            frames_done=outcome.frames,
+            frames_total=outcome.frames,
+            bytes_read=outcome.nbytes,
+            partitions=outcome.partitions,
+            provenance=outcome.provenance,
             finished=now,
             heartbeat=now,
             error="",
         )
         if updated:
-            return results_replace(job=job, results=run.results)
+            return kind.finish(job, Ending(Job.Status.FINISHED, outcome=outcome))
     # Only this attempt can finish the job: a try whose commit reached the server before its
     # connection was lost did it, and the retry finds it done.
     if Job.objects.filter(pk=job.pk, attempt=job.attempt, status=Job.Status.FINISHED).exists():
@@ -192,44 +150,36 @@ def _store_finish(job: Job, run: RunResult) -> list[Result]:
     raise StaleAttempt(f"job {job.pk} is no longer running attempt {job.attempt}.")
 
 
-def _finish(job: Job, status: str, error: str) -> None:
-    """End ``job`` as failed or cancelled, leaving no results behind."""
-    updated = _end_with_retries(job, status, error)
-    if not updated:
-        logger.warning(
-            "job %s attempt %s: not running any more, %s not recorded", job.pk, job.attempt, status
-        )
-        return
-    logger.info("job %s %s: %s", job.pk, status, error)
-    publish(job.pk, {"type": status, "id": job.pk, "error": error})
+def _end(job: Job, kind: JobKind | None, ending: Ending) -> None:
+    """End ``job`` as failed or cancelled; the kind's finish undoes what its body began."""
 
-
-def _end_with_retries(job: Job, status: str, error: str) -> int:
-    # A job must not stay "running" because the database hiccuped (a lock, a restart).
     def end() -> int:
+        # A job must not stay "running" because the database hiccuped (a lock, a restart).
         now = timezone.now()
         with transaction.atomic():
             updated = running_job(job).update(
-                status=status, error=error, finished=now, heartbeat=now
+                status=ending.status, error=ending.error, finished=now, heartbeat=now
             )
-            if updated:
-                Result.objects.filter(job_id=job.pk).delete()
+            if updated and kind is not None:
+                kind.finish(job, ending)
         return updated
 
-    return with_db_retry(end, what=f"job {job.pk}: record {status}")
-
-
-def _dispatch_next(job: Job) -> None:
-    # The owner may have jobs waiting for the slot this one held.
-    try:
-        with_db_retry(lambda: jobs_dispatch(job.owner_id), what=f"job {job.pk}: next job")
-    except DatabaseError:
-        logger.exception("job %s: could not start the owner's next job (the reaper will)", job.pk)
+    if not with_db_retry(end, what=f"job {job.pk}: record {ending.status}"):
+        logger.warning(
+            "job %s attempt %s: not running any more, %s not recorded",
+            job.pk,
+            job.attempt,
+            ending.status,
+        )
+        return
+    logger.info("job %s %s: %s", job.pk, ending.status, ending.error)
+    publish(ended_message(job.pk, job.kind, status=ending.status, error=ending.error))
 
 
 class Heartbeat:
     """Writes the job's heartbeat every ``JOB_HEARTBEAT_SECONDS`` from a thread while the run
-    lasts, also while no partition completes (the reaper takes a silent job for a dead one)."""
+    lasts, also while no partition completes (the reaper takes a silent job for a dead one).
+    The only heartbeat writer (a progress write refreshes it as well, in the same statement)."""
 
     def __init__(self, job: Job) -> None:
         self.job = job

@@ -1,15 +1,17 @@
-"""What the driver does while the executor runs: progress, partial previews, heartbeats, stops.
+"""What the driver hands a job kind's body while it runs: progress reports and a stop check.
 
-The executor calls :class:`ProgressReporter` after each merged partition and polls
-:class:`StopCheck` often (every few milliseconds); both throttle their database work to
-``settings.JOB_PROGRESS_INTERVAL`` so a fast job does not hammer the database or the browser.
+The body's engine (the executor, the ingestion) calls :class:`ProgressReporter` after each
+merged partition or copy, and polls :class:`JobStopPoll` often (every few milliseconds); the
+reporter throttles its work to ``settings.JOB_PROGRESS_INTERVAL``, the stop check its reads to
+``STOP_POLL_SECONDS``, so a fast job does not hammer the database or the browser. The heartbeat
+is the driver's own (``apps.jobs.driver.Heartbeat``).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from django.conf import settings
@@ -18,12 +20,11 @@ from django.utils import timezone
 
 from apps.jobs.dbretry import with_db_retry
 from apps.jobs.models import Job
-from apps.live.events import publish
+from apps.live.events import partial_message, progress_message, publish
 from apps.results.preview import image_bytes, preview_image
 from apps.results.store import StaleAttempt, partial_save
 
 STOP_POLL_SECONDS = 0.25
-HEARTBEAT_SECONDS = 5.0
 
 
 def running_job(job: Job, **also: object) -> QuerySet[Job]:
@@ -33,7 +34,11 @@ def running_job(job: Job, **also: object) -> QuerySet[Job]:
 
 
 class ProgressReporter:
-    """Writes progress to the row, publishes it and the preview image, all throttled.
+    """Writes progress to the row, publishes it and the preview image (if the body names one),
+    all throttled.
+
+    ``also`` names more partial results sent with the preview each time (``com``'s phases,
+    so the one the page shows builds up too); each is one row of the store and one message.
 
     Near the end, when at the pace so far the run finishes within one interval, only the
     progress is published: the final result comes before another preview would, and the finish
@@ -44,19 +49,24 @@ class ProgressReporter:
         self,
         job: Job,
         *,
-        preview: str,
         frame_bytes: int,
+        preview: str | None = None,
+        also: tuple[str, ...] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.job = job
         self.preview = preview
+        self.live = (preview, *also) if preview is not None else ()
         self.frame_bytes = frame_bytes
+        self.nav_shape = tuple(int(d) for d in job.dataset.nav_shape)
         self.interval = float(settings.JOB_PROGRESS_INTERVAL)
         self.clock = clock
         self._started = clock()
         self._last = -math.inf
 
-    def __call__(self, done: int, total: int, partial: dict[str, np.ndarray]) -> None:
+    def __call__(
+        self, done: int, total: int, partial: Mapping[str, np.ndarray] | None = None
+    ) -> None:
         final = done >= total
         now = self.clock()
         if not final and now - self._last < self.interval:
@@ -67,9 +77,12 @@ class ProgressReporter:
         ending = final or self._remaining(done, total, now) < self.interval
         if not ending:
             self._write(done, total)
-        publish(self.job.pk, {"type": "progress", "id": self.job.pk, "done": done, "total": total})
-        if not ending and self.preview in partial:
-            self._partial(done, total, partial[self.preview])
+        publish(progress_message(self.job.pk, self.job.kind, done=done, total=total))
+        if ending or not partial:
+            return
+        for name in self.live:
+            if name in partial:
+                self._partial(name, done, total, partial[name])
 
     def _remaining(self, done: int, total: int, now: float) -> float:
         """Seconds until the run ends, at its pace so far."""
@@ -90,40 +103,26 @@ class ProgressReporter:
                 f"job {self.job.pk} is no longer running attempt {self.job.attempt}."
             )
 
-    def _partial(self, done: int, total: int, array: np.ndarray) -> None:
-        image = preview_image(array)
+    def _partial(self, name: str, done: int, total: int, array: np.ndarray) -> None:
+        image = preview_image(array, self.nav_shape)
         with_db_retry(
-            lambda: partial_save(job=self.job, name=self.preview, array=image),
+            lambda: partial_save(job=self.job, name=name, array=image),
             what=f"job {self.job.pk}: preview",
         )
-        publish(
-            self.job.pk,
-            partial_message(self.job.pk, self.preview, image, done, total),
-            image_bytes(image),
+        message = partial_message(
+            self.job.pk, self.job.kind, name=name, shape=image.shape, done=done, total=total
         )
+        publish(message, image_bytes(image))
 
 
-def partial_message(job_id: int, name: str, image: np.ndarray, done: int, total: int) -> dict:
-    """The JSON half of a ``partial`` websocket message (the float32 bytes follow it)."""
-    return {
-        "type": "partial",
-        "id": job_id,
-        "name": name,
-        "shape": list(image.shape),
-        "dtype": "float32",
-        "done": done,
-        "total": total,
-    }
-
-
-class StopCheck:
-    """True once the job should stop: cancel requested, or this attempt lost the job."""
+class JobStopPoll:
+    """The executor's ``should_stop`` for one job: polls the job's row and is True once the job
+    should stop (cancel requested, or this attempt lost the job)."""
 
     def __init__(self, job: Job) -> None:
         self.job = job
         self.stopped = False
         self._next = 0.0
-        self._beat = time.monotonic()
 
     def __call__(self) -> bool:
         now = time.monotonic()
@@ -137,12 +136,6 @@ class StopCheck:
             or row["attempt"] != self.job.attempt
             or row["status"] != Job.Status.RUNNING
         )
-        if not self.stopped and now - self._beat >= HEARTBEAT_SECONDS:
-            self._beat = now
-            with_db_retry(
-                lambda: running_job(self.job).update(heartbeat=timezone.now()),
-                what=f"job {self.job.pk}: heartbeat",
-            )
         return self.stopped
 
     def _row(self) -> dict | None:

@@ -24,9 +24,11 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.jobs.kinds import KINDS
+from apps.jobs.kinds.base import Ending
 from apps.jobs.models import Job
-from apps.jobs.scheduling import jobs_dispatch
-from apps.live.events import publish
+from apps.jobs.queue import jobs_dispatch
+from apps.live.events import ended_message, publish, status_message
 from apps.results.models import Result
 
 logger = logging.getLogger(__name__)
@@ -46,7 +48,8 @@ def reap(*, now: datetime | None = None) -> ReapReport:
     stale = now - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT)
     stalled = Job.objects.filter(status=Job.Status.RUNNING, heartbeat__lt=stale)
     owners: set[int] = set()
-    for job in stalled.only("pk", "attempt", "owner_id", "cancel_requested"):
+    fields = ("pk", "attempt", "owner_id", "cancel_requested", "kind", "dataset_id", "frames_total")
+    for job in stalled.only(*fields):
         outcome = _reap_stalled(job, stale=stale, now=now)
         if outcome is not None:
             owners.add(job.owner_id)
@@ -89,17 +92,24 @@ def _reap_stalled(job: Job, *, stale: datetime, now: datetime) -> str | None:
             updated = guard.update(
                 status=status, error=error, started=None, heartbeat=None, frames_done=0
             )
+            if updated:  # the previews of the lost attempt
+                Result.objects.filter(job_id=job.pk).delete()
         else:
             updated = guard.update(status=status, error=error, finished=now, heartbeat=now)
-        if updated:
-            Result.objects.filter(job_id=job.pk).delete()
+            kind = KINDS.get(job.kind)
+            if updated and kind is not None:  # as the driver ends a job (an unknown kind: no hook)
+                kind.finish(job, Ending(status, error))
     if not updated:
         return None
     logger.warning("job %s attempt %s: %s", job.pk, job.attempt, error)
     if status == Job.Status.QUEUED:
-        publish(job.pk, {"type": "status", "id": job.pk, "status": status, "error": error})
+        # queued again from the start: no frames done (the row says so too)
+        message = status_message(
+            job.pk, job.kind, status, done=0, total=job.frames_total, error=error
+        )
     else:
-        publish(job.pk, {"type": status, "id": job.pk, "error": error})
+        message = ended_message(job.pk, job.kind, status=status, error=error)
+    publish(message)
     return status
 
 

@@ -8,6 +8,9 @@ Three forms (DESIGN section 7), in scan coordinates (``y`` rows, ``x`` columns):
 * ``{"mask": [[true, false, ...], ...]}``: one boolean per scan position.
 
 A one-dimensional scan of ``n`` positions is treated as one row ``(1, n)`` for rect and disk.
+A scan of more than two axes is a stack of 2-d slices over its last two axes: rect and disk
+select the same positions in every slice, or in one slice only with the extra key ``"slice"``
+(the flat C-order index over the leading axes); a mask has the full scan shape.
 Every failure is a ParameterError on the field ``roi`` whose sentence names the key.
 """
 
@@ -23,6 +26,8 @@ from apps.core.analyses import params as p
 from apps.core.errors import ParameterError
 
 SHAPE_KEYS = {"rect": ("y", "x", "height", "width"), "disk": ("cy", "cx", "r")}
+#: Keys a rect or disk ROI may also have on a scan of more than two axes.
+SLICE_KEYS = ("slice",)
 
 
 def roi_array(roi: Any, nav_shape: Sequence[int]) -> np.ndarray | None:
@@ -60,18 +65,25 @@ def _geometry(roi: dict[str, Any], nav: tuple[int, ...]) -> np.ndarray:
         raise ParameterError(
             "roi", f'shape must be "rect" or "disk" (or give "mask"), got {shape!r:.40}.'
         )
-    allowed = {"shape", *SHAPE_KEYS[shape]}
+    allowed = {"shape", *SHAPE_KEYS[shape], *(SLICE_KEYS if len(nav) > 2 else ())}
     unknown = sorted(set(roi) - allowed)
     if unknown:
         raise ParameterError(
             "roi", f"{unknown[0]!r} is not a key of a {shape} ROI; expected {sorted(allowed)}."
         )
-    ny, nx = nav if len(nav) == 2 else (1, nav[0])
+    ny, nx = nav[-2:] if len(nav) >= 2 else (1, nav[0])
+    slices = math.prod(nav[:-2])
     try:
         arr = _rect(roi, ny, nx) if shape == "rect" else _disk(roi, ny, nx)
+        chosen = p.integer(roi, "slice", minimum=0, maximum=slices - 1) if "slice" in roi else None
     except ParameterError as exc:
         raise ParameterError("roi", f"{exc.field} {exc.message}") from None
-    return arr.reshape(nav)
+    stack = np.zeros((slices, ny, nx), dtype=bool)
+    if chosen is None:
+        stack[:] = arr
+    else:
+        stack[chosen] = arr
+    return stack.reshape(nav)
 
 
 def _rect(roi: dict[str, Any], ny: int, nx: int) -> np.ndarray:

@@ -9,56 +9,143 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from apps.accounts.access import can_change, visible_datasets
-from apps.core.errors import ParameterError
+from apps.core.analyses.base import Analysis
+from apps.core.errors import DataSetError, ParameterError
+from apps.datasets.access import can_change, visible_datasets
 from apps.datasets.models import Dataset
-from apps.jobs import runner
-from apps.jobs.analysis import build_analysis
+from apps.datasets.services import dataset_identity_current
+from apps.jobs import queue
+from apps.jobs.access import visible_jobs
+from apps.jobs.analysis import build_analysis, params_with_calibration
+from apps.jobs.cache import cache_key, reusable_job
+from apps.jobs.limits import check_queue_room, queue_moved
 from apps.jobs.masks import mask_stack_from_upload
 from apps.jobs.models import Job, Mask
+from apps.jobs.quotas import quota_check
 from apps.jobs.roi import roi_array
-from apps.jobs.scheduling import check_queue_room
 from apps.jobs.selectors import usable_mask
-from apps.live.events import publish, publish_access_changed
+from apps.live.events import cancelled_message, publish, publish_access_changed
 from apps.results.npy import npy_dumps
 
 logger = logging.getLogger(__name__)
 
 
-def job_submit(*, user: Any, dataset: Dataset, analysis: Any, params: Any, roi: Any = None) -> Job:
+def job_submit(
+    *,
+    user: Any,
+    dataset: Dataset,
+    analysis: Any,
+    params: Any,
+    roi: Any = None,
+    replaces: Job | None = None,
+    reuse: bool = True,
+    partitioning: list[list[int]] | None = None,
+) -> Job:
     """Validate, save and enqueue a job; returns at once (the job runs elsewhere).
 
     The caller has checked that ``user`` may see ``dataset``. Invalid input raises
-    ParameterError naming the field, too many waiting jobs QueueFull; nothing is saved.
+    ParameterError naming the field, too many waiting jobs QueueFull, a quota of the user
+    (or of one of its groups) used up QuotaExceeded; nothing is saved.
+    ``replaces``: the user's job on the same dataset that this one makes obsolete (the
+    analysis page's previous edit); if it is still waiting or running it is cancelled and
+    recorded as superseded by the new job, see :func:`_supersede`.
+    With ``reuse``, a finished identical job ``user`` may see answers it: the job is of the
+    kind ``reused`` and copies that job's results (:mod:`apps.jobs.cache`).
+    ``partitioning``: the frame ranges to compute in (a reproduction, see
+    :func:`apps.jobs.reproduce.job_reproduce`).
     """
+    if replaces is not None:
+        _check_replaceable(user, dataset, replaces)
     if dataset.status != Dataset.Status.READY:
         raise ParameterError("dataset", f"{dataset.name} is {dataset.status}, not ready.")
+    params = params_with_calibration(
+        dataset=dataset, analysis=analysis, params=params if params is not None else {}
+    )
     built = build_analysis(
         dataset=dataset,
         analysis=analysis,
-        params=params if params is not None else {},
+        params=params,
         mask_lookup=lambda pk: usable_mask(user=user, mask_id=pk),
+        job_lookup=lambda pk: visible_jobs(user).select_related("dataset").filter(pk=pk).first(),
     )
     selected = roi_array(roi, dataset.nav_shape)
-    total = dataset.n_frames if selected is None else int(selected.sum())
+    # frames read: an analysis of several passes reads each frame once per pass
+    total = built.passes * (dataset.n_frames if selected is None else int(selected.sum()))
+    quota_check(user)
+    key = _cache_key(dataset, built, selected)
+    source = reusable_job(user=user, key=key) if reuse else None
     with transaction.atomic():
+        # cancelled first: a replaced job that was waiting makes room in the queue
+        stopped = replaces is not None and _stop(user, replaces)
         check_queue_room(user.pk)
         job = Job.objects.create(
             owner=user,
             dataset=dataset,
             analysis=built.name,
-            params=params if params is not None else {},
+            params=params,
             roi=roi,
             frames_total=total,
+            cache_key=key,
+            kind=Job.Kind.ANALYSIS if source is None else Job.Kind.REUSED,
+            reused_from=source,
+            partitioning=partitioning,
         )
-        transaction.on_commit(lambda: runner.enqueue(job.pk))
+        if stopped:
+            _supersede(replaces, job)
+        start = queue.enqueue if source is None else queue.enqueue_reused
+        transaction.on_commit(lambda: start(job.pk))
     return job
 
 
+def _cache_key(dataset: Dataset, analysis: Analysis, roi: Any) -> str:
+    """The job's cache key; none if the data cannot be opened now (the job then fails,
+    saying why, as it would have without the cache)."""
+    try:
+        identity = dataset_identity_current(dataset)
+    except DataSetError:
+        return ""
+    return cache_key(dataset=dataset, identity=identity, analysis=analysis, roi=roi)
+
+
+def _check_replaceable(user: Any, dataset: Dataset, old: Job) -> None:
+    if old.owner_id != user.pk:
+        raise PermissionDenied(f"Job {old.pk} is not yours; a new job replaces only your own.")
+    if old.dataset_id != dataset.pk:
+        raise ParameterError(
+            "replaces", f"job {old.pk} is on another dataset; a job replaces one on its own."
+        )
+
+
+def _stop(user: Any, old: Job) -> bool:
+    """Cancel ``old``; False if it had ended (then it stands as a result of its own)."""
+    try:
+        job_cancel(user=user, job=old)
+    except JobEnded:
+        return False
+    return True
+
+
+def _supersede(old: Job, new: Job) -> None:
+    """Record that ``new`` replaced ``old``: lists fold ``old`` under ``new``, and with it the
+    jobs ``old`` had replaced, so a whole drag folds under the job that ends it."""
+    Job.objects.filter(Q(pk=old.pk) | Q(superseded_by=old.pk)).update(superseded_by=new)
+
+
 def job_rerun(*, user: Any, job: Job) -> Job:
-    """A new job of ``user`` with ``job``'s dataset, analysis, parameters and ROI."""
+    """A new job of ``user`` with ``job``'s dataset, analysis, parameters and ROI.
+
+    Only an analysis runs again this way (ParameterError naming ``job`` otherwise): an
+    ingestion is started again from its dataset, with its own checks.
+    """
+    if job.kind not in Job.ANALYSES:
+        raise ParameterError(
+            "job",
+            f"job {job.pk} is an {job.kind} job, not an analysis; only analyses can be re-run "
+            f"(start an {job.kind} from the dataset instead).",
+        )
     return job_submit(
         user=user, dataset=job.dataset, analysis=job.analysis, params=job.params, roi=job.roi
     )
@@ -107,13 +194,23 @@ def job_cancel(*, user: Any, job: Job) -> Job:
     if queued.update(
         status=Job.Status.CANCELLED, error="cancelled", finished=now, cancel_requested=True
     ):
-        publish(job.pk, {"type": "cancelled", "id": job.pk, "error": "cancelled"})
+        publish(cancelled_message(job.pk, job.kind))
+        # the jobs behind it move up, once the cancel is committed
+        transaction.on_commit(lambda: queue_moved(job.owner_id))
     elif not Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(cancel_requested=True):
         job.refresh_from_db()
         raise JobEnded(job)
     job.refresh_from_db()
     logger.info("job %s: cancel requested by %s (%s)", job.pk, user, job.status)
     return job
+
+
+def jobs_follow_sharing(*, dataset: Dataset, **signal: Any) -> None:
+    """A dataset's groups changed (``dataset_shared``, inside that transaction): the jobs of
+    owners who lost it stop, and the sockets watching its jobs check their access again."""
+    jobs_cancel_lost(dataset=dataset)
+    job_ids = list(dataset.jobs.values_list("pk", flat=True))
+    transaction.on_commit(lambda: publish_access_changed(job_ids))
 
 
 def jobs_cancel_lost(*, dataset: Dataset) -> list[int]:

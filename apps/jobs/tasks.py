@@ -1,16 +1,17 @@
-"""Celery tasks of the jobs app: take an id, call the driver; the periodic reaper."""
+"""Celery tasks of the jobs app: take an id, call the queue's worker side; the periodic reaper."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from apps.jobs import driver, reaper
+from apps.jobs import queue, reaper
 from apps.jobs.dbretry import with_db_retry
 
 
-@shared_task(name="jobs.run_job", acks_late=True, ignore_result=True)
+@shared_task(name=queue.RUN_TASK, acks_late=True, ignore_result=True)
 def run_job(job_id: int) -> None:
-    driver.run_job(job_id)
+    """Run job ``job_id`` of any kind (the driver claims it, its kind supplies the work)."""
+    queue.run_queued(job_id)
 
 
 @shared_task(name="jobs.reap", ignore_result=True)

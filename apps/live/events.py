@@ -1,4 +1,22 @@
-"""Job events for websocket consumers: ``publish(job_id, message, binary)`` from any thread.
+"""The job event protocol: one builder per websocket message, and ``publish`` from any thread.
+
+Every message is a JSON object with ``type``, the job's ``id`` and its ``kind`` (``analysis``,
+``ingest``; the job kinds of ``apps.jobs``), plus the fields its type always has:
+
+* ``status``    ``status``, ``progress`` {``done``, ``total``}, ``error`` ("" when none); sent
+                when a job starts running or is queued again, and on connect (then with the whole
+                job as the API shows it).
+* ``progress``  ``done``, ``total`` frames.
+* ``partial``   ``name``, ``shape``, ``dtype`` (float32), ``done``, ``total``; its pixels follow
+                as one binary frame.
+* ``finished``  ``done``, ``total``, ``results`` (as the API lists them).
+* ``failed``    ``error``, a sentence for the user.
+* ``cancelled`` ``error`` ("cancelled").
+* ``queue``     ``place`` (1: the owner's next job to start), ``running``, ``limit``: a queued
+                job's place among its owner's queued jobs, sent when it changes (a job ahead
+                started or was cancelled, one of the owner's jobs ended).
+
+``docs/api.md`` documents them for clients. Only the builders below make these messages.
 
 Each job has a channel group ``job-<id>``; consumers join it, the job driver sends to it. A
 websocket opened with an API token also joins ``token-<hash>``: revoking the token closes it
@@ -28,8 +46,7 @@ logger = logging.getLogger(__name__)
 
 EVENT_TYPE = "job.event"
 ACCESS_TYPE = "job.access"
-REVOKED_TYPE = "token.revoked"  # handled by the consumers' token_revoked()
-USER_GONE_TYPE = "user.gone"  # handled by the consumers' user_gone()
+CLOSE_TYPE = "socket.close"  # handled by the consumers' socket_close()
 
 _consumer_loop: asyncio.AbstractEventLoop | None = None
 
@@ -54,10 +71,110 @@ def user_group(user_id: int) -> str:
     return f"user-{int(user_id)}"
 
 
-def publish(job_id: int, message: dict[str, Any], binary: bytes | None = None) -> None:
-    """Send ``message`` (and an optional binary frame) to every consumer of job ``job_id``."""
-    event = {"type": EVENT_TYPE, "message": message, "binary": binary}
-    _send(group_name(job_id), event, what=f"{message.get('type')} of job {job_id}")
+Message = dict[str, Any]
+
+# The close codes the server ends a job socket with, always after accepting the handshake (a
+# socket refused during the handshake shows as 1006 in browsers, like a dropped network). A
+# client does not reconnect after these; static/js/jobclient.js has the same table.
+CLOSE_NOT_FOUND = 4404  # no such job, or the user may not (any longer) see it
+CLOSE_REVOKED = 4401  # the credentials are void: token revoked, user deactivated or deleted
+
+FAILED = "failed"
+CANCELLED = "cancelled"
+
+
+def _message(kind_of_message: str, job_id: int, kind: str, **fields: Any) -> Message:
+    return {"type": kind_of_message, "id": int(job_id), "kind": kind, **fields}
+
+
+def status_message(
+    job_id: int,
+    kind: str,
+    status: str,
+    *,
+    done: int,
+    total: int,
+    error: str = "",
+    detail: Message | None = None,
+) -> Message:
+    """The job is now ``status`` (running, or queued again) with ``done`` of ``total`` frames.
+
+    ``detail`` is the job as the API shows it (sent on connect): its fields come along, the
+    protocol's fields win.
+    """
+    fields = {"status": status, "progress": {"done": done, "total": total}, "error": error}
+    return {**(detail or {}), **_message("status", job_id, kind, **fields)}
+
+
+def progress_message(job_id: int, kind: str, *, done: int, total: int) -> Message:
+    return _message("progress", job_id, kind, done=done, total=total)
+
+
+def partial_message(
+    job_id: int, kind: str, *, name: str, shape: tuple[int, ...], done: int, total: int
+) -> Message:
+    """The JSON half of a preview: result ``name``'s float32 pixels of ``shape`` follow it."""
+    return _message(
+        "partial",
+        job_id,
+        kind,
+        name=name,
+        shape=list(shape),
+        dtype="float32",
+        done=done,
+        total=total,
+    )
+
+
+def finished_message(
+    job_id: int, kind: str, *, done: int, total: int, results: list[Message]
+) -> Message:
+    return _message("finished", job_id, kind, done=done, total=total, results=results)
+
+
+def failed_message(job_id: int, kind: str, *, error: str) -> Message:
+    return _message(FAILED, job_id, kind, error=error)
+
+
+def cancelled_message(job_id: int, kind: str) -> Message:
+    return _message(CANCELLED, job_id, kind, error="cancelled")
+
+
+def ended_message(job_id: int, kind: str, *, status: str, error: str) -> Message:
+    """The ``failed`` or ``cancelled`` message, by the job's end ``status``."""
+    if status == FAILED:
+        return failed_message(job_id, kind, error=error)
+    if status == CANCELLED:
+        return cancelled_message(job_id, kind)
+    raise ValueError(f"status must be {FAILED!r} or {CANCELLED!r} for an ended job, not {status!r}")
+
+
+def queue_message(job_id: int, kind: str, *, place: int, running: int, limit: int) -> Message:
+    """Queued job ``job_id`` is now ``place`` among its owner's queued jobs; the owner runs
+    ``running`` of at most ``limit`` jobs at a time."""
+    return _message("queue", job_id, kind, place=place, running=running, limit=limit)
+
+
+def job_event(message: Message, binary: bytes | None = None) -> Message:
+    """The channel-layer event that carries ``message`` (and its binary frame) to consumers."""
+    return {"type": EVENT_TYPE, "message": message, "binary": binary}
+
+
+def access_event() -> Message:
+    """The channel-layer event asking consumers to check their user's access again."""
+    return {"type": ACCESS_TYPE}
+
+
+def close_event(code: int) -> Message:
+    """The channel-layer event closing the sockets of a group with close ``code``."""
+    return {"type": CLOSE_TYPE, "code": code}
+
+
+def publish(message: Message, binary: bytes | None = None) -> None:
+    """Send ``message`` (made by a builder above, and an optional binary frame) to every
+    consumer of its job."""
+    job_id = message["id"]
+    _send(group_name(job_id), job_event(message, binary), what=f"{message['type']} of job {job_id}")
 
 
 def publish_access_changed(job_ids: list[int]) -> None:
@@ -67,17 +184,17 @@ def publish_access_changed(job_ids: list[int]) -> None:
     access closes its socket (4404), so a watching browser stops receiving the job's images.
     """
     for job_id in job_ids:
-        _send(group_name(job_id), {"type": ACCESS_TYPE}, what=f"access change of job {job_id}")
+        _send(group_name(job_id), access_event(), what=f"access change of job {job_id}")
 
 
 def close_token_sockets(key_hash: str) -> None:
     """Close every websocket opened with the (just revoked) API token hashed ``key_hash``."""
-    _send(token_group(key_hash), {"type": REVOKED_TYPE}, what="a revoked token's close")
+    _send(token_group(key_hash), close_event(CLOSE_REVOKED), what="a revoked token's close")
 
 
 def close_user_sockets(user_id: int) -> None:
     """Close every websocket of the (just deactivated or deleted) user ``user_id``."""
-    _send(user_group(user_id), {"type": USER_GONE_TYPE}, what=f"user {user_id}'s close")
+    _send(user_group(user_id), close_event(CLOSE_REVOKED), what=f"user {user_id}'s close")
 
 
 def _send(group: str, event: dict[str, Any], *, what: str) -> None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from django.db import models
 
-from apps.jobs.models import Job
-
 
 class Result(models.Model):
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="results")
+    job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE, related_name="results")
     name = models.CharField(max_length=40)
     dtype = models.CharField(max_length=8)
     shape = models.JSONField()

@@ -7,14 +7,16 @@ saving twice replaces rather than duplicates.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.db import transaction
 
-from apps.jobs.models import Job
 from apps.results.models import Result
 from apps.results.npy import npy_dumps, npy_loads
+
+if TYPE_CHECKING:
+    from apps.jobs.models import Job
 
 
 class StaleAttempt(Exception):
@@ -24,7 +26,7 @@ class StaleAttempt(Exception):
 def results_save(*, job: Job, results: dict[str, np.ndarray]) -> list[Result]:
     """Replace all results of ``job`` (and its partial preview) with ``results``."""
     with transaction.atomic():
-        current = Job.objects.select_for_update().filter(pk=job.pk, attempt=job.attempt)
+        current = type(job).objects.select_for_update().filter(pk=job.pk, attempt=job.attempt)
         if not current.exists():
             raise StaleAttempt(f"job {job.pk} attempt {job.attempt} is no longer current.")
         return results_replace(job=job, results=results)
@@ -38,6 +40,26 @@ def results_replace(*, job: Job, results: dict[str, np.ndarray]) -> list[Result]
     with transaction.atomic(savepoint=False):
         Result.objects.filter(job_id=job.pk).delete()
         return Result.objects.bulk_create(rows)
+
+
+def results_copy(*, job: Job, rows: list[Result]) -> list[Result]:
+    """Replace the results of ``job`` with byte copies of ``rows`` (another job's final
+    results: a reused job's), inside the caller's transaction."""
+    copies = [
+        Result(
+            job_id=job.pk,
+            name=r.name,
+            partial=False,
+            dtype=r.dtype,
+            shape=r.shape,
+            nbytes=r.nbytes,
+            data=bytes(r.data),
+        )
+        for r in rows
+    ]
+    with transaction.atomic(savepoint=False):
+        Result.objects.filter(job_id=job.pk).delete()
+        return Result.objects.bulk_create(copies)
 
 
 def result_array(result: Result) -> np.ndarray:

@@ -39,7 +39,9 @@ def load(ctx, spec, cache):
 
 
 def run(ctx, ds, analysis, params):
+    from libertem.udf.FEM import FEMUDF
     from libertem.udf.masks import ApplyMasksUDF
+    from libertem.udf.stddev import StdDevUDF
     from libertem.udf.sum import SumUDF
 
     if analysis == "sum":
@@ -57,6 +59,11 @@ def run(ctx, ds, analysis, params):
     if analysis == "masks":
         path = params["masks_npy"]  # the factory loads the file: small to send to workers
         return ctx.run_udf(dataset=ds, udf=ApplyMasksUDF(mask_factories=lambda: np.load(path)))
+    if analysis == "stddev":
+        return ctx.run_udf(dataset=ds, udf=StdDevUDF())
+    if analysis == "fem":  # FEMUDF's centre is (row, column); it has no V(k) bins
+        udf = FEMUDF(center=(params["cy"], params["cx"]), rad_in=params["ri"], rad_out=params["ro"])
+        return ctx.run_udf(dataset=ds, udf=udf)
     raise ValueError(f"unknown analysis {analysis}")
 
 

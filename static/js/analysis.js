@@ -8,24 +8,40 @@ import { ImageView } from "./imageview.js";
 import { displayControls } from "./displaycontrols.js";
 import { ShapeEditor } from "./shapes.js";
 import { RoiTool } from "./roi.js";
-import { JobSocket, TERMINAL, jobApi, jobsOf } from "./jobclient.js";
+import { JobSocket, TERMINAL, createToken, jobApi, jobsOf, refusedText } from "./jobclient.js";
 import { paramsForm } from "./paramsform.js";
-import { MODE_HELP, SCAN_ANALYSES, analysisOf, initialValues, jobParams, modeOfJob, pick, shapeOf } from "./modes.js";
-import { copyText, pythonSnippet, renderDownloads } from "./resultspanel.js";
+import { fillMenu, initialValues, jobParams, menuModes, modeByKey, modeOfJob, pick, shapeOf } from "./modes.js";
+import { copyText, renderDownloads } from "./resultspanel.js";
+import { pythonSnippet } from "./pysnippet.js";
+import { bindNotebookSave } from "./notebook.js";
 import { drawWheel } from "./comfield.js";
 import { loadMeanFrame } from "./meanframe.js";
-import { refusalText, showJobState, showMessage, showProgress } from "./jobstatus.js";
+import { failureText, refusalText, showJobState, showMessage, showProgress } from "./jobstatus.js";
 import { ResultView } from "./resultview.js";
+import { ProfilePlot } from "./profileplot.js";
+import { MaskOverlay, bindMaskUpload } from "./maskoverlay.js";
+import { HistoryStrip } from "./history.js";
+import { calibrateViews } from "./calibratedviews.js";
+import { physicalParams } from "./units.js";
+import { showCorrections } from "./comcorrections.js";
+import { ScanSlices } from "./scanslice.js";
 
 const DEBOUNCE_MS = 150;
 
 const cfg = JSON.parse(document.getElementById("analysis-config").textContent);
 const $ = (id) => document.getElementById(id);
 const SIG = cfg.dataset.sig_shape;
-const NAV = cfg.dataset.nav_shape.length === 1 ? [1, cfg.dataset.nav_shape[0]] : cfg.dataset.nav_shape;
+// the last two scan axes; a scan of more axes shows one slice of them at a time
+const NAV = cfg.dataset.nav_shape.length === 1 ? [1, cfg.dataset.nav_shape[0]] : cfg.dataset.nav_shape.slice(-2);
+const slices = new ScanSlices(cfg.dataset.nav_shape, {
+  input: $("scan-slice"), label: $("slice-label"), box: $("slice-controls"), onChange: () => results.reshow(),
+});
+const MODES = menuModes(cfg.analyses, cfg.dataset.calibrated); // the menu, from the Core's declarations
+const FIRST_MODE = "virtual:ring";
+const modeOf = (key) => modeByKey(MODES, key);
 
 const S = {
-  mode: "virtual:ring",
+  mode: FIRST_MODE, // the key of the chosen menu entry
   geometry: {}, // remembered per mode, so switching back restores the shape
   job: null, // {id, analysis, params, roi, status, ...} of the result shown
   socket: null,
@@ -35,59 +51,102 @@ const S = {
   picked: null,
   maskId: null,
   releaseAt: null, // performance.now() of the last edit, for the timing report
+  submitting: Promise.resolve(), // the submission under way
 };
 window.__analysisTimings = []; // release -> first / final image per job, read by the browser tests
 
 // ---------------------------------------------------------------- views and controls
 
 const detectorView = new ImageView($("detector-view"));
-const scanView = new ImageView($("scan-view"), { onClick: pickAt });
+// NaN in a scan result marks a position the job did not read: outside the scan ROI
+const scanView = new ImageView($("scan-view"), { onClick: pickAt, nanText: "outside ROI" });
 // diffraction patterns span orders of magnitude: log scale by default on the detector
 displayControls($("detector-display"), detectorView, { cmap: "inferno", log: true });
 const scanControls = displayControls($("scan-display"), scanView, { cmap: "viridis" });
 const editor = new ShapeEditor(detectorView, { onChange: shapeChanged });
-const roiTool = new RoiTool(scanView, { onChange: roiChanged });
+const roiTool = new RoiTool(scanView, {
+  onChange: roiChanged,
+  onPick: pickAt,
+  onArmed: (on) => $("roi-draw").setAttribute("aria-pressed", String(on)),
+});
 const results = new ResultView({
   analyses: cfg.analyses, detectorView, scanView, scanControls,
   onDetectorResult: (label) => showDetectorSource(label, "result"),
+  // a click on a profile's point shows that bin's image
+  plot: new ProfilePlot($("result-plot"), { onPick: (k) => showChannel(k) }),
+  picked: () => S.picked || { y: Math.floor(NAV[0] / 2), x: Math.floor(NAV[1] / 2) },
+  pixelSize: cfg.dataset.pixel_size, dtype: cfg.dataset.dtype, calibrated: cfg.dataset.calibrated,
+  slices,
 });
+const maskOverlay = new MaskOverlay(detectorView);
+calibrateViews({ scanView, detectorView, pixelSize: cfg.dataset.pixel_size, dtype: cfg.dataset.dtype, centre: beamCentre });
 detectorView.tool = editor;
 scanView.tool = roiTool;
 detectorView.setPlaceholder("Loading the mean diffraction pattern…");
 scanView.setPlaceholder("The scan image appears here when a job runs.");
 let form = null;
+const history = new HistoryStrip($("history"), {
+  cfg, canRestore: (job) => Boolean(restorable(job)), onRestore: restoreJob,
+});
 // A handle for the browser tests and the devtools console; the page does not use it.
-window.__analysisPage = { state: S, detectorView, scanView, editor, roiTool };
+window.__analysisPage = { state: S, detectorView, scanView, editor, roiTool, results, history };
 
-function setMode(mode, { run = true } = {}) {
-  S.mode = mode;
-  $("analysis-select").value = mode;
-  S.geometry[mode] = S.geometry[mode] || initialValues(mode, SIG, NAV, S.picked);
-  const values = S.geometry[mode];
-  form = paramsForm($("params"), { analyses: cfg.analyses, mode, values, onInput: formChanged });
+function setMode(key, { run = true } = {}) {
+  const mode = modeOf(key);
+  S.mode = key;
+  $("analysis-select").value = key;
+  S.geometry[key] = S.geometry[key] || initialValues(mode, SIG, NAV, S.picked);
+  const values = S.geometry[key];
+  form = paramsForm($("params"), { mode, values, onInput: formChanged });
   editor.setShape(shapeOf(mode), values);
-  $("masks-upload").hidden = mode !== "masks";
-  $("polygon-restart").hidden = mode !== "virtual:polygon";
-  $("mode-help").textContent = MODE_HELP[mode] || "";
+  detectorView.tool = mode.widget === "mask-upload" ? maskOverlay : editor;
+  detectorView.draw();
+  $("masks-upload").hidden = mode.widget !== "mask-upload";
+  $("polygon-restart").hidden = mode.widget !== "polygon";
+  $("mode-help").textContent = mode.plugin ? `${mode.help} (plugin ${mode.plugin})`.trim() : mode.help;
+  showPhysicalParams();
   if (run) scheduleRun();
+}
+
+/** The shape's lengths (radii, widths) in mrad or 1/nm too, where the detector is calibrated. */
+function showPhysicalParams() {
+  const size = cfg.dataset.pixel_size && cfg.dataset.pixel_size.detector;
+  $("params-physical").textContent = physicalParams(modeOf(S.mode).params, S.geometry[S.mode] || {}, size);
+}
+
+/** Where detector read-outs measure angles from: the shape's centre, else the frame's. */
+function beamCentre() {
+  const v = S.geometry[S.mode] || {};
+  if (Number.isFinite(v.cx) && Number.isFinite(v.cy)) return { cy: v.cy, cx: v.cx, label: "the shape's centre" };
+  return { cy: (SIG[0] - 1) / 2, cx: (SIG[1] - 1) / 2, label: "the frame's centre" };
 }
 
 function shapeChanged(values, final) {
   Object.assign(S.geometry[S.mode], values);
   form.set(values);
+  showPhysicalParams();
   if (final) {
     S.releaseAt = performance.now();
     performance.mark("shape-release");
     scheduleRun();
+  } else {
+    clearTimeout(S.timer); // a drag under way: the run waits for its release
   }
 }
 
 function formChanged(values) {
   Object.assign(S.geometry[S.mode], values);
-  if (shapeOf(S.mode)) editor.setShape(shapeOf(S.mode), S.geometry[S.mode]);
-  if (S.mode === "radial") editor.shape.bins = values.bins || 1;
+  const shape = shapeOf(modeOf(S.mode));
+  if (shape) editor.setShape(shape, S.geometry[S.mode]); // e.g. the radial bins are drawn
+  showPhysicalParams();
   S.releaseAt = performance.now();
   scheduleRun();
+}
+
+/** Take a finished job's guessed corrections into the form and run again. */
+function adopt(values) {
+  form.set(values);
+  formChanged(values);
 }
 
 function roiChanged(roi) {
@@ -105,13 +164,14 @@ function describeRoi(roi) {
 // ---------------------------------------------------------------- jobs
 
 function jobBody() {
-  if (S.mode === "virtual:polygon" && !editor.shape.closed) return null;
-  const params = jobParams(S.mode, S.geometry[S.mode], { maskId: S.maskId });
+  const mode = modeOf(S.mode);
+  if (mode.widget === "polygon" && !editor.shape.closed) return null;
+  const params = jobParams(mode, S.geometry[S.mode], { maskId: S.maskId });
   if (!params) return null;
-  const analysis = analysisOf(S.mode);
-  const body = { dataset: cfg.dataset.id, analysis, params };
+  const body = { dataset: cfg.dataset.id, analysis: mode.analysis, params };
   const roi = roiTool.roi();
-  if (roi && analysis !== "pick") body.roi = roi;
+  // a position clicked on the scan is read whether or not it lies in the scan ROI
+  if (roi && mode.widget !== "scan-point") body.roi = roi;
   return body;
 }
 
@@ -121,52 +181,90 @@ function scheduleRun() {
   S.timer = setTimeout(runJob, DEBOUNCE_MS);
 }
 
-async function runJob() {
+/** Submit a job for the page's parameters. A scheduled run (``force`` false) is skipped when the
+ * current job already computes exactly these: a release can come after a run its drag started. */
+async function runJob({ force = false } = {}) {
   clearTimeout(S.timer);
   const body = jobBody();
   if (!body) return;
+  if (!force && sameRequest(S.job, body)) return;
   const seq = ++S.seq;
+  // One submission at a time, so that each names the job it replaces: the server cancels that
+  // one and files it under the new job, and the steps of a drag fold away in the lists.
+  await S.submitting;
+  if (seq !== S.seq) return; // a newer edit came in meanwhile: it submits instead
   const previous = S.job;
-  if (previous && !TERMINAL.has(previous.status)) {
+  if (previous && !TERMINAL.has(previous.status) && isMine(previous)) {
     previous.replaced = true;
-    jobApi.cancel(previous.id).catch(() => {}); // it may just have finished: nothing to do
+    body.replaces = previous.id;
   }
   closeSocket();
   showJobState("submitting", "Starting a job…", previous && previous.id);
   const releaseAt = S.releaseAt;
   S.releaseAt = null;
+  S.submitting = submitJob(body, seq, releaseAt);
+}
+
+/** Whether ``job`` (running or finished, not stale) was submitted with ``body``. */
+function sameRequest(job, body) {
+  if (!job || job.stale || job.replaced || ["failed", "cancelled"].includes(job.status)) return false;
+  const key = (b) => JSON.stringify([b.dataset, b.analysis, b.params, b.roi || null]);
+  return key(job) === key(body);
+}
+
+/** POST the job; resolves (never rejects) once ``S.job`` is the new job or the error shows. */
+async function submitJob(body, seq, releaseAt) {
   let created;
   try {
     created = await jobApi.submit(body);
   } catch (err) {
-    if (seq === S.seq) {
-      showJobState("refused", "not started");
-      showMessage(refusalText(err), "error");
-    }
+    if (seq !== S.seq) return;
+    if (err.status === 0) return retryLater(); // the server is away (down, restarting)
+    showJobState("refused", "not started");
+    showMessage(refusalText(err), "error");
     return;
   }
-  if (seq !== S.seq) { // a newer edit came in while this one was being submitted
-    jobApi.cancel(created.id).catch(() => {});
-    return;
-  }
+  S.retryMs = 0;
   const job = { ...body, id: created.id, status: "queued", submittedAt: performance.now(), releaseAt };
+  delete job.replaces;
+  if (seq !== S.seq) { // a newer edit is waiting for this answer: it replaces this job
+    S.job = { ...job, stale: true };
+    return;
+  }
   if (releaseAt) job.submitMs = job.submittedAt - releaseAt; // debounce + POST round trip
   startWatching(job, created.ws);
 }
 
+/** Jobs this page started, or the viewer's own from the list (not another user's shared job). */
+function isMine(job) {
+  return !job.owner || job.owner === cfg.user;
+}
+
+/** Submit again after a pause that doubles from 1 s to 8 s, until the server answers; a new
+ * edit meanwhile submits at once (scheduleRun clears the timer). */
+function retryLater() {
+  S.retryMs = Math.min(2 * (S.retryMs || 500), 8000);
+  showJobState("waiting", "waiting for the server");
+  showMessage(`The server cannot be reached; trying again in ${S.retryMs / 1000} s.`, "warn");
+  clearTimeout(S.timer);
+  S.timer = setTimeout(() => runJob({ force: true }), S.retryMs);
+}
+
 function startWatching(job, wsPath) {
   S.job = job;
+  history.setCurrent(job.id);
   job.results = null;
   showMessage("");
   setState(job, job.status);
   setProgress(job, 0, (job.progress && job.progress.total) || 0);
   results.prepare(job);
+  $("com-corrections").hidden = true;
   renderDownloads($("downloads"), null, []);
   updateSnippet();
   S.socket = new JobSocket(wsPath || `/ws/jobs/${job.id}/`, {
     onMessage: (msg) => jobMessage(job, msg),
     onPartial: (header, values) => jobPartial(job, header, values),
-    onState: (state, wait) => socketState(job, state, wait),
+    onState: (state, detail) => socketState(job, state, detail),
     onReconnect: (again) => again && catchUp(job), // the server's status message covers the first
   });
 }
@@ -182,8 +280,11 @@ function setState(job, state) {
 
 function setProgress(job, done, total, data = {}) {
   if (job !== S.job) return;
+  const found = modeOfJob(MODES, job);
   showProgress(done, total, {
     serverGbs: data.throughput_gbs, startedAt: job.submittedAt, frameBytes: cfg.dataset.frame_bytes,
+    // a job that reads one scan position reports the frames of its partition
+    position: found && found.mode.widget === "scan-point" ? job.params : null,
   });
 }
 
@@ -200,21 +301,23 @@ function jobMessage(job, msg) {
 }
 
 function jobPartial(job, header, values) {
-  if (job !== S.job || job.finalShown) return;
+  if (job !== S.job || job.finalShown || header.name !== results.liveName(job)) return;
   const [h, w] = header.shape;
   if (values.length !== h * w) return; // an image we cannot lay out: wait for the final result
   if (header.done !== undefined) setProgress(job, header.done, header.total);
-  results.show(results.target(job, header.name), { shape: [h, w], values });
+  results.show(job, header.name, { shape: [h, w], values });
   if (job.releaseAt && job.firstImageMs === undefined) job.firstImageMs = performance.now() - job.releaseAt;
 }
 
-function socketState(job, state, wait) {
+function socketState(job, state, detail) {
   if (job !== S.job) return;
   if (state === "lost") {
-    showMessage(`Lost the live connection to the server; reconnecting in ${(wait / 1000).toFixed(1)} s. ` +
-      "The job keeps running on the server.", "warn");
+    showMessage(`Lost the live connection to the server; reconnecting in ${(detail / 1000).toFixed(1)} s. ${
+      cfg.jobs_outlive_restart ? "The job keeps running on the server."
+        : "If the server was restarted, the job stopped with it (here jobs run inside the portal's own process); the page will say so."}`,
+    "warn");
   } else if (state === "refused") {
-    showMessage("The server refused the live connection to this job (it may have been deleted).", "error");
+    showMessage(refusedText(detail), "error");
   } else if (state === "live") {
     showMessage("");
   }
@@ -242,10 +345,10 @@ async function catchUp(job) {
 }
 
 async function loadPartial(job) {
-  const preview = results.spec(job).preview;
+  const preview = results.liveName(job);
   try {
     const arr = await fetchNpy(`/api/jobs/${job.id}/partial/${preview}.npy`);
-    if (job === S.job && !job.finalShown) results.show(results.target(job, preview), arr);
+    if (job === S.job && !job.finalShown) results.show(job, preview, arr);
   } catch { /* no preview saved yet, or the job just ended: its final result will come */ }
 }
 
@@ -263,9 +366,11 @@ async function finish(job, data) {
   }
   job.results = data.results || [];
   renderDownloads($("downloads"), job.id, job.results);
+  showCorrections($("com-corrections"), job, { onAdopt: adopt, isCurrent: () => job === S.job }).catch(() => {});
   updateSnippet();
   await showResult(job);
   job.finalShown = true;
+  if (job === S.job) history.refresh();
   reportTiming(job);
 }
 
@@ -281,13 +386,16 @@ async function showResult(job) {
 function fail(job, error) {
   job.status = "failed";
   setState(job, "failed");
-  showMessage(`The job failed: ${error || "no reason was given"}. Change the parameters to try again.`, "error");
+  results.failed(job);
+  showMessage(failureText(error), "error");
 }
 
 function cancelled(job) {
   job.status = "cancelled";
   setState(job, "cancelled");
-  if (!job.replaced) showMessage("The job was cancelled before it finished; the image shows what was done.", "warn");
+  if (job.replaced) return;
+  results.cancelled(job);
+  showMessage("The job was cancelled before it finished; the image shows what was done.", "warn");
 }
 
 function reportTiming(job) {
@@ -299,15 +407,26 @@ function reportTiming(job) {
   };
   window.__analysisTimings.push(entry);
   performance.mark("job-final-image");
-  console.log(`[timing] job ${job.id}: release→submitted ${entry.submitMs.toFixed(0)} ms, ` +
+  console.debug(`[timing] job ${job.id}: release→submitted ${entry.submitMs.toFixed(0)} ms, ` +
     `→first image ${entry.firstImageMs.toFixed(0)} ms, →final ${finalMs.toFixed(0)} ms`);
 }
 
 function updateSnippet() {
+  const job = snippetJob();
+  if (!job) return;
+  const names = job.spec ? job.spec.results.map((r) => r.name) : [];
+  $("python-code").textContent = pythonSnippet(cfg.origin, job.body, names, S.token);
+}
+
+/** The job on screen (or the one the form describes) for the Python and notebook exports. */
+function snippetJob() {
   const body = S.job ? pick(S.job, ["dataset", "analysis", "params", "roi"]) : jobBody();
-  if (!body) return;
-  const spec = cfg.analyses.find((a) => a.name === body.analysis);
-  $("python-code").textContent = pythonSnippet(cfg.origin, body, spec ? spec.results.map((r) => r.name) : []);
+  return body && { body, spec: cfg.analyses.find((a) => a.name === body.analysis) };
+}
+
+function notebookSource() {
+  const job = snippetJob();
+  return job && { origin: cfg.origin, dataset: cfg.dataset, job: job.body, title: job.spec?.title, token: S.token };
 }
 
 // ---------------------------------------------------------------- the detector view's image
@@ -321,6 +440,7 @@ function showDetectorSource(label, kind) {
 
 function showMean() {
   if (!S.mean) return;
+  detectorView.exportName = `dataset-${cfg.dataset.id}-mean-frame`;
   detectorView.setArray(S.mean);
   showDetectorSource("mean frame of all scan positions", "mean");
 }
@@ -344,21 +464,24 @@ function startMeanFrame() {
 async function pickAt(pt) {
   const y = Math.round(pt.y), x = Math.round(pt.x);
   if (y < 0 || x < 0 || y >= NAV[0] || x >= NAV[1]) return;
-  S.picked = { y, x };
+  S.picked = slices.active ? { y, x, slice: slices.index } : { y, x };
   roiTool.setPicked(S.picked);
+  results.replot(); // a profile follows the picked position
   $("detector-source").textContent = `frame at scan row ${y}, column ${x} (loading…)`;
   const t0 = performance.now();
   try {
-    const frame = await fetchNpy(`${cfg.urls.frame}?y=${y}&x=${x}`);
-    if (S.picked.y !== y || S.picked.x !== x) return; // a newer pick is on its way
+    const at = slices.active ? `&slice=${slices.index}` : "";
+    const frame = await fetchNpy(`${cfg.urls.frame}?y=${y}&x=${x}${at}`);
+    if (S.picked.y !== y || S.picked.x !== x || (S.picked.slice ?? 0) !== (slices.active ? slices.index : 0)) return;
+    detectorView.exportName = `dataset-${cfg.dataset.id}-frame-y${y}-x${x}`;
     detectorView.setArray(frame);
     showDetectorSource(`frame at scan row ${y}, column ${x}`, "frame");
-    console.log(`[timing] frame (${y}, ${x}) shown after ${(performance.now() - t0).toFixed(0)} ms`);
+    console.debug(`[timing] frame (${y}, ${x}) shown after ${(performance.now() - t0).toFixed(0)} ms`);
   } catch (err) {
     showMessage(err.message, "error");
   }
-  if (S.mode === "pick") {
-    Object.assign(S.geometry.pick, S.picked);
+  if (modeOf(S.mode).widget === "scan-point") {
+    Object.assign(S.geometry[S.mode], S.picked);
     form.set(S.picked);
     scheduleRun();
   }
@@ -372,38 +495,57 @@ async function restoreLastJob() {
   try {
     jobs = jobsOf(await jobApi.list(cfg.dataset.id));
   } catch { /* no history: start fresh */ }
-  const last = jobs.find((j) => SCAN_ANALYSES.has(j.analysis) && j.analysis !== "masks");
-  if (!last) return false;
-  const { mode, values } = modeOfJob(last);
-  S.geometry[mode] = { ...initialValues(mode, SIG, NAV), ...values };
-  setMode(mode, { run: false });
-  if (last.roi && last.roi.shape) {
-    roiTool.setRoi(last.roi);
-    $("roi-text").textContent = describeRoi(last.roi);
-    $("roi-clear").disabled = false;
-  }
-  startWatching({ ...last }, last.ws);
+  const last = jobs.find((j) => { const found = restorable(j); return found && found.mode.scan; });
+  return last ? restoreJob(last) : false;
+}
+
+/** The mode and values of ``job`` if the page can show its parameters again (not an upload). */
+function restorable(job) {
+  const found = modeOfJob(MODES, job);
+  return found && found.mode.widget !== "mask-upload" ? found : null;
+}
+
+/** Put ``job`` back on the page: its mode, parameters and scan ROI, and its stored result
+ * (a finished job's image is read, not computed again). */
+async function restoreJob(job) {
+  const found = restorable(job);
+  if (!found) return false;
+  clearTimeout(S.timer);
+  S.seq++; // an edit's submission under way no longer takes the page over
+  await S.submitting;
+  if (S.job && S.job.stale && !TERMINAL.has(S.job.status)) jobApi.cancel(S.job.id).catch(() => {});
+  const { mode, values } = found;
+  S.geometry[mode.key] = { ...initialValues(mode, SIG, NAV), ...values };
+  setMode(mode.key, { run: false });
+  const roi = job.roi && job.roi.shape ? job.roi : null;
+  roiTool.setRoi(roi);
+  $("roi-text").textContent = roi ? describeRoi(roi) : "whole scan";
+  $("roi-clear").disabled = !roi;
+  closeSocket();
+  startWatching({ ...job }, job.ws);
   return true;
 }
 
 function bindControls() {
+  fillMenu($("analysis-select"), MODES);
   $("analysis-select").addEventListener("change", (e) => setMode(e.target.value));
-  $("run").addEventListener("click", () => { S.releaseAt = performance.now(); runJob(); });
+  $("run").addEventListener("click", () => { S.releaseAt = performance.now(); runJob({ force: true }); });
   $("cancel").addEventListener("click", () => S.job && jobApi.cancel(S.job.id).catch((e) => showMessage(e.message, "error")));
   $("show-mean").addEventListener("click", showMean);
   $("result-select").addEventListener("change", () => S.job && S.job.results && showResult(S.job));
   $("roi-kind").addEventListener("change", (e) => { roiTool.kind = e.target.value; });
-  $("roi-draw").addEventListener("click", (e) => {
-    roiTool.armed = !roiTool.armed;
-    e.target.setAttribute("aria-pressed", String(roiTool.armed));
-  });
+  $("roi-draw").addEventListener("click", () => roiTool.setArmed(!roiTool.armed));
   $("roi-clear").addEventListener("click", () => roiTool.clear());
-  $("channel-index").addEventListener("input", (e) => {
-    results.channelIndex = Number(e.target.value);
-    if (S.job && S.job.results) showResult(S.job);
-  });
+  $("channel-index").addEventListener("input", (e) => showChannel(Number(e.target.value)));
   $("polygon-restart").addEventListener("click", () => editor.restartPolygon());
-  $("mask-file").addEventListener("change", uploadMask);
+  bindMaskUpload(maskOverlay, {
+    upload: (file) => jobApi.uploadMask(cfg.dataset.id, file),
+    onMask: (id) => { S.maskId = id; scheduleRun(); },
+    onSelect: (k) => showChannel(k),
+    onError: (text) => showMessage(text, "error"),
+  });
+  $("python-token").addEventListener("click", makeToken);
+  bindNotebookSave($("notebook-save"), notebookSource);
   $("copy-python").addEventListener("click", async () => {
     const ok = await copyText($("python-code").textContent, $("python-code"));
     $("copy-python").textContent = ok ? "Copied" : "Select and copy the text below";
@@ -411,27 +553,40 @@ function bindControls() {
   drawWheel($("wheel-legend"));
 }
 
-async function uploadMask(e) {
-  const file = e.target.files[0];
-  if (!file) return;
-  $("mask-info").textContent = `uploading ${file.name}…`;
+/** One click: a new API token of the user goes into the script (revocable under API tokens). */
+async function makeToken() {
+  const button = $("python-token");
+  button.disabled = true;
   try {
-    const mask = await jobApi.uploadMask(cfg.dataset.id, file);
-    S.maskId = mask.id;
-    $("mask-info").textContent = `${file.name}: ${mask.shape.join(" × ")}`;
-    scheduleRun();
+    const token = await createToken(`script from the analysis page of ${cfg.dataset.name}`.slice(0, 100));
+    S.token = token.key;
+    updateSnippet();
+    $("python-token-info").textContent = `Token "${token.name}" is in the script; revoke it under API tokens when done.`;
   } catch (err) {
-    $("mask-info").textContent = "";
-    showMessage(`The mask was refused: ${err.message}`, "error");
+    button.disabled = false;
+    showMessage(`No token was made: ${err.message}`, "error");
   }
 }
+
+/** Show channel ``k`` (-1: the sum of all) of the current result. */
+function showChannel(k) {
+  results.channelIndex = k;
+  $("channel-index").value = String(k);
+  if (k >= 0 && maskOverlay.stack) { // the drawn mask is the one whose image is shown
+    maskOverlay.select(k);
+    $("mask-select").value = String(k);
+  }
+  if (S.job && S.job.results) showResult(S.job);
+}
+
 
 async function start() {
   bindControls();
   showJobState("idle", "no job yet");
   $("roi-text").textContent = "whole scan";
+  history.refresh();
   const restored = await restoreLastJob();
-  if (!restored) setMode("virtual:ring");
+  if (!restored) setMode(modeOf(FIRST_MODE) ? FIRST_MODE : MODES[0].key);
   startMeanFrame();
 }
 

@@ -61,7 +61,23 @@ COLORMAPS.coolwarm = (() => {
   return lut;
 })();
 
-/** The CSS gradient of a LUT, for the small colour bar next to the histogram. */
+/**
+ * Colour ``values`` into ``rgba`` (4 bytes each) with colour map ``name``; ``scale(v)`` maps a
+ * value to 0..1 (clamped). Non-finite values (not computed yet, outside the ROI) stay
+ * transparent.
+ */
+export function colourise(rgba, values, name, scale) {
+  const lut = COLORMAPS[name] || COLORMAPS.viridis;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    const o = i * 4;
+    if (!Number.isFinite(v)) { rgba[o + 3] = 0; continue; }
+    const k = Math.round(Math.min(1, Math.max(0, scale(v))) * 255) * 3;
+    rgba[o] = lut[k]; rgba[o + 1] = lut[k + 1]; rgba[o + 2] = lut[k + 2]; rgba[o + 3] = 255;
+  }
+}
+
+/** The CSS gradient of a LUT (the comparison's shared colour bar). */
 export function cssGradient(name) {
   const lut = COLORMAPS[name];
   const stops = [];

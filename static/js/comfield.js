@@ -15,7 +15,7 @@ export function comFieldRGBA(xArr, yArr) {
     wheelColour(xArr.values[i], yArr.values[i], scale, rgba, i * 4);
     rgba[i * 4 + 3] = Number.isFinite(mag[i]) ? 255 : 0;
   }
-  return { rgba, magnitude: mag };
+  return { rgba, magnitude: mag, saturation: scale }; // full brightness from `saturation` on
 }
 
 /** A small colour-wheel legend: the colour of each direction at full and zero length. */

@@ -6,7 +6,8 @@
 // Image coordinates: pixel (y, x) has its centre at (y, x), like the detector masks on the
 // server, so a disk drawn here selects the same pixels the job integrates.
 
-import { COLORMAPS } from "./colormap.js";
+import { colourise } from "./colormap.js";
+import { valueMapping } from "./mapping.js";
 import { histogram, percentile, sortedSample } from "./stats.js";
 
 const CLICK_SLOP = 4; // px a press may move and still count as a click
@@ -20,8 +21,10 @@ function isTyping(e) {
 }
 
 export class ImageView {
-  constructor(root, { onHover = null, onClick = null, onRender = null } = {}) {
+  /** ``nanText``: what the read-out says for a NaN pixel (e.g. "outside ROI" on the scan). */
+  constructor(root, { onHover = null, onClick = null, onRender = null, nanText = "no value" } = {}) {
     this.root = root;
+    this.nanText = nanText;
     this.onHover = onHover;
     this.onClick = onClick;
     this.onRender = onRender; // called with the stats after each colouring (for the histogram)
@@ -29,6 +32,10 @@ export class ImageView {
     this.image = null; // {width, height, values}
     this.rgb = null; // precomputed RGBA for field views
     this.tool = null;
+    this.overlays = []; // drawn over the image and the tool, e.g. the scale bar: {draw(ctx, view)}
+    this.mapping = null; // the value -> colour mapping last applied (mapping.js); null for RGB
+    this.valueUnit = null; // what the values are in (units.js), for the read-out and colour bar
+    this.formatReadout = null; // ({x, y, value}) => text; the default shows pixels and the value
     this.zoom = null; // {scale, ox, oy} in CSS px; null = fit
     this.buildDom();
     this.bindPointer();
@@ -94,6 +101,7 @@ export class ImageView {
     const ctx = this.offscreen.getContext("2d");
     const out = ctx.createImageData(width, height);
     let stats = null;
+    this.mapping = null;
     if (this.rgb) out.data.set(this.rgb);
     else stats = this.colourInto(out.data, values);
     ctx.putImageData(out, 0, 0);
@@ -105,18 +113,9 @@ export class ImageView {
     const sorted = sortedSample(values);
     const lo = percentile(sorted, this.display.lo);
     const hi = percentile(sorted, this.display.hi);
-    const lut = COLORMAPS[this.display.cmap] || COLORMAPS.viridis;
-    const map = this.display.log
-      ? (v) => Math.log1p(Math.max(0, v - lo)) / Math.log1p(Math.max(hi - lo, 1e-30))
-      : (v) => (v - lo) / ((hi - lo) || 1);
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      const o = i * 4;
-      if (!Number.isFinite(v)) { rgba[o + 3] = 0; continue; } // not computed yet / outside ROI
-      const k = Math.round(Math.min(1, Math.max(0, map(v))) * 255) * 3;
-      rgba[o] = lut[k]; rgba[o + 1] = lut[k + 1]; rgba[o + 2] = lut[k + 2]; rgba[o + 3] = 255;
-    }
-    return { lo, hi, hist: histogram(sorted), count: sorted.length };
+    this.mapping = valueMapping({ lo, hi, log: this.display.log });
+    colourise(rgba, values, this.display.cmap, this.mapping.scale);
+    return { lo, hi, mapping: this.mapping, hist: histogram(sorted), count: sorted.length };
   }
 
   resize() {
@@ -165,6 +164,7 @@ export class ImageView {
       ctx.drawImage(this.offscreen, ox, oy, this.image.width * scale, this.image.height * scale);
     }
     if (this.tool) this.tool.draw(ctx, this);
+    if (this.image) for (const overlay of this.overlays) overlay.draw(ctx, this);
   }
 
   valueAt(x, y) {
@@ -177,7 +177,10 @@ export class ImageView {
   showReadout(pt) {
     const x = Math.round(pt.x), y = Math.round(pt.y);
     const v = this.valueAt(x, y);
-    this.readout.textContent = v === undefined ? "" : `y ${y}, x ${x}: ${formatValue(v)}`;
+    if (v === undefined) this.readout.textContent = "";
+    else if (Number.isNaN(v)) this.readout.textContent = `y ${y}, x ${x}: ${this.nanText}`;
+    else if (this.formatReadout) this.readout.textContent = this.formatReadout({ x, y, value: v });
+    else this.readout.textContent = `y ${y}, x ${x}: ${formatValue(v)}`;
     if (this.onHover) this.onHover({ x, y, value: v });
   }
 
@@ -252,7 +255,7 @@ export class ImageView {
     this.press = null;
     if (!p) return;
     const pt = this.toImage(e.clientX, e.clientY);
-    if (p.mode === "tool") this.tool.pointerup(pt, e);
+    if (p.mode === "tool") this.tool.pointerup(pt, e, !p.moved);
     else if (p.mode === null && !p.moved && e.type === "pointerup" && this.onClick) this.onClick(pt, e);
   }
 }

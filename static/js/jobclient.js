@@ -1,6 +1,7 @@
 // Talking to the job API: submit, cancel, read; and the job websocket, which delivers
-// progress and partial images live. The websocket is only a notification: after a reconnect
-// the caller re-reads the job from the API, which is the truth.
+// progress and partial images live (docs/api.md, "The job websocket"). The websocket is only
+// a notification: on every (re)connect the server first sends the job's state as the database
+// has it, which replaces whatever the page knew.
 
 export class ApiError extends Error {
   constructor(message, status, fields) {
@@ -39,7 +40,13 @@ export const jobApi = {
   submit: (body) => request("POST", "/api/jobs/", body),
   get: (id) => request("GET", `/api/jobs/${id}/`),
   cancel: (id) => request("POST", `/api/jobs/${id}/cancel/`, {}),
-  list: (datasetId) => request("GET", `/api/jobs/?dataset=${encodeURIComponent(datasetId)}`),
+  /** A new job with the same dataset, analysis, parameters and ROI: ``{id, page, …}``. */
+  rerun: (id) => request("POST", `/api/jobs/${id}/rerun/`, {}),
+  /** ``filters``: a dataset id, or the list's query parameters ({dataset, status, owner, …}). */
+  list: (filters) => {
+    const query = new URLSearchParams(typeof filters === "object" ? filters : { dataset: filters });
+    return request("GET", `/api/jobs/?${query}`);
+  },
   uploadMask: (datasetId, file) => {
     const form = new FormData();
     form.append("dataset", String(datasetId));
@@ -48,7 +55,29 @@ export const jobApi = {
   },
 };
 
+/** An API token of the signed-in user for a script; the answer holds its key, once. */
+export const createToken = (name) => request("POST", "/api/tokens/", { name });
+
+/** The states (and message types) that end a job: the socket closes after one of them. */
 export const TERMINAL = new Set(["finished", "failed", "cancelled"]);
+
+/**
+ * The close codes the server ends a job socket with (apps/live/events.py): reconnecting
+ * cannot help after them. Any other close (a restart, a network drop) is reconnected.
+ */
+export const CLOSE = Object.freeze({
+  NOT_FOUND: 4404, // no such job, or it is not (any longer) yours to see
+  REVOKED: 4401, // the credentials are void: API token revoked, user deactivated or deleted
+});
+const FINAL_CLOSES = new Set(Object.values(CLOSE));
+
+/** What the page says when the server ended the live connection for good (``code``). */
+export function refusedText(code) {
+  if (code === CLOSE.REVOKED) {
+    return "Live updates stopped: your sign-in is no longer valid (token revoked or account deactivated).";
+  }
+  return "Live updates stopped: this job no longer exists or is no longer shown to you.";
+}
 
 /** The list of jobs out of whatever shape the list endpoint answers with. */
 export function jobsOf(listResponse) {
@@ -64,9 +93,11 @@ export function wsUrl(path) {
 }
 
 /**
- * One job's websocket with reconnects (backoff 0.5 s doubling to 8 s) until ``close()`` or a
- * terminal message. Handlers: onMessage(msg), onPartial(msg, Float32Array), onState(text),
- * onReconnect(again) after every (re)connect.
+ * One job's websocket with reconnects (backoff 0.5 s doubling to 8 s) until ``close()``, a
+ * terminal message or a final close code. Handlers (all optional): onMessage(msg),
+ * onPartial(msg, Float32Array), onState(state, detail) with state "live", "lost" (detail: ms
+ * until the next try) or "refused" (detail: the close code), onReconnect(again) after every
+ * (re)connect.
  */
 export class JobSocket {
   constructor(path, handlers) {
@@ -75,25 +106,36 @@ export class JobSocket {
     this.delay = 500;
     this.closed = false;
     this.pending = null; // the partial header waiting for its binary frame
-    this.everOpened = false;
+    this.everLive = false;
     this.open();
   }
 
   open() {
+    this.pending = null; // a partial whose pixels the lost connection never sent
     const ws = new WebSocket(this.url);
     ws.binaryType = "arraybuffer";
-    ws.onopen = () => {
-      const again = this.everOpened;
-      this.everOpened = true;
-      this.delay = 500;
-      this.h.onState && this.h.onState("live");
-      // also on the first open: whatever happened before it (a fast job may be done already)
-      // is only in the API
-      if (this.h.onReconnect) this.h.onReconnect(again);
+    let live = false;
+    ws.onmessage = (e) => {
+      // The server's first message (the job's status) makes a connection live: a socket it
+      // accepts only to close with a code never is, and does not reset the backoff.
+      if (!live) {
+        live = true;
+        this.connected();
+      }
+      this.receive(e.data);
     };
-    ws.onmessage = (e) => this.receive(e.data);
     ws.onclose = (e) => this.lost(e);
     this.ws = ws;
+  }
+
+  connected() {
+    const again = this.everLive;
+    this.everLive = true;
+    this.delay = 500;
+    this.h.onState && this.h.onState("live");
+    // also on the first connection: whatever happened before it (a fast job may be done
+    // already) is only in the status message and the API
+    if (this.h.onReconnect) this.h.onReconnect(again);
   }
 
   receive(data) {
@@ -113,14 +155,14 @@ export class JobSocket {
 
   lost(e) {
     if (this.closed) return;
-    if (e.code === 4403 || e.code === 4404) { // refused: reconnecting cannot help
-      this.h.onState && this.h.onState("refused");
+    if (FINAL_CLOSES.has(e.code)) {
       this.closed = true;
+      this.h.onState && this.h.onState("refused", e.code);
       return;
     }
     const wait = this.delay;
     this.delay = Math.min(this.delay * 2, 8000);
-    this.h.onState && this.h.onState(`lost`, wait);
+    this.h.onState && this.h.onState("lost", wait);
     this.timer = setTimeout(() => !this.closed && this.open(), wait);
   }
 

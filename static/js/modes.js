@@ -1,65 +1,88 @@
-// The page's analysis modes: a virtual detector shape is a mode of its own, the other
-// analyses one mode each. This module maps a mode to its detector shape, its first
-// parameters and the job parameters the API expects, and back from a stored job.
+// The page's analysis menu, built from the Core's declarations of the analyses (the page embeds
+// them; GET /api/analyses/ has the same list): one mode per declared mode of an analysis, with
+// its parameters, the control that edits them (a detector shape, a click on the scan, a mask
+// upload) and its help. Nothing here names an analysis: a new one appears by being declared.
 
-import { defaultParams } from "./shapes.js";
+import { defaultParams, isShapeKind } from "./shapes.js";
 
-/** Parameters shown and sent for each mode. */
-export const MODE_FIELDS = {
-  "virtual:disk": ["cx", "cy", "r"],
-  "virtual:ring": ["cx", "cy", "ri", "ro"],
-  "virtual:rect": ["y", "x", "height", "width"],
-  "virtual:point": ["y", "x"],
-  "virtual:polygon": ["points"],
-  com: ["cx", "cy", "r", "ri", "scan_rotation", "flip_y"],
-  radial: ["cx", "cy", "ri", "ro", "bins"],
-  sum: [],
-  pick: ["y", "x"],
-  masks: ["masks"],
-};
+/** Every mode of ``analyses`` in menu order: {key, title, analysis, params, widget, help,
+ * fixed, group, scan, plugin} (``group``: the analysis title when it has several modes;
+ * ``scan``: its preview is a scan image; ``plugin``: "distribution version" of the installed
+ * plugin that provides it, else null). A parameter that defaults from the dataset's
+ * calibration (``p.calibration``) gets the value ``calibrated`` (cfg.dataset.calibrated) knows
+ * as ``p.calibrated``. */
+export function menuModes(analyses, calibrated = {}) {
+  const modes = [];
+  for (const a of analyses) {
+    const preview = a.results.find((r) => r.name === a.preview);
+    for (const m of a.modes) {
+      modes.push({
+        ...m,
+        params: m.params.map((p) => (p.calibration && calibrated[p.calibration] !== undefined
+          ? { ...p, calibrated: calibrated[p.calibration] } : p)),
+        analysis: a.name,
+        group: a.modes.length > 1 ? a.title : null,
+        scan: preview.shape.startsWith("nav"),
+        plugin: a.origin && a.origin.source === "plugin"
+          ? `${a.origin.distribution} ${a.origin.version}` : null,
+      });
+    }
+  }
+  return modes;
+}
 
-export const MODE_HELP = {
-  "virtual:polygon": "Click to add corners, double-click to close. Drag corners or the inside to edit.",
-  "virtual:point": "Click or drag on the detector to place the pixel.",
-  sum: "Sum, mean and maximum over all frames (or the scan ROI), shown on the detector view.",
-  pick: "Click a scan position on the right; the frame is read by a job and shown on the left.",
-  masks: "Upload a .npy of shape (sy, sx) or (m, sy, sx) matching the detector.",
-};
-
-/** Analyses whose results are scan images (the others give detector frames). */
-export const SCAN_ANALYSES = new Set(["virtual", "com", "radial", "masks"]);
-
-export function analysisOf(mode) {
-  return mode.split(":")[0];
+export function modeByKey(modes, key) {
+  return modes.find((m) => m.key === key);
 }
 
 /** The detector shape edited in ``mode`` (null: no shape). */
 export function shapeOf(mode) {
-  if (mode.startsWith("virtual:")) return mode.slice(8);
-  return { com: "com", radial: "radial" }[mode] || null;
+  return isShapeKind(mode.widget) ? mode.widget : null;
 }
 
-/** First parameters of ``mode`` for a detector ``[sy, sx]`` and a scan ``[ny, nx]``. */
+/** First values of ``mode``: declared defaults (or the dataset's calibrated values, or
+ * suggestions), then the control's own
+ * first geometry for a detector ``[sy, sx]`` and a scan ``[ny, nx]``. */
 export function initialValues(mode, [sy, sx], [ny, nx], picked = null) {
-  const kind = shapeOf(mode);
-  const values = kind ? defaultParams(kind, sy, sx) : {};
-  if (mode === "com") Object.assign(values, { scan_rotation: 0, flip_y: false });
-  if (mode === "radial") values.bins = 16;
-  if (mode === "pick") Object.assign(values, picked || { y: Math.floor(ny / 2), x: Math.floor(nx / 2) });
+  const values = {};
+  for (const p of mode.params) {
+    const first = p.default ?? p.calibrated ?? p.suggested;
+    if (first !== undefined && first !== null) values[p.name] = first;
+  }
+  if (shapeOf(mode)) Object.assign(values, defaultParams(mode.widget, sy, sx));
+  if (mode.widget === "scan-point") Object.assign(values, picked || { y: Math.floor(ny / 2), x: Math.floor(nx / 2) });
   return values;
 }
 
 /** The job's ``params`` for ``mode`` (null while they are incomplete, e.g. no mask yet). */
 export function jobParams(mode, values, { maskId = null } = {}) {
-  if (mode === "masks") return maskId ? { masks: maskId } : null;
-  const params = pick(values, MODE_FIELDS[mode]);
-  return mode.startsWith("virtual:") ? { shape: mode.slice(8), ...params } : params;
+  if (mode.widget === "mask-upload") return maskId ? { [mode.params[0].name]: maskId } : null;
+  return { ...mode.fixed, ...pick(values, mode.params.map((p) => p.name)) };
 }
 
-/** The mode and parameter values of a job from the API. */
-export function modeOfJob(job) {
-  const { shape, ...values } = job.params || {};
-  return { mode: job.analysis === "virtual" ? `virtual:${shape}` : job.analysis, values };
+/** The mode and parameter values of a job from the API (null: no mode takes it). */
+export function modeOfJob(modes, job) {
+  const params = job.params || {};
+  const mode = modes.find((m) => m.analysis === job.analysis
+    && Object.entries(m.fixed).every(([k, v]) => params[k] === v));
+  if (!mode) return null;
+  const values = Object.fromEntries(Object.entries(params).filter(([k]) => !(k in mode.fixed)));
+  return { mode, values };
+}
+
+/** ``<option>``s (in ``<optgroup>``s for analyses with several modes) for the menu. */
+export function fillMenu(select, modes) {
+  select.innerHTML = "";
+  let group = null;
+  for (const m of modes) {
+    if (m.group && (!group || group.label !== m.group)) {
+      group = document.createElement("optgroup");
+      group.label = m.group;
+      select.append(group);
+    } else if (!m.group) group = null;
+    const option = new Option(m.title, m.key);
+    (group || select).append(option);
+  }
 }
 
 export function pick(obj, keys) {

@@ -50,6 +50,7 @@ function product(shape) {
 function toFloat32(buffer, offset, descr, count) {
   const order = descr[0];
   const kind = descr.slice(1);
+  if (kind === "c8" || kind === "c16") return magnitudes(buffer, offset, order, kind, count);
   const Type = TYPES[kind];
   if (!Type) throw new Error(`Arrays of dtype ${descr} cannot be shown in the browser.`);
   const bigEndian = order === ">";
@@ -62,6 +63,14 @@ function toFloat32(buffer, offset, descr, count) {
   if (data instanceof Float32Array) return data;
   const out = new Float32Array(count);
   for (let i = 0; i < count; i++) out[i] = Number(data[i]);
+  return out;
+}
+
+/** Complex values (radial Fourier coefficients) are shown as their magnitude. */
+function magnitudes(buffer, offset, order, kind, count) {
+  const parts = toFloat32(buffer, offset, `${order}${kind === "c8" ? "f4" : "f8"}`, 2 * count);
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) out[i] = Math.hypot(parts[2 * i], parts[2 * i + 1]);
   return out;
 }
 

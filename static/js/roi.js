@@ -1,15 +1,23 @@
 // The scan view's tool: a region of interest (rect or disk, in scan coordinates) that limits
-// the next job, drawn with shift-drag or while "Draw ROI" is on; plus the marker of the
-// picked scan position. A plain click is left to the view (it picks a position).
+// the next job, and the marker of the picked scan position. Drawing is a mode that ends: shift +
+// drag draws one shape, and so does one drag after "Draw ROI" (which then switches itself off,
+// as does Esc). A click that does not drag is never an ROI: the page picks that scan position.
+// Arrow keys move the picked position, one scan pixel at a time (shift: 10).
 
 import { Disk, Rect, drawHandles, hitTest } from "./shapes.js";
 
+const STEPS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+
 export class RoiTool {
-  constructor(view, { onChange }) {
+  /** ``onChange(roi | null)`` after each finished edit, ``onArmed(on)`` when drawing mode
+   * switches, ``onPick({x, y})`` for a click (or an arrow key) that picks a scan position. */
+  constructor(view, { onChange, onArmed = () => {}, onPick = () => {} }) {
     this.view = view;
-    this.onChange = onChange; // (roi JSON or null) after each finished edit
+    this.onChange = onChange;
+    this.onArmed = onArmed;
+    this.onPick = onPick;
     this.kind = "rect";
-    this.armed = false; // "Draw ROI" toggle: plain drags draw too
+    this.armed = false; // "Draw ROI": the next plain drag draws
     this.shape = null;
     this.drag = null;
     this.picked = null; // {y, x}
@@ -37,18 +45,27 @@ export class RoiTool {
     this.onChange(null);
   }
 
+  setArmed(on) {
+    if (this.armed === on) return;
+    this.armed = on;
+    this.onArmed(on);
+  }
+
   pointerdown(pt, e) {
     if (e.shiftKey || this.armed) {
       const y = Math.round(pt.y), x = Math.round(pt.x);
+      this.drag = {
+        drawing: true, before: this.shape, start: pt, moved: false,
+        handle: this.kind === "rect" ? "br" : "r", last: pt,
+      };
       this.shape = this.kind === "rect"
         ? new Rect({ y, x, height: 1, width: 1 })
         : new Disk({ cx: x, cy: y, r: 1 });
-      this.drag = { handle: this.kind === "rect" ? "br" : "r", last: pt };
       return true;
     }
     const hit = this.shape && hitTest(this.shape, this.view, pt);
     if (hit && hit.handle !== undefined) {
-      this.drag = { ...hit, last: pt };
+      this.drag = { ...hit, last: pt, start: pt, moved: false };
       return true;
     }
     return false; // a click: the page picks the scan position
@@ -56,6 +73,9 @@ export class RoiTool {
 
   pointermove(pt) {
     if (!this.drag) return;
+    // less than half a scan pixel (and the view's click slop) is a click, not a drag
+    if (Math.hypot(pt.x - this.drag.start.x, pt.y - this.drag.start.y) >= 0.5) this.drag.moved = true;
+    if (!this.drag.moved) return;
     if (this.drag.handle === "r") {
       this.shape.p.r = Math.max(1, Math.round(Math.hypot(pt.x - this.shape.p.cx, pt.y - this.shape.p.cy)));
     } else if (this.drag.handle === "centre") {
@@ -67,16 +87,43 @@ export class RoiTool {
     this.view.draw();
   }
 
-  pointerup() {
-    if (!this.drag) return;
+  pointerup(pt, e, clicked = false) {
+    const drag = this.drag;
+    if (!drag) return;
     this.drag = null;
+    if (e && e.type === "pointercancel") { // the browser took the pointer: undo, pick nothing
+      if (drag.drawing) this.shape = drag.before;
+      this.view.draw();
+      return;
+    }
+    if (!drag.moved || clicked) {
+      // a click, even with shift or in drawing mode: keep the ROI there was, pick the position
+      if (drag.drawing) this.shape = drag.before;
+      this.view.draw();
+      this.onPick(pt);
+      return;
+    }
+    if (drag.drawing) this.setArmed(false); // one shape per "Draw ROI"
     this.view.draw();
     this.onChange(this.roi());
   }
 
+  keydown(e) {
+    if (e.key === "Escape") {
+      this.setArmed(false);
+      return;
+    }
+    const step = STEPS[e.key];
+    if (!step || !this.picked) return;
+    e.preventDefault();
+    const k = e.shiftKey ? 10 : 1;
+    this.onPick({ x: this.picked.x + step[0] * k, y: this.picked.y + step[1] * k });
+  }
+
   hover(pt) {
+    if (this.armed) return "crosshair";
     const hit = this.shape && hitTest(this.shape, this.view, pt);
-    return hit && hit.handle !== undefined ? "nwse-resize" : "crosshair";
+    return hit && hit.handle !== undefined ? "nwse-resize" : "pointer";
   }
 
   setPicked(pos) {

@@ -69,6 +69,18 @@ export class ComDisk extends Circles {
   }
 }
 
+/** The beam's centre (``cx, cy``): a cross to drag onto the bright-field disk's centre. */
+export class BeamCentre extends Circles {
+  constructor(p) { super(p, []); }
+  contains(pt) { return Math.hypot(pt.x - this.p.cx, pt.y - this.p.cy) <= 3; }
+  draw(ctx, view) {
+    const c = view.toScreen(this.p.cx, this.p.cy);
+    const s = 12;
+    strokePath(ctx, [[c.x - s, c.y], [c.x + s, c.y]]);
+    strokePath(ctx, [[c.x, c.y - s], [c.x, c.y + s]]);
+  }
+}
+
 /** Radial profile: a ring split into ``bins`` rings of equal width (drawn faintly). */
 export class Radial extends Circles {
   constructor(p, bins = 16) { super(p, ["ri", "ro"]); this.bins = bins; }
@@ -81,6 +93,88 @@ export class Radial extends Circles {
     ctx.globalAlpha = 0.35;
     for (let k = 1; k < this.bins; k++) strokeCircle(ctx, c.x, c.y, (this.p.ri + k * step) * view.scale, false);
     ctx.restore();
+  }
+}
+
+/**
+ * A lattice of Bragg disks (the strain analysis): the zero order ``(cx, cy)`` and the vectors
+ * ``a = (ax, ay)``, ``b = (bx, by)`` put a disk of radius ``r`` at zero + i·a + j·b. Handles: the
+ * zero order (moves the lattice), the ends of a and b, and the radius. Every disk of the lattice
+ * is drawn faintly, zero, a and b strongly with their search circles (dashed), and the
+ * descan circle (dotted) around the zero order.
+ */
+export class Lattice {
+  constructor(p) { this.p = { ...p }; }
+  params() { return { ...this.p }; }
+  handles() {
+    const { cx, cy, ax, ay, bx, by, r } = this.p;
+    const diagonal = Math.SQRT1_2 * r; // the radius handle sits on the zero order's disk, up-left
+    return [
+      { name: "centre", x: cx, y: cy },
+      { name: "a", x: cx + ax, y: cy + ay },
+      { name: "b", x: cx + bx, y: cy + by },
+      { name: "r", x: cx - diagonal, y: cy - diagonal },
+    ];
+  }
+  contains(pt) { return Math.hypot(pt.x - this.p.cx, pt.y - this.p.cy) <= Math.max(this.p.r, 2); }
+  moveBy(dx, dy) {
+    this.p.cx = round1(this.p.cx + dx);
+    this.p.cy = round1(this.p.cy + dy);
+  }
+  dragHandle(name, pt) {
+    const { cx, cy } = this.p;
+    if (name === "centre") { this.p.cx = round1(pt.x); this.p.cy = round1(pt.y); }
+    else if (name === "r") this.p.r = round1(Math.max(0.5, Math.hypot(pt.x - cx, pt.y - cy)));
+    else { this.p[`${name}x`] = round1(pt.x - cx); this.p[`${name}y`] = round1(pt.y - cy); }
+  }
+  /** Lattice points ``{i, j, x, y}`` near a ``height`` x ``width`` frame (at most 41 per axis). */
+  points(height, width) {
+    const { cx, cy, ax, ay, bx, by } = this.p;
+    const shortest = Math.min(Math.hypot(ax, ay), Math.hypot(bx, by));
+    const det = ax * by - ay * bx;
+    if (!(shortest >= 2) || Math.abs(det) < 1e-6) return [];
+    // steps along a and b that cover the frame: its diagonal over the cell's smaller height
+    const longest = Math.max(Math.hypot(ax, ay), Math.hypot(bx, by));
+    const n = Math.min(20, Math.ceil((Math.hypot(height, width) * longest) / Math.abs(det)));
+    const out = [];
+    for (let i = -n; i <= n; i++) {
+      for (let j = -n; j <= n; j++) {
+        const x = cx + i * ax + j * bx, y = cy + i * ay + j * by;
+        if (x > -this.p.r && x < width + this.p.r && y > -this.p.r && y < height + this.p.r) out.push({ i, j, x, y });
+      }
+    }
+    return out;
+  }
+  draw(ctx, view) {
+    const { cx, cy, ax, ay, bx, by, r } = this.p;
+    const radius = r * view.scale;
+    ctx.save();
+    ctx.globalAlpha = 0.45;
+    const image = view.image || { height: 0, width: 0 };
+    for (const q of this.points(image.height, image.width)) {
+      if ((q.i === 0 && q.j === 0) || (q.i === 1 && q.j === 0) || (q.i === 0 && q.j === 1)) continue;
+      const s = view.toScreen(q.x, q.y);
+      strokeCircle(ctx, s.x, s.y, radius, false);
+    }
+    ctx.restore();
+    const zero = view.toScreen(cx, cy);
+    for (const [x, y] of [[cx, cy], [cx + ax, cy + ay], [cx + bx, cy + by]]) {
+      const s = view.toScreen(x, y);
+      strokeCircle(ctx, s.x, s.y, radius);
+      if (this.p.search > 0) {
+        ctx.save();
+        ctx.setLineDash([3, 3]);
+        strokeCircle(ctx, s.x, s.y, this.p.search * view.scale, false);
+        ctx.restore();
+      }
+      if (x !== cx || y !== cy) strokePath(ctx, [[zero.x, zero.y], [s.x, s.y]]);
+    }
+    if (this.p.descan > 0) { // how far the zero order is looked for
+      ctx.save();
+      ctx.setLineDash([1, 4]);
+      strokeCircle(ctx, zero.x, zero.y, this.p.descan * view.scale, false);
+      ctx.restore();
+    }
   }
 }
 
@@ -224,11 +318,18 @@ const FACTORIES = {
   point: (p) => new Point(p),
   polygon: (p) => new Polygon(p),
   com: (p) => new ComDisk(p),
-  radial: (p) => new Radial(p),
+  radial: (p) => new Radial(p, p.bins || 1),
+  beam: (p) => new BeamCentre(p),
+  lattice: (p) => new Lattice(p),
 };
 
 export function makeShape(kind, params) {
   return FACTORIES[kind](params);
+}
+
+/** Whether ``kind`` names a detector shape this module draws and edits. */
+export function isShapeKind(kind) {
+  return Object.hasOwn(FACTORIES, kind);
 }
 
 /** Sensible first geometry for ``kind`` on a ``height`` x ``width`` frame. */
@@ -243,6 +344,8 @@ export function defaultParams(kind, height, width) {
     polygon: { points: [[cy - r, cx], [cy + r, cx + r], [cy + r, cx - r]] },
     com: { cx, cy, r: Math.round(s / 6), ri: 0 },
     radial: { cx, cy, ri: 0, ro: Math.round(s / 2.5) },
+    beam: { cx, cy },
+    lattice: { cx, cy, ax: Math.round(s / 5), ay: 0, bx: 0, by: Math.round(s / 5), r: Math.max(1, Math.round(s / 32)) },
   }[kind];
 }
 

@@ -3,18 +3,16 @@ from __future__ import annotations
 import io
 import os
 import pty
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
 
 from apps.accounts.middleware import user_for_token
+from tests.processes import ROOT, manage, run_manage
 
 pytestmark = pytest.mark.django_db
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_it_creates_a_user_and_prints_a_token_last(capsys):
@@ -145,25 +143,10 @@ def test_it_refuses_a_login_link_for_an_unknown_or_inactive_user(capsys):
 def test_it_exits_non_zero_with_one_line_on_stderr(tmp_path):
     # A real process: the exit code and stderr a shell script sees.
     env = {"VAR_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    run = [sys.executable, "manage.py", "migrate", "-v0"]
-    subprocess.run(run, cwd=ROOT, env=env, check=True, timeout=120)
-    first = subprocess.run(
-        [sys.executable, "manage.py", "createuser", "x"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    manage(env, "migrate", "-v0")
+    first = run_manage(env, "createuser", "x", timeout=60)
     assert first.returncode == 0
-    again = subprocess.run(
-        [sys.executable, "manage.py", "createuser", "x"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    again = run_manage(env, "createuser", "x", timeout=60)
     assert again.returncode != 0
     assert again.stderr.strip().count("\n") == 0
     assert "already exists" in again.stderr
@@ -172,8 +155,7 @@ def test_it_exits_non_zero_with_one_line_on_stderr(tmp_path):
 def test_it_prompts_for_the_password_on_a_terminal(tmp_path):
     # A real terminal (a pty): the password is typed twice and never echoed.
     env = {"VAR_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    run = [sys.executable, "manage.py", "migrate", "-v0"]
-    subprocess.run(run, cwd=ROOT, env=env, check=True, timeout=120)
+    manage(env, "migrate", "-v0")
     pid, fd = pty.fork()
     if pid == 0:  # the child: manage.py on the terminal
         os.chdir(ROOT)
@@ -190,16 +172,7 @@ def test_it_prompts_for_the_password_on_a_terminal(tmp_path):
     assert b"Password (again): " in transcript
     assert b"tty-pw-4d-stem" not in transcript
     check = "from django.contrib.auth.models import User; print(User.objects.get(username='tty').check_password('tty-pw-4d-stem'))"
-    out = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", check],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert out.stdout.strip().splitlines()[-1] == "True"
+    assert manage(env, "shell", "-c", check).strip().splitlines()[-1] == "True"
 
 
 def _read_until(fd: int, marker: bytes | None) -> bytes:

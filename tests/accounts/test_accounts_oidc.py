@@ -11,7 +11,6 @@ import base64
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from django.core.exceptions import SuspiciousOperation
 from apps.accounts import oidc
 from apps.accounts.models import OidcIdentity
 from tests.conftest import require_or_skip
+from tests.processes import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,12 +48,6 @@ class Provider:
         self.accounts.write_text(json.dumps(accounts))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def provider(live_server, tmp_path_factory) -> Iterator[Provider]:
     node = shutil.which("node")
@@ -62,7 +56,7 @@ def provider(live_server, tmp_path_factory) -> Iterator[Provider]:
     tmp = tmp_path_factory.mktemp("oidc")
     accounts = tmp / "accounts.json"
     config = {
-        "port": _free_port(),
+        "port": free_port(),
         "accounts": str(accounts),
         "clients": [
             {
@@ -279,7 +273,7 @@ def test_it_refuses_a_token_of_another_issuer(sso):
 def test_it_keeps_password_logins_working_while_the_provider_is_down(
     client, settings, users, client_for
 ):
-    settings.OIDC_ISSUER = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    settings.OIDC_ISSUER = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     settings.OIDC_RP_CLIENT_ID = "portal"
     settings.OIDC_RP_CLIENT_SECRET = "portal-secret"
     settings.AUTHENTICATION_BACKENDS = [

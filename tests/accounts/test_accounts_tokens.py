@@ -160,7 +160,7 @@ def test_it_refuses_tokens_of_inactive_users(client, users, owner_key):
 
 
 def test_it_answers_csrf_failures_on_the_api_as_json(settings, users):
-    settings.CSRF_FAILURE_VIEW = "apps.accounts.views.csrf_failure"
+    settings.CSRF_FAILURE_VIEW = "apps.web.errors.csrf_failure"
     from django.test import Client
 
     client = Client(enforce_csrf_checks=True)

@@ -1,29 +1,15 @@
-"""A live portal for the browser tests: ``manage.py serve`` on a free port, the embedded default.
-
-The server runs as a subprocess with its own VAR_DIR (SQLite, secret key) and DATA_ROOTS (the
-synthetic demo dataset), so the tests see exactly what a scientist sees after ``make serve``:
-Daphne, websockets, background jobs on a local dask cluster.
-"""
+"""The browser tests' Chromium, and their live portal (tests/live_portal.py) with the demo data."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import require_or_skip
+from tests.live_portal import Portal, running_portal
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -37,123 +23,14 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 ARTIFACTS = ROOT / "test-artifacts"
-START_SECONDS = 90
-
-
-@dataclass
-class Portal:
-    base: str
-    data: Path
-    tokens: dict[str, str]
-    passwords: dict[str, str]
-    env: dict[str, str]  # the server's environment, for manage.py commands beside it
-    log: Path  # the server's output (mails go there: the console e-mail backend)
-
-    def manage(self, *args: str, stdin: str = "") -> str:
-        return _manage(self.env, *args, stdin=stdin)
-
-    def api(self, user: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        """The JSON answer of the API to ``user``'s token (a POST when there is a body)."""
-        # base is the http://127.0.0.1 address of the test server
-        request = urllib.request.Request(  # noqa: S310
-            self.base + path,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={
-                "Authorization": f"Token {self.tokens[user]}",
-                "Content-Type": "application/json",
-            },
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return json.loads(response.read())
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _manage(env: dict[str, str], *args: str, stdin: str = "") -> str:
-    out = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout
-
-
-def _wait_until_up(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the portal exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            # base is the http://127.0.0.1 address this fixture chose
-            with urllib.request.urlopen(f"{base}/login/", timeout=2) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"the portal did not answer within {START_SECONDS} s:\n{log.read_text()}")
-
-
-def _write_demo(data: Path) -> None:
-    # The demo writer is plain numpy + h5py: run it without Django settings.
-    code = "import sys; from pathlib import Path; from apps.datasets.demo import write_demo; write_demo(Path(sys.argv[1]))"
-    subprocess.run([sys.executable, "-c", code, str(data / "demo")], cwd=ROOT, check=True)
 
 
 @pytest.fixture(scope="session")
 def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     if not CHROMIUM.exists():
         require_or_skip("BROWSER", f"{CHROMIUM} is not installed (apt-get install chromium)")
-    tmp = tmp_path_factory.mktemp("portal")
-    data = tmp / "data"
-    data.mkdir()
-    env = {
-        **os.environ,
-        "VAR_DIR": str(tmp / "var"),
-        "DATA_ROOTS": str(data),
-        "PYTHONUNBUFFERED": "1",
-    }
-    for key in ("DATABASE_URL", "REDIS_URL", "DASK_SCHEDULER_ADDRESS", "EMAIL_HOST", "OIDC_ISSUER"):
-        env.pop(key, None)  # always the embedded default
-    _write_demo(data)
-    _manage(env, "migrate", "--noinput", "-v0")
-    _manage(env, "datafolder", str(data), "--groups", "")  # alice and bob may use the data
-    passwords = {"alice": "alice-pw-4d-stem", "bob": "bob-pw-4d-stem"}
-    tokens = {
-        user: _manage(env, "createuser", user, "--password-stdin", stdin=pw)
-        .strip()
-        .splitlines()[-1]
-        for user, pw in passwords.items()
-    }
-    port = _free_port()
-    log = tmp / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--port", str(port), "--no-login-link"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base, proc, log)
-        yield Portal(base=base, data=data, tokens=tokens, passwords=passwords, env=env, log=log)
-    finally:
-        proc.send_signal(signal.SIGINT)  # lets serve stop its dask cluster
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with running_portal(tmp_path_factory.mktemp("portal")) as portal:
+        yield portal
 
 
 @pytest.fixture(scope="session")
@@ -170,3 +47,54 @@ def browser() -> Iterator[object]:
         )
         yield browser
         browser.close()
+
+
+def drop_first_websockets(page: Any, dropped: list[str]) -> None:
+    """The first connection to each job's websocket on ``page`` dies at once, as on a flaky
+    network or a server restart; its URL goes into ``dropped``, later ones connect."""
+
+    def handle(ws: Any) -> None:
+        if ws.url in dropped:
+            ws.connect_to_server()
+        else:
+            dropped.append(ws.url)
+            ws.close(code=1011, reason="simulated network failure")
+
+    page.route_web_socket("**/ws/jobs/**", handle)
+
+
+JS_ORIGIN = "http://js.test"
+
+
+@pytest.fixture(scope="module")
+def js(browser: Any) -> Iterator[Any]:
+    """A page on a made-up origin where ``/static/js/*.js`` are the repository's files: the
+    page's pure ES modules run without a portal."""
+    page = browser.new_page()
+
+    def serve(route: Any) -> None:
+        path = route.request.url.removeprefix(JS_ORIGIN)
+        if path.startswith("/static/js/"):
+            body = (ROOT / path.lstrip("/")).read_text()
+            route.fulfill(body=body, content_type="text/javascript")
+        else:
+            route.fulfill(body="<!doctype html><title>js</title>", content_type="text/html")
+
+    page.route(f"{JS_ORIGIN}/**", serve)
+    page.goto(f"{JS_ORIGIN}/")
+    yield page
+    page.close()
+
+
+@pytest.fixture
+def page(browser: Any, portal: Portal) -> Iterator[Any]:
+    """alice signed in on a 1400 x 1000 page that accepts downloads; ``page.errors`` collects
+    the page's errors and console errors (a module may define its own ``page``)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+    portal.login(page, "alice")
+    yield page
+    context.close()

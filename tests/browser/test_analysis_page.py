@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, Portal
+from tests.browser.conftest import ARTIFACTS, Portal, drop_first_websockets
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -36,21 +36,13 @@ def dataset_id(portal: Portal) -> int:
     return int(created["id"])
 
 
-def _login(page: Any, portal: Portal, user: str) -> None:
-    page.goto(f"{portal.base}/login/")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", portal.passwords[user])
-    page.click("form button[type=submit]")
-    page.wait_for_url(lambda url: "/login/" not in url)
-
-
 @pytest.fixture
 def alice_page(browser: Any, portal: Portal) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     page = context.new_page()
     page.console_messages = []
     page.on("console", lambda m: page.console_messages.append(m.text))
-    _login(page, portal, "alice")
+    portal.login(page, "alice")
     yield page
     context.close()
 
@@ -118,7 +110,7 @@ def test_it_logs_in_and_registers_the_demo_through_the_file_browser(
 ) -> None:
     context = browser.new_context()
     page = context.new_page()
-    _login(page, portal, "alice")
+    portal.login(page, "alice")
     page.goto(f"{portal.base}/datasets/register/")
     page.click(f"a:text-is('{portal.data}/')")  # the data root
     page.click("a:text-is('demo/')")
@@ -189,6 +181,24 @@ def test_it_reruns_the_job_when_the_ring_is_dragged(
     alice_page.screenshot(path=str(ARTIFACTS / "analysis-page.png"), full_page=True)
 
 
+def test_a_release_that_changes_nothing_starts_no_job_but_run_does(
+    alice_page: Any, portal: Portal, dataset_id: int
+) -> None:
+    """A drag's release can come after the job of its last move was started (a timer of the
+    previous release firing mid-drag); it must not start the same job again. Run always does."""
+    _open_analysis(alice_page, portal, dataset_id)
+    first = _wait_finished(alice_page)
+    seq = alice_page.evaluate("() => window.__analysisPage.state.seq")
+    alice_page.evaluate("() => window.__analysisPage.editor.changed(true)")  # release, no change
+    alice_page.wait_for_timeout(600)  # well past the debounce
+    assert alice_page.evaluate("() => window.__analysisPage.state.job.id") == first
+    assert alice_page.evaluate("() => window.__analysisPage.state.seq") == seq
+    assert alice_page.get_attribute("#job-state", "data-state") == "finished"
+
+    alice_page.click("#run")
+    assert _wait_finished(alice_page, after_job=first) != first
+
+
 def test_it_shows_the_frame_of_a_clicked_scan_position(
     alice_page: Any, portal: Portal, dataset_id: int
 ) -> None:
@@ -220,6 +230,11 @@ def test_it_shows_the_com_field_as_a_colour_wheel(
     alice_page.select_option("#analysis-select", "com")
     _wait_finished(alice_page, after_job=first)
     assert alice_page.evaluate("() => window.__analysisPage.state.job.analysis") == "com"
+    # the form comes from com's declaration: the rotation's unit and default are shown
+    rotation = alice_page.locator("label:has(input[data-param=scan_rotation])")
+    assert rotation.locator(".unit").inner_text().strip() == "deg"
+    assert alice_page.input_value("input[data-param=scan_rotation]") == "0"
+    assert "default 0" in (rotation.get_attribute("title") or "")
     alice_page.select_option("#result-select", "field")
     alice_page.wait_for_selector("#wheel-legend", state="visible")
     rgba = _canvas_pixels(alice_page, "#scan-view").reshape(-1, 4)
@@ -269,7 +284,7 @@ def test_it_hides_alices_job_and_dataset_from_bob(
     )
     context = browser.new_context()
     page = context.new_page()
-    _login(page, portal, "bob")
+    portal.login(page, "bob")
     for path in (
         f"/jobs/{job['id']}/",
         f"/datasets/{dataset_id}/analyze/",
@@ -300,16 +315,7 @@ def test_it_reconnects_a_lost_websocket_and_catches_up(
     _open_analysis(alice_page, portal, dataset_id)
     first = alice_page.evaluate("() => window.__analysisPage.state.job.id")
     dropped: list[str] = []
-
-    def drop_first_connection(ws: Any) -> None:
-        # The first connection to each job's websocket dies at once, as on a flaky network.
-        if ws.url in dropped:
-            ws.connect_to_server()
-        else:
-            dropped.append(ws.url)
-            ws.close(code=1011, reason="simulated network failure")
-
-    alice_page.route_web_socket("**/ws/jobs/**", drop_first_connection)
+    drop_first_websockets(alice_page, dropped)
     alice_page.click("#run")
     alice_page.wait_for_function(
         "() => document.querySelector('#message').textContent.includes('Lost the live connection')"

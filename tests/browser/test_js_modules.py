@@ -9,36 +9,14 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.browser.conftest import ROOT
+from apps.core.analyses import declarations, describe_analyses
 
 pytestmark = pytest.mark.browser
-
-ORIGIN = "http://js.test"
-
-
-@pytest.fixture(scope="module")
-def js(browser: Any) -> Iterator[Any]:
-    """A page on a made-up origin where ``/static/js/*.js`` are the repository's files."""
-    page = browser.new_page()
-
-    def serve(route: Any) -> None:
-        path = route.request.url.removeprefix(ORIGIN)
-        if path.startswith("/static/js/"):
-            body = (ROOT / path.lstrip("/")).read_text()
-            route.fulfill(body=body, content_type="text/javascript")
-        else:
-            route.fulfill(body="<!doctype html><title>js</title>", content_type="text/html")
-
-    page.route(f"{ORIGIN}/**", serve)
-    page.goto(f"{ORIGIN}/")
-    yield page
-    page.close()
 
 
 def _npy_b64(array: np.ndarray) -> str:
@@ -60,6 +38,8 @@ def _npy_b64(array: np.ndarray) -> str:
         np.array([[1.0, np.nan], [np.inf, -2.0]], dtype="<f4"),
         np.arange(5, dtype="|u1"),
         np.array([[True, False]]),
+        np.array([[3 + 4j, -1j], [np.nan, 0.5]], dtype="<c8"),
+        (np.arange(8) * (1 - 2j)).astype(">c16").reshape(2, 2, 2),
     ],
     ids=[
         "f4",
@@ -72,6 +52,8 @@ def _npy_b64(array: np.ndarray) -> str:
         "nan",
         "u1",
         "bool",
+        "c8-magnitude",
+        "c16-big-endian-magnitude",
     ],
 )
 def test_it_parses_npy_files_like_numpy(js: Any, array: np.ndarray) -> None:
@@ -86,7 +68,8 @@ def test_it_parses_npy_files_like_numpy(js: Any, array: np.ndarray) -> None:
     )
     assert got["shape"] == list(array.shape)
     values = np.array([float(v) for v in got["values"]], dtype=np.float32)
-    expected = np.ascontiguousarray(array).astype(np.float32).ravel()
+    expected = np.abs(array) if array.dtype.kind == "c" else array  # complex: the magnitude
+    expected = np.ascontiguousarray(expected).astype(np.float32).ravel()
     np.testing.assert_array_equal(values, expected)
 
 
@@ -123,17 +106,30 @@ def test_it_builds_viridis_and_inferno_tables_close_to_matplotlib(js: Any) -> No
 
 def test_it_turns_modes_into_the_parameters_the_api_takes(js: Any) -> None:
     got = js.evaluate(
-        """async () => {
-            const { initialValues, jobParams, modeOfJob } = await import("/static/js/modes.js");
-            const ring = initialValues("virtual:ring", [128, 128], [64, 64]);
+        """async (analyses) => {
+            const m = await import("/static/js/modes.js");
+            const modes = m.menuModes(analyses);
+            const mode = (key) => m.modeByKey(modes, key);
+            const ring = m.initialValues(mode("virtual:ring"), [128, 128], [64, 64]);
             return {
-                ring: jobParams("virtual:ring", { ...ring, extra: 1 }),
-                com: jobParams("com", initialValues("com", [128, 128], [64, 64])),
-                masks: [jobParams("masks", {}), jobParams("masks", {}, { maskId: 7 })],
-                back: modeOfJob({ analysis: "virtual", params: { shape: "disk", cx: 1, cy: 2, r: 3 } }),
+                keys: modes.map((x) => x.key),
+                ring: m.jobParams(mode("virtual:ring"), { ...ring, extra: 1 }),
+                com: m.jobParams(mode("com"), m.initialValues(mode("com"), [128, 128], [64, 64])),
+                radial: m.initialValues(mode("radial"), [128, 128], [64, 64]).bins,
+                pick: m.initialValues(mode("pick"), [128, 128], [64, 32]),
+                masks: [
+                    m.jobParams(mode("masks"), {}),
+                    m.jobParams(mode("masks"), {}, { maskId: 7 }),
+                ],
+                back: m.modeOfJob(modes, {
+                    analysis: "virtual", params: { shape: "disk", cx: 1, cy: 2, r: 3 },
+                }),
+                scan: modes.filter((x) => x.scan).map((x) => x.analysis),
             };
-        }"""
+        }""",
+        describe_analyses(),
     )
+    assert got["keys"] == [m.key for d in declarations() for m in d.all_modes()]
     assert got["ring"] == {"shape": "ring", "cx": 63.5, "cy": 63.5, "ri": 26, "ro": 51}
     assert got["com"] == {
         "cx": 63.5,
@@ -142,9 +138,161 @@ def test_it_turns_modes_into_the_parameters_the_api_takes(js: Any) -> None:
         "ri": 0,
         "scan_rotation": 0,
         "flip_y": False,
+        "descan": "none",
+        "ricom_radius": 8,
     }
+    assert got["radial"] == 16  # the declared suggestion for a required parameter
+    assert got["pick"] == {"slice": 0, "y": 32, "x": 16}  # slice: the declared default (n-d scans)
     assert got["masks"] == [None, {"masks": 7}]
-    assert got["back"] == {"mode": "virtual:disk", "values": {"cx": 1, "cy": 2, "r": 3}}
+    assert got["back"]["mode"]["key"] == "virtual:disk"
+    assert got["back"]["values"] == {"cx": 1, "cy": 2, "r": 3}
+    assert "sum" not in got["scan"] and "com" in got["scan"]
+
+
+TOY_ANALYSIS = {
+    "name": "blur",
+    "title": "Blurred frame",
+    "summary": "A made-up analysis: the form must come from its declaration alone.",
+    "params": [
+        {
+            "name": "sigma",
+            "type": "number",
+            "required": False,
+            "default": 1.5,
+            "unit": "px",
+            "minimum": 0,
+            "help": "Width of the blur.",
+        },
+        {
+            "name": "passes",
+            "type": "integer",
+            "required": True,
+            "default": None,
+            "unit": "",
+            "maximum": 9,
+            "suggested": 2,
+            "help": "How often.",
+        },
+        {
+            "name": "edge",
+            "type": "choice",
+            "required": False,
+            "default": "wrap",
+            "unit": "",
+            "choices": ["reflect", "wrap"],
+            "help": "The border.",
+        },
+    ],
+    "results": [{"name": "frame", "shape": "sig", "display": "image"}],
+    "preview": "frame",
+    "field": None,
+}
+TOY_ANALYSIS["modes"] = [
+    {
+        "key": "blur",
+        "title": "Blurred frame",
+        "params": TOY_ANALYSIS["params"],
+        "widget": "",
+        "help": "",
+        "fixed": {},
+    }
+]
+
+
+def test_it_builds_a_form_and_a_menu_from_a_declaration(js: Any) -> None:
+    got = js.evaluate(
+        """async (analyses) => {
+            const m = await import("/static/js/modes.js");
+            const { paramsForm } = await import("/static/js/paramsform.js");
+            const modes = m.menuModes(analyses);
+            const root = document.createElement("div");
+            const select = document.createElement("select");
+            m.fillMenu(select, modes);
+            const blur = m.modeByKey(modes, "blur");
+            const values = m.initialValues(blur, [8, 8], [4, 4]);
+            const changes = [];
+            paramsForm(root, { mode: blur, values, onInput: (v) => changes.push(v) });
+            const sigma = root.querySelector("input[data-param=sigma]");
+            const first = [sigma.value, sigma.placeholder, sigma.min, sigma.step];
+            sigma.value = "2.5";
+            sigma.dispatchEvent(new Event("change"));
+            const edge = root.querySelector("select[data-param=edge]");
+            const edgeFirst = edge.value;
+            edge.value = "reflect";
+            edge.dispatchEvent(new Event("change"));
+            const labels = [...root.querySelectorAll("label")];
+            return {
+                options: [...select.options].map((o) => [o.value, o.text]),
+                groups: [...select.querySelectorAll("optgroup")].map((g) => g.label),
+                labels: labels.map((l) => [l.textContent.trim(), l.title]),
+                sigma: first,
+                passes: root.querySelector("input[data-param=passes]").max,
+                edge: [edgeFirst, [...edge.options].map((o) => o.value)],
+                changes,
+            };
+        }""",
+        [*describe_analyses(), TOY_ANALYSIS],
+    )
+    assert got["options"][-1] == ["blur", "Blurred frame"]
+    assert ["virtual:disk", "Disk (bright field)"] in got["options"]
+    assert "Virtual detector" in got["groups"]  # an analysis with modes is a group
+    assert got["labels"] == [
+        ["sigma  px", "Width of the blur.; at least 0; default 1.5"],
+        ["passes", "How often.; at most 9"],
+        ["edge reflectwrap", 'The border.; default "wrap"'],
+    ]
+    assert got["sigma"] == ["1.5", "1.5", "0", "0.1"]  # the default is the first value
+    assert got["passes"] == "9"
+    assert got["edge"] == ["wrap", ["reflect", "wrap"]]  # a choice is a menu of its choices
+    assert got["changes"] == [
+        {"sigma": 2.5, "passes": 2, "edge": "wrap"},
+        {"sigma": 2.5, "passes": 2, "edge": "reflect"},
+    ]
+
+
+def test_a_form_starts_from_the_dataset_s_calibrated_values(js: Any) -> None:
+    optics = {
+        **TOY_ANALYSIS,
+        "name": "optics",
+        "modes": [
+            {
+                **TOY_ANALYSIS["modes"][0],
+                "key": "optics",
+                "params": [
+                    {
+                        "name": "energy",
+                        "type": "number",
+                        "required": True,
+                        "default": None,
+                        "unit": "keV",
+                        "help": "Beam energy.",
+                        "calibration": "beam_energy",
+                    },
+                    {
+                        "name": "step",
+                        "type": "number",
+                        "required": True,
+                        "default": None,
+                        "unit": "nm",
+                        "help": "Scan step.",
+                        "calibration": "scan_step",
+                        "suggested": 0.1,
+                    },
+                ],
+            }
+        ],
+    }
+    got = js.evaluate(
+        """async (analyses) => {
+            const m = await import("/static/js/modes.js");
+            const calibrated = m.modeByKey(m.menuModes(analyses, { beam_energy: 300 }), "optics");
+            const bare = m.modeByKey(m.menuModes(analyses), "optics");
+            return [m.initialValues(calibrated, [8, 8], [4, 4]), m.initialValues(bare, [8, 8], [4, 4])];
+        }""",
+        [optics],
+    )
+    # the calibrated value where the dataset has one, else the suggestion, else nothing
+    assert got == [{"energy": 300, "step": 0.1}, {"step": 0.1}]
 
 
 def test_it_keeps_rectangles_whole_and_rings_ordered_while_dragging(js: Any) -> None:
@@ -163,3 +311,71 @@ def test_it_keeps_rectangles_whole_and_rings_ordered_while_dragging(js: Any) -> 
     assert got["rect"] == {"y": 10, "x": 10, "height": 21, "width": 11}
     assert got["squashed"] == {"y": 14, "x": 14, "height": 1, "width": 1}
     assert got["ring"]["ri"] == 19.5 and got["ring"]["ro"] == 20
+
+
+def test_the_lattice_edits_the_strain_parameters(js: Any) -> None:
+    got = js.evaluate(
+        """async (analyses) => {
+            const m = await import("/static/js/modes.js");
+            const { Lattice, isShapeKind } = await import("/static/js/shapes.js");
+            const mode = m.modeByKey(m.menuModes(analyses), "strain:region");
+            const first = m.initialValues(mode, [128, 96], [8, 10]);
+            const lattice = new Lattice(first);
+            lattice.dragHandle("a", { x: first.cx + 20.04, y: first.cy + 1.26 });
+            lattice.dragHandle("r", { x: first.cx + 3, y: first.cy + 4 });
+            lattice.moveBy(2, -1);
+            const square = new Lattice({ cx: 10, cy: 10, ax: 10, ay: 0, bx: 0, by: 10, r: 2 });
+            return {
+                widget: isShapeKind(mode.widget),
+                first,
+                params: m.jobParams(mode, lattice.params()),
+                handles: lattice.handles().map((h) => h.name),
+                points: square.points(21, 31).map((q) => [q.i, q.j]),
+            };
+        }""",
+        describe_analyses(),
+    )
+    assert got["widget"] is True
+    assert got["first"] == {
+        "cx": 47.5,
+        "cy": 63.5,
+        "ax": 19,
+        "ay": 0,
+        "bx": 0,
+        "by": 19,
+        "r": 3,
+        "search": 3,
+        "descan": 0,
+        "tolerance": 1,
+        "log": False,
+        "scan_rotation": 0,
+        "flip_y": False,
+        "ref_height": 1,
+        "ref_width": 1,
+    }
+    assert got["params"] == {
+        "reference": "region",
+        "cx": 49.5,
+        "cy": 62.5,
+        "ax": 20,
+        "ay": 1.3,
+        "bx": 0,
+        "by": 19,
+        "r": 5,
+        "search": 3,
+        "descan": 0,
+        "tolerance": 1,
+        "log": False,
+        "scan_rotation": 0,
+        "flip_y": False,
+        "ref_height": 1,
+        "ref_width": 1,
+    }
+    assert got["handles"] == ["centre", "a", "b", "r"]
+    # the disks whose circles (r = 2) reach into the 21 x 31 frame, one row and column outside it
+    assert sorted(got["points"]) == sorted(
+        [i, j]
+        for i in range(-1, 3)
+        for j in range(-1, 2)
+        if -2 < 10 + 10 * i < 33 and -2 < 10 + 10 * j < 23
+    )

@@ -12,7 +12,11 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
+from apps.core.analyses import make_analysis
+from apps.core.executor import InlineExecutor
+from apps.core.io import open_dataset
 from apps.core.io.raw import write_sidecar
+from tests.core.analyses.bragg_frames import SMALL, write_strained_scan
 
 ROOT = Path(__file__).resolve().parents[2]
 NAV, SIG = (7, 13), (33, 47)
@@ -132,6 +136,134 @@ def test_it_reads_hdf5_paths_and_uploaded_masks(
     )
     ref = np.einsum("abyx,myx->abm", data.astype(np.float64), masks.astype(np.float64))
     np.testing.assert_allclose(np.load(out)["masks"], ref, rtol=1e-5, atol=1e-5 * ref.max())
+
+
+def test_it_maps_strain_of_a_lattice_scan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    known = write_strained_scan(tmp_path / "lattice.npy", SMALL, (4, 5), dose=300)
+    lattice = {**SMALL.params(), "search": 2.0, "ref_y": 0, "ref_x": 0, "ref_height": 4}
+    out = tmp_path / "strain.npz"
+    args = [f"{k}={v}" for k, v in {"reference": "region", **lattice}.items()]
+    line = analyze(
+        str(tmp_path / "lattice.npy"),
+        "--analysis",
+        "strain",
+        *(x for arg in args for x in ("--param", arg)),
+        "--out",
+        str(out),
+        capsys=capsys,
+    )
+    assert line["results"]["exx"] == [4, 5] and len(line["results"]) == 12
+    ds = open_dataset(str(tmp_path / "lattice.npy"))
+    analysis = make_analysis(
+        "strain",
+        {"reference": "region", **lattice},
+        nav_shape=ds.nav_shape,
+        sig_shape=ds.sig_shape,
+        dtype=ds.dtype,
+    )
+    core = InlineExecutor().run(ds, analysis).results
+    stored = np.load(out)
+    for name, want in core.items():
+        np.testing.assert_array_equal(stored[name], want, err_msg=name)
+    # 9 disks of a small noisy frame: each column's mean follows the known field (0 to 0.01)
+    column_means = stored["exx"].mean(axis=0)
+    np.testing.assert_allclose(column_means, known["exx"].mean(axis=0), rtol=0, atol=2e-3)
+
+
+def test_it_writes_radial_fourier_coefficients_equal_to_numpy(
+    sidecar: Path, data: np.ndarray, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "rf.npz"
+    params = {"cx": 30.0, "cy": 12.0, "ri": 2.0, "ro": 11.0, "bins": 2, "max_order": 6}
+    line = analyze(
+        str(sidecar),
+        "--analysis",
+        "radial_fourier",
+        *[arg for key, value in params.items() for arg in ("--param", f"{key}={value}")],
+        "--out",
+        str(out),
+        capsys=capsys,
+    )
+    assert line["results"]["coefficients"] == [*NAV, 2, 7]
+    yy, xx = np.indices(SIG)
+    d = np.hypot(yy - 12.0, xx - 30.0)
+    rings = np.stack([np.clip(2.75 - np.abs(d - r), 0, 1) for r in (4.25, 8.75)])  # w/2 + 1/2
+    waves = np.exp(1j * np.arange(7)[:, None, None] * np.arctan2(yy - 12.0, xx - 30.0))
+    ref = np.einsum("abyx,ryx,nyx->abrn", data.astype(np.float64), rings, waves)
+    got = np.load(out)["coefficients"]
+    assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
+
+
+def test_it_writes_pixel_statistics_equal_to_numpy(
+    sidecar: Path, data: np.ndarray, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "stddev.npz"
+    line = analyze(str(sidecar), "--analysis", "stddev", "--out", str(out), capsys=capsys)
+    assert line["results"] == {"std": list(SIG), "var": list(SIG), "mean": list(SIG)}
+    frames = data.reshape(-1, *SIG).astype(np.float64)
+    result = np.load(out)
+    np.testing.assert_allclose(result["std"], frames.std(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(result["var"], frames.var(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(result["mean"], frames.mean(axis=0), rtol=1e-12)
+
+
+def test_it_writes_fem_maps_and_profile_equal_to_numpy(
+    sidecar: Path, data: np.ndarray, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "fem.npz"
+    params = {"cx": 29.5, "cy": 12.0, "ri": 3.0, "ro": 12.0, "bins": 3}
+    line = analyze(
+        str(sidecar),
+        "--analysis",
+        "fem",
+        *[arg for key, value in params.items() for arg in ("--param", f"{key}={value}")],
+        "--out",
+        str(out),
+        capsys=capsys,
+    )
+    assert line["results"] == {"std": list(NAV), "variance": [3], "radius": [3]}
+    yy, xx = np.indices(SIG)
+    d = np.hypot(yy - 12.0, xx - 29.5)
+    frames = data.reshape(-1, *SIG).astype(np.float64)
+    std = [np.std(frame[(d > 3) & (d <= 12)]) for frame in frames]
+    bins = [(d > lo) & (d <= lo + 3) for lo in (3, 6, 9)]
+    means = np.stack([frames[:, b].mean(axis=1) for b in bins], axis=1)
+    result = np.load(out)
+    np.testing.assert_allclose(result["std"], np.reshape(std, NAV), rtol=1e-12)
+    np.testing.assert_allclose(result["variance"], means.var(axis=0) / means.mean(axis=0) ** 2)
+    np.testing.assert_array_equal(result["radius"], [4.5, 7.5, 10.5])
+
+
+def test_it_clusters_frames_of_two_kinds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    yy, xx = np.indices(SIG)
+    phi, d = np.arctan2(yy - 16.0, xx - 23.0), np.hypot(yy - 16.0, xx - 23.0)
+    four_fold = 80 * np.exp(-((d - 10) ** 2) / 3) * ((1 + np.cos(4 * phi)) / 2) ** 4
+    uniform = 30 * np.exp(-((d - 5) ** 2) / 3)
+    known = np.zeros(NAV, dtype=int)
+    known[:, 8:] = 1
+    frames = np.random.default_rng(2).poisson(np.stack([four_fold, uniform])[known] + 1)
+    np.save(tmp_path / "scan.npy", frames.astype("<u2"))
+    out = tmp_path / "clusters.npz"
+    params = {"cx": 23, "cy": 16, "ro": 14, "clusters": 2}
+    line = analyze(
+        str(tmp_path / "scan.npy"),
+        "--analysis",
+        "cluster",
+        *[arg for key, value in params.items() for arg in ("--param", f"{key}={value}")],
+        "--out",
+        str(out),
+        capsys=capsys,
+    )
+    assert line["results"]["means"] == [*SIG, 2]
+    stored = np.load(out)
+    np.testing.assert_array_equal(stored["labels"], known)
+    for j in (0, 1):
+        want = frames[known == j].astype(np.float64).mean(axis=0)
+        np.testing.assert_allclose(stored["means"][..., j], want, rtol=1e-12)
 
 
 @pytest.mark.slow
@@ -264,3 +396,87 @@ def test_params_nested_as_deep_as_the_api_allows_are_taken() -> None:
     assert parse_param("p=" + "[" * 16 + "2" + "]" * 16) == ("p", [[[[[[[[[[[[[[[[2]]]]]]]]]]]]]]]])
     with pytest.raises(CommandError, match="--param p: the value is nested more than 16 levels"):
         parse_param("p=" + "{" * 17 + "}" * 17)
+
+
+def test_com_takes_auto_and_a_descan_reference_as_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.core.analyses.com_synthetic import CENTRE, phase_and_gradient, spot_frames, turn
+
+    _, gradient = phase_and_gradient((24, 32))
+    path = tmp_path / "sample.npy"
+    np.save(path, spot_frames(turn(gradient + np.array([0.5, -0.25]), flip_y=True, degrees=40.0)))
+    disk = [f"cy={CENTRE[0]}", f"cx={CENTRE[1]}", "r=14"]
+    out = tmp_path / "com.npz"
+    params = [*disk, "scan_rotation=auto", "flip_y=auto", "descan=constant"]
+    args = [a for p in params for a in ("--param", p)]
+    analyze(str(path), "--analysis", "com", *args, "--out", str(out), capsys=capsys)
+    stored = np.load(out)
+    assert abs(stored["guess"][0] - 40.0) < 0.5 and stored["guess"][1] == 1.0
+    np.testing.assert_allclose(stored["descan"][0], [0.5, -0.25], atol=0.05)
+    # the same offset as a reference plane in the detector frame, given as JSON
+    reference = turn(np.array([[0.5, -0.25], [0, 0], [0, 0]]), flip_y=True, degrees=40.0)
+    params = [*disk, "scan_rotation=40", "flip_y=true", f"descan_reference={reference.tolist()}"]
+    args = [a for p in params for a in ("--param", p)]
+    analyze(str(path), "--analysis", "com", *args, "--out", str(out), capsys=capsys)
+    np.testing.assert_allclose(np.load(out)["descan"][0], [0.5, -0.25], atol=1e-9)
+    with pytest.raises(CommandError, match="descan_reference"):
+        call_command(
+            "analyze",
+            str(path),
+            "--analysis",
+            "com",
+            *args[:-2],
+            "--param",
+            "descan_reference=[1, 2]",
+            "--quiet",
+        )
+
+
+def test_ssb_takes_the_pixel_sizes_from_a_nexus_file(
+    data: np.ndarray, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.core.analyses.numpy_reference import ssb_reference
+
+    path = tmp_path / "calibrated.nxs"
+    with h5py.File(path, "w") as f:
+        group = f.create_group("entry/data")
+        group.attrs.update({"NX_class": "NXdata", "signal": "data", "axes": ["y", "x", "ky", "kx"]})
+        group["data"] = data
+        for name, n, step, units in [
+            ("y", NAV[0], 0.4, "Å"),
+            ("x", NAV[1], 0.4, "Å"),
+            ("ky", SIG[0], 1.5, "mrad"),
+            ("kx", SIG[1], 1.5, "mrad"),
+        ]:
+            group[name] = np.arange(n) * step
+            group[name].attrs["units"] = units
+    out = tmp_path / "ssb.npz"
+    beam = ["beam_energy=300", "convergence_angle=12", "cx=29.5", "cy=12.5"]
+    line = analyze(
+        str(path),
+        "--analysis",
+        "ssb",
+        *[a for p in beam for a in ("--param", p)],
+        "--out",
+        str(out),
+        capsys=capsys,
+    )
+    assert line["results"] == {"phase": list(NAV), "amplitude": list(NAV), "complex": list(NAV)}
+    params = {"beam_energy": 300, "convergence_angle": 12, "cx": 29.5, "cy": 12.5}
+    want = ssb_reference(data, None, **params, scan_step=0.04, detector_pixel=1.5)
+    with np.load(out) as saved:
+        np.testing.assert_allclose(saved["phase"], want["phase"], rtol=0, atol=1e-5)
+    # a file without axes: the scan step must be given
+    np.save(tmp_path / "bare.npy", data)
+    with pytest.raises(CommandError, match="scan_step: is required: give the scan step in nm"):
+        call_command(
+            "analyze",
+            str(tmp_path / "bare.npy"),
+            "--analysis",
+            "ssb",
+            "--quiet",
+            *[a for p in beam for a in ("--param", p)],
+            "--param",
+            "detector_pixel=1.5",
+        )

@@ -18,11 +18,6 @@ from apps.core.io.corrected import CorrectedPartition
 NAV, SIG = (6, 7), (12, 10)
 
 
-@pytest.fixture(autouse=True)
-def _plain_http() -> None:
-    return None
-
-
 @pytest.fixture
 def scan(tmp_path: Path) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
     rng = np.random.default_rng(3)

@@ -19,28 +19,18 @@ from apps.core import cluster
 from apps.core.analyses import make_analysis
 from apps.core.analyses.base import Analysis
 from apps.core.errors import CoreError, DataSetError, JobCancelled, ParameterError
-from apps.core.executor import (
-    DaskExecutor,
-    Executor,
-    InlineExecutor,
-    ThrottledCheck,
-    check_roi,
-)
+from apps.core.executor import DaskExecutor, Executor, InlineExecutor
 from apps.core.io import DataSet, open_dataset
 from apps.core.io.base import Partition
-from apps.core.io.raw import RawPartition, write_sidecar
+from apps.core.io.mapped import MappedPartition
+from apps.core.io.raw import write_sidecar
+from apps.core.runplan import ThrottledCheck, check_roi
 
 NAV, SIG = (7, 13), (33, 47)
 
 # Another local cluster (a developer's, a parallel run) may hold the default HTTP port.
 pytestmark = pytest.mark.filterwarnings("ignore:Port 8787 is already in use:UserWarning")
 DISK = {"shape": "disk", "cx": 29.3, "cy": 12.6, "r": 7.5}
-
-
-@pytest.fixture(autouse=True)
-def _plain_http() -> None:
-    # The project-wide autouse fixture needs pytest-django; the Core tests run without it.
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -108,13 +98,15 @@ def test_progress_grows_to_the_total_with_nan_where_partitions_are_missing(
     progress = Progress()
     run = executor.run(ds, virtual(ds), on_progress=progress)
     dones = [c[0] for c in progress.calls]
+    # the virtual image's rows are placed as each partition arrives (in any order): one
+    # progress report per partition, each showing the partitions in so far, whole
     assert len(dones) == 5 and dones == sorted(set(dones)) and dones[-1] == 91
     assert {c[1] for c in progress.calls} == {91}
     bounds = [(p.start, p.stop) for p in ds.partitions()]
     for done, _total, partial in progress.calls:
         finite = np.isfinite(partial.reshape(-1))
         assert finite.sum() == done
-        for lo, hi in bounds:  # each partition arrives whole
+        for lo, hi in bounds:
             assert finite[lo:hi].all() or not finite[lo:hi].any()
     np.testing.assert_allclose(run.results["intensity"], reference(data), rtol=1e-5)
 
@@ -183,7 +175,7 @@ def test_dask_raises_promptly_when_cancelled_after_the_first_progress(
     assert 1 <= len(progress.calls) < 30
 
 
-class SlowPartition(RawPartition):
+class SlowPartition(MappedPartition):
     """Reads one frame per tile, slowly, and logs every read to the file ``log``."""
 
     delay = 0.1
@@ -279,7 +271,7 @@ def test_a_truncated_file_fails_naming_the_file_and_partition(
     assert "too short" in message
 
 
-class BrokenPartition(RawPartition):
+class BrokenPartition(MappedPartition):
     """A partition whose storage fails in a way no reader foresaw."""
 
     def read(self, start: int, stop: int) -> np.ndarray:
@@ -471,3 +463,29 @@ def test_a_prepared_dask_run_uses_the_workers_asked_for_early(
     assert len(asked) == (1 if fresh else 2)
     workers = {str(w["name"]) for w in asked.ask(dask_executor.client)["workers"].values()}
     assert {r.worker for r in run.partitions} <= workers
+
+
+def test_partial_results_are_computed_only_when_a_callback_reads_them(tmp_path: Path) -> None:
+    """An FFT over the scan (iCoM, SSB) per merged partition would cost more than the data:
+    a progress report that does not read its partial results does not compute them."""
+    data, ds = scan(tmp_path, parts=5)
+    task = virtual(ds)
+    computed: list[int] = []
+    results = task.results
+
+    def counting(state: Any) -> dict[str, np.ndarray]:
+        computed.append(1)
+        return results(state)
+
+    task.results = counting  # type: ignore[method-assign]
+    read: list[np.ndarray] = []
+
+    def on_progress(done: int, total: int, partial: Any) -> None:
+        assert partial  # there are results, without computing them
+        if done == total:
+            read.append(np.array(partial["intensity"]))
+
+    run = InlineExecutor().run(ds, task, on_progress=on_progress)
+    assert len(computed) == 2  # the read in the last report, and the run's own results
+    np.testing.assert_array_equal(read[0], run.results["intensity"])
+    np.testing.assert_allclose(run.results["intensity"], reference(data), rtol=1e-5)

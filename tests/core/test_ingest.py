@@ -23,11 +23,6 @@ NODES = ("node-a", "node-b", "node-c")
 DISK = {"shape": "disk", "cx": 9.5, "cy": 7.0, "r": 5.0}
 
 
-@pytest.fixture(autouse=True)
-def _plain_http() -> None:
-    return None
-
-
 @pytest.fixture
 def data() -> np.ndarray:
     return np.random.default_rng(5).integers(0, 4000, (*NAV, *SIG)).astype(">u2")

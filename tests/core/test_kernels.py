@@ -8,12 +8,6 @@ import pytest
 from apps.core import kernels
 
 
-@pytest.fixture(autouse=True)
-def _plain_http() -> None:
-    # The project-wide autouse fixture needs pytest-django; the Core tests run without it.
-    return None
-
-
 def fold(tile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     c = tile.shape[1]
     total = np.zeros(c)

@@ -8,12 +8,6 @@ import pytest
 from apps.core import kernels, masks_jit
 
 
-@pytest.fixture(autouse=True)
-def _plain_http() -> None:
-    # The project-wide autouse fixture needs pytest-django; the Core tests run without it.
-    return None
-
-
 def product(
     data: np.ndarray, weights: np.ndarray, threads: int = 1, block: int | None = None
 ) -> np.ndarray:

@@ -10,13 +10,6 @@ from hypothesis import strategies as st
 from apps.core import masks
 from apps.core.masks import MaskStack
 
-
-@pytest.fixture(autouse=True)
-def _plain_http() -> None:
-    # The project-wide autouse fixture needs pytest-django; the Core tests run without it.
-    return None
-
-
 sig_shapes = st.tuples(st.integers(1, 24), st.integers(1, 24))
 # Centres and radii on a quarter-pixel grid hit pixel centres exactly (the boundary cases),
 # mixed with arbitrary floats; centres may lie outside the frame.

@@ -18,14 +18,8 @@ SIG = (33, 47)
 N = 91
 
 
-@pytest.fixture(autouse=True)
-def _plain_http() -> None:
-    # The project-wide autouse fixture needs pytest-django; the Core tests run without it.
-    return None
-
-
 class CountingPartition(Partition):
-    """A RawPartition's frames, counting the tiles read."""
+    """A MappedPartition's frames, counting the tiles read."""
 
     def __init__(self, inner: Partition) -> None:
         super().__init__(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 
 import pytest
@@ -28,3 +29,26 @@ def test_it_sets_the_maps_budgets_from_the_workers_memory_limit(
     assert (mapped, mapped_in) == (limit // 2, resident)
     # below dask's pause at 80 %: an idle worker, the budget and a tile of a quarter of it
     assert warmup.WORKER_BASE_BYTES + resident * 5 // 4 < 0.8 * limit
+
+
+@pytest.mark.parametrize(("status", "kept"), [("running", True), ("closing", False)])
+def test_a_heartbeat_failing_while_the_worker_closes_is_not_logged(
+    caplog: pytest.LogCaptureFixture, status: str, kept: bool
+) -> None:
+    """Ctrl-C on `manage.py serve` closed workers with a heartbeat in flight: dask logged its
+    failure with a traceback. A running worker's failure (a lost scheduler) is still logged."""
+    from distributed.core import Status
+
+    worker = SimpleNamespace(status=Status(status))
+    logger = logging.getLogger("distributed.worker")
+    quiet = warmup.ClosingHeartbeats(worker)
+    logger.addFilter(quiet)
+    try:
+        with caplog.at_level(logging.ERROR, logger="distributed.worker"):
+            logger.error("Failed to communicate with scheduler during heartbeat.")
+            logger.error("another failure")
+    finally:
+        logger.removeFilter(quiet)
+    messages = [r.getMessage() for r in caplog.records]
+    assert ("Failed to communicate with scheduler during heartbeat." in messages) is kept
+    assert "another failure" in messages

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from apps.core.errors import CoreError
-from apps.core.io.raw import RawPartition
+from apps.core.io.mapped import MappedPartition
 from apps.core.watch import PartitionWatch, Submitted
 
 
-def partition(index: int, nodes: tuple[str, ...] = ()) -> RawPartition:
-    return RawPartition(
+def partition(index: int, nodes: tuple[str, ...] = ()) -> MappedPartition:
+    return MappedPartition(
         path="/data/scan.raw",
         offset=0,
         index=index,

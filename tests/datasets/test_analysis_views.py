@@ -1,4 +1,4 @@
-"""The analysis page view and the one-frame endpoint (apps/datasets/analysis_views.py)."""
+"""The analysis page view and the one-frame endpoint (apps/jobs/views/analysis.py)."""
 
 from __future__ import annotations
 

@@ -18,6 +18,10 @@ DATASET_KEYS = {
     "format",
     "path",
     "calibration",
+    "pixel_size",
+    "beam_energy",
+    "convergence_angle",
+    "calibrated",
     "params",
     "nav_shape",
     "sig_shape",
@@ -29,6 +33,11 @@ DATASET_KEYS = {
     "created",
     "url",
     "page",
+    "thumbnails",
+    "notes",
+    "tags",
+    "annotations",
+    "metadata",
 }
 
 
@@ -41,7 +50,8 @@ def test_it_lists_visible_datasets(users, dataset, client_for):
     for user in (users.owner, users.member, users.staff):
         data = client_for(user).get("/api/datasets/").json()
         assert [d["id"] for d in data["datasets"]] == [dataset.pk]
-    assert client_for(users.outsider).get("/api/datasets/").json() == {"datasets": []}
+    empty = client_for(users.outsider).get("/api/datasets/").json()
+    assert empty["datasets"] == [] and empty["count"] == 0
     assert client_for(None).get("/api/datasets/").status_code == 401
 
 

@@ -11,14 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from apps.core.errors import DataSetError
 from apps.datasets.models import Dataset
 
 MERLIN = [
     # (file inside the unpacked zips, params, nav_shape, sig_shape, dtype)
     ("Merlin_Single_Quad/Single_9_Frame_CounterDepth_1_Rows_256.mib", {}, [9], [256, 256], "|u1"),
     ("Merlin_Single_Quad/Single_9_Frame_CounterDepth_6_Rows_256.mib", {}, [9], [256, 256], "|u1"),
-    ("Merlin_Single_Quad/Single_9_Frame_CounterDepth_12_Rows_256.mib", {}, [9], [256, 256], ">u2"),
-    ("Merlin_Single_Quad/Single_9_Frame_CounterDepth_24_Rows_256.mib", {}, [9], [256, 256], ">u4"),
+    ("Merlin_Single_Quad/Single_9_Frame_CounterDepth_12_Rows_256.mib", {}, [9], [256, 256], "<u2"),
+    ("Merlin_Single_Quad/Single_9_Frame_CounterDepth_24_Rows_256.mib", {}, [9], [256, 256], "<u4"),
     (
         "Merlin_Single_Quad/Single_1_Frame_CounterDepth_1_Rows_256RAW.mib",
         {},
@@ -26,8 +27,8 @@ MERLIN = [
         [256, 256],
         "|u1",
     ),
-    ("Merlin_Single_Quad/Quad_9_Frame_CounterDepth_12_Rows_256.mib", {}, [9], [512, 512], ">u2"),
-    ("Merlin_Single_Quad/Quad_1_Frame_CounterDepth_24_Rows_256.mib", {}, [1], [512, 512], ">u4"),
+    ("Merlin_Single_Quad/Quad_9_Frame_CounterDepth_12_Rows_256.mib", {}, [9], [512, 512], "<u2"),
+    ("Merlin_Single_Quad/Quad_1_Frame_CounterDepth_24_Rows_256.mib", {}, [1], [512, 512], "<u4"),
     (
         "Merlin_navigation4x2_ROI/002_4x2_6bit_roi128.mib",
         {"nav_shape": [2, 4]},
@@ -41,7 +42,7 @@ MERLIN = [
         {},
         [2, 4],
         [64, 256],
-        ">u2",
+        "<u2",
     ),
 ]
 
@@ -120,3 +121,19 @@ def test_it_registers_corrections_inside_the_data_roots_only(users, data_root, c
     response = post(client, {**body, "params": {"gain": "../gain.npy"}})
     assert response.status_code == 400
     assert "gain" in response.json()["fields"]["params"]
+
+
+def test_a_merlin_dataset_registered_big_endian_still_opens(users, real_root, client_for):
+    """Catalogues from before e4c14b0 recorded Merlin's 16-bit pixels as '>u2'; the reader now
+    gives them little-endian. The byte order is the reader's choice: the row still opens, and
+    the same file with another layout is still refused."""
+    from apps.datasets.services import dataset_open
+
+    name = "Merlin_Single_Quad/Single_9_Frame_CounterDepth_12_Rows_256.mib"
+    created = post(client_for(users.owner), {"name": "m", "path": name}).json()
+    Dataset.objects.filter(pk=created["id"]).update(dtype=">u2")
+    ds = dataset_open(Dataset.objects.get(pk=created["id"]))
+    assert ds.dtype == np.dtype("<u2")
+    Dataset.objects.filter(pk=created["id"]).update(dtype=">u4")
+    with pytest.raises(DataSetError, match="changed since it was registered"):
+        dataset_open(Dataset.objects.get(pk=created["id"]))

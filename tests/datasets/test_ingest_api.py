@@ -1,6 +1,6 @@
 """Ingestion through the API, the dataset page and manage.py (jobs in a thread, inline executor).
 
-Three node folders under tmp_path stand in for three nodes on one machine.
+Three node folders under tmp_path stand in for three nodes on one machine (``nodes``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from django.core.management import CommandError, call_command
 from apps.datasets.models import Dataset
 from apps.datasets.services import dataset_register
 from apps.jobs.models import Job
-from tests.jobs.support import inline_executor, submit, wait_terminal  # noqa: F401
+from tests.jobs.support import NODES, submit, submit_ingest, wait_terminal
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -27,22 +27,6 @@ pytestmark = [
 ]
 
 NAV, SIG = (6, 8), (12, 10)
-NODES = ("node-a", "node-b", "node-c")
-
-
-@pytest.fixture
-def thread_runner(settings: Any) -> None:
-    settings.JOB_RUNNER = "thread"
-
-
-@pytest.fixture
-def nodes(settings: Any, tmp_path: Path, data_root: Path) -> dict[str, Path]:
-    roots = {n: tmp_path / "nodes" / n for n in NODES}
-    for r in roots.values():
-        r.mkdir(parents=True)
-    settings.DATA_NODES = {n: str(r) for n, r in roots.items()}
-    settings.INGEST_ROOT = tmp_path / "ingested"
-    return roots
 
 
 @pytest.fixture
@@ -60,21 +44,18 @@ def h5_dataset(users: SimpleNamespace, data_root: Path, data: np.ndarray) -> Dat
     )
 
 
-def ingest(client: Any, dataset: Dataset, **body: Any) -> Any:
-    return client.post(f"/api/datasets/{dataset.pk}/ingest/", body, content_type="application/json")
-
-
 def test_it_ingests_and_then_analyses_the_ingested_copy(
     users: SimpleNamespace, client_for: Any, h5_dataset: Dataset, nodes: dict, data: np.ndarray
 ) -> None:
     client = client_for(users.owner)
-    response = ingest(client, h5_dataset, partitions=6, replicas=2)
+    response = submit_ingest(client, h5_dataset, partitions=6, replicas=2)
     assert response.status_code == 202, response.content
     body = response.json()
     assert body["ws"] == f"/ws/jobs/{body['id']}/"
     job = wait_terminal(body["id"])
     assert job.status == "finished", job.error
-    assert job.analysis == "ingest" and job.frames_done == 2 * data.shape[0] * data.shape[1]
+    assert (job.kind, job.analysis) == ("ingest", "")
+    assert job.frames_done == 2 * data.shape[0] * data.shape[1]
     assert sorted((p["index"], p["worker"]) for p in job.partitions) == sorted(
         (i, NODES[(i + k) % 3]) for i in range(6) for k in range(2)
     )
@@ -102,16 +83,18 @@ def test_it_refuses_without_nodes_and_for_others(
     users: SimpleNamespace, client_for: Any, h5_dataset: Dataset, settings: Any
 ) -> None:
     settings.DATA_NODES = {}
-    response = ingest(client_for(users.owner), h5_dataset)
+    response = submit_ingest(client_for(users.owner), h5_dataset)
     assert response.status_code == 400 and "DATA_NODES" in response.json()["error"]
     settings.DATA_NODES = {"node-a": "/tmp/nowhere"}
-    assert ingest(client_for(users.outsider), h5_dataset).status_code == 404
-    assert ingest(client_for(users.member), h5_dataset).status_code == 403
-    bad = ingest(client_for(users.owner), h5_dataset, nodes=["node-z"], replicas=1)
+    assert submit_ingest(client_for(users.outsider), h5_dataset).status_code == 404
+    assert submit_ingest(client_for(users.member), h5_dataset).status_code == 403
+    bad = submit_ingest(client_for(users.owner), h5_dataset, nodes=["node-z"], replicas=1)
     assert bad.status_code == 400 and bad.json()["fields"] == {
         "nodes": "unknown node(s) node-z; DATA_NODES has node-a."
     }
-    assert ingest(client_for(users.owner), h5_dataset, replicas=2).json()["fields"]["replicas"]
+    assert submit_ingest(client_for(users.owner), h5_dataset, replicas=2).json()["fields"][
+        "replicas"
+    ]
     assert not Job.objects.exists()
 
 
@@ -178,7 +161,7 @@ def test_a_failed_ingestion_leaves_no_sidecar_and_a_rerun_finishes_it(
 
     monkeypatch.setattr(core_ingest, "write_partition", flaky)
     client = client_for(users.owner)
-    job = wait_terminal(ingest(client, h5_dataset, partitions=6).json()["id"])
+    job = wait_terminal(submit_ingest(client, h5_dataset, partitions=6).json()["id"])
     assert job.status == "failed"
     assert "partition 4 on node node-b: cannot write" in job.error
     h5_dataset.refresh_from_db()
@@ -187,7 +170,7 @@ def test_a_failed_ingestion_leaves_no_sidecar_and_a_rerun_finishes_it(
     assert not (nodes["node-a"].parent.parent / "ingested").exists() or not list(
         (nodes["node-a"].parent.parent / "ingested").glob("*.json")
     )
-    again = wait_terminal(ingest(client, h5_dataset, partitions=6).json()["id"])
+    again = wait_terminal(submit_ingest(client, h5_dataset, partitions=6).json()["id"])
     assert again.status == "finished", again.error
     assert sorted(p["index"] for p in again.partitions if p["written"]) == [4, 5]
     h5_dataset.refresh_from_db()

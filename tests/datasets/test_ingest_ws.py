@@ -10,19 +10,14 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from apps.accounts.services import token_create
-from apps.jobs import runner
+from apps.jobs import queue
 from libertem_site.asgi import application
-from tests.datasets.test_ingest_api import data, h5_dataset, nodes, thread_runner  # noqa: F401
-from tests.jobs.support import (  # noqa: F401 - fixtures are found by name
-    ORIGIN,
-    close_async_connections,
-    inline_executor,
-    wait_terminal,
-)
+from tests.datasets.test_ingest_api import data, h5_dataset  # noqa: F401 - the fixtures
+from tests.jobs.support import ORIGIN, submit_ingest, wait_terminal
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("inline_executor", "thread_runner", "close_async_connections"),
+    pytest.mark.usefixtures("inline_executor", "thread_runner"),
 ]
 
 
@@ -30,18 +25,14 @@ async def test_it_streams_ingestion_progress_and_the_end(
     users: Any,
     client_for: Any,
     h5_dataset: Any,  # noqa: F811 - the fixture
-    nodes: Any,  # noqa: F811 - the fixture
+    nodes: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     held: list[int] = []
-    real = runner.enqueue
-    monkeypatch.setattr(runner, "enqueue", lambda job_id, **kw: held.append(job_id))
+    real = queue.enqueue
+    monkeypatch.setattr(queue, "enqueue", held.append)
     response = await database_sync_to_async(
-        lambda: client_for(users.owner).post(
-            f"/api/datasets/{h5_dataset.pk}/ingest/",
-            {"partitions": 6},
-            content_type="application/json",
-        )
+        lambda: submit_ingest(client_for(users.owner), h5_dataset, partitions=6)
     )()
     job_id = response.json()["id"]
     token = await database_sync_to_async(lambda: token_create(user=users.owner, name="ws")[1])()

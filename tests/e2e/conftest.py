@@ -1,4 +1,4 @@
-"""Fixtures shared by the jobs, results, live and e2e tests (see tests/jobs/support.py)."""
+"""The services of the end-to-end tests: a dask cluster and a Celery worker, one per session."""
 
 import os
 import subprocess
@@ -9,30 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.jobs.support import (  # noqa: F401 - fixtures are found by name
-    close_async_connections,
-    data,
-    data_root,
-    dataset,
-    held_jobs,
-    inline_executor,
-    other_dataset,
-    thread_runner,
-)
+from tests.processes import local_cluster
 
 
 @pytest.fixture(scope="session")
 def dask_cluster() -> Iterator[object]:
     """Two dask worker processes on 127.0.0.1, shared by every test of the session."""
-    from distributed import LocalCluster
-
-    cluster = LocalCluster(
-        host="127.0.0.1",
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",
-    )
+    cluster = local_cluster()
     yield cluster
     cluster.close()
 
@@ -91,8 +74,3 @@ def celery_worker(
     worker.terminate()
     worker.wait(timeout=30)
     log.close()
-
-
-@pytest.fixture(autouse=True)
-def _close_async_connections(close_async_connections: None) -> None:  # noqa: F811
-    """See tests/jobs/support.py."""

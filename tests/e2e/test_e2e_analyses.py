@@ -15,7 +15,7 @@ import pytest
 from apps.core.analyses import make_analysis
 from apps.core.executor import DaskExecutor, InlineExecutor
 from apps.core.io import open_dataset
-from apps.jobs import compute
+from apps.jobs import executor as job_executor
 from tests.jobs.support import NAV, SIG, submit, wait_terminal
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("thread_runner")]
@@ -113,11 +113,11 @@ def test_it_runs_on_a_dask_cluster_with_two_worker_processes(
     users, client_for, dataset, data, dask_cluster
 ):
     executor = DaskExecutor(dask_cluster.scheduler_address)
-    compute.set_executor(executor)
+    job_executor.set_executor(executor)
     try:
         run = run_through_api(client_for(users.member), dataset, "virtual", PARAMS["virtual"])
     finally:
-        compute.set_executor(None)
+        job_executor.set_executor(None)
         executor.close()
     np.testing.assert_allclose(
         run["arrays"]["intensity"], numpy_reference("virtual", data)["intensity"], rtol=1e-5

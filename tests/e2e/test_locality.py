@@ -1,5 +1,5 @@
 """Data locality on a real cluster: a ``dask scheduler`` and three ``dask worker --name node-x``
-processes on 127.0.0.1, each node with its own storage folder under tmp_path.
+processes on 127.0.0.1, each node with its own storage folder (the ``nodes`` fixture).
 
 Ingest an HDF5 dataset through the API, then check where every file lies, that ``virtual`` and
 ``com`` match numpy and ran each partition on the node holding it; replicas survive a stopped
@@ -30,9 +30,9 @@ from apps.core.cluster import worker_names
 from apps.core.executor import DaskExecutor
 from apps.datasets.models import Dataset
 from apps.datasets.services import dataset_register
-from apps.jobs import compute
+from apps.jobs import executor as job_executor
 from apps.jobs.models import Job
-from tests.jobs.support import submit, wait_terminal
+from tests.jobs.support import NODES, submit, submit_ingest, wait_terminal
 
 pytestmark = [
     pytest.mark.slow,
@@ -41,7 +41,6 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-NODES = ("node-a", "node-b", "node-c")
 NAV, SIG = (24, 32), (32, 32)  # 1.5 MiB of uint16
 DISK = {"shape": "disk", "cx": 15.5, "cy": 14.0, "r": 9.0}
 
@@ -68,7 +67,8 @@ class Cluster:
             "scheduler",
         )
         deadline = time.monotonic() + 30
-        while not self.file.exists():
+        # The scheduler writes its file after creating it: read until it is whole.
+        while not (self.file.exists() and self.file.read_text().rstrip().endswith("}")):
             assert time.monotonic() < deadline, "the dask scheduler did not start"
             time.sleep(0.05)
         self.address = json.loads(self.file.read_text())["address"]
@@ -124,14 +124,14 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     try:
         yield c
     finally:
-        compute.close_executor()
+        job_executor.close_executor()
         c.close()
 
 
 def connect(cluster: Cluster, names: tuple[str, ...] = NODES) -> DaskExecutor:
     executor = DaskExecutor(cluster.address)
     executor.client.wait_for_workers(len(names), timeout=60)
-    old = compute.set_executor(executor)
+    old = job_executor.set_executor(executor)
     if old is not None:
         old.close()
     return executor
@@ -145,13 +145,11 @@ def wait_gone(executor: DaskExecutor, name: str) -> None:
 
 
 @pytest.fixture
-def nodes(settings: Any, tmp_path: Path) -> dict[str, Path]:
-    roots = {n: tmp_path / "storage" / n for n in NODES}
-    for r in roots.values():
-        r.mkdir(parents=True)
-    settings.DATA_NODES = {n: str(r) for n, r in roots.items()}
-    settings.INGEST_ROOT = tmp_path / "ingested"
-    return roots
+def executor(cluster: Cluster) -> DaskExecutor:
+    """All three nodes started, and jobs computing on them."""
+    for n in NODES:
+        cluster.start(n)
+    return connect(cluster)
 
 
 @pytest.fixture
@@ -168,11 +166,20 @@ def h5_dataset(owner: Any, data_root: Path, data: np.ndarray, name: str) -> Data
 
 
 def ingest(client: Any, dataset: Dataset, **body: Any) -> Job:
-    response = client.post(
-        f"/api/datasets/{dataset.pk}/ingest/", body, content_type="application/json"
-    )
+    response = submit_ingest(client, dataset, **body)
     assert response.status_code == 202, response.content
     return wait_terminal(response.json()["id"], timeout=60)
+
+
+def ingested(
+    client: Any, owner: Any, data_root: Path, data: np.ndarray, name: str, **body: Any
+) -> tuple[Dataset, Job]:
+    """A new HDF5 dataset ingested onto the nodes: its row (now ingested) and the finished job."""
+    dataset = h5_dataset(owner, data_root, data, name)
+    job = ingest(client, dataset, **body)
+    assert job.status == "finished", job.error
+    dataset.refresh_from_db()
+    return dataset, job
 
 
 def result(client: Any, job: Job, name: str) -> np.ndarray:
@@ -206,15 +213,10 @@ def test_it_ingests_onto_the_nodes_and_computes_where_the_data_is(
     data: np.ndarray,
     nodes: dict[str, Path],
     cluster: Cluster,
+    executor: DaskExecutor,
 ) -> None:
-    for n in NODES:
-        cluster.start(n)
-    connect(cluster)
     client = client_for(users.owner)
-    dataset = h5_dataset(users.owner, data_root, data, "scan")
-    job = ingest(client, dataset, partitions=6)
-    assert job.status == "finished", job.error
-    dataset.refresh_from_db()
+    dataset, job = ingested(client, users.owner, data_root, data, "scan", partitions=6)
     assert dataset.status == "ready"
     sidecar = json.loads(Path(dataset.path).read_text())
     assert [p["nodes"] for p in sidecar["partitions"]] == [[NODES[i % 3]] for i in range(6)]
@@ -259,13 +261,15 @@ def test_it_ingests_onto_the_nodes_and_computes_where_the_data_is(
     with pytest.raises(CommandError, match="1 partition copies of scan are not intact"):
         call_command("verify", str(dataset.pk), stdout=out)
     assert "partition 5 on node-c: corrupt" in out.getvalue()
-    failed = wait_terminal(submit(client, dataset, "virtual", DISK).json()["id"])
+    # (the same job again would be answered from the cache, by the intact copies' result:
+    # the node copies are the ingestion's, checked by their recorded hashes, not stat-ed)
+    failed = wait_terminal(submit(client, dataset, "virtual", DISK, reuse=False).json()["id"])
     assert failed.status == "failed"
     assert "partition 5 (frames" in failed.error and "on node node-c is corrupt" in failed.error
 
     # A stopped node: its unreplicated partitions fail the job by name, never read elsewhere.
     cluster.stop("node-b")
-    wait_gone(compute.get_executor(), "node-b")  # type: ignore[arg-type]
+    wait_gone(executor, "node-b")
     lost = wait_terminal(submit(client, dataset, "sum").json()["id"])
     assert lost.status == "failed"
     assert "partition 1 (frames" in lost.error and "node(s) node-b, and none" in lost.error
@@ -278,15 +282,10 @@ def test_replicas_keep_jobs_running_when_a_node_stops(
     data: np.ndarray,
     nodes: dict[str, Path],
     cluster: Cluster,
+    executor: DaskExecutor,
 ) -> None:
-    for n in NODES:
-        cluster.start(n)
-    executor = connect(cluster)
     client = client_for(users.owner)
-    dataset = h5_dataset(users.owner, data_root, data, "twice")
-    job = ingest(client, dataset, partitions=6, replicas=2)
-    assert job.status == "finished", job.error
-    dataset.refresh_from_db()
+    dataset, _ = ingested(client, users.owner, data_root, data, "twice", partitions=6, replicas=2)
     assert holders(dataset) == {i: [NODES[i % 3], NODES[(i + 1) % 3]] for i in range(6)}
     cluster.stop("node-a")
     wait_gone(executor, "node-a")
@@ -314,10 +313,7 @@ def test_an_interrupted_ingestion_leaves_no_sidecar_and_a_rerun_reuses_finished_
     connect(cluster)
     client = client_for(users.owner)
     dataset = h5_dataset(users.owner, data_root, data, "halfway")
-    response = client.post(
-        f"/api/datasets/{dataset.pk}/ingest/", {"partitions": 6}, content_type="application/json"
-    )
-    job_id = response.json()["id"]
+    job_id = submit_ingest(client, dataset, partitions=6).json()["id"]
     # node-a and node-b finish their four partitions; node-c is still writing its first
     deadline = time.monotonic() + 30
     while (
@@ -354,3 +350,62 @@ def test_an_interrupted_ingestion_leaves_no_sidecar_and_a_rerun_reuses_finished_
     np.testing.assert_allclose(
         result(client, done, "intensity"), reference_virtual(data), rtol=1e-5
     )
+
+
+def test_copies_follow_their_dataset_on_the_nodes(
+    users: SimpleNamespace,
+    client_for: Any,
+    data_root: Path,
+    data: np.ndarray,
+    nodes: dict[str, Path],
+    cluster: Cluster,
+    executor: DaskExecutor,
+) -> None:
+    def files(node: str) -> list[str]:
+        return sorted(
+            str(p.relative_to(nodes[node])) for p in nodes[node].rglob("*") if p.is_file()
+        )
+
+    client = client_for(users.owner)
+    dataset, _ = ingested(client, users.owner, data_root, data, "moving", partitions=6)
+    # Ingested again on two nodes, by free space (measured by a task on each node).
+    again = ingest(
+        client, dataset, partitions=4, nodes=["node-a", "node-c"], placement="free-space"
+    )
+    assert again.status == "finished", again.error
+    dataset.refresh_from_db()
+    assert {n for nodes_ in holders(dataset).values() for n in nodes_} == {"node-a", "node-c"}
+
+    def folders() -> set[str]:
+        return {f.split("/")[0] for n in ("node-a", "node-b", "node-c") for f in files(n)}
+
+    # the old layout's copies go just after the finish, on every node (node-a and node-c keep
+    # only the new layout's folder)
+    deadline = time.monotonic() + 30
+    while folders() != {Path(dataset.path).stem}:
+        assert time.monotonic() < deadline, f"the nodes still hold {sorted(folders())}"
+        time.sleep(0.05)
+    assert not files("node-b")
+    np.testing.assert_allclose(
+        result(
+            client,
+            wait_terminal(submit(client, dataset, "virtual", DISK).json()["id"]),
+            "intensity",
+        ),
+        reference_virtual(data),
+        rtol=1e-5,
+    )
+
+    # Deleted while node-c is down: node-a's copies go, node-c's are named.
+    cluster.stop("node-c")
+    wait_gone(executor, "node-c")
+    kept = files("node-c")
+    reply = client.delete(f"/api/datasets/{dataset.pk}/")
+    assert reply.status_code == 200
+    lines = reply.json()["not_removed"]
+    assert len(lines) == len(kept) // 2  # a partition file and its .sha256 each
+    assert all(
+        " on node node-c: node node-c is not a running dask worker" in line for line in lines
+    )
+    assert files("node-a") == [] and files("node-c") == kept
+    assert not Path(dataset.path).exists()

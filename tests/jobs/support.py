@@ -1,4 +1,5 @@
-"""Shared fixtures of the jobs, results, live and e2e tests (imported by their conftest.py).
+"""Catalogue and job fixtures of the portal tests (a plugin registered by tests/conftest.py),
+and the helpers that submit jobs and wait for them.
 
 Users: owner and member share the group "lab"; outsider does not; staff sees everything.
 Datasets are small .npy / raw files under a per-test data root, registered through the
@@ -7,6 +8,7 @@ catalogue's own service.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,19 +18,37 @@ from typing import Any
 import numpy as np
 import pytest
 from django.contrib.auth.models import User
-from django.db import connections
 from django.test import Client
 
 from apps.core.executor import Executor, InlineExecutor
 from apps.datasets.folders import folder_declare
 from apps.datasets.models import Dataset
 from apps.datasets.services import dataset_register
-from apps.jobs import compute, runner
+from apps.jobs import executor as job_executor
+from apps.jobs import queue
 from apps.jobs.models import Job
 
 NAV = (6, 8)
 SIG = (16, 12)
 ORIGIN = (b"origin", b"http://127.0.0.1")
+NODES = ("node-a", "node-b", "node-c")
+
+
+async def ws_close_code(ws: Any, timeout: float = 10) -> int | None:
+    """Connect ``ws`` (a WebsocketCommunicator): None when the server streams the job (its
+    ``status`` comes first; then disconnected), else the code it closed the socket with.
+
+    A refused handshake fails: the server accepts every socket before closing it, because a
+    browser only sees the close code of an accepted one.
+    """
+    connected, _ = await ws.connect(timeout=timeout)
+    assert connected, "the handshake was refused: a browser would see 1006, not a close code"
+    first = await ws.receive_output(timeout=timeout)
+    if first["type"] == "websocket.close":
+        return int(first["code"])
+    assert json.loads(first["text"])["type"] == "status"
+    await ws.disconnect()
+    return None
 
 
 @pytest.fixture
@@ -39,6 +59,21 @@ def data_root(db: None, settings: Any, tmp_path: Path) -> Path:
     settings.DATA_ROOTS = [root.resolve()]
     folder_declare(path=str(root), open_to_all=True)
     return root
+
+
+@pytest.fixture
+def nodes(settings: Any, tmp_path: Path, data_root: Path) -> dict[str, Path]:
+    """Three storage folders under ``tmp_path/nodes`` stand in for three nodes on one machine.
+
+    After ``data_root``, which may reset ``DATA_NODES``; ingested sidecars go to
+    ``tmp_path/ingested``.
+    """
+    roots = {n: tmp_path / "nodes" / n for n in NODES}
+    for root in roots.values():
+        root.mkdir(parents=True)
+    settings.DATA_NODES = {n: str(r) for n, r in roots.items()}
+    settings.INGEST_ROOT = tmp_path / "ingested"
+    return roots
 
 
 def frames(nav: tuple[int, ...] = NAV, sig: tuple[int, int] = SIG, *, seed: int = 0) -> np.ndarray:
@@ -82,9 +117,9 @@ def raw_dataset(owner: User, root: Path, data: np.ndarray, name: str = "raw") ->
 def inline_executor() -> Iterator[Executor]:
     """Jobs compute in the driver's thread (fast, deterministic)."""
     executor = InlineExecutor()
-    old = compute.set_executor(executor)
+    old = job_executor.set_executor(executor)
     yield executor
-    compute.set_executor(old)
+    job_executor.set_executor(old)
 
 
 @pytest.fixture
@@ -97,8 +132,8 @@ def thread_runner(settings: Any) -> None:
 def held_jobs(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     """Submitted jobs wait until ``release()``: a websocket can join before the job starts."""
     held: list[int] = []
-    real = runner.enqueue
-    monkeypatch.setattr(runner, "enqueue", held.append)
+    real = queue.enqueue
+    monkeypatch.setattr(queue, "enqueue", held.append)
 
     def release() -> None:
         for job_id in held:
@@ -147,14 +182,7 @@ def submit(
     return client.post("/api/jobs/", body, content_type="application/json")
 
 
-@pytest.fixture
-def close_async_connections() -> Iterator[None]:
-    """After an async test, close the database connection of asgiref's sync thread.
-
-    ``database_sync_to_async`` runs in one long-lived thread; on PostgreSQL its open
-    connection would keep pytest-django from dropping the test database at the end.
-    """
-    yield
-    from asgiref.sync import SyncToAsync
-
-    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+def submit_ingest(client: Client, dataset: Dataset, **body: Any) -> Any:
+    """POST an ingestion of ``dataset`` (``partitions``, ``replicas``, ``nodes``) to the API."""
+    url = f"/api/datasets/{dataset.pk}/ingest/"
+    return client.post(url, body, content_type="application/json")

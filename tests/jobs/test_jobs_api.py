@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from apps.core import ENGINE_VERSION
+from apps.core.analyses import declarations
 from apps.jobs.models import Job, Mask
 from apps.results.models import Result
 from apps.results.store import results_save
@@ -122,6 +124,14 @@ def test_it_counts_the_roi_frames_as_the_total(users, client_for, dataset):
     assert (job.roi, job.frames_total) == (roi, 6)
 
 
+def test_it_counts_the_frames_of_every_pass_as_the_total(users, client_for, dataset):
+    roi = {"shape": "rect", "y": 1, "x": 1, "height": 2, "width": 3}
+    params = {"cx": 5, "cy": 7, "ro": 5, "clusters": 2}
+    response = submit(client_for(users.owner), dataset, "cluster", params, roi=roi)
+    assert response.status_code == 202, response.json()
+    assert Job.objects.get(pk=response.json()["id"]).frames_total == 2 * 6  # features, means
+
+
 @pytest.mark.parametrize(
     ("who", "status"), [("owner", 200), ("staff", 200), ("member", 403), ("outsider", 404)]
 )
@@ -169,8 +179,16 @@ def test_it_answers_409_for_every_ended_job(users, client_for, dataset, status, 
 
 
 def test_it_describes_the_analyses(users, client_for):
-    names = [a["name"] for a in client_for(users.member).get("/api/analyses/").json()["analyses"]]
-    assert set(names) == {"sum", "pick", "virtual", "com", "radial", "masks"}
+    """The listing is the Core's declarations, as JSON, in menu order."""
+    listed = client_for(users.member).get("/api/analyses/").json()["analyses"]
+    builtin = {"source": "builtin", "version": ENGINE_VERSION}  # (a plugin's: tests/examples)
+    described = [d.as_json() | {"origin": builtin} for d in declarations()]
+    assert listed == json.loads(json.dumps(described))
+    names = [a["name"] for a in listed]
+    assert names[:6] == ["sum", "pick", "virtual", "com", "radial", "masks"]
+    com = listed[names.index("com")]
+    rotation = next(p for p in com["modes"][0]["params"] if p["name"] == "scan_rotation")
+    assert (rotation["unit"], rotation["default"]) == ("deg", 0.0)
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from apps.core import ENGINE_VERSION
 from apps.core.analyses import make_analysis
 from apps.core.executor import InlineExecutor
 from apps.core.io import open_dataset
-from apps.jobs import compute, driver
+from apps.jobs import driver
+from apps.jobs import executor as job_executor
 from apps.jobs.models import Job
 from apps.results.models import Result
 from apps.results.store import StaleAttempt, result_array, results_save
@@ -63,11 +65,11 @@ class BrokenExecutor(InlineExecutor):
 @pytest.fixture
 def executor():
     def use(ex: Any) -> Any:
-        compute.set_executor(ex)
+        job_executor.set_executor(ex)
         return ex
 
     yield use
-    compute.set_executor(None)
+    job_executor.set_executor(None)
 
 
 def test_it_runs_a_job_to_finished(users, client_for, dataset, data, inline_executor):
@@ -175,15 +177,15 @@ def test_the_executor_is_prepared_before_the_claim_and_none_is_started_for_it(us
 
     claimed: list[str] = []
     job = Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum", status="cancelled")
-    old = compute.set_executor(None)
+    old = job_executor.set_executor(None)
     try:
         driver.run_job(job.pk)  # not queued: nothing to run, and no cluster started for it
-        assert compute.current_executor() is None
-        compute.set_executor(Preparing())
+        assert job_executor.current_executor() is None
+        job_executor.set_executor(Preparing())
         job = Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum")
         driver.run_job(job.pk)
     finally:
-        compute.set_executor(old)
+        job_executor.set_executor(old)
     assert claimed == ["queued"]
     assert Job.objects.get(pk=job.pk).status == "finished"
 
@@ -245,9 +247,7 @@ def test_the_final_progress_report_is_published_and_left_to_the_finish_to_write(
     from apps.jobs import progress
 
     sent: list[dict[str, Any]] = []
-    monkeypatch.setattr(
-        progress, "publish", lambda job_id, message, binary=None: sent.append(message)
-    )
+    monkeypatch.setattr(progress, "publish", lambda message, binary=None: sent.append(message))
     job = driver.job_claim(
         Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum").pk
     )
@@ -271,9 +271,7 @@ def test_no_preview_is_sent_when_the_result_is_due_within_an_interval(
 
     settings.JOB_PROGRESS_INTERVAL = 0.1
     sent: list[dict[str, Any]] = []
-    monkeypatch.setattr(
-        progress, "publish", lambda job_id, message, binary=None: sent.append(message)
-    )
+    monkeypatch.setattr(progress, "publish", lambda message, binary=None: sent.append(message))
     job = driver.job_claim(
         Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum").pk
     )
@@ -300,7 +298,7 @@ def test_the_thread_runner_handles_its_database_connection_as_a_request_does(
 
     from django.db import connection
 
-    from apps.jobs import runner
+    from apps.jobs import queue
 
     jobs: list[Job] = []
     seen: list[Any] = []
@@ -309,7 +307,7 @@ def test_the_thread_runner_handles_its_database_connection_as_a_request_does(
         # one after the other: a queued second job would be started by the first one's end
         for _ in "ab":
             jobs.append(Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum"))
-            runner._run_in_thread(jobs[-1].pk)
+            queue._run_in_thread(jobs[-1].pk)
             seen.append(connection.connection)
 
     thread = threading.Thread(target=two_jobs)
@@ -338,3 +336,7 @@ def test_the_json_of_a_job_lists_results_only_once_it_finished(users, dataset, i
     driver.run_job(job.pk)
     job.refresh_from_db()
     assert sorted(r["name"] for r in job_json(job)["results"]) == ["max", "mean", "sum"]
+    # The code that made them: the portal's engine (a plugin's: tests/plugins).
+    provenance = job_json(job)["provenance"]
+    assert (provenance["source"], provenance["version"]) == ("builtin", ENGINE_VERSION)
+    assert (provenance["analysis"], provenance["executor"]) == ("sum", "inline")

@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.core.errors import ParameterError
 from apps.datasets.services import dataset_register
-from apps.jobs import driver, scheduling
+from apps.jobs import driver, queue
 from apps.jobs.models import Job
 from apps.jobs.services import mask_upload
 from tests.jobs.support import submit, wait_terminal
@@ -40,7 +40,7 @@ def test_it_keeps_jobs_over_the_limit_queued_with_their_place(
     assert client.get(f"/api/jobs/{ids[3]}/").json()["queue"]["place"] == 2
     assert client.get(f"/api/jobs/{ids[0]}/").json()["queue"] is None
     page = client.get(f"/jobs/{ids[3]}/").content.decode()
-    assert "place 2 among your queued jobs" in page
+    assert '<strong id="job-queue-place">2nd</strong> in your queue' in page
 
 
 def test_the_limit_is_per_user(users, client_for, dataset, held_jobs, limit):
@@ -57,7 +57,8 @@ def test_it_starts_the_next_queued_job_when_one_ends(
 ):
     settings.MAX_RUNNING_JOBS_PER_USER = 1
     client = client_for(users.owner)
-    ids = [submit(client, dataset, "sum").json()["id"] for _ in range(5)]
+    # reuse: false, or the later ones would copy the first's results at once
+    ids = [submit(client, dataset, "sum", reuse=False).json()["id"] for _ in range(5)]
     jobs = [wait_terminal(job_id) for job_id in ids]
     assert [j.status for j in jobs] == ["finished"] * 5
     # never two at once: each started after the previous one finished
@@ -70,14 +71,14 @@ def test_dispatch_hands_out_only_what_fits_and_asks_once_when_nothing_waits(
     users, client_for, dataset, held_jobs, limit, django_assert_num_queries
 ):
     with django_assert_num_queries(1):  # a job's end with nothing queued: one question
-        assert scheduling.jobs_dispatch(users.owner.pk) == []
+        assert queue.jobs_dispatch(users.owner.pk) == []
     client = client_for(users.owner)
     ids = [submit(client, dataset, "sum").json()["id"] for _ in range(3)]
-    assert scheduling.jobs_dispatch(users.owner.pk) == ids[:2]
+    assert queue.jobs_dispatch(users.owner.pk) == ids[:2]
     driver.job_claim(ids[0])
-    assert scheduling.jobs_dispatch(users.owner.pk) == [ids[1]]  # one slot is taken
+    assert queue.jobs_dispatch(users.owner.pk) == [ids[1]]  # one slot is taken
     driver.job_claim(ids[1])
-    assert scheduling.jobs_dispatch(users.owner.pk) == []  # both are
+    assert queue.jobs_dispatch(users.owner.pk) == []  # both are
 
 
 def test_it_reruns_a_job_with_the_same_parameters(users, client_for, dataset, inline_executor):

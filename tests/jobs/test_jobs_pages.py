@@ -55,6 +55,21 @@ def test_it_shows_the_job_page_to_those_who_may_see_it(users, client_for, job, w
         assert "js/job.js" in html
 
 
+def test_the_job_page_says_which_code_computed_the_results(users, client_for, job):
+    html = client_for(users.owner).get(f"/jobs/{job.pk}/").content.decode()
+    assert 'id="job-provenance"' not in html  # not recorded (a job before provenance)
+    sha = "f35ba742e46ed9dee32e498866a7e4ec2b7d6f33914ad921f99bbd2442fc2c82"
+    job.provenance = {"source": "plugin", "distribution": "portal-plugin-x", "version": "2.1"}
+    job.provenance |= {"sha256": sha, "entry_point": "x = portal_plugin_x:X"}
+    job.save()
+    html = client_for(users.owner).get(f"/jobs/{job.pk}/").content.decode()
+    assert "the plugin portal-plugin-x 2.1" in html and f'title="{sha}"' in html
+    job.provenance = {"source": "builtin", "version": "0.1.0"}
+    job.save()
+    html = client_for(users.owner).get(f"/jobs/{job.pk}/").content.decode()
+    assert "Computed by the portal 0.1.0" in html
+
+
 @pytest.mark.parametrize("url", ["/", "/jobs/", "/jobs/{id}/"])
 def test_it_sends_anonymous_users_to_the_login(client_for, job, url):
     response = client_for(None).get(url.format(id=job.pk))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import channels.consumer
@@ -12,15 +13,16 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
+from django.utils import timezone
 
 from apps.accounts.services import token_create
 from apps.core.executor import InlineExecutor
-from apps.jobs import compute
+from apps.jobs import executor as job_executor
 from apps.jobs.models import Job
-from apps.live.events import EVENT_TYPE, group_name
+from apps.live.events import CLOSE_NOT_FOUND, CLOSE_REVOKED, EVENT_TYPE, group_name
 from apps.results.store import partial_save
 from libertem_site.asgi import application
-from tests.jobs.support import ORIGIN, submit, wait_terminal
+from tests.jobs.support import ORIGIN, submit, wait_terminal, ws_close_code
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,7 +93,10 @@ async def test_it_closes_a_watching_socket_when_access_is_lost(users, job, unsha
         )
     else:
         await database_sync_to_async(job_share)(user=users.owner, job=job, shared=False)
-    assert await member.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}
+    assert await member.receive_output(timeout=5) == {
+        "type": "websocket.close",
+        "code": CLOSE_NOT_FOUND,
+    }
     # The owner keeps watching: the next event still reaches them.
     await get_channel_layer().group_send(
         group_name(job.pk), {"type": EVENT_TYPE, "message": {"type": "progress", "done": 1}}
@@ -104,12 +109,30 @@ async def test_it_closes_a_watching_socket_when_access_is_lost(users, job, unsha
 async def test_it_refuses_users_who_may_not_see_the_job(users, job, who):
     user = getattr(users, who) if who else None
     ws = await database_sync_to_async(connect_as)(user, job.pk)
-    assert await ws.connect() == (False, 4404)
+    assert await ws_close_code(ws) == CLOSE_NOT_FOUND
 
 
 async def test_it_refuses_a_missing_job(users):
     ws = await database_sync_to_async(connect_as)(users.staff, 999999)
-    assert await ws.connect() == (False, 4404)
+    assert await ws_close_code(ws) == CLOSE_NOT_FOUND
+
+
+async def test_it_closes_with_4401_when_the_token_is_revoked_during_the_connect(
+    users, job, monkeypatch
+):
+    """The token was valid for the authentication, revoked before the access check."""
+    from apps.accounts.models import ApiToken
+    from apps.portal import consumers
+
+    ws = await database_sync_to_async(connect_as)(users.owner, job.pk)
+    checked = consumers._visible_state
+
+    def revoked_first(user: Any, job_id: Any, token_hash: str | None) -> Any:
+        ApiToken.objects.filter(key_hash=token_hash).delete()
+        return checked(user, job_id, token_hash)
+
+    monkeypatch.setattr(consumers, "_visible_state", revoked_first)
+    assert await ws_close_code(ws) == CLOSE_REVOKED
 
 
 async def test_it_accepts_a_session_cookie(users, job):
@@ -144,6 +167,7 @@ async def test_it_catches_a_late_browser_up_with_the_latest_partial(users, job):
     assert partial == {
         "type": "partial",
         "id": job.pk,
+        "kind": "analysis",
         "name": "mean",
         "shape": [3, 4],
         "dtype": "float32",
@@ -183,7 +207,7 @@ async def test_it_streams_progress_partials_and_finished(
     # Every partition reports: so fast a job would otherwise end within one interval, with
     # no preview sent (the final result comes first).
     settings.JOB_PROGRESS_INTERVAL = 0
-    compute.set_executor(ManyPartitions())
+    job_executor.set_executor(ManyPartitions())
     try:
         response = await database_sync_to_async(
             lambda: submit(client_for(users.owner), dataset, "sum")
@@ -197,7 +221,7 @@ async def test_it_streams_progress_partials_and_finished(
         await ws.disconnect()
         await database_sync_to_async(wait_terminal)(job_id)
     finally:
-        compute.set_executor(None)
+        job_executor.set_executor(None)
     types = [m["type"] for m in messages if "type" in m]
     assert types[0] == "status"
     assert types[-1] == "finished"
@@ -214,6 +238,48 @@ async def test_it_streams_progress_partials_and_finished(
     finished = messages[-1]
     assert sorted(r["name"] for r in finished["results"]) == ["max", "mean", "sum"]
     assert finished["results"][0]["urls"]["npy"].startswith(f"/api/jobs/{job_id}/results/")
+
+
+async def test_a_requeue_by_the_reaper_sends_the_status_the_client_needs(
+    users, dataset, held_jobs, settings
+):
+    from apps.jobs import reaper
+
+    settings.JOB_HEARTBEAT_TIMEOUT = 60
+    settings.JOB_MAX_ATTEMPTS = 2
+
+    def stalled() -> Job:
+        stale = timezone.now() - timedelta(seconds=61)
+        return Job.objects.create(
+            owner=users.owner,
+            dataset=dataset,
+            analysis="sum",
+            status="running",
+            attempt=1,
+            frames_done=20,
+            frames_total=48,
+            started=stale,
+            heartbeat=stale,
+        )
+
+    job = await database_sync_to_async(stalled)()
+    ws = await database_sync_to_async(connect_as)(users.owner, job.pk)
+    assert (await ws.connect())[0]
+    assert (await receive_json(ws))["progress"] == {"done": 20, "total": 48}
+    report = await database_sync_to_async(reaper.reap)()
+    assert report.requeued == [job.pk]
+    message = await receive_json(ws)
+    await ws.disconnect()
+    error = "Attempt 1 stopped responding (no heartbeat for 60 s); queued to run again."
+    assert message == {
+        "type": "status",
+        "id": job.pk,
+        "kind": "analysis",
+        "status": "queued",
+        "progress": {"done": 0, "total": 48},
+        "error": error,
+    }
+    assert held_jobs.ids == [job.pk]
 
 
 async def _until_terminal(ws: WebsocketCommunicator) -> list[dict[str, Any]]:

@@ -27,15 +27,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.jobs.support import (  # noqa: F401 - fixtures are found by name
-    close_async_connections,
-    data,
-    data_root,
-    dataset,
-    held_jobs,
-)
-
-ROOT = Path(__file__).resolve().parent.parent.parent
+from tests.processes import ROOT, free_port, local_cluster
 
 # The reliability timings: short, so a lost worker is noticed within seconds.
 FAST_REAPER = {
@@ -50,12 +42,6 @@ FAST_REAPER = {
 BIG_NAV = (128, 64)
 BIG_SIG = (128, 128)
 DISK = {"shape": "disk", "cx": 64, "cy": 64, "r": 20}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class DaskProcesses:
@@ -223,16 +209,7 @@ def dask_processes(tmp_path: Path) -> Iterator[DaskProcesses]:
 @pytest.fixture
 def dask_cluster() -> Iterator[Any]:
     """Two single-threaded dask worker processes (with nannies that restart a killed one)."""
-    from distributed import LocalCluster
-
-    cluster = LocalCluster(
-        host="127.0.0.1",
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",
-        memory_limit="2GiB",
-    )
+    cluster = local_cluster(memory_limit="2GiB")
     yield cluster
     cluster.close()
 
@@ -249,7 +226,7 @@ def celery_processes(
     private_redis: RedisServer,
     dask_cluster: Any,
     tmp_path: Path,
-    data_root: Path,  # noqa: F811 - a fixture
+    data_root: Path,
 ) -> Iterator[Callable[..., subprocess.Popen]]:
     """``start(*args)`` starts a Celery process on the test database and data root; all stopped
     at the end."""
@@ -348,7 +325,7 @@ def write_big_raw(path: Path) -> np.ndarray:
 
 
 @pytest.fixture
-def big_dataset(db: None, users: SimpleNamespace, data_root: Path) -> SimpleNamespace:  # noqa: F811
+def big_dataset(db: None, users: SimpleNamespace, data_root: Path) -> SimpleNamespace:
     from apps.datasets.services import dataset_register
 
     path = data_root / "big.raw"
@@ -361,7 +338,7 @@ def big_dataset(db: None, users: SimpleNamespace, data_root: Path) -> SimpleName
 
 
 def send_run_job(url: str, job_id: int, task_id: str | None = None) -> None:
-    """Deliver ``run_job`` through the private broker (as ``runner.enqueue`` would)."""
+    """Deliver ``run_job`` through the private broker (as ``queue.enqueue`` would)."""
     from apps.jobs.tasks import run_job
     from libertem_site.celery import app
 
@@ -372,11 +349,6 @@ def send_run_job(url: str, job_id: int, task_id: str | None = None) -> None:
 def pause(pids: Iterator[int] | list[int], sig: int = signal.SIGSTOP) -> None:
     for pid in pids:
         os.kill(pid, sig)
-
-
-@pytest.fixture(autouse=True)
-def _close_async_connections(close_async_connections: None) -> None:  # noqa: F811
-    """See tests/jobs/support.py."""
 
 
 def portal_env(database_url: str, redis_url: str, scheduler: str, **extra: str) -> dict[str, str]:
@@ -390,14 +362,19 @@ def portal_env(database_url: str, redis_url: str, scheduler: str, **extra: str) 
         "JOB_RUNNER": "celery",
         "HTTPS": "0",
         "PYTHONUNBUFFERED": "1",
+        "THUMBNAILS_ON_REGISTER": "0",  # only the jobs a test starts
         **extra,
     }
 
 
 class WebProcess:
-    """``manage.py serve`` (Daphne) as the Procfile runs it, with a bounded connection pool."""
+    """``manage.py serve`` (Daphne) as the Procfile runs it, with a bounded connection pool.
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    Started, it waits until ``/healthz`` answers 200; with ``healthy=False`` (a test of an
+    unhealthy portal) the test waits with ``wait_for`` instead.
+    """
+
+    def __init__(self, env: dict[str, str], log: Path, *, healthy: bool = True) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -411,14 +388,19 @@ class WebProcess:
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while self.get("/healthz")[0] != 200:
+        if healthy:
+            self.wait_for("/healthz", 200)
+
+    def wait_for(self, path: str, status: int | None = None, timeout: float = 60) -> None:
+        """Until ``path`` answers, with ``status`` when one is given."""
+        deadline = time.monotonic() + timeout
+        while (answer := self.get(path, timeout=2)[0]) == 0 or status not in (None, answer):
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve did not start:\n{log.read_text()[-3000:]}")
+                raise RuntimeError(f"serve did not start:\n{self.log.read_text()[-3000:]}")
             time.sleep(0.2)
 
     def request(
-        self, method: str, path: str, token: str = "", body: Any = None
+        self, method: str, path: str, token: str = "", body: Any = None, *, timeout: float = 60
     ) -> tuple[int, bytes]:
         import urllib.error
         import urllib.request
@@ -430,15 +412,15 @@ class WebProcess:
         if payload is not None:
             request.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
                 return response.status, response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
         except OSError:
-            return 0, b""  # not listening (yet)
+            return 0, b""  # not listening (yet), or no answer within the timeout
 
-    def get(self, path: str, token: str = "") -> tuple[int, bytes]:
-        return self.request("GET", path, token)
+    def get(self, path: str, token: str = "", *, timeout: float = 60) -> tuple[int, bytes]:
+        return self.request("GET", path, token, timeout=timeout)
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -10,8 +10,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -21,20 +19,15 @@ import pytest
 from django.db import connection
 
 from apps.accounts.services import token_create
-from tests.jobs.support import inline_executor, submit, thread_runner, wait_terminal  # noqa: F401
-from tests.reliability.conftest import ROOT, WebProcess, portal_env
+from tests.jobs.support import submit, wait_terminal
+from tests.processes import run_manage
+from tests.reliability.conftest import WebProcess, portal_env
 
 pytestmark = [
     pytest.mark.services,
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("inline_executor", "thread_runner"),
 ]
-
-
-def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
-    )
 
 
 @pytest.fixture
@@ -75,7 +68,7 @@ def test_a_backup_restored_into_a_new_database_and_folder_serves_the_same_result
         "DATABASE_URL": f"{base}/{connection.settings_dict['NAME']}",
         "INGEST_ROOT": str(settings.INGEST_ROOT),
     }
-    done = manage(source_env, "backup", str(tmp_path / "backup"))
+    done = run_manage(source_env, "backup", str(tmp_path / "backup"))
     assert done.returncode == 0, done.stderr
     manifest = json.loads(done.stdout)
     assert manifest["ingest_root"] == str(settings.INGEST_ROOT.resolve())
@@ -94,11 +87,11 @@ def test_a_backup_restored_into_a_new_database_and_folder_serves_the_same_result
         SECRET_KEY="another-secret-key-for-the-restored-portal-0123456789",
         VAR_DIR=str(tmp_path / "var"),
     )
-    done = manage(env, "restore", str(tmp_path / "backup"))
+    done = run_manage(env, "restore", str(tmp_path / "backup"))
     assert done.returncode == 0, done.stderr
     assert f"1 ingested dataset(s) now point into {restored_root}" in done.stdout
     assert "SECRET_KEY differs" in done.stdout
-    again = manage(env, "restore", str(tmp_path / "backup"))  # never over a restored portal
+    again = run_manage(env, "restore", str(tmp_path / "backup"))  # never over a restored portal
     assert again.returncode == 1 and "is not empty" in again.stderr
 
     web = WebProcess(env, tmp_path / "web.log")

@@ -141,7 +141,7 @@ def test_terminated_connections_mid_ingestion_do_not_fail_it(
 ):
     from apps.core.executor import DaskExecutor
     from apps.datasets.models import Dataset
-    from apps.jobs import compute
+    from apps.jobs import executor as job_executor
 
     roots = {n: tmp_path / "storage" / n for n in ("node-0", "node-1")}
     for root in roots.values():
@@ -150,7 +150,7 @@ def test_terminated_connections_mid_ingestion_do_not_fail_it(
     settings.INGEST_ROOT = tmp_path / "ingested"
     settings.JOB_RUNNER = "thread"  # the driver runs in a thread of this process
     executor = DaskExecutor(dask_processes.address)
-    old = compute.set_executor(executor)
+    old = job_executor.set_executor(executor)
     terminator = Terminator(interval=0.3)  # spares this thread's connection, not the driver's
     workers = [w.pid for w in dask_processes.workers]
     pause(workers)  # the copies wait: the ingestion is surely running while sessions end
@@ -171,7 +171,7 @@ def test_terminated_connections_mid_ingestion_do_not_fail_it(
         job = wait_terminal(job_id, timeout=120)
     finally:
         ended = terminator.stop()
-        compute.set_executor(old)
+        job_executor.set_executor(old)
         executor.close()
     print(json.dumps({"sessions_ended_mid_ingestion": ended, "job": [job.status, job.attempt]}))
     assert ended >= 3, ended

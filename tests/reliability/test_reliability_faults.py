@@ -23,7 +23,8 @@ from channels.testing import WebsocketCommunicator
 
 from apps.accounts.services import token_create
 from apps.core.executor import DaskExecutor
-from apps.jobs import compute, driver
+from apps.jobs import driver
+from apps.jobs import executor as job_executor
 from apps.jobs.models import Job
 from apps.results.models import Result
 from tests.jobs.support import ORIGIN, submit, wait_status, wait_terminal
@@ -39,7 +40,7 @@ from tests.reliability.conftest import (
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-# Tests on Celery hold ``runner.enqueue`` (held_jobs) and deliver run_job themselves through the
+# Tests on Celery hold ``queue.enqueue`` (held_jobs) and deliver run_job themselves through the
 # private broker: exactly the deliveries the test means, and none on the shared Redis.
 
 
@@ -85,13 +86,13 @@ def test_a_killed_dask_worker_is_survived(
     before = worker_pids(dask_cluster)
     victim = sorted(before.values())[0]
     executor = KillingExecutor(dask_cluster.scheduler_address, victim)
-    old = compute.set_executor(executor)
+    old = job_executor.set_executor(executor)
     try:
         client = client_for(users.owner)
         job_id = submit(client, big_dataset.dataset, "virtual", DISK).json()["id"]
         job = wait_terminal(job_id, timeout=120)
     finally:
-        compute.set_executor(old)
+        job_executor.set_executor(old)
         executor.close()
     assert executor.killed_at is not None and executor.killed_at < job.frames_total
     assert (job.status, job.error, job.attempt) == ("finished", "", 1)
@@ -159,7 +160,7 @@ def test_duplicate_drivers_at_the_same_moment_run_the_job_once(
 ):
     from apps.core.executor import InlineExecutor
 
-    old = compute.set_executor(InlineExecutor())
+    old = job_executor.set_executor(InlineExecutor())
     try:
         job_id = submit(client_for(users.owner), big_dataset.dataset, "sum").json()["id"]
         threads = [threading.Thread(target=driver.run_job, args=(job_id,)) for _ in range(2)]
@@ -168,7 +169,7 @@ def test_duplicate_drivers_at_the_same_moment_run_the_job_once(
         for t in threads:
             t.join(timeout=120)
     finally:
-        compute.set_executor(old)
+        job_executor.set_executor(old)
     job = Job.objects.get(pk=job_id)
     assert (job.status, job.attempt, job.error) == ("finished", 1, "")
     assert one_set_of_results(job) == ["max", "mean", "sum"]

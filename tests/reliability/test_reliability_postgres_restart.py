@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from tests.jobs.support import frames
+from tests.processes import manage
 from tests.reliability.conftest import (
     DISK,
     ROOT,
@@ -36,19 +37,6 @@ from tests.reliability.conftest import (
 pytestmark = [pytest.mark.services]
 
 NAV, SIG = (16, 32), (128, 128)
-
-
-def manage(env: dict[str, str], *args: str, stdin: str = "") -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from apps.jobs import compute
+from apps.jobs import executor as job_executor
 from tests.jobs.support import submit, wait_status, wait_terminal
 from tests.reliability.conftest import DaskProcesses, pause
 
@@ -28,10 +28,10 @@ def dask_processes(tmp_path: Path, settings) -> Iterator[DaskProcesses]:
     processes.start()
     settings.DASK_SCHEDULER_ADDRESS = processes.address
     settings.JOB_RUNNER = "thread"
-    old = compute.set_executor(None)  # created from settings on first use
+    old = job_executor.set_executor(None)  # created from settings on first use
     yield processes
-    compute.close_executor()
-    compute.set_executor(old)
+    job_executor.close_executor()
+    job_executor.set_executor(old)
     processes.kill()
 
 
@@ -49,7 +49,7 @@ def test_a_lost_scheduler_fails_the_job_which_reruns_when_it_is_back(
         "finished"
     )  # the executor is connected
     pause([w.pid for w in dask_processes.workers])  # hold the next job mid-run
-    job_id = submit(client, dataset, "virtual", PARAMS).json()["id"]
+    job_id = submit(client, dataset, "virtual", PARAMS, reuse=False).json()["id"]  # not cached
     wait_status(job_id, "running")
     time.sleep(0.5)
     dask_processes.kill()
@@ -79,7 +79,9 @@ def test_a_job_no_worker_can_run_fails_with_the_reason(
     )  # the executor is connected
     pause([w.pid for w in dask_processes.workers])  # every worker hangs
     try:
-        job = wait_terminal(submit(client, dataset, "virtual", PARAMS).json()["id"], timeout=60)
+        job = wait_terminal(
+            submit(client, dataset, "virtual", PARAMS, reuse=False).json()["id"], timeout=60
+        )
     finally:
         pause([w.pid for w in dask_processes.workers], signal.SIGCONT)
     assert job.status == "failed"

@@ -6,64 +6,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.reliability.conftest import ROOT, DaskProcesses, free_port
+from tests.reliability.conftest import DaskProcesses, WebProcess
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
-
-
-class WebProcess:
-    """``manage.py serve`` as the Procfile runs it (jobs in Celery), on a free port."""
-
-    def __init__(self, folder: Path, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.log = folder / f"web-{self.port}.log"
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--no-login-link", "--port", str(self.port)],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-
-    def get(self, path: str, *, timeout: float, token: str = "") -> tuple[int, Any]:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
-        if token:
-            request.add_header("Authorization", f"Token {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-
-    def wait_listening(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the web process exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                self.get("/login/", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"the web process did not listen:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 def web_env(dask: DaskProcesses) -> dict[str, str]:
@@ -96,10 +46,11 @@ def test_the_web_process_starts_and_serves_while_a_dask_worker_is_hung(
     key = token_create(user=users.owner, name="script")[1]
     hung = dask_processes.workers[1].pid
     os.kill(hung, signal.SIGSTOP)
-    web = WebProcess(tmp_path, {**web_env(dask_processes), "JOB_RUNNER": runner})
+    env = {**web_env(dask_processes), "JOB_RUNNER": runner}
+    web = WebProcess(env, tmp_path / "web.log", healthy=False)
     try:
         time.sleep(2.5)  # the worker's last heartbeat is older than DASK_WORKER_HUNG_SECONDS
-        web.wait_listening()
+        web.wait_for("/login/")
         report = health(web)
         assert report["ok"] is False
         checks = report["checks"]

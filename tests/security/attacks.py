@@ -90,6 +90,20 @@ def _open(*args: Any, **kwargs: Any) -> Callable[[], bytes]:
     return _read_all(lambda: open_dataset(*args, **kwargs))
 
 
+def _hdf5_attack(name: str, path: Path, dataset: str, words: list[str]) -> Attack:
+    """The planted HDF5 file ``path`` whose ``dataset`` leads out; the refusal names ``words``."""
+    params = {"dataset": dataset}
+    return Attack(
+        name,
+        path,
+        "hdf5",
+        params,
+        words,
+        path,
+        unchecked=_open(str(path), format="hdf5", params=params),
+    )
+
+
 def h5_external_storage(p: Places) -> Attack:
     path = p.data / "external-storage.h5"
     secret = str(p.outside / "secret.bin")
@@ -97,15 +111,8 @@ def h5_external_storage(p: Places) -> Attack:
         f.create_dataset(
             "data", shape=(*NAV, *SIG), dtype="u1", external=[(secret, 0, FRAMES_BYTES)]
         )
-    params = {"dataset": "/data"}
-    return Attack(
-        "hdf5-external-storage",
-        path,
-        "hdf5",
-        params,
-        ["/data", "external raw storage", secret],
-        path,
-        unchecked=_open(str(path), format="hdf5", params=params),
+    return _hdf5_attack(
+        "hdf5-external-storage", path, "/data", ["/data", "external raw storage", secret]
     )
 
 
@@ -116,15 +123,8 @@ def h5_external_link(p: Places, *, relative: bool) -> Attack:
     target = os.path.relpath(secret, p.data) if relative else str(secret)
     with h5py.File(path, "w") as f:
         f["scan"] = h5py.ExternalLink(target, "/data")
-    params = {"dataset": "/scan"}
-    return Attack(
-        f"hdf5-external-link-{name}",
-        path,
-        "hdf5",
-        params,
-        ["external link /scan", target],
-        path,
-        unchecked=_open(str(path), format="hdf5", params=params),
+    return _hdf5_attack(
+        f"hdf5-external-link-{name}", path, "/scan", ["external link /scan", target]
     )
 
 
@@ -135,16 +135,7 @@ def h5_virtual(p: Places) -> Attack:
     layout[:] = h5py.VirtualSource(secret, "data", shape=(*NAV, *SIG))
     with h5py.File(path, "w") as f:
         f.create_virtual_dataset("data", layout)
-    params = {"dataset": "/data"}
-    return Attack(
-        "hdf5-virtual-dataset",
-        path,
-        "hdf5",
-        params,
-        ["virtual dataset /data", secret],
-        path,
-        unchecked=_open(str(path), format="hdf5", params=params),
-    )
+    return _hdf5_attack("hdf5-virtual-dataset", path, "/data", ["virtual dataset /data", secret])
 
 
 def arina_second_link(p: Places) -> Attack:

@@ -1,5 +1,4 @@
-"""Fixtures of the security tests: the catalogue and job fixtures of tests/jobs/support.py, and
-for the attack suite a data folder with a secret next to it and node storage."""
+"""Fixtures of the attack suite: a data folder with a secret next to it, and node storage."""
 
 from __future__ import annotations
 
@@ -9,31 +8,7 @@ from typing import Any
 import pytest
 
 from apps.datasets.folders import folder_declare
-from tests.jobs.support import (
-    close_async_connections,
-    data,
-    data_root,
-    dataset,
-    held_jobs,
-    inline_executor,
-    thread_runner,
-)
 from tests.security.attacks import Places, plant_secret
-
-__all__ = [
-    "close_async_connections",
-    "data",
-    "data_root",
-    "dataset",
-    "held_jobs",
-    "inline_executor",
-    "thread_runner",
-]  # fixtures are found by name
-
-
-@pytest.fixture(autouse=True)
-def _async_connections_closed(close_async_connections: None) -> None:
-    """After websocket tests, see tests/jobs/support.py."""
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ from channels.testing import WebsocketCommunicator
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from apps.accounts.api import MAX_JSON_DEPTH
-from apps.accounts.ids import IdConverter
 from apps.accounts.models import ApiToken
 from apps.jobs.models import Job
+from apps.web.api import MAX_JSON_DEPTH
+from apps.web.ids import IdConverter
 from libertem_site.asgi import application
-from tests.jobs.support import ORIGIN
+from tests.jobs.support import ORIGIN, ws_close_code
 
 BIG = "5608482527878281428992"  # beyond the 64-bit ids of the database
 DISK = {"shape": "disk", "cx": 5, "cy": 6, "r": 3}
@@ -169,6 +169,34 @@ CASES: list[tuple[str, str, Any, Any, int, str | None]] = [
         400,
         "params",
     ),
+    # Text a PostgreSQL column cannot hold (NUL) or UTF-8 cannot encode (a lone surrogate).
+    ("NUL in a token name", "post", "/api/tokens/", {"name": "a\x00b"}, 400, "name"),
+    ("lone surrogate in a name", "post", "/api/tokens/", {"name": "a\udcc3"}, 400, "name"),
+    (
+        "NUL in a group name",
+        "post",
+        "/api/datasets/",
+        lambda c: {"name": "x", "path": f"{c.root}/scan.npy", "groups": ["\x00"]},
+        400,
+        "groups",
+    ),
+    (
+        "NUL in format params",
+        "post",
+        "/api/datasets/",
+        lambda c: {"name": "x", "path": f"{c.root}/scan.npy", "params": {"a": "\x00"}},
+        400,
+        "params",
+    ),
+    ("NUL in a query string", "get", "/api/datasets/?q=%00", None, 400, "q"),
+    (
+        "NUL in a form field",
+        "post-form",
+        "/api/masks/",
+        lambda c: {"dataset": c.ds, "file": c.mask, "name": "m\x00"},
+        400,
+        "name",
+    ),
     ("unknown endpoint", "get", "/api/nothing/", None, 404, None),
     ("job id not a number", "get", "/api/jobs/abc/", None, 404, None),
     ("unknown result format", "get", lambda c: f"/api/jobs/{c.job}/results/x.zip", None, 404, None),
@@ -180,6 +208,7 @@ ID_ENDPOINTS = [
     ("post", f"/api/jobs/{BIG}/rerun/"),
     ("get", f"/api/jobs/{BIG}/results/intensity.npy"),
     ("get", f"/api/jobs/{BIG}/partial/intensity.png"),
+    ("get", f"/api/jobs/{BIG}/thumbnail.png"),
     ("get", f"/api/datasets/{BIG}/"),
     ("delete", f"/api/datasets/{BIG}/"),
     ("post", f"/api/datasets/{BIG}/ingest/"),
@@ -307,7 +336,7 @@ def test_a_normal_body_at_the_deepest_allowed_nesting_is_accepted(client, contex
 @pytest.mark.parametrize("path", ["/ws/other/", f"/ws/jobs/{BIG}/", "/ws/jobs/abc/", "/"])
 async def test_an_unknown_websocket_path_is_refused(path):
     ws = WebsocketCommunicator(application, path, headers=[ORIGIN])
-    assert await ws.connect() == (False, 4404)
+    assert await ws_close_code(ws) == 4404
 
 
 HEAD_PATHS = [
@@ -342,6 +371,12 @@ def test_head_answers_like_get_without_a_body(client, context, path):
     assert ApiToken.objects.count() == tokens  # HEAD on a GET + POST endpoint wrote nothing
 
 
+def test_fields_a_view_does_not_read_may_hold_any_text(client):
+    response = send(client, "post", "/api/tokens/", {"name": "script", "note\x00": "\x00"})
+    assert response.status_code == 201, response.content
+    assert ApiToken.objects.get().name == "script"
+
+
 def test_a_method_not_allowed_names_the_allowed_ones(client, context):
     response = client.put("/api/jobs/")
     assert_json_error(response, 405, None)
@@ -362,7 +397,7 @@ def test_every_id_in_a_route_is_range_checked():
     from django.urls import get_resolver
     from django.urls.converters import IntConverter
 
-    from apps.live.routing import websocket_urlpatterns
+    from apps.portal.routing import websocket_urlpatterns
 
     own = [p for p in get_resolver().url_patterns if "admin" not in str(p.pattern)]
     converters = route_converters(own) + route_converters(websocket_urlpatterns)
@@ -372,7 +407,7 @@ def test_every_id_in_a_route_is_range_checked():
 
 def test_the_schema_documents_the_limits(client):
     schema = client.get("/api/schema/").json()
-    job = schema["paths"]["/api/jobs/{id}/"]
+    job = schema["paths"]["/api/jobs/{job_id}/"]["get"]
     assert job["parameters"][0]["schema"] == {
         "type": "integer",
         "minimum": 1,
@@ -388,4 +423,4 @@ def test_the_schema_documents_the_limits(client):
     for path, method in with_body:
         assert "413" in schema["paths"][path][method]["responses"], (path, method)
     assert "429" in schema["paths"]["/api/jobs/"]["post"]["responses"]
-    assert "429" in schema["paths"]["/api/datasets/{id}/ingest/"]["post"]["responses"]
+    assert "429" in schema["paths"]["/api/datasets/{pk}/ingest/"]["post"]["responses"]

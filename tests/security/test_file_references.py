@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
+from apps.core.analyses import ANALYSES as CORE_ANALYSES
 from apps.datasets.models import Dataset
 from apps.jobs.models import Job
 from apps.results.models import Result
@@ -41,7 +42,36 @@ ANALYSES: dict[str, dict[str, Any]] = {
     "com": {"cx": 4, "cy": 4, "r": 3},
     "radial": {"cx": 4, "cy": 4, "ri": 0, "ro": 4, "bins": 2},
     "masks": {},  # the uploaded mask's id is filled in
+    "std": {},
+    "stddev": {},
+    "strain": {
+        "reference": "median",
+        "cx": 4,
+        "cy": 4,
+        "ay": 0,
+        "ax": 2,
+        "by": 2,
+        "bx": 0,
+        "r": 0.5,
+        "search": 0.5,
+    },
+    "radial_fourier": {"cx": 4, "cy": 4, "ro": 4, "bins": 2, "max_order": 3},
+    "fem": {"cx": 4, "cy": 4, "ri": 1, "ro": 4, "bins": 2},
+    "cluster": {"cx": 4, "cy": 4, "ro": 4, "bins": 2, "max_order": 3, "clusters": 2},
+    "parallax": {"shifts": "measured", "cx": 4, "cy": 4, "r": 2},
+    "ssb": {
+        "beam_energy": 300.0,
+        "convergence_angle": 4.0,
+        "detector_pixel": 2.0,
+        "scan_step": 0.05,
+        "cx": 4,
+        "cy": 4,
+    },
 }
+
+
+def test_every_declared_analysis_is_attacked() -> None:
+    assert list(ANALYSES) == list(CORE_ANALYSES)
 
 
 @pytest.fixture(params=sorted(BUILDERS))

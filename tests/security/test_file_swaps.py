@@ -12,6 +12,7 @@ external link out) while the partitions run. Every partition must read only the 
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -66,27 +67,11 @@ def _raw_row(users: SimpleNamespace, places: Places) -> tuple[Path, Dataset]:
     return path, row
 
 
-def test_a_raw_file_swapped_for_a_symlink_out_is_refused(
-    users: SimpleNamespace, places: Places
-) -> None:
-    path, row = _raw_row(users, places)
-    (part,) = _worker_partitions(row)
-    _swap_for_link(path, places.outside / "secret-part.raw")
-    assert MARKER in path.read_bytes()  # the swapped name does lead to the secret
-    _assert_refused(part, path)
-
-
-def test_an_npy_file_swapped_for_a_symlink_out_is_refused(
-    users: SimpleNamespace, places: Places
-) -> None:
+def _npy_row(users: SimpleNamespace, places: Places) -> tuple[Path, Dataset]:
     path = places.data / "scan.npy"
     np.save(path, np.zeros((*NAV, *SIG), dtype=np.uint8))
-    secret = places.outside / "secret.npy"
-    np.save(secret, canary_frames((*NAV, *SIG)))
-    row = dataset_register(owner=users.owner, name="scan", path=str(path))
-    (part,) = _worker_partitions(row)
-    _swap_for_link(path, secret)
-    _assert_refused(part, path)
+    np.save(places.outside / "secret.npy", canary_frames((*NAV, *SIG)))  # the swap's target
+    return path, dataset_register(owner=users.owner, name="scan", path=str(path))
 
 
 def _h5_row(users: SimpleNamespace, places: Places) -> tuple[Path, Dataset]:
@@ -99,12 +84,23 @@ def _h5_row(users: SimpleNamespace, places: Places) -> tuple[Path, Dataset]:
     return path, row
 
 
-def test_an_hdf5_file_swapped_for_a_symlink_out_is_refused(
-    users: SimpleNamespace, places: Places
+# A registered file of each format, and the secret of the same format its name is swapped for.
+SWAPS: dict[str, tuple[Callable[[SimpleNamespace, Places], tuple[Path, Dataset]], str]] = {
+    "raw": (_raw_row, "secret-part.raw"),
+    "npy": (_npy_row, "secret.npy"),
+    "hdf5": (_h5_row, "secret.h5"),
+}
+
+
+@pytest.mark.parametrize("form", SWAPS)
+def test_a_file_swapped_for_a_symlink_out_is_refused(
+    users: SimpleNamespace, places: Places, form: str
 ) -> None:
-    path, row = _h5_row(users, places)
+    make_row, secret = SWAPS[form]
+    path, row = make_row(users, places)
     (part,) = _worker_partitions(row)
-    _swap_for_link(path, places.outside / "secret.h5")
+    _swap_for_link(path, places.outside / secret)
+    assert MARKER in path.read_bytes()  # the swapped name does lead to the secret
     _assert_refused(part, path)
 
 

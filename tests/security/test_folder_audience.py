@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 
 from apps.core.errors import DataSetError
 from apps.datasets.folders import folder_declare
+from apps.datasets.models import Dataset
 from apps.datasets.services import dataset_open, dataset_register
 from apps.jobs.models import Job
 from tests.jobs.support import submit, wait_terminal
@@ -64,16 +65,21 @@ def _write(path: Path, target: str | None) -> None:
             f["data"] = h5py.ExternalLink(target, "/data")
 
 
+def _registered_then_linked(owner: Any, path: Path, target: str) -> Dataset:
+    """A plain HDF5 file registered for "lab", then rewritten to link to ``target``."""
+    _write(path, None)
+    row = dataset_register(
+        owner=owner, name=path.stem, path=str(path), params={"dataset": "/data"}, groups=["lab"]
+    )
+    _write(path, target)
+    return row
+
+
 def test_a_member_cannot_make_a_shared_dataset_read_the_owners_private_folder(
     users: SimpleNamespace, folders: SimpleNamespace, client_for: Any
 ) -> None:
-    path = folders.lab / "shared.h5"
-    _write(path, None)
-    row = dataset_register(
-        owner=users.owner, name="shared", path=str(path), params={"dataset": "/data"},
-        groups=["lab"],
-    )  # fmt: skip
-    _write(path, "../private/data.h5")  # bob rewrites the file he may write to
+    # bob rewrites the file he may write to
+    row = _registered_then_linked(users.owner, folders.lab / "shared.h5", "../private/data.h5")
     with pytest.raises(DataSetError, match=re.escape("../private/data.h5")):
         dataset_open(row)
     job = wait_terminal(submit(client_for(users.member), row, "sum").json()["id"])
@@ -85,13 +91,7 @@ def test_a_member_cannot_make_a_shared_dataset_read_the_owners_private_folder(
 def test_a_staff_dataset_in_a_group_folder_cannot_reach_staff_folders(
     users: SimpleNamespace, folders: SimpleNamespace
 ) -> None:
-    path = folders.lab / "from-staff.h5"
-    _write(path, None)
-    row = dataset_register(
-        owner=users.staff, name="staff", path=str(path), params={"dataset": "/data"},
-        groups=["lab"],
-    )  # fmt: skip
-    _write(path, "../staff/data.h5")
+    row = _registered_then_linked(users.staff, folders.lab / "from-staff.h5", "../staff/data.h5")
     with pytest.raises(DataSetError):
         dataset_open(row)
 

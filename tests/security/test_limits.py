@@ -11,7 +11,7 @@ import pytest
 
 from apps.datasets.models import Dataset
 from apps.jobs.models import Job
-from tests.jobs.support import submit, wait_terminal
+from tests.jobs.support import submit, submit_ingest, wait_terminal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -87,7 +87,7 @@ def test_a_job_fails_on_a_sidecar_rewritten_with_more_partitions(
     assert not job.results.exists()
     settings.DATA_NODES = {"node-a": str(tmp_path / "node-a")}
     settings.INGEST_ROOT = tmp_path / "ingested"
-    ingest = client.post(f"/api/datasets/{row.pk}/ingest/", {}, content_type="application/json")
+    ingest = submit_ingest(client, row)
     assert ingest.status_code == 202, ingest.content
     job = wait_terminal(ingest.json()["id"])
     assert (job.status, job.error) == (Job.Status.FAILED, reason)

@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 from django.urls import get_resolver
 
-from apps.accounts.ids import ID_MAX
+from apps.web.ids import ID_MAX
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("held_jobs")]
 

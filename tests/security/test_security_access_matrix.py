@@ -30,13 +30,14 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from apps.accounts.models import ApiToken
 from apps.accounts.services import token_create
 from apps.datasets.folders import folder_declare
-from apps.datasets.models import DataFolder, Dataset
+from apps.datasets.models import DataFolder, Dataset, DatasetAnnotation, DatasetTag, Thumbnail
 from apps.datasets.services import dataset_register, dataset_share
-from apps.jobs.models import Job, Mask
-from apps.live.routing import websocket_urlpatterns
+from apps.jobs.models import Job, JobAnnotation, JobTag, Mask
+from apps.portal.routing import websocket_urlpatterns
 from apps.results.store import partial_save, results_save
+from apps.results.thumbnail import thumbnail_png
 from libertem_site.asgi import application
-from tests.jobs.support import ORIGIN, SIG, frames
+from tests.jobs.support import ORIGIN, SIG, frames, ws_close_code
 
 ROLES = ("owner", "member", "outsider", "anon", "staff")
 LOGIN = "login"
@@ -91,6 +92,7 @@ ROWS = [
     Row("api_tokens", "GET", "/api/tokens/", everyone(200, 401)),
     Row("api_token", "DELETE", "/api/tokens/{token}/", codes(204, 404, 404, 401, 404)),
     Row("api_schema", "GET", "/api/schema/", everyone(200, 200)),
+    Row("favicon", "GET", "/favicon.ico", everyone(301, 301)),
     # datasets and data folders
     Row("dataset_list", "GET", "/datasets/", everyone(200, LOGIN)),
     Row("dataset_register", "GET", "/datasets/register/", everyone(200, LOGIN)),
@@ -104,6 +106,41 @@ ROWS = [
         "form",
     ),
     Row("dataset_delete", "POST", "/datasets/{dataset}/delete/", codes(302, 403, 404, LOGIN, 302)),
+    Row(
+        "dataset_calibrate",
+        "POST",
+        "/datasets/{dataset}/calibration/",
+        codes(302, 403, 404, LOGIN, 302),
+        {"scan_step": "2", "scan_units": "nm", "detector_step": "0.25", "detector_units": "mrad"},
+        "form",
+    ),
+    Row(
+        "dataset_notes",
+        "POST",
+        "/datasets/{dataset}/notes/",
+        codes(302, 403, 404, LOGIN, 302),
+        {"notes": "Cooled.", "tags": "SiGe, strain", "annotations": "sample: SiGe"},
+        "form",
+    ),
+    Row(
+        "dataset_thumbnail",
+        "GET",
+        "/datasets/{dataset}/thumbnails/mean.png",
+        codes(200, 200, 404, LOGIN, 200),
+    ),
+    Row(
+        "dataset_thumbnail",
+        "GET",
+        "/datasets/{dataset}/thumbnails/adf.png",
+        codes(404, 404, 404, LOGIN, 404),
+        label="not computed",
+    ),
+    Row(
+        "dataset_thumbnails",
+        "POST",
+        "/datasets/{dataset}/thumbnails/",
+        codes(302, "302=", 404, LOGIN, 302),
+    ),
     Row(
         "dataset_ingest",
         "POST",
@@ -128,6 +165,27 @@ ROWS = [
         label="a file in an undeclared folder",
     ),
     Row("api_dataset", "GET", "/api/datasets/{dataset}/", DATASET),
+    Row(
+        "api_dataset_calibration",
+        "POST",
+        "/api/datasets/{dataset}/calibration/",
+        codes(200, 403, 404, 401, 200),
+        {"scan_step": 2, "scan_units": "nm", "detector_step": 0.25, "detector_units": "mrad"},
+    ),
+    Row(
+        "api_dataset_notes",
+        "POST",
+        "/api/datasets/{dataset}/notes/",
+        codes(200, 403, 404, 401, 200),
+        {"notes": "Cooled.", "tags": ["SiGe"], "annotations": {"voltage": "300 kV"}},
+    ),
+    Row("api_datasets", "GET", "/api/datasets/?tag=lab-scan", everyone(200, 401), label="search"),
+    Row(
+        "api_dataset_thumbnails",
+        "POST",
+        "/api/datasets/{dataset}/thumbnails/",
+        codes(202, 403, 404, 401, 202),
+    ),
     Row("api_dataset", "DELETE", "/api/datasets/{dataset}/", codes(204, 403, 404, 401, 204)),
     Row(
         "api_dataset_ingest",
@@ -158,6 +216,10 @@ ROWS = [
     Row("healthz", "GET", "/healthz", everyone(200, 200)),
     Row("status", "GET", "/status/", codes(404, 404, 404, 404, 200)),
     Row("job_list", "GET", "/jobs/", everyone(200, LOGIN)),
+    # quotas: everyone sees their own usage, staff everyone's
+    Row("usage", "GET", "/usage/", everyone(200, LOGIN)),
+    Row("usage_overview", "GET", "/usage/all/", codes(404, 404, 404, 404, 200)),
+    Row("api_usage", "GET", "/api/usage/", everyone(200, 401)),
     Row("job_detail", "GET", "/jobs/{job}/", codes(200, 404, 404, LOGIN, 200)),
     Row(
         "job_detail",
@@ -174,6 +236,29 @@ ROWS = [
         "/jobs/{shared_job}/rerun/",
         codes(302, "302=", 404, LOGIN, 302),
         label="shared",
+    ),
+    Row(
+        "job_notes",
+        "POST",
+        "/jobs/{shared_job}/notes/",
+        codes(302, 403, 404, LOGIN, 302),
+        {"notes": "Good fit.", "tags": "best", "annotations": "operator: alice"},
+        "form",
+    ),
+    Row(
+        "api_job_notes",
+        "POST",
+        "/api/jobs/{shared_job}/notes/",
+        codes(200, 403, 404, 401, 200),
+        {"notes": "Good fit.", "tags": ["best"], "annotations": {"operator": "alice"}},
+    ),
+    Row(
+        "api_job_notes",
+        "POST",
+        "/api/jobs/{job}/notes/",
+        codes(200, 404, 404, 401, 200),
+        {"tags": ["unshared"]},
+        label="unshared",
     ),
     Row(
         "job_share",
@@ -233,11 +318,13 @@ ROWS = [
         label="shared",
     ),
     Row("partial_download", "GET", "/api/jobs/{running}/partial/sum.npy", JOB),
+    Row("job_thumbnail", "GET", "/api/jobs/{job}/thumbnail.png", JOB),
+    Row("job_thumbnail", "GET", "/api/jobs/{shared_job}/thumbnail.png", SHARED_JOB, label="shared"),
     # the site
     Row("admin:index", "GET", "/admin/", codes(302, 302, 302, 302, 200)),
 ]
 
-# Websocket routes: True when the handshake is accepted, False when refused with 4404. An
+# Websocket routes: True when the job streams, False when the socket is closed with 4404. An
 # unnamed route is keyed by its regular expression ("unnamed:" for the catch-all).
 WS_ROWS = [
     ("ws_job", "/ws/jobs/{job}/", codes(True, False, False, False, True)),
@@ -252,6 +339,7 @@ UNSHARED_ROWS = [
     ("GET", "/jobs/{bobs_job}/"),
     ("GET", "/api/jobs/{bobs_job}/results/sum.npy"),
     ("GET", "/api/jobs/{bobs_job}/results/sum.h5"),
+    ("GET", "/api/jobs/{bobs_job}/thumbnail.png"),
     ("POST", "/api/jobs/{bobs_job}/rerun/"),
     ("POST", "/jobs/{bobs_job}/rerun/"),
     ("POST", "/api/jobs/{bobs_job}/share/"),
@@ -279,14 +367,17 @@ def world(users: SimpleNamespace, settings: Any, tmp_path: Path) -> SimpleNamesp
     closed_file = root / "closed.npy"
     np.save(closed_file, frames(seed=1))
     folder_declare(path=str(lab_folder), groups=["lab"])
-    dataset = dataset_register(owner=users.owner, name="scan", path=str(lab_file), groups=["lab"])
+    dataset = dataset_register(
+        owner=users.owner, name="scan", path=str(lab_file), groups=["lab"], tags=["lab-scan"]
+    )
+    Thumbnail.objects.create(dataset=dataset, kind="mean", png=thumbnail_png(frames()[0, 0]))
     image = np.arange(np.prod(SIG), dtype=np.float64).reshape(SIG)
 
     def finished(owner: Any, **extra: Any) -> Job:
         job = Job.objects.create(
             owner=owner, dataset=dataset, analysis="sum", status="finished", **extra
         )
-        results_save(job=job, results={"sum": image})
+        results_save(job=job, results={"sum": image, "mean": image / 48})
         return job
 
     running = Job.objects.create(
@@ -334,6 +425,12 @@ def state() -> tuple[Any, ...]:
     return (
         Dataset.objects.count(),
         sorted(Dataset.objects.values_list("pk", "groups__name")),
+        sorted(Dataset.objects.values_list("pk", "notes")),
+        sorted(DatasetTag.objects.values_list("dataset", "name")),
+        sorted(DatasetAnnotation.objects.values_list("dataset", "key", "value")),
+        sorted(Job.objects.values_list("pk", "notes")),
+        sorted(JobTag.objects.values_list("job", "name")),
+        sorted(JobAnnotation.objects.values_list("job", "key", "value")),
         sorted(Job.objects.values_list("pk", "shared", "cancel_requested", "status")),
         Mask.objects.count(),
         ApiToken.objects.count(),
@@ -417,23 +514,19 @@ def test_unsharing_the_dataset_hides_bobs_own_job_from_him(
 @pytest.mark.parametrize(
     ("name", "path", "expect"), WS_ROWS, ids=["job", "shared", "running", "no route"]
 )
-async def test_the_websocket_matrix(world, close_async_connections, name, path, expect, role):
+async def test_the_websocket_matrix(world, name, path, expect, role):
     def connect() -> WebsocketCommunicator:
         user = user_of(world, role)
         query = f"?token={token_create(user=user, name='ws')[1]}" if user else ""
         return WebsocketCommunicator(application, f"{fill(path, world)}{query}", headers=[ORIGIN])
 
     ws = await database_sync_to_async(connect)()
-    connected, code = await ws.connect(timeout=10)
-    assert connected is expect[role]
-    if connected:
-        await ws.disconnect()
-    else:
-        assert code == 4404
+    code = await ws_close_code(ws)
+    assert code == (None if expect[role] else 4404)
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_unsharing_refuses_bobs_socket_to_his_own_job(world, close_async_connections):
+async def test_unsharing_refuses_bobs_socket_to_his_own_job(world):
     def unshare_and_connect() -> WebsocketCommunicator:
         dataset_share(user=world.users.owner, dataset=world.dataset, groups=[])
         key = token_create(user=world.users.member, name="ws")[1]
@@ -441,7 +534,7 @@ async def test_unsharing_refuses_bobs_socket_to_his_own_job(world, close_async_c
         return WebsocketCommunicator(application, path, headers=[ORIGIN])
 
     ws = await database_sync_to_async(unshare_and_connect)()
-    assert await ws.connect(timeout=10) == (False, 4404)
+    assert await ws_close_code(ws) == 4404
 
 
 def _http_names(patterns: list[Any], prefix: str = "") -> list[str]:

@@ -14,10 +14,9 @@ from django.test import Client
 from apps.accounts.models import ApiToken
 from apps.accounts.services import token_create
 from apps.jobs.models import Job
-from apps.live.consumers import TOKEN_REVOKED, USER_GONE
-from apps.live.events import publish
+from apps.live.events import CLOSE_NOT_FOUND, CLOSE_REVOKED, progress_message, publish
 from libertem_site.asgi import application
-from tests.jobs.support import ORIGIN
+from tests.jobs.support import ORIGIN, ws_close_code
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -64,18 +63,20 @@ async def test_revoking_a_token_closes_its_sockets_and_only_those(users, job):
     for ws in with_revoked:
         assert await ws.receive_output(timeout=10) == {
             "type": "websocket.close",
-            "code": TOKEN_REVOKED,
+            "code": CLOSE_REVOKED,
         }
     # The others keep streaming the job's events.
-    await database_sync_to_async(publish)(job.pk, {"type": "progress", "done": 3})
+    await database_sync_to_async(publish)(progress_message(job.pk, "analysis", done=3, total=48))
     for ws in (with_kept, with_session):
-        assert json.loads(await ws.receive_from(timeout=10)) == {"type": "progress", "done": 3}
+        assert json.loads(await ws.receive_from(timeout=10)) == progress_message(
+            job.pk, "analysis", done=3, total=48
+        )
         await ws.disconnect()
     # And the revoked key opens nothing any more.
     ws = WebsocketCommunicator(
         application, f"/ws/jobs/{job.pk}/?token={revoked_key}", headers=[ORIGIN]
     )
-    assert await ws.connect() == (False, 4404)
+    assert await ws_close_code(ws) == CLOSE_NOT_FOUND
 
 
 async def test_revoking_on_the_tokens_page_closes_the_socket(users, job):
@@ -84,7 +85,7 @@ async def test_revoking_on_the_tokens_page_closes_the_socket(users, job):
     client = await database_sync_to_async(logged_in)(users.owner)
     response = await database_sync_to_async(client.post)(f"/tokens/{token_id}/revoke/")
     assert response.status_code == 302
-    assert await ws.receive_output(timeout=10) == {"type": "websocket.close", "code": TOKEN_REVOKED}
+    assert await ws.receive_output(timeout=10) == {"type": "websocket.close", "code": CLOSE_REVOKED}
 
 
 async def test_revoking_in_the_admin_closes_the_socket(users, job):
@@ -97,7 +98,7 @@ async def test_revoking_in_the_admin_closes_the_socket(users, job):
     )
     assert response.status_code == 302
     assert not await database_sync_to_async(ApiToken.objects.filter(pk=token_id).exists)()
-    assert await ws.receive_output(timeout=10) == {"type": "websocket.close", "code": TOKEN_REVOKED}
+    assert await ws.receive_output(timeout=10) == {"type": "websocket.close", "code": CLOSE_REVOKED}
 
 
 # --- a deactivated or deleted user ---------------------------------------------------------
@@ -119,9 +120,14 @@ async def user_sockets(users, job):
 
 async def assert_closed_and_watcher_streams(alices, watcher, job) -> None:
     for ws in alices:
-        assert await ws.receive_output(timeout=10) == {"type": "websocket.close", "code": USER_GONE}
-    await database_sync_to_async(publish)(job.pk, {"type": "progress", "done": 5})
-    assert json.loads(await watcher.receive_from(timeout=10)) == {"type": "progress", "done": 5}
+        assert await ws.receive_output(timeout=10) == {
+            "type": "websocket.close",
+            "code": CLOSE_REVOKED,
+        }
+    await database_sync_to_async(publish)(progress_message(job.pk, "analysis", done=5, total=48))
+    assert json.loads(await watcher.receive_from(timeout=10)) == progress_message(
+        job.pk, "analysis", done=5, total=48
+    )
     await watcher.disconnect()
 
 
@@ -137,7 +143,7 @@ async def test_deactivating_a_user_closes_their_sockets_and_only_theirs(users, j
     await assert_closed_and_watcher_streams(alices, watcher, job)
     # Their token opens nothing any more.
     ws = WebsocketCommunicator(application, f"/ws/jobs/{job.pk}/?token={key}", headers=[ORIGIN])
-    assert await ws.connect() == (False, 4404)
+    assert await ws_close_code(ws) == CLOSE_NOT_FOUND
 
 
 async def test_deleting_a_user_in_the_admin_closes_their_sockets(users, job):
@@ -153,7 +159,9 @@ async def test_deleting_a_user_in_the_admin_closes_their_sockets(users, job):
 async def test_saving_an_active_user_closes_nothing(users, job):
     alices, watcher, _admin, _key = await user_sockets(users, job)
     await database_sync_to_async(lambda: User.objects.get(pk=users.owner.pk).save())()
-    await database_sync_to_async(publish)(job.pk, {"type": "progress", "done": 7})
+    await database_sync_to_async(publish)(progress_message(job.pk, "analysis", done=7, total=48))
     for ws in (*alices, watcher):
-        assert json.loads(await ws.receive_from(timeout=10)) == {"type": "progress", "done": 7}
+        assert json.loads(await ws.receive_from(timeout=10)) == progress_message(
+            job.pk, "analysis", done=7, total=48
+        )
         await ws.disconnect()

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.db.migrations.recorder import MigrationRecorder
 
 from apps.accounts.services import token_create
-from apps.jobs import health
+from apps.portal import health
 
 pytestmark = pytest.mark.django_db
 

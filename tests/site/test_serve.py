@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.cookiejar
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,13 +15,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.processes import ROOT, free_port, manage
 
 
 def _foreground(command: list[str], **kwargs: Any) -> subprocess.Popen[str]:
@@ -76,8 +69,8 @@ def test_it_serves_logs_in_by_link_once_and_stops_on_ctrl_c(tmp_path: Path) -> N
     }
     for name in ("DATABASE_URL", "REDIS_URL", "DASK_SCHEDULER_ADDRESS", "JOB_RUNNER"):
         env.pop(name, None)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    port = _free_port()
+    manage(env, "migrate", "-v0")
+    port = free_port()
     proc = _foreground(
         [sys.executable, "manage.py", "serve", "--port", str(port)],
         cwd=ROOT,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import run_manage
+
 PRODUCTION_ENV = {
     "DATABASE_URL": "postgres://portal@127.0.0.1:5432/portal",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
@@ -23,14 +23,7 @@ PORTAL_VARS = {*PRODUCTION_ENV, "HTTPS", "DEBUG", "DATA_ROOTS", "JOB_RUNNER", "D
 def manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in PORTAL_VARS}
     clean.update(env, VAR_DIR=str(tmp_path / "var"))
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_manage(clean, *args, timeout=120)
 
 
 def test_it_passes_the_deploy_check_with_production_variables(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from apps.core import masks
 from apps.core.analyses import params as p
 from apps.core.errors import ParameterError
 
@@ -41,33 +42,29 @@ def bounded(
     return value
 
 
-def centre(params: Mapping[str, Any], sig_shape: Sequence[int]) -> tuple[float, float]:
-    """``(cy, cx)`` in detector pixels; they may lie outside the frame, within ``reach``."""
-    return (
-        bounded(params, "cy", sig_shape=sig_shape),
-        bounded(params, "cx", sig_shape=sig_shape),
-    )
-
-
-def radii(
-    params: Mapping[str, Any],
-    *,
-    sig_shape: Sequence[int],
-    inner: str,
-    outer: str,
-    inner_required: bool = False,
-) -> tuple[float, float]:
-    """An inner radius ``0 <= ri`` (default 0 unless required) and an outer radius ``ro > ri``,
-    both at most ``reach``."""
-    default = None if inner_required else 0.0
-    ri = bounded(params, inner, sig_shape=sig_shape, minimum=0.0, default=default)
-    p.number(params, outer, positive=True)
-    ro = bounded(params, outer, sig_shape=sig_shape, minimum=0.0)
+def check_ring(ri: float, ro: float, *, inner: str, outer: str) -> None:
+    """Refuse an outer radius ``ro`` that is not greater than the inner radius ``ri``."""
     if ro <= ri:
         raise ParameterError(
             outer, f"must be greater than {inner} ({ri:g}) so the ring has a width, got {ro:g}."
         )
-    return ri, ro
+
+
+def check_ring_covers(
+    sig_shape: Sequence[int], *, cy: float, cx: float, ri: float, ro: float
+) -> None:
+    """Refuse a ring ``ri < d <= ro`` (parameters ``ri``, ``ro``) that has no width or contains
+    no detector pixel."""
+    check_ring(ri, ro, inner="ri", outer="ro")
+    region = masks.ring(sig_shape, cy=cy, cx=cx, ri=ri, ro=ro)
+    check_covers(region, sig_shape=sig_shape, cy=cy, cx=cx, r=ro, field="ro", what="ring")
+
+
+def checked_ring(params: Mapping[str, Any], sig_shape: Sequence[int]) -> dict[str, float]:
+    """``cy, cx, ri, ro`` of ``params`` once :func:`check_ring_covers` accepts them."""
+    ring = {name: params[name] for name in ("cy", "cx", "ri", "ro")}
+    check_ring_covers(sig_shape, **ring)
+    return ring
 
 
 def check_covers(

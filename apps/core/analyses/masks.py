@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from apps.core.analyses import params as p
 from apps.core.analyses.base import MaskAnalysis
-from apps.core.analyses.spec import ParamSpec, ResultSpec
+from apps.core.analyses.declaration import AnalysisDeclaration, Param, Result
 from apps.core.errors import ParameterError
 from apps.core.masks import MaskStack
 
@@ -26,23 +25,34 @@ MAX_MASKS = 256
 class MasksAnalysis(MaskAnalysis):
     """Apply a stack of user masks."""
 
-    name = "masks"
-    result_names = ("masks",)
-    preview = "masks"
-    param_specs = (
-        ParamSpec(
-            "masks",
-            "masks",
-            f"A mask stack (m, sy, sx) or one mask (sy, sx) matching the detector; m <= {MAX_MASKS}.",
+    declaration = AnalysisDeclaration(
+        name="masks",
+        title="Own masks (.npy upload)",
+        summary="The product of every frame with each of m masks of your own.",
+        help="Upload a .npy of shape (sy, sx) or (m, sy, sx) matching the detector.",
+        params=(
+            Param(
+                "masks",
+                "masks",
+                "A mask stack (m, sy, sx) or one mask (sy, sx) matching the detector; "
+                f"m <= {MAX_MASKS}.",
+            ),
         ),
-    )
-    result_specs = (
-        ResultSpec("masks", "nav+m", "Product with each mask (last axis) per scan position."),
+        results=(
+            Result(
+                "masks",
+                "nav+m",
+                "Product with each mask (last axis) per scan position.",
+                unit="data",
+                display="channels",
+            ),
+        ),
+        preview="masks",
+        widget="mask-upload",
     )
 
-    def validate(self, params: dict[str, Any]) -> dict[str, Any]:
-        p.no_unknown(params, {"masks"})
-        return {"masks": check_mask_stack(params.get("masks"), self.sig_shape)}
+    def check(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"masks": check_mask_stack(params["masks"], self.sig_shape)}
 
     def mask_stack(self) -> MaskStack:
         return MaskStack(self.params["masks"])

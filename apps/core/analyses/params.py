@@ -11,6 +11,9 @@ import numpy as np
 
 from apps.core.errors import ParameterError
 
+#: The value of a parameter declared ``auto`` that asks the analysis to find it.
+AUTO = "auto"
+
 
 def number(
     params: Mapping[str, Any],
@@ -60,19 +63,25 @@ def integer(
     return int(value)
 
 
-def boolean(params: Mapping[str, Any], name: str, *, default: bool) -> bool:
-    """``params[name]`` as a bool; only true/false are accepted (not 0/1 or strings)."""
+def boolean(params: Mapping[str, Any], name: str, *, default: bool, auto: bool = False) -> bool:
+    """``params[name]`` as a bool; only true/false are accepted (not 0/1 or strings).
+
+    ``auto``: the caller also accepts ``"auto"`` (and has handled it); the error says so.
+    """
     value = params.get(name, default)
     if isinstance(value, np.bool_):
         value = bool(value)
     if not isinstance(value, bool):
-        raise ParameterError(name, f"must be true or false, got {value!r}.")
+        also = f' or "{AUTO}"' if auto else ""
+        raise ParameterError(name, f"must be true or false{also}, got {value!r}.")
     return value
 
 
-def choice(params: Mapping[str, Any], name: str, options: Sequence[str]) -> str:
-    """``params[name]``, which must be one of the strings ``options``."""
-    value = params.get(name)
+def choice(
+    params: Mapping[str, Any], name: str, options: Sequence[str], *, default: str | None = None
+) -> str:
+    """``params[name]`` (``default`` when left out), which must be one of ``options``."""
+    value = params.get(name, default)
     if value is None:
         raise ParameterError(name, f"is required; expected one of {', '.join(options)}.")
     if not isinstance(value, str) or value not in options:

@@ -1,7 +1,8 @@
 """Pick one detector frame at a scan position.
 
-Parameters ``y, x``: integer scan position inside the scan (for a 1-d scan ``y`` is optional
-and must be 0). Result ``frame``: ``sig_shape`` in the compute dtype (float32, or float64 for
+Parameters ``y, x``: integer scan position on the last two scan axes (for a 1-d scan ``y`` is
+optional and must be 0); ``slice``: for a scan of more than two axes, which 2-d slice (the flat
+C-order index over the leading axes; default 0). Result ``frame``: ``sig_shape`` in the compute dtype (float32, or float64 for
 float64 data); NaN when the position lies outside the scan ROI. Only the partition that holds
 the frame runs.
 """
@@ -12,9 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from apps.core.analyses import params as p
 from apps.core.analyses.base import Analysis, PartitionTask
-from apps.core.analyses.spec import ParamSpec, ResultSpec
+from apps.core.analyses.declaration import AnalysisDeclaration, Param, Result
 from apps.core.io.base import Partition
 from apps.core.ops import StopCheck, compute_dtype, read_frame
 
@@ -35,33 +35,44 @@ class PickTask(PartitionTask):
 class PickAnalysis(Analysis):
     """The frame at scan position ``(y, x)``."""
 
-    name = "pick"
-    result_names = ("frame",)
-    preview = "frame"
-    param_specs = (
-        ParamSpec("y", "integer", "Scan row (may be omitted for a 1-d scan)."),
-        ParamSpec("x", "integer", "Scan column."),
+    declaration = AnalysisDeclaration(
+        name="pick",
+        title="Pick one frame (job)",
+        summary="The detector frame at one scan position.",
+        help="Click a scan position on the right; the frame is read by a job and shown on the left.",
+        params=(
+            Param(
+                "y",
+                "integer",
+                "Scan row (may be omitted for a 1-d scan).",
+                unit="scan px",
+                bound="scan_rows",
+                minimum=0,
+            ),
+            Param("x", "integer", "Scan column.", unit="scan px", bound="scan_columns", minimum=0),
+            Param(
+                "slice",
+                "integer",
+                "The 2-d slice of a scan of more than two axes (the flat index over the "
+                "leading scan axes); 0 for a 1-d or 2-d scan.",
+                default=0,
+                bound="scan_slices",
+                minimum=0,
+            ),
+        ),
+        results=(Result("frame", "sig", "The detector frame at (y, x).", unit="data"),),
+        preview="frame",
+        widget="scan-point",
     )
-    result_specs = (ResultSpec("frame", "sig", "The detector frame at (y, x)."),)
 
-    @property
-    def _scan_shape(self) -> tuple[int, int]:
-        if len(self.nav_shape) == 1:
-            return 1, self.nav_shape[0]
-        return self.nav_shape[0], self.nav_shape[1]
-
-    def validate(self, params: dict[str, Any]) -> dict[str, Any]:
-        p.no_unknown(params, {"y", "x"})
-        ny, nx = self._scan_shape
-        y_default = 0 if len(self.nav_shape) == 1 else None
-        y = p.integer(params, "y", default=y_default, minimum=0, maximum=ny - 1)
-        x = p.integer(params, "x", minimum=0, maximum=nx - 1)
-        return {"y": y, "x": x}
+    def defaults(self) -> dict[str, Any]:
+        return {"y": 0} if len(self.nav_shape) == 1 else {}
 
     @property
     def index(self) -> int:
-        """The flat scan index ``y * nx + x`` of the picked frame."""
-        return self.params["y"] * self._scan_shape[1] + self.params["x"]
+        """The flat scan index ``(slice * ny + y) * nx + x`` of the picked frame."""
+        ny, nx = self.extent.scan_grid
+        return (self.params["slice"] * ny + self.params["y"]) * nx + self.params["x"]
 
     @property
     def result_dtype(self) -> np.dtype:

@@ -17,9 +17,9 @@ import numpy as np
 
 from apps.core import masks
 from apps.core.analyses import geometry
-from apps.core.analyses import params as p
 from apps.core.analyses.base import MaskAnalysis
-from apps.core.analyses.spec import ParamSpec, ResultSpec
+from apps.core.analyses.declaration import AnalysisDeclaration, Param, Result
+from apps.core.analyses.geometry_params import CX, CY, RI, RO
 from apps.core.masks import MaskStack
 
 MAX_BINS = 1024
@@ -28,32 +28,39 @@ MAX_BINS = 1024
 class RadialAnalysis(MaskAnalysis):
     """Integrated intensity in equal-width rings around ``(cy, cx)``."""
 
-    name = "radial"
-    result_names = ("profile",)
-    preview = "profile"
-    param_specs = (
-        ParamSpec("cx", "number", "Centre column in detector pixels."),
-        ParamSpec("cy", "number", "Centre row in detector pixels."),
-        ParamSpec(
-            "ri", "number", "Inner radius in pixels (>= 0, excluded).", required=False, default=0.0
+    declaration = AnalysisDeclaration(
+        name="radial",
+        title="Radial profile",
+        summary="The intensity in concentric rings of equal width per scan position.",
+        params=(
+            CX,
+            CY,
+            RI,
+            RO,
+            Param(
+                "bins",
+                "integer",
+                "Number of rings of equal width.",
+                minimum=1,
+                maximum=MAX_BINS,
+                suggested=16,
+            ),
         ),
-        ParamSpec("ro", "number", "Outer radius in pixels (> ri, included)."),
-        ParamSpec("bins", "integer", f"Number of rings of equal width (1 to {MAX_BINS})."),
-    )
-    result_specs = (
-        ResultSpec("profile", "nav+bins", "Intensity per ring (last axis) per scan position."),
+        results=(
+            Result(
+                "profile",
+                "nav+bins",
+                "Intensity per ring (last axis) per scan position.",
+                unit="data",
+                display="channels",
+            ),
+        ),
+        preview="profile",
+        widget="radial",
     )
 
-    def validate(self, params: dict[str, Any]) -> dict[str, Any]:
-        p.no_unknown(params, {"cx", "cy", "ri", "ro", "bins"})
-        cy, cx = geometry.centre(params, self.sig_shape)
-        ri, ro = geometry.radii(params, sig_shape=self.sig_shape, inner="ri", outer="ro")
-        bins = p.integer(params, "bins", minimum=1, maximum=MAX_BINS)
-        region = masks.ring(self.sig_shape, cy=cy, cx=cx, ri=ri, ro=ro)
-        geometry.check_covers(
-            region, sig_shape=self.sig_shape, cy=cy, cx=cx, r=ro, field="ro", what="ring"
-        )
-        return {"cy": cy, "cx": cx, "ri": ri, "ro": ro, "bins": bins}
+    def check(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {**geometry.checked_ring(params, self.sig_shape), "bins": params["bins"]}
 
     def mask_stack(self) -> MaskStack:
         return MaskStack(masks.radial_bins(self.sig_shape, **self.params))

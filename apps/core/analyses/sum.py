@@ -7,13 +7,10 @@ float64 over tiles converted to the compute dtype). Only frames inside the ROI c
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from apps.core.analyses import params as p
 from apps.core.analyses.base import Analysis, PartitionTask
-from apps.core.analyses.spec import ResultSpec
+from apps.core.analyses.declaration import AnalysisDeclaration, Result
 from apps.core.io.base import Partition
 from apps.core.ops import StopCheck, sum_frames
 
@@ -33,18 +30,22 @@ class SumTask(PartitionTask):
 class SumAnalysis(Analysis):
     """Sum, mean and maximum of the frames (the ROI's frames when a scan ROI is given)."""
 
-    name = "sum"
-    result_names = ("sum", "mean", "max")
-    preview = "mean"
-    result_specs = (
-        ResultSpec("sum", "sig", "Sum of the frames."),
-        ResultSpec("mean", "sig", "Mean frame (sum / number of frames)."),
-        ResultSpec("max", "sig", "Pixel-wise maximum over the frames."),
+    declaration = AnalysisDeclaration(
+        name="sum",
+        title="Sum, mean, max frame",
+        summary="Sum, mean and maximum over all frames (or the frames inside the scan ROI).",
+        help="Sum, mean and maximum over all frames (or the scan ROI), shown on the detector view.",
+        results=(
+            Result("sum", "sig", "Sum of the frames.", unit="data", dtype="float64"),
+            Result(
+                "mean", "sig", "Mean frame (sum / number of frames).", unit="data", dtype="float64"
+            ),
+            Result(
+                "max", "sig", "Pixel-wise maximum over the frames.", unit="data", dtype="float64"
+            ),
+        ),
+        preview="mean",
     )
-
-    def validate(self, params: dict[str, Any]) -> dict[str, Any]:
-        p.no_unknown(params, set())
-        return {}
 
     def task(self) -> PartitionTask:
         return SumTask()

@@ -21,19 +21,12 @@ import numpy as np
 
 from apps.core import masks
 from apps.core.analyses import geometry
-from apps.core.analyses import params as p
 from apps.core.analyses.base import MaskAnalysis
-from apps.core.analyses.spec import ParamSpec, ResultSpec
+from apps.core.analyses.declaration import AnalysisDeclaration, Mode, Param, Result
+from apps.core.analyses.geometry_params import CX, CY
 from apps.core.errors import ParameterError
 from apps.core.masks import MaskStack
 
-SHAPES: dict[str, tuple[str, ...]] = {
-    "disk": ("cx", "cy", "r"),
-    "ring": ("cx", "cy", "ri", "ro"),
-    "rect": ("y", "x", "height", "width"),
-    "point": ("y", "x"),
-    "polygon": ("points",),
-}
 FACTORIES: dict[str, Callable[..., np.ndarray]] = {
     "disk": masks.disk,
     "ring": masks.ring,
@@ -44,37 +37,69 @@ FACTORIES: dict[str, Callable[..., np.ndarray]] = {
 MAX_POLYGON_POINTS = 1000
 
 
-def _spec(name: str, type_: str, help_: str) -> ParamSpec:
-    used = tuple(s for s, fields in SHAPES.items() if name in fields)
-    return ParamSpec(name, type_, help_, required=False, shapes=used)
+def _mode(shape: str, title: str, params: tuple[Param, ...], help_: str = "") -> Mode:
+    return Mode(f"virtual:{shape}", title, params, widget=shape, help=help_, fixed={"shape": shape})
+
+
+R = Param("r", "number", "Disk radius.", unit="px", positive=True, bound="reach")
+RI = Param("ri", "number", "Inner ring radius (excluded).", unit="px", minimum=0, bound="reach")
+RO = Param(
+    "ro", "number", "Outer ring radius (> ri, included).", unit="px", positive=True, bound="reach"
+)
+TOP = Param("y", "integer", "Top row.", unit="px", bound="reach")
+LEFT = Param("x", "integer", "Left column.", unit="px", bound="reach")
+HEIGHT = Param("height", "integer", "Rectangle height.", unit="px", minimum=1, bound="reach")
+WIDTH = Param("width", "integer", "Rectangle width.", unit="px", minimum=1, bound="reach")
+ROW = Param("y", "integer", "Detector row.", unit="px", minimum=0, bound="detector_rows")
+COLUMN = Param("x", "integer", "Detector column.", unit="px", minimum=0, bound="detector_columns")
+POINTS = Param(
+    "points",
+    "points",
+    "Polygon vertices [[y, x], ...]; the minimum and maximum count the vertices.",
+    unit="px",
+    minimum=3,
+    maximum=MAX_POLYGON_POINTS,
+)
 
 
 class VirtualAnalysis(MaskAnalysis):
     """Sum of each frame over one detector region (virtual bright field, dark field, ...)."""
 
-    name = "virtual"
-    result_names = ("intensity",)
-    preview = "intensity"
-    param_specs = (
-        ParamSpec("shape", "choice", "Detector region shape.", options=tuple(SHAPES)),
-        _spec("cx", "number", "Centre column in detector pixels."),
-        _spec("cy", "number", "Centre row in detector pixels."),
-        _spec("r", "number", "Disk radius in pixels (> 0)."),
-        _spec("ri", "number", "Inner ring radius in pixels (>= 0, excluded)."),
-        _spec("ro", "number", "Outer ring radius in pixels (> ri, included)."),
-        _spec("y", "integer", "Top row (rect) or row (point) in detector pixels."),
-        _spec("x", "integer", "Left column (rect) or column (point) in detector pixels."),
-        _spec("height", "integer", "Rectangle height in pixels (>= 1)."),
-        _spec("width", "integer", "Rectangle width in pixels (>= 1)."),
-        _spec("points", "points", "Polygon vertices [[y, x], ...] in detector pixels (>= 3)."),
-    )
-    result_specs = (
-        ResultSpec("intensity", "nav", "Integrated intensity inside the region per scan position."),
+    declaration = AnalysisDeclaration(
+        name="virtual",
+        title="Virtual detector",
+        summary="The integrated intensity inside one detector region per scan position.",
+        params=(Param("shape", "choice", "Detector region shape.", choices=tuple(FACTORIES)),),
+        modes=(
+            _mode("disk", "Disk (bright field)", (CX, CY, R)),
+            _mode("ring", "Ring (annular dark field)", (CX, CY, RI, RO)),
+            _mode("rect", "Rectangle", (TOP, LEFT, HEIGHT, WIDTH)),
+            _mode(
+                "point",
+                "Single pixel",
+                (ROW, COLUMN),
+                "Click or drag on the detector to place the pixel.",
+            ),
+            _mode(
+                "polygon",
+                "Polygon",
+                (POINTS,),
+                "Click to add corners, double-click to close. Drag corners or the inside to edit.",
+            ),
+        ),
+        results=(
+            Result(
+                "intensity",
+                "nav",
+                "Integrated intensity inside the region per scan position.",
+                unit="data",
+            ),
+        ),
+        preview="intensity",
     )
 
-    def validate(self, params: dict[str, Any]) -> dict[str, Any]:
-        shape = p.choice(params, "shape", tuple(SHAPES))
-        p.no_unknown(params, {"shape", *SHAPES[shape]})
+    def check(self, params: dict[str, Any]) -> dict[str, Any]:
+        shape = params.pop("shape")
         check = {
             "disk": self._check_disk,
             "ring": self._check_ring,
@@ -85,32 +110,17 @@ class VirtualAnalysis(MaskAnalysis):
         return {"shape": shape, **check(params)}
 
     def _check_disk(self, params: dict[str, Any]) -> dict[str, Any]:
-        cy, cx = geometry.centre(params, self.sig_shape)
-        p.number(params, "r", positive=True)
-        r = geometry.bounded(params, "r", sig_shape=self.sig_shape, minimum=0.0)
-        mask = masks.disk(self.sig_shape, cy=cy, cx=cx, r=r)
-        geometry.check_covers(
-            mask, sig_shape=self.sig_shape, cy=cy, cx=cx, r=r, field="r", what="disk"
-        )
-        return {"cy": cy, "cx": cx, "r": r}
+        mask = masks.disk(self.sig_shape, **params)
+        geometry.check_covers(mask, sig_shape=self.sig_shape, field="r", what="disk", **params)
+        return params
 
     def _check_ring(self, params: dict[str, Any]) -> dict[str, Any]:
-        cy, cx = geometry.centre(params, self.sig_shape)
-        ri, ro = geometry.radii(
-            params, sig_shape=self.sig_shape, inner="ri", outer="ro", inner_required=True
-        )
-        mask = masks.ring(self.sig_shape, cy=cy, cx=cx, ri=ri, ro=ro)
-        geometry.check_covers(
-            mask, sig_shape=self.sig_shape, cy=cy, cx=cx, r=ro, field="ro", what="ring"
-        )
-        return {"cy": cy, "cx": cx, "ri": ri, "ro": ro}
+        geometry.check_ring_covers(self.sig_shape, **params)
+        return params
 
     def _check_rect(self, params: dict[str, Any]) -> dict[str, Any]:
         sy, sx = self.sig_shape
-        y, x = self._whole(params, "y"), self._whole(params, "x")
-        height = p.integer(params, "height", minimum=1)
-        width = p.integer(params, "width", minimum=1)
-        height, width = self._whole(params, "height"), self._whole(params, "width")
+        y, x, height, width = params["y"], params["x"], params["height"], params["width"]
         for name, lo, size, extent in (("y", y, height, sy), ("x", x, width, sx)):
             if lo >= extent or lo + size <= 0:
                 raise ParameterError(
@@ -118,17 +128,10 @@ class VirtualAnalysis(MaskAnalysis):
                     f"the rectangle ({name} {lo} to {lo + size - 1}) lies outside the "
                     f"{geometry.sig_extent(self.sig_shape)}; it must overlap the frame.",
                 )
-        return {"y": y, "x": x, "height": height, "width": width}
-
-    def _whole(self, params: dict[str, Any], name: str) -> int:
-        p.integer(params, name)
-        return int(geometry.bounded(params, name, sig_shape=self.sig_shape))
+        return params
 
     def _check_point(self, params: dict[str, Any]) -> dict[str, Any]:
-        sy, sx = self.sig_shape
-        y = p.integer(params, "y", minimum=0, maximum=sy - 1)
-        x = p.integer(params, "x", minimum=0, maximum=sx - 1)
-        return {"y": y, "x": x}
+        return params
 
     def _check_polygon(self, params: dict[str, Any]) -> dict[str, Any]:
         points = polygon_points(params, self.sig_shape)

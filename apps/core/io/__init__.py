@@ -31,6 +31,7 @@ from apps.core.io.mib import MibDataSet
 from apps.core.io.npy import NpyDataSet
 from apps.core.io.raw import RawDataSet
 from apps.core.io.references import (
+    H5_ERRORS,
     AllowedFiles,
     Pins,
     Reference,
@@ -92,7 +93,7 @@ def _is_nexus_master(path: str) -> bool:
     try:
         with h5py.File(path, "r") as h5file:
             return ArinaDataSet.sniff(h5file)
-    except (OSError, RuntimeError, KeyError, ValueError):
+    except H5_ERRORS:
         return False  # the HDF5 reader explains what is wrong with the file
 
 

@@ -20,14 +20,10 @@ import numpy as np
 
 from apps.core.corrections import Corrections
 from apps.core.errors import DataSetError
-from apps.core.io.base import (
-    DataSet,
-    Partition,
-    check_dtype,
-    check_shape,
-)
+from apps.core.io.base import DataSet, Partition, check_dtype, check_params, check_shape
 from apps.core.io.corrected import CorrectedPartition
 from apps.core.io.references import (
+    H5_ERRORS,
     AllowedFiles,
     Reference,
     check_h5_opened,
@@ -38,7 +34,6 @@ from apps.core.io.references import (
 DATA_GROUP = "/entry/data"
 PIXEL_MASK = "/entry/instrument/detector/detectorSpecific/pixel_mask"
 PARAMS = ("nav_shape",)
-H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError)
 
 
 def data_links(h5file: h5py.File) -> list[tuple[str, h5py.ExternalLink]]:
@@ -143,11 +138,7 @@ class ArinaDataSet(DataSet):
     @classmethod
     def open(cls, path: str, **params: Any) -> ArinaDataSet:
         """Open a master file; ``nav_shape`` (product = all frames) gives the scan shape."""
-        unknown = sorted(set(params) - set(PARAMS))
-        if unknown:
-            raise DataSetError(
-                f"{path}: unknown Arina parameters {unknown}; expected {', '.join(PARAMS)}."
-            )
+        check_params(params, PARAMS, path=path, kind="Arina")
         try:
             master = h5py.File(path, "r")
         except H5_ERRORS as exc:
@@ -174,10 +165,10 @@ class ArinaDataSet(DataSet):
             nav_shape: tuple[int, ...] = (n,)
         else:
             nav_shape = check_shape(nav, name="nav_shape", source=path)
-            if len(nav_shape) > 2 or math.prod(nav_shape) != n:
+            if math.prod(nav_shape) != n:
                 raise DataSetError(
-                    f"{path}: nav_shape {list(nav_shape)} does not fit; expected 1 or 2 "
-                    f"dimensions whose product is {n} frames."
+                    f"{path}: nav_shape {list(nav_shape)} does not fit; expected dimensions "
+                    f"whose product is {n} frames."
                 )
         return cls(
             path=path,
@@ -210,12 +201,8 @@ class ArinaDataSet(DataSet):
 
     def make_partition(self, index: int, start: int, stop: int) -> Partition:
         part: Partition = ArinaPartition(
-            index=index,
-            start=start,
-            stop=stop,
-            sig_shape=self.sig_shape,
-            dtype=self.dtype,
             files=[f for f in self.files if f[2] < stop and f[2] + f[3] > start],
+            **self.frames(index, start, stop),
         )
         if not self.corrections.empty:
             part = CorrectedPartition(part, self.corrections)

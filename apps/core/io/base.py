@@ -57,6 +57,15 @@ def check_shape(shape: Any, *, name: str, source: str, ndim: int | None = None) 
     return dims
 
 
+def check_params(params: dict[str, Any], allowed: Sequence[str], *, path: str, kind: str) -> None:
+    """Raise naming the ``kind`` of file and the parameters it takes if ``params`` has others."""
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise DataSetError(
+            f"{path}: unknown {kind} parameters {unknown}; expected {', '.join(allowed)}."
+        )
+
+
 def partition_ranges(
     n_frames: int,
     frame_bytes: int,
@@ -119,6 +128,18 @@ class Partition(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.index} frames [{self.start}, {self.stop})>"
+
+    def frames(self) -> dict[str, Any]:
+        """The arguments that give a partition of these frames read another way (a reader that
+        finds out how the file stores them hands the reading on to it)."""
+        return {
+            "index": self.index,
+            "start": self.start,
+            "stop": self.stop,
+            "sig_shape": self.sig_shape,
+            "dtype": self.dtype,
+            "nodes": self.nodes,
+        }
 
     def pin(self, pinned: Pins | None) -> Partition:
         """Read only the files with these identities (see ``references.check_opened``)."""
@@ -210,7 +231,11 @@ class Partition(ABC):
 
 
 class DataSet(ABC):
-    """A 4D-STEM dataset: ``nav_shape`` scan positions of ``sig_shape`` detector frames."""
+    """A 4D-STEM dataset: ``nav_shape`` scan positions of ``sig_shape`` detector frames.
+
+    ``nav_shape`` has any number (at least one) of scan axes, kept as the file or the user
+    gives them; frames are numbered in C order over it (the flat index partitions use).
+    """
 
     format: ClassVar[str]
     #: The files the check of :func:`apps.core.io.open_dataset` saw (None: opened unchecked);
@@ -225,10 +250,6 @@ class DataSet(ABC):
         self.path = str(path)
         self.nav_shape = check_shape(nav_shape, name="nav_shape", source=self.path)
         self.sig_shape = check_shape(sig_shape, name="sig_shape", source=self.path, ndim=2)
-        if len(self.nav_shape) > 2:
-            raise DataSetError(
-                f"{self.path}: nav_shape must have 1 or 2 dimensions, got {nav_shape}."
-            )
         self.dtype = check_dtype(dtype, source=self.path)
 
     def __repr__(self) -> str:
@@ -286,6 +307,17 @@ class DataSet(ABC):
         return [
             self.make_partition(i, lo, hi).pin(self.pinned) for i, (lo, hi) in enumerate(ranges)
         ]
+
+    def frames(self, index: int, start: int, stop: int) -> dict[str, Any]:
+        """The arguments every partition class takes for partition ``index`` of frames
+        ``[start, stop)``; a format adds where its file keeps them."""
+        return {
+            "index": index,
+            "start": start,
+            "stop": stop,
+            "sig_shape": self.sig_shape,
+            "dtype": self.dtype,
+        }
 
     def make_partition(self, index: int, start: int, stop: int) -> Partition:
         """Partition ``index`` of frames ``[start, stop)``; formats that split by frame ranges

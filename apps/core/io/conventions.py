@@ -125,6 +125,24 @@ def _number(value: Any) -> float | None:
 
 def find_datacube(h5file: h5py.File) -> Datacube | None:
     """The largest (at least 3-d) dataset named by a known convention, or None."""
+    found = _datacubes(h5file)
+    if not found:
+        return None
+    return max(found, key=lambda c: (int(np.prod(c.shape)), len(c.shape) == 4))
+
+
+def named_datacube(h5file: h5py.File, path: str) -> Datacube | None:
+    """The convention's description of the dataset at ``path``, or None if none names it.
+
+    A dataset chosen by name (the ``dataset`` parameter, ``file.h5:/inner/path``, or the
+    parameters the registration page fills in from detection) keeps its calibration.
+    """
+    wanted = "/" + path.strip("/")
+    return next((c for c in _datacubes(h5file) if c.path == wanted), None)
+
+
+def _datacubes(h5file: h5py.File) -> list[Datacube]:
+    """Every (at least 3-d) dataset a known convention names."""
     found: list[Datacube] = []
 
     def visit(name: str, obj: Any) -> None:
@@ -136,6 +154,4 @@ def find_datacube(h5file: h5py.File) -> Datacube | None:
                     return
 
     h5file.visititems(visit)
-    if not found:
-        return None
-    return max(found, key=lambda c: (int(np.prod(c.shape)), len(c.shape) == 4))
+    return found

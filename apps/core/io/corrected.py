@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from apps.core.corrections import Corrections, detect_hot_pixels
-from apps.core.io.base import DEFAULT_PARTITION_BYTES, DataSet, Partition
+from apps.core.io.base import DataSet, Partition
 from apps.core.io.references import Pins
 from apps.core.masks import MaskStack
 
@@ -28,14 +28,7 @@ class CorrectedPartition(Partition):
     """The frames of ``inner`` with ``corrections`` applied; dtype float unless only excluded."""
 
     def __init__(self, inner: Partition, corrections: Corrections) -> None:
-        super().__init__(
-            index=inner.index,
-            start=inner.start,
-            stop=inner.stop,
-            sig_shape=inner.sig_shape,
-            dtype=corrections.dtype_for(inner.dtype),
-            nodes=inner.nodes,
-        )
+        super().__init__(**{**inner.frames(), "dtype": corrections.dtype_for(inner.dtype)})
         self.inner = inner
         self.corrections = corrections
 
@@ -102,15 +95,9 @@ class CorrectedDataSet(DataSet):
             "corrections": self.corrections.describe(),
         }
 
-    def partitions(
-        self,
-        *,
-        count: int | None = None,
-        target_bytes: int = DEFAULT_PARTITION_BYTES,
-        min_count: int = 1,
-    ) -> list[Partition]:
-        parts = self.inner.partitions(count=count, target_bytes=target_bytes, min_count=min_count)
-        return [CorrectedPartition(p, self.corrections) for p in parts]
+    def partitions(self, **sizing: Any) -> list[Partition]:
+        """The inner dataset's partitions (split as :meth:`DataSet.partitions`), corrected."""
+        return [CorrectedPartition(p, self.corrections) for p in self.inner.partitions(**sizing)]
 
 
 def find_hot_pixels(

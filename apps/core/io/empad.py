@@ -22,11 +22,7 @@ from defusedxml.ElementTree import fromstring
 
 from apps.core.errors import DataSetError
 from apps.core.io import mapping
-from apps.core.io.base import (
-    DataSet,
-    Partition,
-    check_shape,
-)
+from apps.core.io.base import DataSet, Partition, check_params, check_shape
 from apps.core.io.mapping import map_view, require_size
 from apps.core.io.references import AllowedFiles, Reference, check_files
 
@@ -98,11 +94,7 @@ class EmpadDataSet(DataSet):
     @classmethod
     def open(cls, path: str, **params: Any) -> EmpadDataSet:
         """Open the ``.xml``; ``nav_shape`` overrides the scan shape it gives."""
-        unknown = sorted(set(params) - set(PARAMS))
-        if unknown:
-            raise DataSetError(
-                f"{path}: unknown EMPAD parameters {unknown}; expected {', '.join(PARAMS)}."
-            )
+        check_params(params, PARAMS, path=path, kind="EMPAD")
         raw_path, scan, mode = read_xml(path)
         notes = [f"EMPAD scan {list(scan)} from the XML ({mode} scan parameters)."]
         nav = tuple(scan)
@@ -148,14 +140,7 @@ class EmpadDataSet(DataSet):
         return {**super().describe(), "notes": self.notes, "warnings": self.warnings}
 
     def make_partition(self, index: int, start: int, stop: int) -> Partition:
-        return EmpadPartition(
-            index=index,
-            start=start,
-            stop=stop,
-            sig_shape=self.sig_shape,
-            dtype=self.dtype,
-            path=self.raw_path,
-        )
+        return EmpadPartition(path=self.raw_path, **self.frames(index, start, stop))
 
 
 def read_xml(path: str) -> tuple[str, tuple[int, int], str]:

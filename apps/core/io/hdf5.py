@@ -3,10 +3,14 @@
 The dataset's last two dimensions are the detector frame ``(sy, sx)``; the leading ones are
 the scan:
 
-* ``(frames, sy, sx)``: nav_shape ``(frames,)``, or a 2-d scan given as ``nav_shape``;
+* ``(frames, sy, sx)``: nav_shape ``(frames,)``;
 * ``(ny, nx, sy, sx)``: nav_shape ``(ny, nx)``;
-* 5-d and more, ``(d0, ..., dk, sy, sx)``: the leading dimensions are flattened into one nav
-  dimension ``(d0 * ... * dk,)``; give ``nav_shape`` to reinterpret them as a 2-d scan.
+* 5-d and more, ``(d0, ..., dk, sy, sx)``: nav_shape ``(d0, ..., dk)``, every axis kept (also
+  those of length 1).
+
+A given ``nav_shape`` of any length whose product is the number of frames reinterprets the
+leading dimensions (e.g. a ``(frames, sy, sx)`` stack as a ``(ny, nx)`` scan, or
+``(2, 2, 1, sy, sx)`` as ``(2, 2)``).
 
 Contiguous uncompressed datasets are memory-mapped at their offset in the file, and so are
 uncompressed ones chunked in whole frames (:mod:`apps.core.io.h5chunks`); ones whose chunks
@@ -26,16 +30,13 @@ import hdf5plugin  # noqa: F401 - registers the detector filters (bitshuffle, LZ
 import numpy as np
 
 from apps.core.errors import DataSetError
-from apps.core.io.base import (
-    DataSet,
-    Partition,
-    check_dtype,
-    check_shape,
-)
-from apps.core.io.conventions import find_datacube
+from apps.core.io.base import DataSet, Partition, check_dtype, check_params, check_shape
+from apps.core.io.conventions import find_datacube, named_datacube
 from apps.core.io.h5chunks import ChunkMapPartition, frame_chunk_offsets
-from apps.core.io.raw import RawPartition
+from apps.core.io.mapped import MappedPartition
 from apps.core.io.references import (
+    H5_ERRORS,
+    HDF5_SIGNATURE,
     AllowedFiles,
     Reference,
     check_h5_opened,
@@ -43,17 +44,12 @@ from apps.core.io.references import (
     hdf5_references,
 )
 
-SIGNATURE = b"\x89HDF\r\n\x1a\n"
 EXTENSIONS = (".h5", ".hdf5", ".emd", ".nxs", ".hspy")
 PARAMS = ("dataset", "nav_shape")
 MAX_CANDIDATES = 5
 MIN_CHUNK_CACHE = 16 * 2**20
 MAX_CHUNK_CACHE = 256 * 2**20
 CHUNK_CACHE_SLOTS = 10007  # a prime, as HDF5 recommends
-
-# What h5py raises for unreadable files and data (HDF5 errors surface as OSError or
-# RuntimeError, a missing object as KeyError).
-H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError)
 
 
 class H5Partition(Partition):
@@ -150,27 +146,17 @@ class H5Partition(Partition):
         offset = _mappable_offset(dset)
         if offset is not None:
             # The data may sit in another file (external link): map that file.
-            self._raw: Partition = RawPartition(
+            self._raw: Partition = MappedPartition(
                 path=dset.file.filename,
                 offset=offset + self.start * self.frame_size * self.dtype.itemsize,
-                index=self.index,
-                start=self.start,
-                stop=self.stop,
-                sig_shape=self.sig_shape,
-                dtype=self.dtype,
+                **self.frames(),
             ).pin(self.pinned)
             h5file.close()
             return
         offsets = frame_chunk_offsets(dset)
         if offsets is not None:
             self._raw = ChunkMapPartition(
-                path=dset.file.filename,
-                offsets=offsets[self.start : self.stop],
-                index=self.index,
-                start=self.start,
-                stop=self.stop,
-                sig_shape=self.sig_shape,
-                dtype=self.dtype,
+                path=dset.file.filename, offsets=offsets[self.start : self.stop], **self.frames()
             ).pin(self.pinned)
             h5file.close()
             return
@@ -252,7 +238,7 @@ class H5DataSet(DataSet):
     @classmethod
     def sniff(cls, head: bytes) -> bool:
         """True if ``head`` (the file's first bytes) starts with the HDF5 signature."""
-        return head.startswith(SIGNATURE)
+        return head.startswith(HDF5_SIGNATURE)
 
     @classmethod
     def open(cls, path: str, **params: Any) -> H5DataSet:
@@ -266,14 +252,10 @@ class H5DataSet(DataSet):
             Path of the dataset inside the file; overrides the one in ``path``. Without either,
             the largest dataset with at least 3 dimensions is used (4-d ones win a tie).
         nav_shape
-            Scan shape (1 or 2 dims) whose product is the number of frames, e.g. to view a
-            ``(frames, sy, sx)`` stack as a ``(ny, nx)`` scan.
+            Scan shape (any number of axes) whose product is the number of frames, e.g. to
+            view a ``(frames, sy, sx)`` stack as a ``(ny, nx)`` scan.
         """
-        unknown = sorted(set(params) - set(PARAMS))
-        if unknown:
-            raise DataSetError(
-                f"{path}: unknown HDF5 parameters {unknown}; expected {', '.join(PARAMS)}."
-            )
+        check_params(params, PARAMS, path=path, kind="HDF5")
         file_path, inner = cls.split_path(path)
         name = params.get("dataset") or inner
         cube, guessed = None, None
@@ -286,6 +268,7 @@ class H5DataSet(DataSet):
                 guessed = f"The largest dataset with 3 or more dimensions, {name}, was chosen."
             else:
                 name, dset = _named_dataset(h5file, str(name), file_path)
+                cube = named_datacube(h5file, name)
             shape, dtype, chunks = dset.shape, dset.dtype, dset.chunks
         check_dtype(dtype, source=f"{file_path} (dataset {name})")
         nav = params.get("nav_shape")
@@ -314,11 +297,7 @@ class H5DataSet(DataSet):
     def make_partition(self, index: int, start: int, stop: int) -> Partition:
         cache = chunk_cache_bytes(self.ds_shape, self.chunks, self.dtype.itemsize)
         return H5Partition(
-            index=index,
-            start=start,
-            stop=stop,
-            sig_shape=self.sig_shape,
-            dtype=self.dtype,
+            **self.frames(index, start, stop),
             path=self.path,
             dataset=self.dataset,
             ds_shape=self.ds_shape,
@@ -327,9 +306,8 @@ class H5DataSet(DataSet):
 
 
 def default_nav_shape(ds_shape: Sequence[int]) -> tuple[int, ...]:
-    """Nav shape of a dataset: ``(frames,)`` for 3-d, ``(ny, nx)`` for 4-d, flattened above."""
-    nav = tuple(ds_shape[:-2])
-    return nav if len(nav) <= 2 else (math.prod(nav),)
+    """Nav shape of a dataset: its leading dimensions, as they are."""
+    return tuple(ds_shape[:-2])
 
 
 def nav_boxes(
@@ -396,7 +374,7 @@ def _mappable_offset(dset: h5py.Dataset) -> int | None:
 def _open_file(path: str) -> h5py.File:
     try:
         with open(path, "rb") as f:
-            head = f.read(len(SIGNATURE))
+            head = f.read(len(HDF5_SIGNATURE))
     except IsADirectoryError as exc:
         raise DataSetError(f"{path}: is a folder, not an HDF5 file.") from exc
     except OSError as exc:
@@ -482,9 +460,9 @@ def _supported(dtype: np.dtype) -> bool:
 def _given_nav_shape(nav: Any, ds_shape: Sequence[int], *, source: str) -> tuple[int, ...]:
     dims = check_shape(nav, name="nav_shape", source=source)
     n_frames = math.prod(ds_shape[:-2])
-    if len(dims) > 2 or math.prod(dims) != n_frames:
+    if math.prod(dims) != n_frames:
         raise DataSetError(
             f"{source}: nav_shape {list(dims)} does not fit the dataset of shape "
-            f"{list(ds_shape)}; expected 1 or 2 dimensions whose product is {n_frames} frames."
+            f"{list(ds_shape)}; expected dimensions whose product is {n_frames} frames."
         )
     return dims

@@ -1,10 +1,10 @@
 """Memory maps of data files, one per file and process, kept from one run to the next.
 
 Mapping a file is cheap; touching its pages the first time is not: each page-cached 64 KiB
-costs a page fault, 0.16 s of one core per 4 GiB on the benchmark machine, which is half the
-time of a float32 sum over the file. Scientists analyse the same dataset again and again, and
-dask workers and the web process live long, so the readers slice one mapping per file that stays
-open between runs; a second analysis of a file finds its pages mapped already.
+costs a page fault, and the faults take about half the time of a float32 sum over the file
+(docs/performance.md). Scientists analyse the same dataset again and again, and dask workers
+and the web process live long, so the readers slice one mapping per file that stays open
+between runs; a second analysis of a file finds its pages mapped already.
 
 A mapping is replaced when its file changes (another inode, size or modification time). Past
 :data:`MAX_FILES` files or :data:`MAX_BYTES` mapped bytes the least recently used mappings are

@@ -12,7 +12,9 @@ least significant bit (1-bit counters: 1 bit a pixel, 6-bit: 8, 12-bit: 16, 24-b
 12-bit halves, the high half first). Quad RAW (chips side by side, unassembled) is refused.
 
 Reading never copies a header: a file is a memory map of ``(frames, stride)`` bytes, and a
-tile is the strided view of its pixel columns, reinterpreted as the big-endian pixel dtype.
+tile is the strided view of its pixel columns, reinterpreted as the big-endian pixel dtype;
+16- and 32-bit tiles are then copied into little-endian order (the dataset's dtype), which the
+compiled loops take.
 """
 
 from __future__ import annotations
@@ -28,11 +30,7 @@ import numpy as np
 
 from apps.core.errors import DataSetError
 from apps.core.io import mapping
-from apps.core.io.base import (
-    DataSet,
-    Partition,
-    check_shape,
-)
+from apps.core.io.base import DataSet, Partition, check_params, check_shape
 from apps.core.io.mapping import map_view, require_size
 from apps.core.io.mib_header import FrameHeader, read_acquisition, read_frame_header
 from apps.core.io.references import AllowedFiles, Reference, check_files
@@ -98,7 +96,9 @@ class MibPartition(Partition):
         view = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
         if self.raw_bits:
             return decode_r64(view, self.raw_bits, self.sig_shape)
-        return view.view(self.file_dtype)
+        pixels = view.view(self.file_dtype)
+        # big-endian 16- and 32-bit pixels: swapped into the dataset's order, one copy
+        return pixels if pixels.dtype == self.dtype else pixels.astype(self.dtype)
 
     def _pixels(self, path: str, first: int, count: int) -> np.ndarray:
         require_size(path, count * self.stride, self.label)
@@ -177,14 +177,10 @@ class MibDataSet(DataSet):
     def open(cls, path: str, **params: Any) -> MibDataSet:
         """Open a ``.mib`` (and its siblings of the same acquisition) or a ``.hdr``.
 
-        ``nav_shape`` (1 or 2 dims) overrides the scan shape from the ``.hdr``; its product may
+        ``nav_shape`` (any number of axes) overrides the scan shape from the ``.hdr``; its product may
         be smaller than the frames found (the rest is ignored with a warning).
         """
-        unknown = sorted(set(params) - set(PARAMS))
-        if unknown:
-            raise DataSetError(
-                f"{path}: unknown Merlin parameters {unknown}; expected {', '.join(PARAMS)}."
-            )
+        check_params(params, PARAMS, path=str(path), kind="Merlin")
         mib_paths, hdr_path = acquisition_files(Path(path))
         notes: list[str] = []
         warnings: list[str] = []
@@ -218,11 +214,7 @@ class MibDataSet(DataSet):
     def make_partition(self, index: int, start: int, stop: int) -> Partition:
         h = self.header
         return MibPartition(
-            index=index,
-            start=start,
-            stop=stop,
-            sig_shape=self.sig_shape,
-            dtype=self.dtype,
+            **self.frames(index, start, stop),
             files=[
                 (f.path, f.first, f.n_frames)
                 for f in self.files
@@ -329,10 +321,10 @@ def _nav_shape(
     """Scan shape: given by the user, else from the ``.hdr``, else ``(frames,)``."""
     if given is not None:
         nav = check_shape(given, name="nav_shape", source=path)
-        if len(nav) > 2 or math.prod(nav) > found:
+        if math.prod(nav) > found:
             raise DataSetError(
-                f"{path}: nav_shape {list(nav)} needs {math.prod(nav)} frames in 1 or 2 "
-                f"dimensions; the acquisition has {found} whole frames."
+                f"{path}: nav_shape {list(nav)} needs {math.prod(nav)} frames; the acquisition "
+                f"has {found} whole frames."
             )
         if math.prod(nav) < found:
             warnings.append(

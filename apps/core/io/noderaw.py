@@ -16,14 +16,14 @@ import numpy as np
 
 from apps.core.errors import DataSetError, ForbiddenReference
 from apps.core.io.base import DataSet, Partition
-from apps.core.io.raw import RawPartition
+from apps.core.io.mapped import MappedPartition
 from apps.core.io.storage import NodeStorage
 
 # (node, root, path, (size, mtime, inode)) -> sha256 of the file versions this process checked
 _CHECKED: dict[tuple[Any, ...], str] = {}
 
 
-class NodeRawPartition(RawPartition):
+class NodeRawPartition(MappedPartition):
     """A partition file ``rel`` kept in the storage root of each node in ``roots``.
 
     :meth:`locate` picks the copy on the node that runs it (a dask worker passes its name; in
@@ -129,15 +129,11 @@ def _check_once(p: NodeRawPartition, storage: NodeStorage) -> None:
 
 def node_partition(seg: dict[str, Any], index: int, ds: DataSet) -> Partition:
     return NodeRawPartition(
-        index=index,
-        start=seg["start"],
-        stop=seg["stop"],
-        sig_shape=ds.sig_shape,
-        dtype=ds.dtype,
-        nodes=seg["nodes"],
         rel=seg["path"],
         roots=seg["roots"],
         sha256=seg.get("sha256"),
+        nodes=seg["nodes"],
+        **ds.frames(index, seg["start"], seg["stop"]),
     )
 
 

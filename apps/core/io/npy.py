@@ -1,4 +1,5 @@
-"""NumPy ``.npy`` files, memory-mapped: ``(ny, nx, sy, sx)`` or ``(n, sy, sx)``."""
+"""NumPy ``.npy`` files, memory-mapped: ``(n, sy, sx)``, ``(ny, nx, sy, sx)`` or more scan
+axes ``(d0, ..., ny, nx, sy, sx)``; every leading axis is a scan axis, kept as it is."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from apps.core.errors import DataSetError
 from apps.core.io.base import DataSet, Partition
-from apps.core.io.raw import RawPartition
+from apps.core.io.mapped import MappedPartition
 from apps.core.npyfile import read_npy_header
 
 MAGIC = b"\x93NUMPY"
@@ -40,10 +41,10 @@ class NpyDataSet(DataSet):
             raise DataSetError(
                 f"{path}: Fortran-ordered arrays are not supported; save in C order."
             )
-        if len(shape) not in (3, 4):
+        if len(shape) < 3:
             raise DataSetError(
-                f"{path}: expected a 3-d (frames, sy, sx) or 4-d (ny, nx, sy, sx) array, got shape "
-                f"{list(shape)}."
+                f"{path}: expected an array of at least 3 dimensions (scan axes, then sy, sx), "
+                f"got shape {list(shape)}."
             )
         ds = cls(path=str(path), shape=tuple(shape), dtype=dtype, offset=offset)
         need = offset + ds.nbytes
@@ -58,12 +59,8 @@ class NpyDataSet(DataSet):
         return {}
 
     def make_partition(self, index: int, start: int, stop: int) -> Partition:
-        return RawPartition(
-            index=index,
-            start=start,
-            stop=stop,
-            sig_shape=self.sig_shape,
-            dtype=self.dtype,
+        return MappedPartition(
             path=self.path,
             offset=self.offset + start * self.frame_bytes,
+            **self.frames(index, start, stop),
         )

@@ -20,7 +20,6 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from apps.core.errors import DataSetError
-from apps.core.io import mapping
 from apps.core.io.base import (
     DEFAULT_PARTITION_BYTES,
     DataSet,
@@ -29,46 +28,12 @@ from apps.core.io.base import (
     check_shape,
     partition_ranges,
 )
-from apps.core.io.mapping import map_view, require_size
+from apps.core.io.mapped import MappedPartition
+from apps.core.io.noderaw import node_partition, node_segment, sidecar_node_roots
 from apps.core.io.references import AllowedFiles, Reference, check_files
 
 SIDECAR_FORMAT = "libertem-raw"
 SIDECAR_VERSION = 1
-
-
-class RawPartition(Partition):
-    """Frames stored back to back in one file, frame ``start`` at byte ``offset``."""
-
-    def __init__(self, *, path: str, offset: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.path = path
-        self.offset = offset
-
-    def _open(self) -> np.ndarray:
-        mapped = self.__dict__.get("_map")
-        if mapped is None:
-            shape = (self.n_frames, self.frame_size)
-            mapped = map_view(self.path, self.dtype, self.offset, shape, self.pinned)
-            self._map = mapped
-        return mapped
-
-    def read(self, start: int, stop: int) -> np.ndarray:
-        self._check_range(start, stop)
-        require_size(self.path, self.offset + self.nbytes, self.label)
-        return self._open()[start - self.start : stop - self.start]
-
-    def release(self, start: int, stop: int) -> None:
-        if "_map" in self.__dict__:
-            row = self.frame_size * self.dtype.itemsize
-            mapping.release(
-                self.path, self.offset + (start - self.start) * row, (stop - start) * row
-            )
-
-    def close(self) -> None:
-        self.__dict__.pop("_map", None)
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "path": self.path, "offset": self.offset}
 
 
 class RawDataSet(DataSet):
@@ -145,8 +110,6 @@ class RawDataSet(DataSet):
     def from_sidecar(cls, path: str, *, node_roots: Mapping[str, str] | None = None) -> RawDataSet:
         """Open a sidecar; ``node_roots`` (the server's ``DATA_NODES``) are the storage roots of
         partitions on node storage, which only a sidecar written by ingestion may have."""
-        from apps.core.io.noderaw import sidecar_node_roots
-
         doc = _load_sidecar(path)
         nav = check_shape(doc.get("nav_shape"), name="nav_shape", source=path)
         roots = sidecar_node_roots(doc, path, node_roots)
@@ -203,8 +166,6 @@ class RawDataSet(DataSet):
         target_bytes: int = DEFAULT_PARTITION_BYTES,
         min_count: int = 1,
     ) -> list[Partition]:
-        from apps.core.io.noderaw import node_partition
-
         parts: list[Partition] = []
         segments = sorted(self.segments, key=lambda s: s["start"])
         single = len(segments) == 1
@@ -221,18 +182,13 @@ class RawDataSet(DataSet):
                 parts.append(node_partition(seg, len(parts), self))
                 continue
             for lo, hi in ranges:
-                parts.append(
-                    RawPartition(
-                        index=len(parts),
-                        start=seg["start"] + lo,
-                        stop=seg["start"] + hi,
-                        sig_shape=self.sig_shape,
-                        dtype=self.dtype,
-                        nodes=seg.get("nodes", ()),
-                        path=seg["path"],
-                        offset=seg["offset"] + lo * self.frame_bytes,
-                    ).pin(self.pinned)
+                part = MappedPartition(
+                    path=seg["path"],
+                    offset=seg["offset"] + lo * self.frame_bytes,
+                    nodes=seg.get("nodes", ()),
+                    **self.frames(len(parts), seg["start"] + lo, seg["start"] + hi),
                 )
+                parts.append(part.pin(self.pinned))
         return parts
 
 
@@ -312,8 +268,6 @@ def _segment(
     if not isinstance(nodes, list) or not all(isinstance(x, str) for x in nodes):
         raise DataSetError(f'{source}: partition {i} "nodes" must be a list of worker names.')
     if roots is not None:
-        from apps.core.io.noderaw import node_segment
-
         return node_segment(entry, i, nodes, roots, source=source)
     return {
         "path": _resolve(entry["path"], base, source=source),

@@ -35,6 +35,8 @@ import h5py
 
 from apps.core.errors import ForbiddenReference
 
+#: What h5py raises for unreadable files and data (HDF5 errors surface as OSError or
+#: RuntimeError, a missing object as KeyError).
 H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError)
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 

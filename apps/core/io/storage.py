@@ -138,6 +138,20 @@ class NodeStorage:
                 digest.update(block)
         return digest.hexdigest()
 
+    def remove(self, rel: str) -> bool:
+        """Delete the file ``rel``; False if it did not exist."""
+        if self.local:
+            try:
+                os.unlink(self.path(rel))
+            except FileNotFoundError:
+                return False
+            return True
+        if self.size(rel) is None:
+            return False
+        fs, _ = self._filesystem()
+        fs.delete_file(self.path(rel))
+        return True
+
     def write(self, rel: str, blocks: Iterable[bytes | memoryview]) -> str:
         """Write ``blocks`` to ``rel`` under a temporary name, then rename; returns the sha256.
 

@@ -1,45 +1,58 @@
-"""Server-rendered pages: home, the job history, one job with live progress."""
+"""Server-rendered pages: the job list (filtered, paged, drags folded), one job with live
+progress, and the job rows the home page shows too."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from apps.accounts.access import can_change, get_job, visible_datasets
 from apps.core.errors import ParameterError
+from apps.datasets.access import can_change
 from apps.jobs import selectors, services
+from apps.jobs.access import get_job
+from apps.jobs.forms import JobFilterForm
+from apps.jobs.limits import QueueFull
 from apps.jobs.models import Job
-from apps.jobs.scheduling import QueueFull
-from apps.jobs.serializers import job_json
+from apps.jobs.quotas import QuotaExceeded
+from apps.jobs.serializers import job_json, thumbnail_url
+from apps.jobs.summary import params_summary
 
-HOME_ITEMS = 10
-HISTORY_ITEMS = 200
-
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    datasets = visible_datasets(request.user).order_by("-created")[:HOME_ITEMS]
-    jobs = selectors.job_list(user=request.user)[:HOME_ITEMS]
-    return render(request, "home.html", {"datasets": datasets, **_rows(request, jobs)})
+JOBS_PER_PAGE = 50
 
 
 @login_required
 def job_list(request: HttpRequest) -> HttpResponse:
-    jobs = selectors.job_list(user=request.user)[:HISTORY_ITEMS]
-    return render(request, "jobs/job_list.html", _rows(request, jobs))
+    filters = JobFilterForm(request.GET, user=request.user)
+    page = Paginator(filters.jobs(), JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        **job_rows(request, page.object_list, fold=filters.folds),
+        "filters": filters,
+        "page": page,
+        "query": query.urlencode(),
+    }
+    return render(request, "jobs/job_list.html", context)
 
 
 @login_required
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = get_job(request.user, job_id)
-    context = {"job": job, "data": job_json(job), "can_cancel": can_change(request.user, job)}
+    context = {
+        "job": job,
+        "data": job_json(job),
+        "can_cancel": can_change(request.user, job),
+        "record_json": json.dumps(job.provenance, indent=1),
+    }
     return render(request, "jobs/job_detail.html", context)
 
 
@@ -65,7 +78,7 @@ def job_rerun(request: HttpRequest, job_id: int) -> HttpResponse:
         return redirect("job_detail", job.pk)
     try:
         new = services.job_rerun(user=request.user, job=job)
-    except (ParameterError, QueueFull) as exc:
+    except (ParameterError, QueueFull, QuotaExceeded) as exc:
         messages.error(request, f"The job cannot run again: {exc}")
         return redirect("job_detail", job.pk)
     return redirect("job_detail", new.pk)
@@ -86,14 +99,23 @@ def job_share(request: HttpRequest, job_id: int) -> HttpResponse:
     return redirect("job_detail", job.pk)
 
 
-def _rows(request: HttpRequest, jobs: Iterable[Job]) -> dict[str, Any]:
-    """The rows of a job table, and whether it needs an owner column (others' jobs in it)."""
+def job_rows(request: HttpRequest, jobs: Iterable[Job], *, fold: bool = True) -> dict[str, Any]:
+    """The rows of a job table, and whether it needs an owner column (others' jobs in it).
+
+    With ``fold``, each row carries the jobs it superseded (the steps of a drag on the analysis
+    page) that the viewer may see, for a "+N superseded" line that opens to list them.
+    """
+    jobs = list(jobs)
+    folded = selectors.superseded_jobs(user=request.user, jobs=jobs) if fold else {}
     rows = [
         {
             "job": job,
             "seconds": selectors.job_seconds(job),
             "throughput": selectors.job_throughput(job),
             "can_cancel": can_change(request.user, job) and not job.is_terminal,
+            "summary": params_summary(job),
+            "thumbnail": thumbnail_url(job),
+            "folded": [(old, params_summary(old)) for old in folded.get(job.pk, [])],
         }
         for job in jobs
     ]

@@ -11,13 +11,6 @@ from numpy_reference import DatasetFactory, scan_data, write
 from apps.core.io import DataSet, open_dataset
 
 
-@pytest.fixture(autouse=True)
-def _plain_http() -> None:
-    # The project-wide autouse fixture needs pytest-django's settings; the Core never uses
-    # Django, and these tests run with -p no:django.
-    return None
-
-
 @pytest.fixture(scope="session")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> DatasetFactory:
     """``dataset(dtype, form="npy")`` -> ``(data, DataSet)``; each file is written once."""

@@ -78,7 +78,7 @@ BAD = [
         "virtual",
         {"shape": "rect", "y": 0, "x": 0, "height": 0, "width": 5},
         "height",
-        ["at least 1"],
+        ["from 1 to 752"],
     ),
     ("virtual", {"shape": "rect", "y": 0, "x": 0.5, "height": 2, "width": 5}, "x", ["whole"]),
     ("virtual", {"shape": "point", "y": 33, "x": 0}, "y", ["at most 32"]),
@@ -154,7 +154,15 @@ def test_it_accepts_numpy_scalars_and_normalises_to_json() -> None:
     assert analysis.params == {"shape": "disk", "cx": 20.5, "cy": 3.0, "r": 4.0}
     json.dumps(analysis.params)
     com = build("com", {**COM, "flip_y": np.bool_(True)})
-    assert com.params == {**COM, "ri": 0.0, "scan_rotation": 0.0, "flip_y": True}
+    assert com.params == {
+        **COM,
+        "ri": 0.0,
+        "scan_rotation": 0.0,
+        "flip_y": True,
+        "descan": "none",
+        "descan_reference": None,
+        "ricom_radius": 8,
+    }
     radial = build("radial", RADIAL)
     assert radial.params["ri"] == 0.0 and type(radial.params["bins"]) is int
 
@@ -173,17 +181,29 @@ def test_describe_lists_every_analysis_as_json() -> None:
     described = json.loads(json.dumps(describe_analyses()))
     assert [d["name"] for d in described] == list(ANALYSES)
     for entry in described:
-        cls = ANALYSES[entry["name"]]
-        assert [r["name"] for r in entry["results"]] == list(cls.result_names)
-        assert entry["preview"] in cls.result_names
-        for param in entry["params"]:
-            assert set(param) >= {"name", "type", "required", "default", "help"}
-            assert param["type"] in {"number", "integer", "boolean", "choice", "points", "masks"}
+        declaration = ANALYSES[entry["name"]].declaration
+        assert [r["name"] for r in entry["results"]] == list(declaration.result_names)
+        assert entry["preview"] in declaration.result_names
+        for mode in entry["modes"]:
+            for param in mode["params"]:
+                assert set(param) >= {"name", "type", "required", "default", "unit", "help"}
+                assert param["type"] in {
+                    "number",
+                    "integer",
+                    "boolean",
+                    "choice",
+                    "points",
+                    "masks",
+                    "job",
+                }
         # the standard case sends exactly described parameters
-        assert set(CASES[entry["name"]]) <= {p["name"] for p in entry["params"]}
+        taken = {p["name"] for m in entry["modes"] for p in m["params"]}
+        assert set(CASES[entry["name"]]) <= taken | {p["name"] for p in entry["params"]}
     virtual = described[[d["name"] for d in described].index("virtual")]
-    shapes = {p["name"]: p.get("shapes", []) for p in virtual["params"]}
-    assert shapes["ri"] == ["ring"] and shapes["y"] == ["rect", "point"]
+    modes = {m["key"]: [p["name"] for p in m["params"]] for m in virtual["modes"]}
+    assert modes["virtual:ring"] == ["cx", "cy", "ri", "ro"]
+    assert modes["virtual:rect"][:2] == modes["virtual:point"] == ["y", "x"]
+    assert virtual["modes"][0]["fixed"] == {"shape": "disk"}
 
 
 @pytest.mark.parametrize("name", tuple(CASES))

@@ -10,13 +10,6 @@ import pytest
 from apps.core.io import DataSet
 
 
-@pytest.fixture(autouse=True)
-def _plain_http() -> None:
-    # The project-wide autouse fixture needs pytest-django's settings; the Core never uses
-    # Django, and these tests run with -p no:django.
-    return None
-
-
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20240611)

@@ -86,6 +86,34 @@ def test_it_reads_a_nexus_nxdata_group(tmp_path: Path) -> None:
     check_against_numpy(open_dataset(str(path)), data.reshape(10, 7, 6), count=2)
 
 
+def test_it_keeps_the_calibration_of_a_dataset_chosen_by_name(tmp_path: Path) -> None:
+    # The registration page sends back the detected parameters ({"dataset": ...}); choosing
+    # the datacube by name must not lose what the convention says about its axes.
+    path = tmp_path / "scan.nxs"
+    with h5py.File(path, "w") as f:
+        group = f.create_group("entry/data")
+        group.attrs.update({"NX_class": "NXdata", "signal": "data", "axes": ["y", "x", "ky", "kx"]})
+        group["data"] = np.zeros((2, 3, 4, 4), np.uint16)
+        for name, step, units in [("y", 2.5, "nm"), ("x", 2.5, "nm"), ("ky", 0.5, "mrad")]:
+            group[name] = np.arange(4) * step
+            group[name].attrs["units"] = units
+        f["entry/other"] = np.zeros((5, 4, 4), np.uint8)  # named by no convention
+    detected = detect(str(path))["calibration"]
+    for params, target in [
+        ({"dataset": "/entry/data/data"}, path),
+        ({}, f"{path}:/entry/data/data"),
+    ]:
+        desc = open_dataset(str(target), params=params).describe()
+        assert desc["calibration"] == detected
+    assert [a["units"] for a in detected] == ["nm", "nm", "mrad", None]
+    assert (
+        open_dataset(str(path), params={"dataset": "/entry/other"})
+        .describe()
+        .get("calibration", [])
+        == []
+    )
+
+
 def test_it_names_a_file_without_a_stack_of_frames(tmp_path: Path) -> None:
     with h5py.File(tmp_path / "flat.h5", "w") as f:
         f["image"] = np.zeros((10, 10))

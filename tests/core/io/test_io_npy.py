@@ -55,9 +55,8 @@ def test_it_reads_a_version_3_header(tmp_path: Path, make_data: Callable[..., np
         (np.asfortranarray(np.zeros((3, 4, 5), "<u2")), "Fortran-ordered arrays are not supported"),
         (
             np.zeros((4, 5), "<u2"),
-            r"expected a 3-d \(frames, sy, sx\) or 4-d .* got shape \[4, 5\]",
+            r"expected an array of at least 3 dimensions .* got shape \[4, 5\]",
         ),
-        (np.zeros((2, 2, 2, 4, 5), "<u2"), r"got shape \[2, 2, 2, 4, 5\]"),
         (np.zeros((3, 4, 5), "<c8"), "dtype '<c8' is not supported"),
         (np.zeros((3, 0, 5), "<u2"), r"sig_shape must be 2 positive integers, got \(0, 5\)"),
     ],

@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.accounts.api import JsonNestingError, check_json_depth
 from apps.datasets.services import dataset_register
+from apps.web.api import JsonNestingError, check_json_depth
 
 
 def _refuse_constant(name: str) -> Any:

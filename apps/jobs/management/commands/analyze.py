@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.accounts.api import JsonNestingError, check_json_depth
-from apps.core.analyses import make_analysis
+from apps.core.analyses import ANALYSES, analysis_origin, make_analysis
 from apps.core.errors import CoreError, ParameterError
 from apps.core.executor import DaskExecutor, Executor, InlineExecutor
 from apps.core.io import open_dataset
+from apps.datasets.calibration import calibrated_values
 from apps.datasets.paths import node_roots_for
+from apps.web.api import JsonNestingError, check_json_depth
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -86,7 +87,7 @@ class Command(BaseCommand):
             "path", help="sidecar .json, HDF5 file (optionally file.h5:/path) or .npy"
         )
         parser.add_argument(
-            "--analysis", required=True, help="sum, pick, virtual, com, radial, masks"
+            "--analysis", required=True, help=f"one of {', '.join(ANALYSES)} (with plugins)"
         )
         parser.add_argument(
             "--param",
@@ -98,6 +99,12 @@ class Command(BaseCommand):
         parser.add_argument("--roi", help="boolean .npy of the scan shape")
         parser.add_argument(
             "--executor", default="inline", help="inline, local, or tcp://HOST:PORT"
+        )
+        parser.add_argument(
+            "--partitions",
+            type=int,
+            help="split the data into this many partitions (a portal job's provenance records "
+            "its partitions: the same partitions give the same bits)",
         )
         parser.add_argument("--out", help="output .npz (default: <name>-<analysis>.npz)")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -118,7 +125,7 @@ class Command(BaseCommand):
             params["masks"] = load_npy(params["masks"], what="--param masks=")
         analysis = make_analysis(
             options["analysis"],
-            params,
+            self._with_file_calibration(options["analysis"], params, dataset),
             nav_shape=dataset.nav_shape,
             sig_shape=dataset.sig_shape,
             dtype=dataset.dtype,
@@ -129,8 +136,16 @@ class Command(BaseCommand):
         )
         executor = make_executor(options["executor"])
         bar = None if options["quiet"] else ProgressBar(dataset.frame_bytes, self.stderr)
+        count = options.get("partitions")
+        if count is not None and count < 1:
+            raise CommandError(f"--partitions must be 1 or more, got {count}.")
+        parts = (
+            None
+            if count is None
+            else dataset.partitions(count=count, target_bytes=executor.partition_bytes)
+        )
         try:
-            run = executor.run(dataset, analysis, roi=roi, on_progress=bar)
+            run = executor.run(dataset, analysis, roi=roi, on_progress=bar, partitions=parts)
         finally:
             if bar is not None:
                 bar.close()
@@ -149,9 +164,26 @@ class Command(BaseCommand):
                     "GBps": float(f"{run.nbytes / run.seconds / 1e9:.4g}") if run.seconds else None,
                     "results": {name: list(arr.shape) for name, arr in run.results.items()},
                     "out": str(out),
+                    "provenance": analysis_origin(analysis.name).as_json(),
+                    "partitions": [[int(a), int(b)] for a, b in run.ranges],
                 }
             )
         )
+
+    def _with_file_calibration(self, name: str, params: dict[str, Any], dataset: Any) -> Any:
+        """``params`` with a scan step or detector pixel size left out taken from the file's own
+        calibration (a NeXus file's axes); the beam is given with --param."""
+        cls = ANALYSES.get(name)
+        if cls is None:
+            return params  # make_analysis names the analyses there are
+        known = calibrated_values(
+            calibration=getattr(dataset, "calibration", []),
+            nav_shape=list(dataset.nav_shape),
+            sig_shape=list(dataset.sig_shape),
+            beam_energy=None,
+            convergence_angle=None,
+        )
+        return cls.declaration.with_calibration(params, known)
 
     def _roi(self, path: str | None, nav_shape: tuple[int, ...]) -> np.ndarray | None:
         if path is None:

@@ -1,0 +1,160 @@
+"""DECTRIS live reception against LiberTEM-live's simulator (SIMPLON + zmq) replaying streams
+recorded from the real Arina file and from generated frames."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import h5py
+import hdf5plugin  # noqa: F401 - the Arina file's bitshuffle/LZ4
+import numpy as np
+import pytest
+
+from apps.core.io import open_dataset
+from apps.core.live.bslz4 import decode_frame
+from apps.core.live.dectris import DectrisSource
+from apps.core.live.session import receive
+from apps.core.live.stream import StreamError
+from tests.core.live.test_live_merlin import assert_same_results, file_results
+from tests.dectris_capture import bslz4_chunks, stored_chunks, write_capture
+from tests.simulators import Simulators
+
+
+def source(sim: object, nav_shape: tuple[int, ...], **kw: object) -> DectrisSource:
+    ports = sim.ports  # type: ignore[attr-defined]
+    return DectrisSource(
+        host="127.0.0.1",
+        api_port=ports["api"],
+        zmq_port=ports["zmq"],
+        nav_shape=nav_shape,
+        first_timeout=120.0,
+        **{"timeout": 20.0, **kw},  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("dtype", ["<u4", "<u2", "u1"])
+def test_bitshuffle_lz4_frames_decode_like_hdf5plugin(tmp_path: Path, dtype: str) -> None:
+    rng = np.random.default_rng(3)
+    # 37 x 29 pixels: a last block of a few elements, and n % 8 elements stored plainly
+    frames = rng.integers(0, 200, size=(3, 37, 29)).astype(dtype)
+    for chunk, frame in zip(bslz4_chunks(frames, tmp_path), frames, strict=True):
+        out = np.empty(frame.size, dtype=dtype)
+        decode_frame(chunk, f"bs{8 * out.itemsize}-lz4<", out)
+        np.testing.assert_array_equal(out.reshape(frame.shape), frame)
+
+
+def test_a_frame_that_does_not_decompress_is_a_clear_error(tmp_path: Path) -> None:
+    frames = np.arange(64, dtype="<u4").reshape(1, 8, 8)
+    chunk = bslz4_chunks(frames, tmp_path)[0]
+    with pytest.raises(StreamError, match="does not decompress"):
+        decode_frame(chunk[:20], "bs32-lz4<", np.empty(64, "<u4"))
+    with pytest.raises(StreamError, match="encoding 'jpeg' is not supported"):
+        decode_frame(chunk, "jpeg", np.empty(64, "<u4"))
+
+
+def test_it_receives_the_real_arina_series_like_the_file_reader(
+    simulators: Simulators, shared_testdata: Path, tmp_path: Path
+) -> None:
+    data = shared_testdata / "arina" / "test_00_data_000001.h5"
+    with h5py.File(data, "r") as f:
+        name = f"entry/data/{next(iter(f['entry/data']))}"
+        n = f[name].shape[0]
+    capture = write_capture(
+        tmp_path / "arina.capture",
+        stored_chunks(data, name),
+        sig_shape=(192, 192),
+        dtype="<u4",
+    )
+    sim = simulators.dectris(capture)
+    specs = [("sum", {}), ("virtual", {"shape": "disk", "cx": 96, "cy": 96, "r": 30})]
+    result = receive(source(sim, (4, 4)), specs, record=str(tmp_path / "rec"))
+    assert n == 16
+    assert result.report["state"] == "complete", result.report
+    master = shared_testdata / "arina" / "test_00_master.h5"
+    assert_same_results(result.results, file_results(master, (4, 4), specs))
+    with h5py.File(data, "r") as f:
+        frames = f[name][()]
+    raw = Path(result.recording).parent / "frames.raw"
+    assert raw.read_bytes() == frames.astype("<u4").tobytes()
+    meta = open_dataset(result.recording).extra["metadata"]
+    assert meta["stream_config"]["x_pixels_in_detector"] == 192
+    assert meta["detector_config"]["count_time"] == 0.001
+
+
+@pytest.mark.parametrize("dtype", ["<u2", "<u4"])
+def test_generated_frames_arrive_bit_exact(
+    simulators: Simulators, tmp_path: Path, dtype: str
+) -> None:
+    rng = np.random.default_rng(9)
+    frames = rng.poisson(3.0, size=(24, 48, 40)).astype(dtype)
+    frames[:, 20, 10] = 60000  # a hot pixel survives compression
+    capture = write_capture(
+        tmp_path / "gen.capture",
+        bslz4_chunks(frames, tmp_path),
+        sig_shape=(48, 40),
+        dtype=dtype,
+        encoding=f"bs{np.dtype(dtype).itemsize * 8}-lz4<",
+    )
+    sim = simulators.dectris(capture)
+    specs = [("sum", {}), ("com", {"cx": 20, "cy": 24, "r": 15})]
+    result = receive(source(sim, (4, 6)), specs, record=str(tmp_path / "rec"))
+    assert result.report["state"] == "complete"
+    np.testing.assert_array_equal(result.results[0]["sum"], frames.sum(axis=0))
+    raw = np.fromfile(Path(result.recording).parent / "frames.raw", dtype=dtype)
+    np.testing.assert_array_equal(raw.reshape(frames.shape), frames)
+    recorded = open_dataset(result.recording)
+    assert (recorded.nav_shape, recorded.dtype) == ((4, 6), np.dtype(dtype))
+    assert_same_results(result.results, file_results(Path(result.recording), None, specs))
+
+
+def test_a_lost_frame_is_reported_and_never_padded(simulators: Simulators, tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    frames = rng.integers(0, 100, size=(12, 16, 16)).astype("<u2")
+    kept = [i for i in range(12) if i != 5]
+    capture = write_capture(
+        tmp_path / "gap.capture",
+        bslz4_chunks(frames[kept], tmp_path),
+        sig_shape=(16, 16),
+        dtype="<u2",
+        indices=kept,
+        encoding="bs16-lz4<",
+    )
+    sim = simulators.dectris(capture)
+    # the detector was configured for the 11 frames it sends: only arm it
+    result = receive(
+        source(sim, (3, 4), configure=False),
+        [("virtual", {"shape": "point", "x": 3, "y": 4})],
+        record=str(tmp_path / "rec"),
+    )
+    assert result.report["state"] == "incomplete"
+    assert result.report["lost_ranges"] == [[5, 6]]
+    point = result.results[0]["intensity"].ravel()
+    assert np.isnan(point[5])
+    np.testing.assert_array_equal(point[kept], frames[kept, 4, 3])
+    meta = open_dataset(result.recording).extra["metadata"]["live"]
+    assert (meta["lost_frames"], meta["frames_received"]) == (1, 11)
+
+
+def test_a_simulator_killed_mid_series_keeps_what_arrived(
+    simulators: Simulators, tmp_path: Path
+) -> None:
+    frames = np.arange(40 * 8 * 8, dtype="<u4").reshape(40, 8, 8) % 97
+    capture = write_capture(
+        tmp_path / "slow.capture", bslz4_chunks(frames, tmp_path), sig_shape=(8, 8), dtype="<u4"
+    )
+    sim = simulators.dectris(capture, dwelltime_us=100_000)
+
+    def kill(done: int, total: int, results: list) -> None:
+        if done >= 4 and sim.process.poll() is None:
+            sim.kill()
+
+    src = source(sim, (5, 8), timeout=2.0)
+    started = time.monotonic()
+    result = receive(src, [("sum", {})], on_partial=kill, interval=0.05)
+    assert time.monotonic() - started < 100
+    report = result.report
+    assert report["state"] == "failed" and "no data for 2 s" in report["error"]
+    k = report["frames_received"]
+    assert 4 <= k < 40 and report["truncated_after"] == k
+    np.testing.assert_array_equal(result.results[0]["sum"], frames[:k].sum(axis=0))
