@@ -14,9 +14,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.signals import got_request_exception
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.functional import SimpleLazyObject
+
+from apps.jobs.dbretry import discard_connection
 
 access_log = logging.getLogger("portal.access")
 logger = logging.getLogger(__name__)
@@ -85,7 +87,7 @@ class LostDatabaseMiddleware:
             response = self.get_response(request)
             if not _lost_database(request):
                 return response
-            _discard_connection()
+            discard_connection()
             if attempt < tries:
                 logger.warning(
                     "%s %s: the database connection was lost; running it again",
@@ -125,13 +127,6 @@ class LostDatabaseLogFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not _lost_database(getattr(record, "request", None))
-
-
-def _discard_connection() -> None:
-    try:
-        connection.close()
-    except Exception:  # a dead connection may complain while closing; it is gone either way
-        logger.debug("closing the lost connection failed", exc_info=True)
 
 
 class MonitorHealthMiddleware:

@@ -56,13 +56,14 @@ def with_db_retry(
                 _first_line(exc),
                 delay,
             )
-            _discard_connection()
+            discard_connection()
             sleep(delay)
             delay = min(delay * 2, MAX_DELAY)
 
 
-def _discard_connection() -> None:
-    # The next statement opens a new connection (or takes a checked one from the pool).
+def discard_connection() -> None:
+    """Closes this thread's lost connection: the next statement opens a new one (or takes a
+    checked one from the pool)."""
     try:
         connection.close()
     except Exception:  # closing a dead connection may complain; it is gone either way

@@ -15,9 +15,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 
 from apps.core import cluster
+from apps.jobs.dbretry import discard_connection
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +62,23 @@ def _timed(check: Callable[[], str | tuple[str, dict[str, Any]]]) -> dict[str, A
 
 
 def _database() -> str:
+    """Asks the database on a live connection: one the server ended since it was last used (a
+    restart, a failover, an idle-session killer) is replaced once, since the database may well
+    answer a new one; only a second failure reports it unreachable."""
+    try:
+        _select_one()
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise
+        discard_connection()
+        _select_one()
+    return connection.vendor
+
+
+def _select_one() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         cursor.fetchone()
-    return connection.vendor
 
 
 _migrated = False  # once all are applied they stay so while this code runs

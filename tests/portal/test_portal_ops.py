@@ -121,3 +121,21 @@ def test_celery_is_configured_for_jobs_that_survive_a_lost_worker(settings):
     assert conf.broker_transport_options["visibility_timeout"] >= 12 * 3600
     assert conf.beat_schedule["reap-jobs"]["task"] == "jobs.reap"
     assert conf.task_routes["jobs.reap"] == {"queue": "maintenance"}
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_the_server_ended_is_replaced_not_reported_unreachable():
+    import psycopg
+    from django.db import connection
+
+    connection.ensure_connection()
+    ended = connection.connection.info.backend_pid
+    db = connection.settings_dict
+    with psycopg.connect(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"], autocommit=True
+    ) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s)", (ended,)).fetchone() == (True,)
+    database = health.health_report()["database"]
+    assert database["ok"] is True, database
+    assert connection.connection.info.backend_pid != ended
