@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.datasets.urls")),
     path("", include("apps.jobs.urls")),
+    path("", include("apps.live.page_urls")),
     path("", include("apps.portal.urls")),
 ]
 

@@ -55,6 +55,16 @@ export const jobApi = {
   },
 };
 
+/** The live sessions' API (docs/api.md, "Live sessions"): a session is a job of kind live. */
+export const liveApi = {
+  detectors: () => request("GET", "/api/live/detectors/"),
+  /** ``{detector, nav_shape, analyses: [{analysis, params}], continuous, folder?, name?}`` */
+  arm: (body) => request("POST", "/api/live/sessions/", body),
+  stop: (id) => request("POST", `/api/live/sessions/${id}/stop/`, {}),
+  addAnalysis: (id, body) => request("POST", `/api/live/sessions/${id}/analyses/`, body),
+  changeAnalysis: (id, index, params) => request("PUT", `/api/live/sessions/${id}/analyses/${index}/`, { params }),
+};
+
 /** An API token of the signed-in user for a script; the answer holds its key, once. */
 export const createToken = (name) => request("POST", "/api/tokens/", { name });
 
