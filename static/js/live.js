@@ -179,10 +179,13 @@ function showShape() {
   if (editor) {
     editor.setShape(kind || null, found ? found.values : {});
     detectorView.tool = editor;
-    if ($("params")) {
+    // the inputs are rebuilt only for another analysis or mode: a value being typed stays
+    const formKey = found ? `${entry.index}:${found.mode.key}` : null;
+    if (formKey !== S.formKey) {
       paramInputs = found ? paramsForm($("params"), { mode: found.mode, values: found.values, onInput: formChanged }) : null;
       if (!found) $("params").innerHTML = "";
-    }
+      S.formKey = formKey;
+    } else if (paramInputs) paramInputs.set(found.values);
   } else {
     const shape = kind ? makeShape(kind, found.values) : null;
     detectorView.tool = shape && {
@@ -265,6 +268,8 @@ function message(msg) {
   } else if (msg.type === "analyses") {
     setAnalyses(analysesOf(msg));
   } else if (msg.type === "live" || msg.type === "progress") {
+    // a live message: reception started, a scan ended, or the analyses changed
+    if (msg.analyses) setAnalyses(analysesOf(msg));
     S.counters = countersFrom(S.counters, msg);
     rate.add(performance.now(), S.counters.frames);
     if (msg.state) setState(msg.state);
