@@ -33,6 +33,7 @@ from apps.core.errors import DataSetError
 from apps.core.io.base import DataSet, Partition, check_dtype, check_params, check_shape
 from apps.core.io.conventions import find_datacube, named_datacube
 from apps.core.io.h5chunks import ChunkMapPartition, frame_chunk_offsets
+from apps.core.io.h5compressed import CompressedChunkPartition, compressed_chunks
 from apps.core.io.mapped import MappedPartition
 from apps.core.io.references import (
     H5_ERRORS,
@@ -157,6 +158,13 @@ class H5Partition(Partition):
         if offsets is not None:
             self._raw = ChunkMapPartition(
                 path=dset.file.filename, offsets=offsets[self.start : self.stop], **self.frames()
+            ).pin(self.pinned)
+            h5file.close()
+            return
+        chunks = compressed_chunks(dset)
+        if chunks is not None:
+            self._raw = CompressedChunkPartition(
+                path=dset.file.filename, chunks=chunks, **self.frames()
             ).pin(self.pinned)
             h5file.close()
             return

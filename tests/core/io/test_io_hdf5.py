@@ -37,9 +37,11 @@ def write_h5(path: Path, name: str, data: np.ndarray, **options: Any) -> str:
         ({"chunks": (1, 3, 33, 47)}, True),
         ({"chunks": (5, 7, 11, 13)}, False),
         ({"chunks": (2, 13, 33, 47), "compression": "gzip", "shuffle": True}, False),
-        ({"chunks": (1, 1, 33, 47), **hdf5plugin.Bitshuffle()}, False),
+        ({"chunks": (1, 1, 33, 47), **hdf5plugin.Bitshuffle()}, True),
+        ({"chunks": (1, 8, 33, 47), **hdf5plugin.LZ4()}, True),
+        ({"chunks": (2, 13, 33, 47), "compression": "gzip"}, True),
     ],
-    ids=["contiguous", "chunk-row", "odd-chunks", "gzip", "bitshuffle-lz4"],
+    ids=["contiguous", "chunk-row", "odd-chunks", "gzip-shuffle", "bitshuffle-lz4", "lz4", "gzip"],
 )
 def test_it_reads_4d_datasets(
     tmp_path: Path,
