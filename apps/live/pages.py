@@ -48,6 +48,8 @@ def live_index(request: HttpRequest) -> HttpResponse:
     config = {
         "analyses": describe_analyses(),
         "folders": usable_folders(request.user),
+        # the groups the session may be shared with: their members watch it
+        "groups": sorted(request.user.groups.values_list("name", flat=True)),
         "urls": {"detectors": "/api/live/detectors/", "sessions": "/api/live/sessions/"},
     }
     context = {"sessions": running_sessions(request.user), "page_config": config}

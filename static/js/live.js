@@ -13,6 +13,7 @@ import { paramsForm } from "./paramsform.js";
 import { analysisForm, frameShape, liveModes } from "./liveforms.js";
 import { ENDED_STATES, FrameRate, LiveImages, analysesOf, countersFrom, countersText } from "./livestate.js";
 import { showMessage } from "./jobstatus.js";
+import { fetchNpy } from "./npy.js";
 
 const cfg = JSON.parse(document.getElementById("live-config").textContent);
 const $ = (id) => document.getElementById(id);
@@ -31,6 +32,7 @@ const S = {
 const images = new LiveImages();
 const rate = new FrameRate();
 const panes = new Map(); // analysis index -> {building, complete, caption, completeCaption}
+const received = [];
 
 const detectorView = new ImageView($("detector-view"));
 displayControls($("detector-display"), detectorView, { cmap: "inferno", log: true });
@@ -38,7 +40,7 @@ detectorView.setPlaceholder("The detector frame appears with the first frames.")
 const editor = cfg.operator ? new ShapeEditor(detectorView, { onChange: shapeChanged }) : null;
 let paramInputs = null;
 // A handle for the browser tests and the devtools console; the page does not use it.
-window.__livePage = { state: S, images, rate, panes, detectorView };
+window.__livePage = { state: S, images, rate, panes, detectorView, received };
 
 // ---------------------------------------------------------------- the analyses' panes
 
@@ -126,9 +128,12 @@ function showImage(view, captionEl, image) {
 }
 
 function partial(header, values) {
+  if (S.finalShown) return; // the stored results are on screen
   const index = header.analysis ?? 0;
   if (!S.analyses.some((a) => a.index === index)) refreshJob(); // added by the operator just now
   const slot = images.take(header, values);
+  // what arrived, for the browser tests: a partial image must come before the final one
+  if (received.length < 10000) received.push({ analysis: index, scan: header.scan ?? 0, done: header.done, total: header.total });
   S.counters = countersFrom(S.counters, { ...header, done: header.done });
   rate.add(performance.now(), S.counters.frames);
   showCounters();
@@ -292,8 +297,33 @@ function ended(job) {
   }
   if ($("live-stop")) $("live-stop").disabled = true;
   if ($("live-add-button")) $("live-add-button").disabled = true;
+  if (job.status === "finished" && !S.finalShown) showFinalResults(job.results || []);
   if (ENDED_STATES.has(live.state) && live.state !== "complete") {
     showMessage(`The scan ended ${live.state}: ${live.lost_frames || 0} frames lost${live.error ? `; ${live.error}` : ""}.`, "warn");
+  }
+}
+
+/** The stored results replace the last partial images: what the job kept, exactly. */
+async function showFinalResults(results) {
+  S.finalShown = true;
+  for (const entry of S.analyses) {
+    const preview = declarationOf(entry).preview;
+    const result = results.find((r) => r.name === `${entry.index}-${entry.analysis}-${preview}`);
+    if (!result) continue;
+    try {
+      const array = await fetchNpy(`${cfg.urls.job}results/${result.name}.npy`);
+      const image = { ...array, scan: S.counters.scan ?? 0, done: S.counters.total, total: S.counters.total, complete: true };
+      if (isDetectorResult(entry.index, preview)) {
+        detectorView.setArray(array);
+        continue;
+      }
+      const pane = panes.get(entry.index);
+      showImage(pane.building, pane.caption, image);
+      pane.caption.textContent = `the stored result (${result.name})`;
+      pane.final = array;
+    } catch (err) {
+      showMessage(`The result ${result.name} could not be read: ${err.message}`, "error");
+    }
   }
 }
 

@@ -56,6 +56,8 @@ async function arm(event) {
     analyses: rows.map((r) => r.body()),
     continuous: $("arm-continuous").checked,
   };
+  const viewers = [...document.querySelectorAll("input[name=share_with_groups]:checked")].map((c) => c.value);
+  if (viewers.length) body.share_with_groups = viewers;
   if ($("arm-folder").value) body.folder = Number($("arm-folder").value);
   if ($("arm-name").value.trim()) body.name = $("arm-name").value.trim();
   $("arm-submit").disabled = true;
