@@ -1,7 +1,8 @@
 """DECTRIS Arina (and other NeXus ``_master.h5``) acquisitions.
 
 The master file's ``/entry/data/data_000001``, ``data_000002``, ... are external links to data
-files, each a ``(frames, sy, sx)`` dataset (usually bitshuffle/LZ4, decoded by hdf5plugin).
+files, each a ``(frames, sy, sx)`` dataset (usually bitshuffle/LZ4 in chunks of one frame,
+decoded by the Core on all cores, :mod:`apps.core.io.h5compressed`; other layouts by h5py).
 All data files are read as one frame sequence in link order. The detector's
 ``/entry/instrument/detector/detectorSpecific/pixel_mask`` (non-zero = bad pixel) is applied:
 masked pixels are 0 in every frame, for every analysis.
@@ -22,6 +23,7 @@ from apps.core.corrections import Corrections
 from apps.core.errors import DataSetError
 from apps.core.io.base import DataSet, Partition, check_dtype, check_params, check_shape
 from apps.core.io.corrected import CorrectedPartition
+from apps.core.io.h5compressed import CompressedChunkPartition, compressed_chunks
 from apps.core.io.references import (
     H5_ERRORS,
     AllowedFiles,
@@ -60,6 +62,9 @@ class ArinaPartition(Partition):
         return {**super().describe(), "path": self.files[0][0]}
 
     def close(self) -> None:
+        for decoded in self.__dict__.pop("_decoded", {}).values():
+            if decoded is not None:
+                decoded.close()
         for h5file in self.__dict__.pop("_open", {}).values():
             h5file.close()
 
@@ -72,6 +77,10 @@ class ArinaPartition(Partition):
             if lo >= hi:
                 continue
             dset = self._dataset(path, name)
+            decoded = self.__dict__["_decoded"].get(path)
+            if decoded is not None:
+                decoded.decode_into(lo, hi, out[lo - start : hi - start])
+                continue
             try:
                 dset.read_direct(
                     out[lo - start : hi - start], source_sel=np.s_[lo - first : hi - first]
@@ -82,6 +91,7 @@ class ArinaPartition(Partition):
 
     def _dataset(self, path: str, name: str) -> h5py.Dataset:
         files: dict[str, h5py.File] = self.__dict__.setdefault("_open", {})
+        decoded: dict[str, Partition | None] = self.__dict__.setdefault("_decoded", {})
         if path not in files:
             try:
                 h5file = h5py.File(path, "r")
@@ -96,7 +106,26 @@ class ArinaPartition(Partition):
         dset = files[path][name]
         check_h5_opened(dset.file, self.pinned)  # an external link in the data file
         check_virtual_sources(path, dset, self.pinned)
+        if path not in decoded:
+            decoded[path] = self._decoder(path, dset)
         return dset
+
+    def _decoder(self, path: str, dset: h5py.Dataset) -> Partition | None:
+        """This partition's frames of data file ``path`` decoded by the Core, when its chunks
+        allow it (:mod:`apps.core.io.h5compressed`), else None (h5py reads them)."""
+        chunks = compressed_chunks(dset)
+        first, count = next((f[2], f[3]) for f in self.files if f[0] == path)
+        if chunks is None:
+            return None
+        return CompressedChunkPartition(
+            path=dset.file.filename,
+            chunks=chunks.shifted(first),
+            **{
+                **self.frames(),
+                "start": max(self.start, first),
+                "stop": min(self.stop, first + count),
+            },
+        ).pin(self.pinned)
 
 
 class ArinaDataSet(DataSet):

@@ -153,7 +153,7 @@ class CompressedChunkPartition(Partition):
     def read(self, start: int, stop: int) -> np.ndarray:
         self._check_range(start, stop)
         out = np.empty((stop - start, self.frame_size), dtype=self.dtype)
-        self._decode(start, stop, out.reshape(-1).view(np.uint8))
+        self.decode_into(start, stop, out)
         return out
 
     def tiles(
@@ -176,7 +176,7 @@ class CompressedChunkPartition(Partition):
             lo = self.start + run_lo
             while lo < self.start + run_hi:
                 hi = self._tile_end(lo, step, self.start + run_hi)
-                self._decode(lo, hi, buffer[: (hi - lo) * fb])
+                self.decode_into(lo, hi, buffer[: (hi - lo) * fb])
                 frames = buffer[: (hi - lo) * fb].view(self.dtype).reshape(hi - lo, -1)
                 for a in range(0, hi - lo, tile_frames):  # chunks larger than a tile
                     yield lo + a, frames[a : a + tile_frames]
@@ -190,8 +190,11 @@ class CompressedChunkPartition(Partition):
         edge = int(first[at]) if at >= 0 and first[at] > lo else lo + step
         return min(edge, limit)
 
-    def _decode(self, start: int, stop: int, out: np.ndarray) -> None:
-        """Frames ``[start, stop)`` into the bytes ``out``, the chunks split over threads."""
+    def decode_into(self, start: int, stop: int, out: np.ndarray) -> None:
+        """Frames ``[start, stop)`` into ``out`` (C-contiguous, exactly their bytes), the
+        chunks split over threads."""
+        self._check_range(start, stop)
+        out = out.reshape(-1).view(np.uint8)
         fb = self.frame_size * self.dtype.itemsize
         part = self.chunks.between(start, stop)
         need = int((part.offset + part.size).max())

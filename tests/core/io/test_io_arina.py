@@ -12,6 +12,7 @@ from format_reference import check_against_numpy
 
 from apps.core.errors import DataSetError
 from apps.core.io import detect, open_dataset
+from apps.core.io.h5compressed import CompressedChunkPartition
 
 MASK = "entry/instrument/detector/detectorSpecific/pixel_mask"
 
@@ -74,6 +75,13 @@ def test_it_reads_every_data_file_as_one_sequence_with_the_pixel_mask(
         got = np.concatenate([p.read(p.start, p.stop) for p in parts])
         np.testing.assert_array_equal(got, masked.reshape(35, -1))
     check_against_numpy(ds, masked, count=4)
+    # Every data file's chunks were decoded by the Core, not by h5py.
+    part = ds.partitions(count=1)[0]
+    part.read(0, 35)
+    decoded = part.inner.__dict__["_decoded"]
+    assert len(decoded) == 3
+    assert all(isinstance(d, CompressedChunkPartition) for d in decoded.values())
+    assert [(d.start, d.stop) for d in decoded.values()] == [(0, 16), (16, 30), (30, 35)]
 
 
 def test_it_names_a_missing_data_file(acquisition: tuple[Path, np.ndarray, np.ndarray]) -> None:
