@@ -224,7 +224,8 @@ def _sum_accumulator(dtype: np.dtype) -> tuple[np.dtype, int]:
 
 
 class _Fold:
-    """Adds tiles ``(k, c)`` into ``total`` and takes their maximum into ``peak``, with numpy.
+    """Adds tiles ``(k, c)`` into ``total`` and takes their maximum into ``peak`` (None: the
+    sum only), with numpy.
 
     For the dtypes the compiled fold does not take (32-bit integers, float64, foreign byte
     order). numpy reduces along the frame axis in blocks that keep the partial result in L1,
@@ -233,19 +234,20 @@ class _Fold:
     large temporary would be a fresh mmap (page faults on every tile, which measured slower).
     """
 
-    def __init__(self, total: np.ndarray, peak: np.ndarray, dtype: np.dtype) -> None:
+    def __init__(self, total: np.ndarray, peak: np.ndarray | None, dtype: np.dtype) -> None:
         acc_dtype, self.flush_every = _sum_accumulator(dtype)
         self.total, self.peak = total, peak
         self.acc = total if acc_dtype == np.float64 else np.zeros_like(total, dtype=acc_dtype)
         self._sum = np.empty_like(self.acc)
-        self._max = np.empty_like(peak)
+        self._max = None if peak is None else np.empty_like(peak)
         self._pending = 0
 
     def __call__(self, tile: np.ndarray) -> None:
         np.add.reduce(tile, axis=0, dtype=self.acc.dtype, out=self._sum)
         np.add(self.acc, self._sum, out=self.acc)
-        np.maximum.reduce(tile, axis=0, dtype=self.peak.dtype, out=self._max)
-        np.maximum(self.peak, self._max, out=self.peak)
+        if self.peak is not None:
+            np.maximum.reduce(tile, axis=0, dtype=self.peak.dtype, out=self._max)
+            np.maximum(self.peak, self._max, out=self.peak)
         self._pending += tile.shape[0]
         if self._pending >= self.flush_every:
             self.finish()
@@ -264,10 +266,12 @@ def sum_frames(
     roi: np.ndarray | None = None,
     tile_frames: int | None = None,
     should_stop: StopCheck | None = None,
-) -> tuple[np.ndarray, np.ndarray, int]:
+    maximum: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None, int]:
     """Sum (float64), maximum (float64) and count of the frames of one partition.
 
-    Shapes are ``(c,)``; the maximum is ``-inf`` where no frame was read. Each tile is read from
+    Shapes are ``(c,)``; the maximum is ``-inf`` where no frame was read, None when
+    ``maximum`` is false (the sum alone reads as much and computes less). Each tile is read from
     memory once for 8- and 16-bit integers and float32 (a compiled fold, running sums in
     float32 flushed into float64), twice for other dtypes (numpy, see :class:`_Fold`); the
     maximum is kept in the data's own (native-order) dtype, exact.
@@ -280,13 +284,15 @@ def sum_frames(
     total = np.zeros(c, dtype=np.float64)
     native = partition.dtype.newbyteorder("=")
     lowest = -np.inf if native.kind == "f" else np.iinfo(native).min
-    peak = np.full(c, lowest, dtype=native)
+    peak = np.full(c, lowest, dtype=native) if maximum else None
     fold = kernels.Fold(total, peak) if compiled else _Fold(total, peak, partition.dtype)
     count = 0
     for _first, tile in _checked_tiles(partition, tile_frames, roi, should_stop):
         fold(tile)
         count += tile.shape[0]
     fold.finish()
+    if peak is None:
+        return total, None, count
     if count == 0:
         return total, np.full(c, -np.inf), 0
     return total, peak.astype(np.float64), count

@@ -79,3 +79,29 @@ def test_the_threaded_fold_adds_up_every_tile_like_numpy(threads: int, dtype: st
     assert kernels.thread_count() >= 1  # the default again outside the block
     np.testing.assert_array_equal(total, frames.astype(np.float64).sum(axis=0))
     np.testing.assert_array_equal(peak, frames.max(axis=0))
+
+
+@pytest.mark.parametrize("dtype", ["|u1", "<i2", "<u2", "<f4"])
+@pytest.mark.parametrize("k", [3, 4, 130])
+def test_the_sum_without_the_maximum_has_the_same_bits(dtype: str, k: int) -> None:
+    rng = np.random.default_rng(k)
+    tile = (rng.uniform(0, 100, size=(k, 203)) * (1.37 if dtype == "<f4" else 1)).astype(dtype)
+    with_peak, _peak = fold(tile)
+    alone, acc = np.zeros(203), np.zeros(203, np.float32)
+    kernels.fold_frames(tile, alone, None, acc)
+    assert not acc.any()
+    np.testing.assert_array_equal(alone, with_peak)  # bit for bit, not only close
+    np.testing.assert_allclose(alone, tile.astype(np.float64).sum(axis=0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_threaded_fold_sums_without_a_maximum(threads: int) -> None:
+    frames = np.random.default_rng(5).integers(0, 4000, size=(301, 97)).astype("<u2")
+    total = np.zeros(97)
+    with kernels.threads(threads):
+        fold = kernels.Fold(total, None)
+        for lo in range(0, 301, 77):
+            fold(frames[lo : lo + 77])
+        fold.finish()
+    assert fold.peak is None
+    np.testing.assert_array_equal(total, frames.astype(np.float64).sum(axis=0))

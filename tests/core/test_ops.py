@@ -162,6 +162,19 @@ def test_sum_frames_sums_counts_and_takes_the_maximum(
     np.testing.assert_array_equal(peak, rows.max(axis=0))
 
 
+@pytest.mark.parametrize("dtype", ["<u2", "<f4", ">f8", "<i4"])
+def test_sum_frames_without_the_maximum_gives_the_same_sum(tmp_path: Path, dtype: str) -> None:
+    data = frames(dtype)
+    part = partition(tmp_path, data, index=1)
+    roi = np.arange(part.n_frames) % 4 != 2
+    total, _peak, count = sum_frames(part, roi=roi, tile_frames=6)
+    alone, peak, alone_count = sum_frames(part, roi=roi, tile_frames=6, maximum=False)
+    assert peak is None and alone_count == count == roi.sum()
+    np.testing.assert_array_equal(alone, total)  # compiled or numpy, the same bits
+    rows = data[part.start : part.stop][roi].astype(np.float64).reshape(count, -1)
+    np.testing.assert_allclose(alone, rows.sum(axis=0), rtol=1e-6)
+
+
 def test_sum_frames_propagates_nan_into_the_sum_and_the_maximum(tmp_path: Path) -> None:
     data = frames("<f4")
     part = partition(tmp_path, data, index=1)

@@ -112,7 +112,8 @@ BAD = [
     ("radial", {**RADIAL, "bins": 2.5}, "bins", ["whole"]),
     ("radial", {**RADIAL, "ri": 12}, "ro", ["greater than ri"]),
     ("radial", {"cx": 20, "cy": 15, "bins": 4}, "ro", ["required"]),
-    ("sum", {"roi": 1}, "roi", ["no parameters"]),
+    ("sum", {"roi": 1}, "roi", ["not a parameter", "expected max"]),
+    ("sum", {"max": "no"}, "max", ["true or false"]),
     ("masks", {}, "masks", ["required", "(m, 33, 47)"]),
     ("masks", {"masks": np.ones((2, 47, 33))}, "masks", ["(2, 47, 33)", "expected (m, 33, 47)"]),
     ("masks", {"masks": np.ones((33, 46))}, "masks", ["expected (m, 33, 47) or (33, 47)"]),
@@ -139,7 +140,7 @@ def test_it_refuses_unknown_analyses() -> None:
 
 def test_it_refuses_params_that_are_not_a_mapping() -> None:
     refused("sum", [1, 2], "params", "object")
-    assert build("sum", None).params == {}
+    assert build("sum", None).params == {"max": True}
 
 
 def test_a_one_dimensional_scan_picks_by_x() -> None:

@@ -91,6 +91,18 @@ def test_the_partition_count_does_not_change_results(
     check_results(name, CASES[name], data, roi("disk"), result.results)
 
 
+@pytest.mark.parametrize("dtype", ["<u2", "<f4", ">f8"])
+def test_the_sum_without_the_maximum_gives_the_sum_and_mean_alone(
+    dataset: DatasetFactory, dtype: str
+) -> None:
+    data, ds = dataset(dtype, "raw")
+    alone = run(ds, "sum", {"max": False}, roi_=roi("random")).results
+    check_results("sum", {"max": False}, data, roi("random"), alone)
+    assert "max" not in alone
+    both = run(ds, "sum", {}, roi_=roi("random")).results
+    np.testing.assert_array_equal(alone["sum"], both["sum"])  # the same bits either way
+
+
 VIRTUAL_SHAPES = {
     "disk": {"shape": "disk", "cx": 46.5, "cy": -2.0, "r": 9.0},  # centre off the corner
     "disk-edge": {"shape": "disk", "cx": 20, "cy": 15, "r": 5},  # pixels on the circle
