@@ -8,7 +8,8 @@ dim background, Poisson counts), compressed by bitshuffle + LZ4 as a DCU sends t
 recorded zmq stream in ``BENCH_DATA``; replays it with ``libertem-live-dectris-sim``; receives
 it with four live analyses by the Core (:class:`apps.core.live.dectris.DectrisSource`) and by
 LiberTEM-live 0.3.0 (passive mode, the same four as UDFs), each arming over SIMPLON, each
-contestant's warm-up and rounds in one block (the zmq stream has one receiver at a time).
+contestant's warm-up first, then their rounds alternating (ours, theirs, ours, ...), each
+round on a connection of its own (the zmq stream has one receiver at a time).
 """
 
 from __future__ import annotations
@@ -64,17 +65,18 @@ udfs = [
     SumUDF(),
 ]
 with LiveContext() as ctx:
-    with ctx.make_connection("dectris").open(
-        api_host="127.0.0.1", api_port=api_port, data_host="127.0.0.1", data_port=data_port
-    ) as conn:
-        for _ in sys.stdin:
+    for _ in sys.stdin:
+        # a connection per round: the stream has one receiver at a time, ours runs between
+        with ctx.make_connection("dectris").open(
+            api_host="127.0.0.1", api_port=api_port, data_host="127.0.0.1", data_port=data_port
+        ) as conn:
             threading.Timer(0.2, arm).start()
             pending = conn.wait_for_acquisition(timeout=120)
             aq = ctx.make_acquisition(conn=conn, nav_shape=(ny, nx), pending_aq=pending)
             t0 = time.perf_counter()
             ctx.run_udf(dataset=aq, udf=udfs)
             secs = time.perf_counter() - t0
-            print(json.dumps({"seconds": secs, "frames": ny * nx}), flush=True)
+        print(json.dumps({"seconds": secs, "frames": ny * nx}), flush=True)
 """
 
 
@@ -110,8 +112,11 @@ def start_simulator(path: Path, log: Path) -> tuple[subprocess.Popen[bytes], int
         time.sleep(0.3)
 
 
-def ours(source: DectrisSource) -> dict[str, Any]:
-    result = receive(source, ANALYSES, keep_open=True)
+def ours(zmq_port: int, api_port: int, scan: int) -> dict[str, Any]:
+    source = DectrisSource(
+        host="127.0.0.1", api_port=api_port, zmq_port=zmq_port, nav_shape=(scan, scan)
+    )
+    result = receive(source, ANALYSES)
     assert result.report["state"] == "complete", result.report
     return {"seconds": result.seconds, "frames": result.report["frames_received"]}
 
@@ -125,22 +130,17 @@ def main() -> None:
     path = capture(Path(args.data), args.scan)
     sim, zmq_port, api_port = start_simulator(path, Path(args.data) / "live-dectris-sim.log")
     samples: dict[str, list[float]] = {"core": [], "libertem-live": []}
-    source = DectrisSource(
-        host="127.0.0.1", api_port=api_port, zmq_port=zmq_port, nav_shape=(args.scan,) * 2
-    )
+    theirs = Theirs(zmq_port, api_port, args.scan, textwrap.dedent(LIBERTEM_LIVE))
     try:
-        for k in range(args.runs + 1):
-            run = ours(source)
+        for k in range(args.runs + 1):  # round 0 warms both up
+            run = ours(zmq_port, api_port, args.scan)
             if k:
                 samples["core"].append(run["frames"] / run["seconds"])
-        source.close()
-        theirs = Theirs(zmq_port, api_port, args.scan, textwrap.dedent(LIBERTEM_LIVE))
-        for k in range(args.runs + 1):
             run = theirs.run()
             if k:
                 samples["libertem-live"].append(run["frames"] / run["seconds"])
-        theirs.close()
     finally:
+        theirs.close()
         os.killpg(sim.pid, 15)
         sim.wait(timeout=60)
     for name, fps in samples.items():

@@ -35,13 +35,17 @@ def write_mib(
     depth: int = 12,
     header_bytes: int = 384,
     extra: bytes = b"",
+    chips: int = 1,
+    layout: str = "1x1",
 ) -> None:
-    """Frames ``(n, h, w)`` as a .mib: an ASCII header padded to ``header_bytes``, then pixels."""
+    """Frames ``(n, h, w)`` as a .mib: an ASCII header padded to ``header_bytes``, then pixels
+    (a quad's ``U`` frames, ``chips`` 4 and ``layout`` ``2x2``, as the assembled image)."""
     n, h, w = frames.shape
     with open(path, "wb") as f:
         for i in range(n):
             head = (
-                f"MQ1,{first + i:06d},{header_bytes:05d},01,{w:04d},{h:04d},{kind},   1x1,01,"
+                f"MQ1,{first + i:06d},{header_bytes:05d},{chips:02d},{w:04d},{h:04d},{kind},"
+                f"{layout:>6},{(1 << chips) - 1:02X},"
                 f"2024-01-01 00:00:00.000000,0.001,0,0,0,1.0E+1,5.1E+2,3RX,MQ1A,"
                 f"2024-01-01T00:00:00Z,1000ns,{depth},"
             ).encode()
@@ -68,9 +72,9 @@ def encode_r64(frame: np.ndarray, depth: int) -> bytes:
     return packed.reshape(-1, 8)[:, ::-1].tobytes()
 
 
-def write_hdr(path: Path, frames: int, per_trigger: int) -> None:
+def write_hdr(path: Path, frames: int, per_trigger: int, depth: int = 12) -> None:
     text = (
-        "HDR,\t\nCounter Depth (number):\t12\n"
+        f"HDR,\t\nCounter Depth (number):\t{depth}\n"
         f"Frames in Acquisition (Number):\t{frames}\nFrames per Trigger (Number):\t{per_trigger}\n"
         "End\t"
     )

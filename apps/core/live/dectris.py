@@ -15,9 +15,12 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -33,6 +36,12 @@ PIXEL_TYPES = {"uint8": "u1", "uint16": "u2", "uint32": "u4"}
 BLOCK_BYTES = 4 * 2**20
 #: ... or fewer, handed on after this many seconds (slow scans)
 BLOCK_SECONDS = 0.1
+#: threads that decompress frames beside the one reading the socket
+DECODE_THREADS = min(4, os.cpu_count() or 1)
+#: frames a decompressing thread takes at once (fewer hand-overs between threads)
+DECODE_BATCH = 4
+#: finished blocks that may wait for their decompression before the reader waits for them
+READY_BLOCKS = 2
 #: how often a wait for the stream looks whether reception was stopped
 POLL_SECONDS = 0.2
 #: configuration the portal reads for the recording's metadata (those the DCU answers)
@@ -60,6 +69,7 @@ class DectrisSource(DetectorSource):
     how long the stream may be silent, ``first_timeout`` how long the first frame may take
     after arming (seconds). ``configure`` False leaves the detector's configuration as the
     operator set it (its frame count must then match the scan) and only arms it.
+    ``decode_threads`` threads decompress the frames.
     """
 
     def __init__(
@@ -73,6 +83,7 @@ class DectrisSource(DetectorSource):
         timeout: float = 10.0,
         first_timeout: float = 60.0,
         configure: bool = True,
+        decode_threads: int = DECODE_THREADS,
     ) -> None:
         if trigger_mode not in ("exte", "exts"):
             raise ValueError(f"trigger_mode must be 'exte' or 'exts', got {trigger_mode!r}.")
@@ -84,6 +95,7 @@ class DectrisSource(DetectorSource):
         self.timeout = timeout
         self.first_timeout = first_timeout
         self.configure = configure
+        self.decode_threads = max(1, decode_threads)
         self.where = f"DECTRIS stream {host}:{zmq_port}"
         self._context: zmq.Context[Any] | None = None
         self._socket: zmq.Socket[Any] | None = None
@@ -176,6 +188,10 @@ class DectrisSource(DetectorSource):
                 raise StreamError(f"{self.where}: no data for {timeout:g} s")
         return sock.recv_multipart(copy=False)
 
+    def _readable(self) -> bool:
+        """Whether a message is waiting on the socket (the reader need not wait for it)."""
+        return self._socket is not None and bool(self._socket.poll(0))
+
     def stop(self) -> None:
         self._stopping.set()
 
@@ -194,13 +210,30 @@ class DectrisSource(DetectorSource):
 
 
 class _Blocks:
-    """Frames of one series gathered into blocks of consecutive indices."""
+    """Frames of one series gathered into blocks of consecutive indices.
+
+    The thread that runs :meth:`run` only reads the socket and parses the small headers; the
+    pixels go to a pool of threads that decompress them (the C decompressor releases the
+    GIL) in batches of :data:`DECODE_BATCH` frames. A finished block waits in ``ready``
+    until its frames are decompressed and is handed on in order, at the latest when more
+    than :data:`READY_BLOCKS` wait or the socket has nothing to read."""
 
     def __init__(self, source: DectrisSource) -> None:
         self.source = source
         self.n = math.prod(source.nav_shape)
+        self.pool = ThreadPoolExecutor(source.decode_threads, thread_name_prefix="dectris-decode")
+        self.ready: deque[tuple[FrameBlock, list[Future[int]]]] = deque()
+        self.batch: list[tuple[Any, str, np.ndarray]] = []
+        self.pending: list[Future[int]] = []  # the batches of the block being filled
+        self.described: tuple[bytes, dict[str, Any]] = (b"", {})
 
     def run(self) -> Iterator[FrameBlock]:
+        try:
+            yield from self._frames()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _frames(self) -> Iterator[FrameBlock]:
         src = self.source
         n = self.n
         buf: np.ndarray | None = None
@@ -208,11 +241,14 @@ class _Blocks:
         deadline = time.monotonic() + BLOCK_SECONDS
         timeout = src.first_timeout
         while last < n - 1:
+            if self.ready and not src._readable():
+                yield from self._handed_on(keep=0)
             try:
                 parts = src._receive(timeout)
             except StreamError as exc:
                 if buf is not None and count:
-                    yield FrameBlock(start, buf[:count])
+                    self._finish(FrameBlock(start, buf[:count]))
+                yield from self._handed_on(keep=0)
                 raise StreamError(f"{exc} after {last + 1} of {n} frames.") from None
             timeout = src.timeout
             head = _json(parts[0], src.where)
@@ -222,25 +258,72 @@ class _Blocks:
             if kind != "dimage-1.0" or len(parts) < 3:
                 raise StreamError(f"{src.where}: unexpected message {head!r:.200}.")
             index = int(head["frame"])
-            described = _json(parts[1], src.where)
+            described = self._description(parts[1])
             if buf is None:
                 buf = self._buffer(described)
             if count and (index != start + count or count == buf.shape[0]):
-                yield FrameBlock(start, buf[:count])
+                self._finish(FrameBlock(start, buf[:count]))
                 buf, count = self._buffer(described), 0
             if not count:
                 start = index
-            decode_frame(parts[2].buffer, described.get("encoding", ""), buf[count])
+            self._decode(parts[2], str(described.get("encoding", "")), buf[count])
             count += 1
             last = max(last, index)
             if time.monotonic() > deadline:
-                yield FrameBlock(start, buf[:count])
+                self._finish(FrameBlock(start, buf[:count]))
                 buf, count = self._buffer(described), 0
                 deadline = time.monotonic() + BLOCK_SECONDS
+            yield from self._handed_on(keep=READY_BLOCKS)
         if buf is not None and count:
-            yield FrameBlock(start, buf[:count])
+            self._finish(FrameBlock(start, buf[:count]))
+        yield from self._handed_on(keep=0)
         if last < n - 1:
             raise StreamError(f"{src.where}: the series ended after frame {last} of {n} frames.")
+
+    def _description(self, part: Any) -> dict[str, Any]:
+        """``dimage_d-1.0``, parsed once: every frame of a series sends the same bytes."""
+        raw = part.bytes if hasattr(part, "bytes") else bytes(part)
+        if raw != self.described[0]:
+            self.described = (raw, _json(raw, self.source.where))
+        return self.described[1]
+
+    def _decode(self, part: Any, encoding: str, out: np.ndarray) -> None:
+        self.batch.append((part, encoding, out))
+        if len(self.batch) >= DECODE_BATCH:
+            self._submit()
+
+    def _submit(self) -> None:
+        if self.batch:
+            self.pending.append(self.pool.submit(_decode_batch, self.batch))
+            self.batch = []
+
+    def _finish(self, block: FrameBlock) -> None:
+        """``block`` holds all its frames: it waits for their decompression in ``ready``."""
+        self._submit()
+        self.ready.append((block, self.pending))
+        self.pending = []
+
+    def _handed_on(self, keep: int) -> Iterator[FrameBlock]:
+        """The ready blocks whose frames are decompressed, in order; waits for the oldest
+        while more than ``keep`` are ready. A frame that did not decompress ends the series
+        here, after the frames of its block before it."""
+        while self.ready:
+            block, futures = self.ready[0]
+            if len(self.ready) <= keep and not all(f.done() for f in futures):
+                return
+            good = 0
+            for future in futures:
+                try:
+                    good += future.result()
+                except _DecodeFailure as failure:
+                    if good + failure.decoded:
+                        yield FrameBlock(block.start, block.frames[: good + failure.decoded])
+                    raise StreamError(
+                        f"{self.source.where}: frame {block.start + good + failure.decoded}: "
+                        f"{failure.error}"
+                    ) from None
+            self.ready.popleft()
+            yield block
 
     def _buffer(self, described: dict[str, Any]) -> np.ndarray:
         kind = PIXEL_TYPES.get(str(described.get("type")))
@@ -259,9 +342,28 @@ class _Blocks:
         return np.empty((frames, pixels), dtype=dtype)
 
 
+class _DecodeFailure(Exception):
+    """A frame of a batch did not decompress: ``decoded`` frames before it did."""
+
+    def __init__(self, decoded: int, error: StreamError) -> None:
+        super().__init__(str(error))
+        self.decoded = decoded
+        self.error = error
+
+
+def _decode_batch(batch: list[tuple[Any, str, np.ndarray]]) -> int:
+    """Decompress frames in a pool thread (``part`` a zmq frame or bytes); their count."""
+    for done, (part, encoding, out) in enumerate(batch):
+        try:
+            decode_frame(part.buffer if hasattr(part, "buffer") else part, encoding, out)
+        except StreamError as exc:
+            raise _DecodeFailure(done, exc) from None
+    return len(batch)
+
+
 def _json(part: Any, where: str) -> dict[str, Any]:
     try:
-        doc = json.loads(bytes(part.buffer if hasattr(part, "buffer") else part))
+        doc = json.loads(part.bytes if hasattr(part, "bytes") else part)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise StreamError(f"{where}: a message is not JSON ({exc}).") from exc
     if not isinstance(doc, dict):

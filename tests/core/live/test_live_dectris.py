@@ -8,6 +8,7 @@ from pathlib import Path
 
 import h5py
 import hdf5plugin  # noqa: F401 - the Arina file's bitshuffle/LZ4
+import lz4.block
 import numpy as np
 import pytest
 
@@ -51,6 +52,21 @@ def test_a_frame_that_does_not_decompress_is_a_clear_error(tmp_path: Path) -> No
         decode_frame(chunk[:20], "bs32-lz4<", np.empty(64, "<u4"))
     with pytest.raises(StreamError, match="encoding 'jpeg' is not supported"):
         decode_frame(chunk, "jpeg", np.empty(64, "<u4"))
+
+
+def test_block_sizes_past_the_frame_are_refused_before_decompressing(tmp_path: Path) -> None:
+    frames = np.arange(3 * 64 * 64, dtype="<u4").reshape(3, 64, 64) % 251
+    chunk = bytearray(bslz4_chunks(frames, tmp_path)[1])
+    out = np.empty(64 * 64, "<u4")
+    decode_frame(bytes(chunk), "bs32-lz4<", out)
+    np.testing.assert_array_equal(out, frames[1].ravel())
+    chunk[12:16] = (2**31).to_bytes(4, "big")  # the first block claims 2 GiB
+    with pytest.raises(StreamError, match=r"blocks run past the \d+ bytes of the frame"):
+        decode_frame(bytes(chunk), "bs32-lz4<", out)
+    with pytest.raises(StreamError, match="multiple of 8"):
+        decode_frame(
+            bytes(chunk[:8]) + (12).to_bytes(4, "big") + bytes(chunk[12:]), "bs32-lz4<", out
+        )
 
 
 def test_it_receives_the_real_arina_series_like_the_file_reader(
@@ -106,6 +122,51 @@ def test_generated_frames_arrive_bit_exact(
     recorded = open_dataset(result.recording)
     assert (recorded.nav_shape, recorded.dtype) == ((4, 6), np.dtype(dtype))
     assert_same_results(result.results, file_results(Path(result.recording), None, specs))
+
+
+@pytest.mark.parametrize(("dtype", "encoding"), [("<u2", "lz4<"), ("<u4", "<"), ("u1", "bs8-lz4<")])
+def test_every_encoding_the_simulator_replays_arrives_bit_exact(
+    simulators: Simulators, tmp_path: Path, dtype: str, encoding: str
+) -> None:
+    """A DCU's ``compression`` ``lz4`` and ``none`` and 8-bit bitshuffle, one decompressing
+    thread (the pool's other end)."""
+    rng = np.random.default_rng(11)
+    frames = rng.poisson(4.0, size=(10, 24, 20)).astype(dtype)
+    if encoding == "lz4<":
+        chunks = [lz4.block.compress(f.tobytes(), store_size=False) for f in frames]
+    elif encoding == "<":
+        chunks = [f.tobytes() for f in frames]
+    else:
+        chunks = bslz4_chunks(frames, tmp_path)
+    capture = write_capture(
+        tmp_path / "enc.capture", chunks, sig_shape=(24, 20), dtype=dtype, encoding=encoding
+    )
+    sim = simulators.dectris(capture)
+    result = receive(
+        source(sim, (2, 5), decode_threads=1), [("sum", {})], record=str(tmp_path / "rec")
+    )
+    assert result.report["state"] == "complete", result.report
+    np.testing.assert_array_equal(result.results[0]["sum"], frames.sum(axis=0))
+    assert (tmp_path / "rec" / "frames.raw").read_bytes() == frames.tobytes()
+
+
+def test_a_frame_that_does_not_decompress_ends_the_series_after_the_frames_before(
+    simulators: Simulators, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(6)
+    frames = rng.poisson(5.0, size=(12, 16, 16)).astype("<u4")
+    chunks = bslz4_chunks(frames, tmp_path)
+    chunks[7] = chunks[7][:30]  # cut off in its first block
+    capture = write_capture(tmp_path / "bad.capture", chunks, sig_shape=(16, 16), dtype="<u4")
+    sim = simulators.dectris(capture)
+    result = receive(source(sim, (3, 4)), [("sum", {})], record=str(tmp_path / "rec"))
+    report = result.report
+    assert report["state"] == "failed"
+    assert "frame 7:" in report["error"] and "does not decompress" in report["error"]
+    assert (report["frames_received"], report["truncated_after"]) == (7, 7)
+    np.testing.assert_array_equal(result.results[0]["sum"], frames[:7].sum(axis=0))
+    raw = (tmp_path / "rec" / "frames.raw").read_bytes()
+    assert raw[: 7 * 16 * 16 * 4] == frames[:7].tobytes()
 
 
 def test_a_lost_frame_is_reported_and_never_padded(simulators: Simulators, tmp_path: Path) -> None:
