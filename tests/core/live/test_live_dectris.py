@@ -61,9 +61,9 @@ def test_block_sizes_past_the_frame_are_refused_before_decompressing(tmp_path: P
     decode_frame(bytes(chunk), "bs32-lz4<", out)
     np.testing.assert_array_equal(out, frames[1].ravel())
     chunk[12:16] = (2**31).to_bytes(4, "big")  # the first block claims 2 GiB
-    with pytest.raises(StreamError, match=r"blocks run past the \d+ bytes of the frame"):
+    with pytest.raises(StreamError, match=r"do not describe 16384 bytes .* \(damaged or cut off\)"):
         decode_frame(bytes(chunk), "bs32-lz4<", out)
-    with pytest.raises(StreamError, match="multiple of 8"):
+    with pytest.raises(StreamError, match="do not describe"):
         decode_frame(
             bytes(chunk[:8]) + (12).to_bytes(4, "big") + bytes(chunk[12:]), "bs32-lz4<", out
         )
