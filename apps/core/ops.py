@@ -13,7 +13,9 @@ import numpy as np
 from apps.core import kernels
 from apps.core.errors import JobCancelled
 from apps.core.io.base import DEFAULT_TILE_BYTES, Partition, tile_frames_for
+from apps.core.io.csr import CSRPartition
 from apps.core.masks import MaskStack
+from apps.core.sparse_ops import apply_masks_csr, sum_frames_csr
 
 StopCheck = Callable[[], bool]
 
@@ -133,10 +135,14 @@ def apply_masks(
     16-bit or float32 data with enough masks take the compiled loop, which converts in its
     registers (:class:`apps.core.kernels.MaskProduct`); the others take BLAS, over tiles
     converted into a reused buffer where needed, only the pixels of ``masks.box`` when that is
-    much smaller. Returns ``(partition.n_frames, masks.count)`` in the compute dtype (possibly
-    Fortran-ordered); rows of frames outside ``roi`` (boolean, length ``n_frames``) are NaN.
+    much smaller. Electron-counted partitions take the product event by event
+    (:func:`apps.core.sparse_ops.apply_masks_csr`). Returns ``(partition.n_frames, masks.count)``
+    in the compute dtype (possibly Fortran-ordered); rows of frames outside ``roi`` (boolean,
+    length ``n_frames``) are NaN.
     """
     dtype = compute_dtype(partition.dtype, masks.dtype)
+    if isinstance(partition, CSRPartition):
+        return apply_masks_csr(partition, masks, dtype, roi=roi, should_stop=should_stop)
     # Results as (m, n): each mask's row slice is contiguous, so GEMV can write in place.
     out_t = np.full((masks.count, partition.n_frames), np.nan, dtype=dtype)
     if kernels.can_multiply(partition.dtype, dtype, masks.count) and masks.span[1] > masks.span[0]:
@@ -274,8 +280,11 @@ def sum_frames(
     ``maximum`` is false (the sum alone reads as much and computes less). Each tile is read from
     memory once for 8- and 16-bit integers and float32 (a compiled fold, running sums in
     float32 flushed into float64), twice for other dtypes (numpy, see :class:`_Fold`); the
-    maximum is kept in the data's own (native-order) dtype, exact.
+    maximum is kept in the data's own (native-order) dtype, exact. Electron-counted
+    partitions are summed event by event (:func:`apps.core.sparse_ops.sum_frames_csr`).
     """
+    if isinstance(partition, CSRPartition):
+        return sum_frames_csr(partition, roi=roi, should_stop=should_stop)
     c = partition.frame_size
     compiled = kernels.can_fold(partition.dtype)
     if not tile_frames:

@@ -27,9 +27,11 @@ from apps.core.io.base import DataSet, Partition
 from apps.core.io.corrected import CorrectedDataSet, find_hot_pixels
 from apps.core.io.empad import EmpadDataSet, sniff_xml
 from apps.core.io.hdf5 import H5DataSet
+from apps.core.io.hdf5_csr import H5CSRDataSet, holds_csr
 from apps.core.io.mib import MibDataSet
 from apps.core.io.npy import NpyDataSet
 from apps.core.io.raw import RawDataSet
+from apps.core.io.raw_csr import RawCSRDataSet
 from apps.core.io.references import (
     H5_ERRORS,
     AllowedFiles,
@@ -48,6 +50,8 @@ FORMATS: dict[str, Any] = {
     "mib": MibDataSet,
     "arina": ArinaDataSet,
     "empad": EmpadDataSet,
+    "raw_csr": RawCSRDataSet,
+    "hdf5_csr": H5CSRDataSet,
 }
 
 
@@ -62,7 +66,9 @@ def sniff_format(path: str) -> str:
     except OSError as exc:
         raise DataSetError(f"{file_path}: cannot read the file: {exc.strerror}.") from exc
     if H5DataSet.sniff(head):
-        return "arina" if inner is None and _is_nexus_master(file_path) else "hdf5"
+        if inner is None and _is_nexus_master(file_path):
+            return "arina"
+        return "hdf5_csr" if holds_csr(file_path, inner) else "hdf5"
     if NpyDataSet.sniff(head):
         return "npy"
     if MibDataSet.sniff(head) or head.startswith(b"HDR,"):
@@ -71,6 +77,8 @@ def sniff_format(path: str) -> str:
         return "empad"
     if file_path.endswith(".json"):
         return "raw"
+    if file_path.lower().endswith(".toml"):
+        return "raw_csr"
     if file_path.lower().endswith(".xml"):
         raise DataSetError(
             f"{file_path}: an XML file, but not an EMPAD description (no <raw_file> element)."
@@ -83,8 +91,8 @@ def sniff_format(path: str) -> str:
         return "hdf5"
     raise DataSetError(
         f"{file_path}: unknown format; expected an HDF5 file (EMD, NeXus, HyperSpy, DECTRIS "
-        "master), a Merlin .mib/.hdr, an EMPAD .xml, an .npy file or a libertem-raw JSON "
-        'sidecar. For a headerless raw file give format "raw" with nav_shape, sig_shape and dtype.'
+        "master, or CSR frames), a Merlin .mib/.hdr, an EMPAD .xml, an .npy file, a "
+        'libertem-raw JSON sidecar or a raw_csr TOML descriptor. For a headerless raw file give format "raw" with nav_shape, sig_shape and dtype.'
     )
 
 

@@ -38,7 +38,7 @@ def test_it_sniffs_formats_from_content(files: dict[str, Path]) -> None:
     assert sniff_format(f"{files['hdf5']}:/entry/data") == "hdf5"
     assert sniff_format(str(files["npy"])) == "npy"
     assert sniff_format(str(files["raw"])) == "raw"
-    assert set(FORMATS) == {"raw", "hdf5", "npy", "mib", "arina", "empad"}
+    assert set(FORMATS) == {"raw", "hdf5", "npy", "mib", "arina", "empad", "raw_csr", "hdf5_csr"}
 
 
 def test_it_detects_each_format(files: dict[str, Path]) -> None:

@@ -1,0 +1,158 @@
+"""numba loops over electron-counted frames stored as CSR rows (imported on first use).
+
+A block of ``k`` frames is ``indptr`` (``k + 1`` int64, from 0), ``indices`` (the pixel of
+each event, flat in the frame) and ``values`` (its count). Every loop walks the events once:
+its cost follows the number of events, not the frame size. Each returns the number of
+events whose pixel lies outside ``[0, c)`` (those are skipped): the caller turns a non-zero
+count into an error naming the file, the loops never touch memory outside their arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def product(indptr, indices, values, weights, lo, c, out):  # type: ignore[no-untyped-def]
+    """``out[r, q] = sum_j values[j] * weights[indices[j] - lo, q]`` over the events of frame
+    ``r`` of ``c`` pixels; ``weights`` ``(w, m)`` covers pixels ``[lo, lo + w)`` (the masks'
+    span), events elsewhere add nothing. Sums in float64, stored in ``out``'s dtype."""
+    k = indptr.shape[0] - 1
+    w, m = weights.shape
+    acc = np.zeros(m, np.float64)
+    bad = 0
+    for r in range(k):
+        acc[:] = 0.0
+        for j in range(indptr[r], indptr[r + 1]):
+            p = np.int64(indices[j])
+            if p < 0 or p >= c:
+                bad += 1
+                continue
+            p -= lo
+            if p < 0 or p >= w:
+                continue
+            v = np.float64(values[j])
+            row = weights[p]
+            for q in range(m):
+                acc[q] += v * row[q]
+        for q in range(m):
+            out[r, q] = acc[q]
+    return bad
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def product_few(indptr, indices, values, masks, lo, c, out):  # type: ignore[no-untyped-def]
+    """:func:`product` for a few masks given as rows ``(m, w)``: one pass over a frame's
+    events per mask (they stay in L1), each summing into one register."""
+    k = indptr.shape[0] - 1
+    m, w = masks.shape
+    bad = 0
+    for r in range(k):
+        a, b = indptr[r], indptr[r + 1]
+        for q in range(m):
+            row = masks[q]
+            acc = 0.0
+            for j in range(a, b):
+                p = np.int64(indices[j]) - lo
+                if p < 0 or p >= w:
+                    if q == 0 and (p + lo < 0 or p + lo >= c):
+                        bad += 1
+                    continue
+                acc += np.float64(values[j]) * row[p]
+            out[r, q] = acc
+    return bad
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def rows_rise(indptr, indices):  # type: ignore[no-untyped-def]
+    """Whether every row's pixels rise strictly (canonical CSR: one event per pixel and
+    frame): the descents between neighbouring events are all at the starts of rows. One
+    branch-free pass (vectorised), then one look per row."""
+    n = indices.shape[0]
+    descents = 0
+    for j in range(1, n):
+        descents += np.int64(indices[j] <= indices[j - 1])
+    at_starts = 0
+    last = 0
+    for r in range(1, indptr.shape[0] - 1):
+        j = indptr[r]
+        if j != last and 0 < j < n:
+            at_starts += np.int64(indices[j] <= indices[j - 1])
+            last = j
+    return descents == at_starts
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def fold_sorted(indices, values, total, peak, seen, count_seen):  # type: ignore[no-untyped-def]
+    """Sum (``total``), maximum (``peak``) and, if ``count_seen``, the frames touching each
+    pixel (``seen``) of frames whose rows rise (:func:`rows_rise`): each event is its pixel's
+    value in its frame. Returns the number of events outside the frame (skipped)."""
+    c = total.shape[0]
+    bad = 0
+    for j in range(indices.shape[0]):
+        p = np.int64(indices[j])
+        if p < 0 or p >= c:
+            bad += 1
+            continue
+        v = values[j]
+        total[p] += v
+        if v > peak[p]:
+            peak[p] = v
+        if count_seen:
+            seen[p] += 1
+    return bad
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def fold(indptr, indices, values, first, total, peak, seen, stamp, frame):  # type: ignore[no-untyped-def]
+    """:func:`fold_sorted` for any rows: a pixel may appear twice in a frame (its counts add
+    up, as in the dense frame, in the values' dtype).
+
+    ``frame`` (``c``, the values' dtype) holds the frame's value of the pixels touched,
+    ``stamp[p]`` the number (``first + r``) of the last frame that touched pixel ``p``;
+    ``seen[p]`` counts the frames that did (a pixel left out of some frame is 0 there, which
+    the caller takes into the maximum).
+    """
+    k = indptr.shape[0] - 1
+    c = total.shape[0]
+    bad = 0
+    for r in range(k):
+        mark = first + r
+        lo, hi = indptr[r], indptr[r + 1]
+        for j in range(lo, hi):
+            p = np.int64(indices[j])
+            if p < 0 or p >= c:
+                bad += 1
+                continue
+            v = values[j]
+            total[p] += v
+            if stamp[p] != mark:
+                stamp[p] = mark
+                seen[p] += 1
+                frame[p] = v
+            else:
+                frame[p] += v
+        for j in range(lo, hi):
+            p = np.int64(indices[j])
+            if p < 0 or p >= c:
+                continue
+            if frame[p] > peak[p]:
+                peak[p] = frame[p]
+    return bad
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def scatter(indptr, indices, values, out):  # type: ignore[no-untyped-def]
+    """The dense frames: ``out[r, indices[j]] += values[j]`` (``out`` zeroed, ``(k, c)``)."""
+    k = indptr.shape[0] - 1
+    c = out.shape[1]
+    bad = 0
+    for r in range(k):
+        for j in range(indptr[r], indptr[r + 1]):
+            p = np.int64(indices[j])
+            if p < 0 or p >= c:
+                bad += 1
+                continue
+            out[r, p] += values[j]
+    return bad
