@@ -253,3 +253,16 @@ def test_a_descriptor_of_another_filetype_or_group_without_sig_shape_is_refused(
         del f["events"].attrs["sig_shape"]
     with pytest.raises(DataSetError, match=r"sig_shape = \[sy, sx\] is missing"):
         open_dataset(h5)
+
+
+def test_excluded_pixels_are_zero_in_the_event_products_and_the_sum(tmp_path: Path) -> None:
+    frames = counted_frames(0.5)
+    frames[:, 6 * SIG[1] + 3] = 9  # a hot pixel inside the disk
+    ds = open_dataset(write("raw_csr", tmp_path, frames), params={"excluded_pixels": [[6, 3]]})
+    ref = frames.astype(np.float64).reshape(N, *SIG)
+    ref[:, 6, 3] = 0
+    geometry = disk_params(SIG)
+    out = run(ds, "virtual", {"shape": "disk", **geometry})
+    expected = np.einsum("nyx,yx->n", ref, disk(SIG, **geometry)).reshape(NAV)
+    np.testing.assert_allclose(out["intensity"], expected, rtol=1e-6)
+    np.testing.assert_array_equal(run(ds, "sum", {})["sum"], ref.sum(axis=0))
