@@ -84,9 +84,9 @@ def rows_rise(indptr, indices):  # type: ignore[no-untyped-def]
 
 
 @njit(nogil=True, cache=True, boundscheck=False)
-def fold_sorted(indices, values, total, peak, seen, count_seen):  # type: ignore[no-untyped-def]
-    """Sum (``total``), maximum (``peak``) and, if ``count_seen``, the frames touching each
-    pixel (``seen``) of frames whose rows rise (:func:`rows_rise`): each event is its pixel's
+def fold_sorted(indices, values, total, peak, seen, maximum, count_seen):  # type: ignore[no-untyped-def]
+    """Sum (``total``), if ``maximum`` the maximum (``peak``) and if ``count_seen`` the frames
+    touching each pixel (``seen``) of frames whose rows rise (:func:`rows_rise`): each event is its pixel's
     value in its frame. Returns the number of events outside the frame (skipped)."""
     c = total.shape[0]
     bad = 0
@@ -97,7 +97,7 @@ def fold_sorted(indices, values, total, peak, seen, count_seen):  # type: ignore
             continue
         v = values[j]
         total[p] += v
-        if v > peak[p]:
+        if maximum and v > peak[p]:
             peak[p] = v
         if count_seen:
             seen[p] += 1

@@ -284,7 +284,7 @@ def sum_frames(
     partitions are summed event by event (:func:`apps.core.sparse_ops.sum_frames_csr`).
     """
     if isinstance(partition, CSRPartition):
-        return sum_frames_csr(partition, roi=roi, should_stop=should_stop)
+        return sum_frames_csr(partition, roi=roi, should_stop=should_stop, maximum=maximum)
     c = partition.frame_size
     compiled = kernels.can_fold(partition.dtype)
     if not tile_frames:

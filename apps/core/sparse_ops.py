@@ -114,11 +114,12 @@ class _Sums:
     """One share's running sums over its frames: total (int64 for integer counts, exact;
     else float64), maximum (in the data's dtype, as the dense sum keeps it) and the number of
     frames touching each pixel (only for data that can be negative: for counts 0 is the
-    least value, so the maximum starts there)."""
+    least value, so the maximum starts there). Without ``maximum`` the sum alone."""
 
-    def __init__(self, c: int, dtype: np.dtype) -> None:
+    def __init__(self, c: int, dtype: np.dtype, maximum: bool) -> None:
+        self.maximum = maximum
         self.total: np.ndarray = np.zeros(c, np.int64 if dtype.kind in "iu" else np.float64)
-        self.count_seen = dtype.kind != "u"
+        self.count_seen = maximum and dtype.kind != "u"
         lowest = -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
         self.peak = np.full(c, 0 if dtype.kind == "u" else lowest, dtype)
         self.seen = np.zeros(c if self.count_seen else 1, np.int64)
@@ -130,7 +131,7 @@ class _Sums:
 
         ptr, indices, values = _sub(block, lo, hi)
         if csr_jit.rows_rise(ptr, indices):
-            args = (self.total, self.peak, self.seen, self.count_seen)
+            args = (self.total, self.peak, self.seen, self.maximum, self.count_seen)
             return int(csr_jit.fold_sorted(indices, values, *args))
         # A frame names a pixel twice: the general loop adds up each pixel's counts per frame.
         if self.seen.shape[0] == 1:  # it counts the frames touching each pixel in any case
@@ -148,11 +149,12 @@ def sum_frames_csr(
     *,
     roi: np.ndarray | None = None,
     should_stop: StopCheck | None = None,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Sum (float64), maximum (float64) and count of the frames of a CSR partition, as
-    :func:`apps.core.ops.sum_frames` gives them for dense frames."""
+    maximum: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Sum (float64), maximum (float64; None unless ``maximum``) and count of the frames of a
+    CSR partition, as :func:`apps.core.ops.sum_frames` gives them for dense frames."""
     c = partition.frame_size
-    shares = [_Sums(c, partition.dtype.newbyteorder("=")) for _ in range(SUM_SHARES)]
+    shares = [_Sums(c, partition.dtype.newbyteorder("="), maximum) for _ in range(SUM_SHARES)]
     threads = min(kernels.thread_count(), SUM_SHARES)
     pool = kernels.thread_pool(threads) if threads > 1 else None
     count = 0
@@ -168,11 +170,13 @@ def sum_frames_csr(
         count += block.n_frames
         _stop_if(should_stop)
     if count == 0:
-        return np.zeros(c), np.full(c, -np.inf), 0
+        return np.zeros(c), np.full(c, -np.inf) if maximum else None, 0
     exact = shares[0].total.copy()  # integer counts add up exactly before the conversion
     for share in shares[1:]:
         exact += share.total
     total = exact.astype(np.float64)
+    if not maximum:
+        return total, None, count
     peak = np.max([share.peak for share in shares], axis=0).astype(np.float64)
     if any(share.seen.shape[0] == c for share in shares):
         # A pixel some frame has no event at is 0 in that frame.

@@ -10,7 +10,6 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
-from conftest import read_frames
 from format_reference import disk, disk_params, run
 
 from apps.core.analyses import make_analysis
@@ -125,6 +124,8 @@ def test_it_multiplies_and_sums_event_by_event_as_numpy_does_densely(
     out = run_roi(ds, "sum", {}, roi)
     np.testing.assert_array_equal(out["sum"], ref["sum"])
     np.testing.assert_array_equal(out["max"], ref["max"])
+    out = run_roi(ds, "sum", {"max": False}, roi)
+    np.testing.assert_array_equal(out["sum"], ref["sum"])
     geometry = disk_params(SIG)
     out = run_roi(ds, "virtual", {"shape": "disk", **geometry}, roi)
     np.testing.assert_allclose(out["intensity"].reshape(-1), ref["intensity"], rtol=1e-6)
@@ -164,10 +165,12 @@ def test_the_maximum_counts_the_zeros_of_pixels_a_frame_has_no_event_at(
 
 
 @pytest.mark.parametrize("kind", ["raw_csr", "hdf5_csr"])
-def test_other_analyses_read_dense_frames_equal_to_numpy(tmp_path: Path, kind: str) -> None:
+def test_other_analyses_read_dense_frames_equal_to_numpy(
+    tmp_path: Path, kind: str, read_all: Any
+) -> None:
     frames = counted_frames(0.4)
     ds = open_dataset(write(kind, tmp_path, frames, split=True))
-    np.testing.assert_array_equal(read_frames(ds, count=4, tile_frames=6), frames)
+    np.testing.assert_array_equal(read_all(ds, count=4, tile_frames=6), frames)
     out = run(ds, "stddev", {})
     ref = frames.astype(np.float64).reshape(N, *SIG)
     np.testing.assert_allclose(out["std"], ref.std(axis=0), rtol=1e-6, atol=1e-9)
