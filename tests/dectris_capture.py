@@ -90,3 +90,17 @@ def write_capture(
             f.write(np.array(len(blob), dtype="<i8").tobytes())
             f.write(blob)
     return path
+
+
+def bslz4_capture(path: Path, frames: np.ndarray, **kwargs: object) -> Path:
+    """A capture of ``frames`` ``(n, sy, sx)`` compressed by bitshuffle + LZ4 as a DCU sends
+    them (the encoding of their dtype); ``kwargs`` as :func:`write_capture` takes them."""
+    dtype = frames.dtype.str
+    return write_capture(
+        path,
+        bslz4_chunks(frames, path.parent),
+        sig_shape=frames.shape[1:],
+        dtype=dtype,
+        encoding=f"bs{frames.dtype.itemsize * 8}-lz4<",
+        **kwargs,  # type: ignore[arg-type]
+    )

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from apps.core.io import open_dataset
-from tests.dectris_capture import bslz4_chunks, write_capture
+from tests.dectris_capture import bslz4_capture
 from tests.merlin_files import write_hdr, write_mib
 from tests.simulators import Simulators
 
@@ -112,13 +112,7 @@ def test_dectris_writes_what_analyze_writes_for_the_recording(
     settings.DATA_ROOTS = [str(tmp_path)]  # type: ignore[attr-defined]
     rng = np.random.default_rng(25)
     frames = rng.poisson(2.0, size=(12, 32, 32)).astype("<u2")
-    capture = write_capture(
-        tmp_path / "s.capture",
-        bslz4_chunks(frames, tmp_path),
-        sig_shape=(32, 32),
-        dtype="<u2",
-        encoding="bs16-lz4<",
-    )
+    capture = bslz4_capture(tmp_path / "s.capture", frames)
     sim = simulators.dectris(capture)
     call_command(
         "live", "dectris", "--host=127.0.0.1", f"--api-port={sim.ports['api']}",

@@ -15,7 +15,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from apps.core.io import open_dataset
-from tests.dectris_capture import bslz4_chunks, write_capture
+from tests.dectris_capture import bslz4_capture
 from tests.merlin_files import write_hdr, write_mib
 from tests.simulators import Simulator, Simulators
 
@@ -53,9 +53,7 @@ def test_the_detector_dropping_mid_scan_fails_with_what_arrived_kept(
 ) -> None:
     settings.DATA_ROOTS = [str(tmp_path)]  # type: ignore[attr-defined]
     frames = (np.arange(40 * 8 * 8, dtype="<u4").reshape(40, 8, 8) * 7) % 101
-    capture = write_capture(
-        tmp_path / "slow.capture", bslz4_chunks(frames, tmp_path), sig_shape=(8, 8), dtype="<u4"
-    )
+    capture = bslz4_capture(tmp_path / "slow.capture", frames)
     sim = simulators.dectris(capture, dwelltime_us=100_000)  # 4 s for the scan
     watcher = kill_when_recorded(sim, tmp_path / "rec" / "frames.raw", 4 * frames[0].nbytes)
     with pytest.raises(CommandError, match=r"ended early: .*no data for 2 s after"):
@@ -83,13 +81,7 @@ def test_a_series_that_ends_before_the_scan_does_is_truncated(
     settings.DATA_ROOTS = [str(tmp_path)]  # type: ignore[attr-defined]
     rng = np.random.default_rng(31)
     frames = rng.poisson(3.0, size=(20, 16, 16)).astype("<u2")
-    capture = write_capture(
-        tmp_path / "short.capture",
-        bslz4_chunks(frames, tmp_path),
-        sig_shape=(16, 16),
-        dtype="<u2",
-        encoding="bs16-lz4<",
-    )
+    capture = bslz4_capture(tmp_path / "short.capture", frames)
     sim = simulators.dectris(capture)
     # the detector is set up for 20 frames, the scan has 24: only arm it
     with pytest.raises(CommandError, match="series ended after frame 19 of 24 frames"):
