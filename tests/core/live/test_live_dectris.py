@@ -18,7 +18,7 @@ from apps.core.live.dectris import DectrisSource
 from apps.core.live.session import receive
 from apps.core.live.stream import StreamError
 from tests.core.live.test_live_merlin import assert_same_results, file_results
-from tests.dectris_capture import bslz4_chunks, stored_chunks, write_capture
+from tests.dectris_capture import bslz4_capture, bslz4_chunks, stored_chunks, write_capture
 from tests.simulators import Simulators
 
 
@@ -105,13 +105,7 @@ def test_generated_frames_arrive_bit_exact(
     rng = np.random.default_rng(9)
     frames = rng.poisson(3.0, size=(24, 48, 40)).astype(dtype)
     frames[:, 20, 10] = 60000  # a hot pixel survives compression
-    capture = write_capture(
-        tmp_path / "gen.capture",
-        bslz4_chunks(frames, tmp_path),
-        sig_shape=(48, 40),
-        dtype=dtype,
-        encoding=f"bs{np.dtype(dtype).itemsize * 8}-lz4<",
-    )
+    capture = bslz4_capture(tmp_path / "gen.capture", frames)
     sim = simulators.dectris(capture)
     specs = [("sum", {}), ("com", {"cx": 20, "cy": 24, "r": 15})]
     result = receive(source(sim, (4, 6)), specs, record=str(tmp_path / "rec"))
@@ -173,14 +167,7 @@ def test_a_lost_frame_is_reported_and_never_padded(simulators: Simulators, tmp_p
     rng = np.random.default_rng(5)
     frames = rng.integers(0, 100, size=(12, 16, 16)).astype("<u2")
     kept = [i for i in range(12) if i != 5]
-    capture = write_capture(
-        tmp_path / "gap.capture",
-        bslz4_chunks(frames[kept], tmp_path),
-        sig_shape=(16, 16),
-        dtype="<u2",
-        indices=kept,
-        encoding="bs16-lz4<",
-    )
+    capture = bslz4_capture(tmp_path / "gap.capture", frames[kept], indices=kept)
     sim = simulators.dectris(capture)
     # the detector was configured for the 11 frames it sends: only arm it
     result = receive(
@@ -201,9 +188,7 @@ def test_a_simulator_killed_mid_series_keeps_what_arrived(
     simulators: Simulators, tmp_path: Path
 ) -> None:
     frames = np.arange(40 * 8 * 8, dtype="<u4").reshape(40, 8, 8) % 97
-    capture = write_capture(
-        tmp_path / "slow.capture", bslz4_chunks(frames, tmp_path), sig_shape=(8, 8), dtype="<u4"
-    )
+    capture = bslz4_capture(tmp_path / "slow.capture", frames)
     sim = simulators.dectris(capture, dwelltime_us=100_000)
 
     def kill(done: int, total: int, results: list) -> None:
@@ -219,3 +204,27 @@ def test_a_simulator_killed_mid_series_keeps_what_arrived(
     k = report["frames_received"]
     assert 4 <= k < 40 and report["truncated_after"] == k
     np.testing.assert_array_equal(result.results[0]["sum"], frames[:k].sum(axis=0))
+
+
+def test_a_run_stopped_by_its_caller_ends_with_the_frames_decompressed_so_far(
+    simulators: Simulators, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(13)
+    frames = rng.poisson(6.0, size=(40, 12, 12)).astype("<u4")
+    sim = simulators.dectris(bslz4_capture(tmp_path / "stop.capture", frames), dwelltime_us=50_000)
+    partials: list[int] = []
+    result = receive(
+        source(sim, (5, 8), decode_threads=2),
+        [("sum", {})],
+        record=str(tmp_path / "rec"),
+        on_partial=lambda done, total, results: partials.append(done),
+        interval=0.05,
+        should_stop=lambda: bool(partials) and partials[-1] >= 3,
+    )
+    report = result.report
+    assert report["state"] == "stopped"
+    k = report["frames_received"]
+    assert 3 <= k < 40 and report["truncated_after"] == k
+    np.testing.assert_array_equal(result.results[0]["sum"], frames[:k].sum(axis=0))
+    raw = (tmp_path / "rec" / "frames.raw").read_bytes()
+    assert raw[: frames[:k].nbytes] == frames[:k].tobytes()
