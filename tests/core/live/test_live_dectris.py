@@ -17,7 +17,11 @@ from apps.core.live.bslz4 import decode_frame
 from apps.core.live.dectris import DectrisSource
 from apps.core.live.session import receive
 from apps.core.live.stream import StreamError
-from tests.core.live.test_live_merlin import assert_same_results, file_results
+from tests.core.live.test_live_merlin import (
+    assert_same_results,
+    file_results,
+    receive_until_stopped,
+)
 from tests.dectris_capture import bslz4_capture, bslz4_chunks, stored_chunks, write_capture
 from tests.simulators import Simulators
 
@@ -212,19 +216,7 @@ def test_a_run_stopped_by_its_caller_ends_with_the_frames_decompressed_so_far(
     rng = np.random.default_rng(13)
     frames = rng.poisson(6.0, size=(40, 12, 12)).astype("<u4")
     sim = simulators.dectris(bslz4_capture(tmp_path / "stop.capture", frames), dwelltime_us=50_000)
-    partials: list[int] = []
-    result = receive(
-        source(sim, (5, 8), decode_threads=2),
-        [("sum", {})],
-        record=str(tmp_path / "rec"),
-        on_partial=lambda done, total, results: partials.append(done),
-        interval=0.05,
-        should_stop=lambda: bool(partials) and partials[-1] >= 3,
-    )
-    report = result.report
-    assert report["state"] == "stopped"
-    k = report["frames_received"]
-    assert 3 <= k < 40 and report["truncated_after"] == k
-    np.testing.assert_array_equal(result.results[0]["sum"], frames[:k].sum(axis=0))
+    result = receive_until_stopped(source(sim, (5, 8), decode_threads=2), frames, tmp_path)
+    k = result.report["frames_received"]
     raw = (tmp_path / "rec" / "frames.raw").read_bytes()
     assert raw[: frames[:k].nbytes] == frames[:k].tobytes()

@@ -15,8 +15,8 @@ from apps.core.analyses import make_analysis
 from apps.core.executor import InlineExecutor
 from apps.core.io import open_dataset
 from apps.core.live.merlin import MerlinSource
-from apps.core.live.session import receive
-from apps.core.live.stream import StreamError
+from apps.core.live.session import LiveResult, receive
+from apps.core.live.stream import DetectorSource, StreamError
 from tests.merlin_files import encode_r64, numpy_read, write_hdr, write_mib
 from tests.simulators import Simulators
 
@@ -211,16 +211,19 @@ def test_a_run_stopped_by_its_caller_ends_at_once_with_what_arrived(
     write_mib(tmp_path / "stop.mib", frames)
     write_hdr(tmp_path / "stop.hdr", 40, 8)
     sim = simulators.merlin(tmp_path / "stop.hdr", nav_shape=(5, 8), dwelltime_us=100_000)
+    result = receive_until_stopped(source(sim, (5, 8)), frames, tmp_path)
+    assert open_dataset(result.recording).extra["metadata"]["live"]["state"] == "stopped"
+
+
+def receive_until_stopped(src: DetectorSource, frames: np.ndarray, tmp_path: Path) -> LiveResult:
+    """``receive`` the sum of a 5 x 8 scan of ``frames`` that its caller stops once partial
+    results of 3 frames came: ended ``stopped`` with the frames so far."""
     partials: list[int] = []
-
-    def partial(done: int, total: int, results: list) -> None:
-        partials.append(done)
-
     result = receive(
-        source(sim, (5, 8)),
+        src,
         [("sum", {})],
         record=str(tmp_path / "rec"),
-        on_partial=partial,
+        on_partial=lambda done, total, results: partials.append(done),
         interval=0.05,
         should_stop=lambda: bool(partials) and partials[-1] >= 3,
     )
@@ -230,4 +233,4 @@ def test_a_run_stopped_by_its_caller_ends_at_once_with_what_arrived(
     assert 3 <= k < 40 and report["truncated_after"] == k
     assert partials == sorted(partials) and partials[-1] == k
     np.testing.assert_array_equal(result.results[0]["sum"], frames[:k].sum(axis=0))
-    assert open_dataset(result.recording).extra["metadata"]["live"]["state"] == "stopped"
+    return result
