@@ -196,6 +196,10 @@ JOB_HEARTBEAT_TIMEOUT = env_int("JOB_HEARTBEAT_TIMEOUT", 60, minimum=2)
 JOB_QUEUED_TIMEOUT = env_int("JOB_QUEUED_TIMEOUT", 120, minimum=1)
 JOB_REAPER_INTERVAL = env_int("JOB_REAPER_INTERVAL", 30, minimum=1)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 2, minimum=1)
+# Live sessions (docs/live.md): how long a detector's stream may be silent once frames flow,
+# and how long the first frame may take after arming, in seconds.
+LIVE_STREAM_TIMEOUT = env_int("LIVE_STREAM_TIMEOUT", 10, minimum=1)
+LIVE_FIRST_FRAME_TIMEOUT = env_int("LIVE_FIRST_FRAME_TIMEOUT", 60, minimum=1)
 MAX_RUNNING_JOBS_PER_USER = env_int("MAX_RUNNING_JOBS_PER_USER", 2, minimum=1)
 MAX_DATASET_BYTES = env_int("MAX_DATASET_BYTES", 2**40, minimum=1)  # 1 TiB
 # A dataset's files are hashed whole up to this many bytes together, beyond it by samples

@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("apps.datasets.urls")),
     path("", include("apps.jobs.urls")),
     path("", include("apps.live.page_urls")),
+    path("", include("apps.live.urls")),
     path("", include("apps.portal.urls")),
 ]
 

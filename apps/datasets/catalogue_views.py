@@ -49,6 +49,7 @@ SEARCH_PARAMS = (
     "tag",
     "annotation",
     "format",
+    "origin",
     "nav_shape",
     "sig_shape",
     "owner",
@@ -110,6 +111,11 @@ SEARCH_QUERY = (
         "case), over annotations and detected metadata; repeat for several.",
     ),
     Query("format", {"type": "string", "enum": ["", *FORMATS]}, "Only this format."),
+    Query(
+        "origin",
+        {"type": "string", "enum": ["", "file", "live"]},
+        "Only datasets registered from files (file) or recorded by live sessions (live).",
+    ),
     Query(
         "nav_shape", {"type": "string", "pattern": SHAPE_PATTERN}, "Only this scan shape (`64x64`)."
     ),

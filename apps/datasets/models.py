@@ -17,6 +17,12 @@ class Dataset(models.Model):
         INGESTING = "ingesting"
         READY = "ready"
         ERROR = "error"
+        # a live session is writing it (apps.live); ready when the scan ends
+        RECORDING = "recording"
+
+    class Origin(models.TextChoices):
+        FILE = "file"  # registered from a file
+        LIVE = "live"  # recorded by a live session
 
     name = models.CharField(max_length=200)
     owner = models.ForeignKey(
@@ -48,6 +54,12 @@ class Dataset(models.Model):
         "(apps.datasets.identity); recorded at registration, checked at every job submission.",
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.READY)
+    origin = models.CharField(
+        max_length=8,
+        choices=Origin.choices,
+        default=Origin.FILE,
+        help_text="Where the data came from: a registered file, or a live session's recording.",
+    )
     error = models.TextField(blank=True)
     notes = models.TextField(blank=True, help_text="Free text by the owner (or staff).")
     search_text = models.TextField(
@@ -77,6 +89,9 @@ class Dataset(models.Model):
     @property
     def nbytes(self) -> int:
         import numpy as np
+
+        if not self.dtype:
+            return 0  # a live session's recording before the detector said its dtype
 
         sy, sx = self.sig_shape
         return self.n_frames * sy * sx * np.dtype(self.dtype).itemsize

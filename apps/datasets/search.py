@@ -45,6 +45,7 @@ class DatasetQuery:
     tags: tuple[str, ...] = ()
     annotations: tuple[tuple[str, str], ...] = field(default=())  # (key, value part or "")
     format: str = ""
+    origin: str = ""
     nav_shape: tuple[int, ...] | None = None
     sig_shape: tuple[int, ...] | None = None
     owner: str = ""
@@ -59,7 +60,8 @@ class DatasetQuery:
 
 def query_from(params: Any) -> DatasetQuery:
     """A query from request parameters (a QueryDict): ``q``, ``tag`` (repeatable),
-    ``annotation`` (``key`` or ``key:value``, repeatable), ``format``, ``nav_shape`` and
+    ``annotation`` (``key`` or ``key:value``, repeatable), ``format``, ``origin`` (``file``
+    or ``live``: recorded by a live session), ``nav_shape`` and
     ``sig_shape`` (``64x64``), ``owner``, ``group``, ``created_after``, ``created_before``
     (``YYYY-MM-DD``, both days included). ValidationError names the parameter."""
     text = params.get("q", "")
@@ -71,8 +73,14 @@ def query_from(params: Any) -> DatasetQuery:
         raise ValidationError(
             {"format": f"format: {fmt[:40]!r} is not a format; one of {', '.join(FORMATS)}."}
         )
+    origin = params.get("origin", "")
+    if origin and origin not in Dataset.Origin.values:
+        raise ValidationError(
+            {"origin": f"origin: {origin[:40]!r} is not an origin; file or live."}
+        )
     return DatasetQuery(
         text=text,
+        origin=origin,
         tags=tuple(t.strip() for t in params.getlist("tag") if t.strip()),
         annotations=tuple(_annotation(a) for a in params.getlist("annotation") if a.strip()),
         format=fmt,
@@ -125,6 +133,7 @@ def dataset_search(*, user: Any, query: DatasetQuery) -> QuerySet[Dataset]:
         found = found.filter(pk__in=Dataset.objects.filter(rows).values("pk"))
     exact = {
         "format": query.format,
+        "origin": query.origin,
         "nav_shape": list(query.nav_shape or ()),
         "sig_shape": list(query.sig_shape or ()),
         "owner__username": query.owner,

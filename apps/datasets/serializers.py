@@ -88,6 +88,11 @@ DATASET = obj(
         "known); a detector pixel in 1/nm is given in mrad through the beam's wavelength."
     },
     status={"type": "string", "enum": list(Dataset.Status.values)},
+    origin={
+        "type": "string",
+        "enum": list(Dataset.Origin.values),
+        "description": "file: registered from a file; live: recorded by a live session.",
+    },
     error={"type": "string", "description": "Why the status is error."},
     created={"type": "string", "format": "date-time"},
     url={"type": "string"},
@@ -117,6 +122,7 @@ def dataset_json(dataset: Dataset) -> dict[str, Any]:
         "convergence_angle": dataset.convergence_angle,
         "calibrated": dataset_calibrated(dataset),
         "status": dataset.status,
+        "origin": dataset.origin,
         "error": dataset.error,
         "created": dataset.created.isoformat(),
         "url": f"/api/datasets/{dataset.pk}/",

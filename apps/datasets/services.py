@@ -77,6 +77,24 @@ def dataset_register(
     return dataset
 
 
+def dataset_recorded(*, dataset: Dataset) -> Dataset:
+    """A dataset a live session was recording (status ``recording``, its path the recording's
+    sidecar) becomes ready: validated and described from its file exactly as a registration,
+    inside the caller's transaction. ValidationError as :func:`dataset_register`."""
+    inspected = _inspected(owner=dataset.owner, path=dataset.path, format=None, params=None)
+    fields, metadata = _fields(inspected), file_metadata(inspected[0])
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(dataset, name, value)
+        dataset.status = Dataset.Status.READY
+        dataset.error = ""
+        dataset.save()
+        metadata_apply(dataset, metadata)
+        search_refresh(dataset)
+        dataset_registered.send(sender=Dataset, dataset=dataset)
+    return dataset
+
+
 def dataset_annotate(*, user: Any, dataset: Dataset, **changes: Any) -> Dataset:
     """Replace the ``notes``, ``tags`` or ``annotations`` of ``dataset`` (those given; None
     clears); owner or staff only. ValidationError keyed by the field."""

@@ -28,6 +28,8 @@ class Job(models.Model):
         THUMBNAIL = "thumbnail"
         # an analysis answered from the results of an identical finished job (apps.jobs.cache)
         REUSED = "reused"
+        # a live session: reception from a detector, analyses and recording (apps.live)
+        LIVE = "live"
 
     TERMINAL = (Status.FINISHED, Status.FAILED, Status.CANCELLED)
     #: the kinds whose results are an analysis's (computed, or reused from another job)

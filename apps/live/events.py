@@ -8,7 +8,11 @@ Every message is a JSON object with ``type``, the job's ``id`` and its ``kind`` 
                 job as the API shows it).
 * ``progress``  ``done``, ``total`` frames.
 * ``partial``   ``name``, ``shape``, ``dtype`` (float32), ``done``, ``total``; its pixels follow
-                as one binary frame.
+                as one binary frame. A live session's also has ``analysis`` (the index of the
+                analysis in the session) and ``scan``.
+* ``live``      a live session's ``state``, ``scan``, ``frames``, ``total``, ``lost_frames``,
+                ``analyses`` and ``revision``: sent when reception starts, when a scan ends,
+                and when the analyses change.
 * ``finished``  ``done``, ``total``, ``results`` (as the API lists them).
 * ``failed``    ``error``, a sentence for the user.
 * ``cancelled`` ``error`` ("cancelled").
@@ -111,9 +115,22 @@ def progress_message(job_id: int, kind: str, *, done: int, total: int) -> Messag
 
 
 def partial_message(
-    job_id: int, kind: str, *, name: str, shape: tuple[int, ...], done: int, total: int
+    job_id: int,
+    kind: str,
+    *,
+    name: str,
+    shape: tuple[int, ...],
+    done: int,
+    total: int,
+    analysis: int | None = None,
+    scan: int | None = None,
 ) -> Message:
-    """The JSON half of a preview: result ``name``'s float32 pixels of ``shape`` follow it."""
+    """The JSON half of a preview: result ``name``'s float32 pixels of ``shape`` follow it.
+
+    A live session's partials also say which of its analyses (``analysis``, the index in the
+    session's list) and which ``scan`` (0, 1, ... in continuous mode) they belong to.
+    """
+    live = {} if analysis is None else {"analysis": int(analysis), "scan": int(scan or 0)}
     return _message(
         "partial",
         job_id,
@@ -123,6 +140,36 @@ def partial_message(
         dtype="float32",
         done=done,
         total=total,
+        **live,
+    )
+
+
+def live_message(
+    job_id: int,
+    kind: str,
+    *,
+    state: str,
+    scan: int,
+    frames: int,
+    total: int,
+    lost_frames: int,
+    analyses: list[Message],
+    revision: int,
+) -> Message:
+    """A live session's state: ``state`` (armed, receiving, complete, incomplete, stopped,
+    failed), the ``scan`` building up, its ``frames`` received of ``total`` and
+    ``lost_frames``, and its ``analyses`` as they are now (``revision`` counts changes)."""
+    return _message(
+        "live",
+        job_id,
+        kind,
+        state=state,
+        scan=scan,
+        frames=frames,
+        total=total,
+        lost_frames=lost_frames,
+        analyses=analyses,
+        revision=revision,
     )
 
 

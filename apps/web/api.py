@@ -189,13 +189,14 @@ def api_view(
     *,
     get: Operation | None = None,
     post: Operation | None = None,
+    put: Operation | None = None,
     delete: Operation | None = None,
     public: bool = False,
 ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """Wraps an API view: the methods it declares (one :class:`Operation` each, which the
     OpenAPI document is generated from), login (session or token; not when ``public``), errors
     as JSON."""
-    declared = {"GET": get, "POST": post, "DELETE": delete}
+    declared = {"GET": get, "POST": post, "PUT": put, "DELETE": delete}
     spec = ApiSpec({m: op for m, op in declared.items() if op is not None}, public=public)
     # HEAD is GET without the body (the server drops it); views branch on their write methods.
     allowed = (*spec.operations, "HEAD") if get else tuple(spec.operations)

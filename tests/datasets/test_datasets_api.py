@@ -29,6 +29,7 @@ DATASET_KEYS = {
     "nbytes",
     "partitions",
     "status",
+    "origin",
     "error",
     "created",
     "url",
@@ -71,6 +72,7 @@ def test_it_describes_a_dataset(users, dataset, npy_file, client_for):
     assert data["url"] == f"/api/datasets/{dataset.pk}/"
     assert data["page"] == f"/datasets/{dataset.pk}/"
     assert data["partitions"][0]["stop"] == 20
+    assert data["origin"] == "file"
 
 
 def test_it_shows_a_dataset_to_owner_member_and_staff_only(users, dataset, client_for):

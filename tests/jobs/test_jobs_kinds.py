@@ -44,16 +44,18 @@ def ingest_job(dataset: Dataset) -> Job:
 
 
 def test_every_kind_of_job_has_a_body_and_a_finish():
-    assert sorted(KINDS) == sorted(Job.Kind.values) == ["analysis", "ingest", "reused", "thumbnail"]
+    expected = ["analysis", "ingest", "live", "reused", "thumbnail"]
+    assert sorted(KINDS) == sorted(Job.Kind.values) == expected
     assert all(job_kind(name).name == name for name in Job.Kind.values)
 
 
 def test_the_registry_refuses_an_unknown_kind_naming_it_and_the_known_ones():
     with pytest.raises(UnknownJobKind) as refused:
-        job_kind("live")
+        job_kind("tomography")
     assert (
         str(refused.value)
-        == "Job kind 'live' is unknown; the kinds are analysis, ingest, reused, thumbnail."
+        == "Job kind 'tomography' is unknown; the kinds are analysis, ingest, live, reused, "
+        "thumbnail."
     )
     with pytest.raises(UnknownJobKind, match="Job kind None is unknown"):
         job_kind(None)
@@ -67,7 +69,8 @@ def test_a_job_of_an_unknown_kind_fails_with_that_sentence(dataset):
     assert (job.status, job.attempt) == ("failed", 1)
     assert (
         job.error
-        == "Job kind 'live' is unknown; the kinds are analysis, ingest, reused, thumbnail."
+        == "Job kind 'tomography' is unknown; the kinds are analysis, ingest, live, reused, "
+        "thumbnail."
     )
     assert job.finished is not None
 

@@ -24,7 +24,13 @@ pytestmark = pytest.mark.django_db
 PROBED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 #: A value of each converter's parameter for probing a route (any row id will do: a method
 #: check comes before the lookup).
-SAMPLES = {"id": "1", "name": "sum", "export_format": "npy", "preview_format": "png"}
+SAMPLES = {
+    "id": "1",
+    "analysis_index": "0",
+    "name": "sum",
+    "export_format": "npy",
+    "preview_format": "png",
+}
 _PARAMETER = re.compile(r"<(?:([^>:]+):)?([^>]+)>")
 
 

@@ -15,6 +15,7 @@ request that is refused (4xx, ``LOGIN``, ``"302="``) must leave the database as 
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -33,6 +34,7 @@ from apps.datasets.folders import folder_declare
 from apps.datasets.models import DataFolder, Dataset, DatasetAnnotation, DatasetTag, Thumbnail
 from apps.datasets.services import dataset_register, dataset_share
 from apps.jobs.models import Job, JobAnnotation, JobTag, Mask
+from apps.live.models import Detector, LiveSession
 from apps.portal.routing import websocket_urlpatterns
 from apps.results.store import partial_save, results_save
 from apps.results.thumbnail import thumbnail_png
@@ -307,6 +309,30 @@ ROWS = [
         label="shared",
     ),
     Row("api_analysis_list", "GET", "/api/analyses/", everyone(200, 401)),
+    # live sessions: the detector is for "lab"; alice's running session is shared with "lab"
+    Row("api_live_detectors", "GET", "/api/live/detectors/", everyone(200, 401)),
+    Row(
+        "api_live_sessions",
+        "POST",
+        "/api/live/sessions/",
+        codes(201, 201, 404, 401, 201),
+        {"detector": "{detector}", "nav_shape": [2, 2], "analyses": [{"analysis": "sum"}]},
+    ),
+    Row("api_live_stop", "POST", "/api/live/sessions/{live}/stop/", SHARED_JOB_CHANGE),
+    Row(
+        "api_live_analyses",
+        "POST",
+        "/api/live/sessions/{live}/analyses/",
+        codes(201, 403, 404, 401, 201),
+        {"analysis": "sum"},
+    ),
+    Row(
+        "api_live_analysis",
+        "PUT",
+        "/api/live/sessions/{live}/analyses/0/",
+        SHARED_JOB_CHANGE,
+        {"params": {}},
+    ),
     # results
     Row("result_download", "GET", "/api/jobs/{job}/results/sum.npy", JOB),
     Row("result_download", "GET", "/api/jobs/{job}/results/sum.h5", JOB, label="h5"),
@@ -385,6 +411,29 @@ def world(users: SimpleNamespace, settings: Any, tmp_path: Path) -> SimpleNamesp
     )
     partial_save(job=running, name="sum", array=image.astype(np.float32))
     token, _ = token_create(user=users.owner, name="script")
+    detector = Detector.objects.create(
+        name="merlin",
+        kind="merlin",
+        host="127.0.0.1",
+        data_port=6342,
+        control_port=6341,
+        trigger_mode="soft",
+        sig_shape=list(SIG),
+        folder=DataFolder.objects.get(path=str(lab_folder)),
+    )
+    detector.groups.add(users.lab)
+    live = Job.objects.create(
+        owner=users.owner, dataset=dataset, kind="live", status="running", attempt=1, shared=True
+    )
+    LiveSession.objects.create(
+        job=live,
+        detector=detector,
+        nav_shape=[2, 2],
+        analyses=[{"analysis": "sum", "params": {}}],
+        folder=detector.folder,
+        name="rec",
+        record_path=str(lab_folder / "rec"),
+    )
     return SimpleNamespace(
         users=users,
         root=root,
@@ -397,6 +446,8 @@ def world(users: SimpleNamespace, settings: Any, tmp_path: Path) -> SimpleNamesp
         bobs_job=finished(users.member),
         running=running,
         token=token,
+        detector=detector,
+        live=live,
     )
 
 
@@ -408,6 +459,8 @@ def fill(template: str, world: SimpleNamespace) -> str:
         "bobs_job": world.bobs_job.pk,
         "running": world.running.pk,
         "token": world.token.pk,
+        "detector": world.detector.pk,
+        "live": world.live.pk,
         "root": world.root,
         "lab_folder": world.lab_folder,
         "lab_file": world.lab_file,
@@ -435,6 +488,7 @@ def state() -> tuple[Any, ...]:
         Mask.objects.count(),
         ApiToken.objects.count(),
         DataFolder.objects.count(),
+        sorted(LiveSession.objects.values_list("pk", "stop_requested", "revision")),
     )
 
 
@@ -445,6 +499,8 @@ def send(client: Any, row: Row, world: SimpleNamespace) -> Any:
         return client.get(path)
     if row.method == "DELETE":
         return client.delete(path)
+    if row.method == "PUT":
+        return client.put(path, json.dumps(body), content_type="application/json")
     if row.kind == "form":
         return client.post(path, body)
     if row.kind == "multipart":

@@ -65,22 +65,39 @@ class Recording:
         os.ftruncate(self._fd, self.info.n_frames * self.frame_bytes)
         os.fsync(self._fd)
         os.close(self._fd)
-        info = self.info
-        write_sidecar(
-            self.sidecar,
-            {
-                "dtype": self.dtype.str,
-                "nav_shape": list(info.nav_shape),
-                "sig_shape": list(info.sig_shape),
-                "path": RAW_NAME,
-                "offset": 0,
-                "source": {"format": "live", "detector": info.detector},
-                "metadata": {**info.metadata, "live": report},
-            },
-        )
-        return self.sidecar
+        return write_recording_sidecar(self.folder, self.info, report)
 
     def abandon(self) -> None:
         """Close the file after a failure before :meth:`finish` (what was written stays)."""
         with contextlib.suppress(OSError):
             os.close(self._fd)
+
+
+def write_recording_sidecar(
+    folder: str | os.PathLike[str], info: StreamInfo, report: dict[str, Any]
+) -> Path:
+    """The sidecar of the recording in ``folder`` with the ledger's ``report``; returns its
+    path. Also for a recording whose writer died (the live session's receiver process killed):
+    ``frames.raw`` is first sized to the whole scan, frames never written reading as zeros and
+    listed as missing in ``report``."""
+    folder = Path(folder)
+    dtype = info.recorded_dtype
+    with open(folder / RAW_NAME, "r+b") as raw:
+        size = info.n_frames * info.frame_size * dtype.itemsize
+        if os.fstat(raw.fileno()).st_size != size:
+            raw.truncate(size)
+        os.fsync(raw.fileno())
+    sidecar = folder / SIDECAR_NAME
+    write_sidecar(
+        sidecar,
+        {
+            "dtype": dtype.str,
+            "nav_shape": list(info.nav_shape),
+            "sig_shape": list(info.sig_shape),
+            "path": RAW_NAME,
+            "offset": 0,
+            "source": {"format": "live", "detector": info.detector},
+            "metadata": {**info.metadata, "live": report},
+        },
+    )
+    return sidecar

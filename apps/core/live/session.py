@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_limits
 from apps.core.analyses import Analysis, make_analysis
 from apps.core.errors import CoreError, ParameterError
 from apps.core.io.base import Partition
+from apps.core.live.changes import catch_up
 from apps.core.live.recording import Recording, check_free
 from apps.core.live.stream import DetectorSource, FrameBlock, FrameLedger, StreamInfo
 from apps.core.ops import StopCheck
@@ -96,6 +97,20 @@ class LiveRun:
         if self.on_partial is not None and time.monotonic() >= self._next_partial:
             self.publish()
 
+    def replace(self, index: int, analysis: Analysis, state: Any) -> None:
+        """Put ``analysis`` at ``index`` (``len(analyses)``: append it) with ``state``, its
+        merge over the frames so far; it then continues with the next block."""
+        if analysis.passes > 1:
+            raise ParameterError("analysis", f"{analysis.name} needs more than one pass.")
+        if index == len(self.analyses):
+            self.analyses.append(analysis)
+            self.tasks.append(analysis.task())
+            self.states.append(state)
+        else:
+            self.analyses[index] = analysis
+            self.tasks[index] = analysis.task()
+            self.states[index] = state
+
     def publish(self) -> None:
         """Hand the current results to ``on_partial`` now."""
         self._next_partial = time.monotonic() + self.interval
@@ -126,6 +141,8 @@ class LiveResult:
 
 
 AnalysisSpec = tuple[str, Mapping[str, Any]]
+#: ``changes(ledger)`` -> ``[(index, (name, params)), ...]``: analyses to replace or add now
+ChangeCheck = Callable[[FrameLedger], Sequence[tuple[int, AnalysisSpec]]]
 
 
 def build_analyses(specs: Sequence[AnalysisSpec], info: StreamInfo) -> list[Analysis]:
@@ -147,6 +164,8 @@ def receive(
     interval: float = PARTIAL_INTERVAL,
     keep_open: bool = False,
     should_stop: StopCheck | None = None,
+    changes: ChangeCheck | None = None,
+    on_start: Callable[[StreamInfo], None] | None = None,
 ) -> LiveResult:
     """Arm ``source``, run the analyses ``specs`` over its acquisition and record it into the
     folder ``record``.
@@ -156,7 +175,10 @@ def receive(
     raise before any frame is read. ``keep_open`` keeps the source's connection after a
     complete acquisition for the next (a detector's data connection is meant to stay).
     ``should_stop()`` is asked after every block; True ends the run (state ``stopped``) with
-    what arrived.
+    what arrived. ``changes(ledger)`` too: the ``(index, (name, params))`` it returns replace
+    analysis ``index`` (or add one at the end), computed at once over the frames received so
+    far, read back from the recording (:func:`apps.core.live.changes.catch_up`).
+    ``on_start(info)`` is called once the detector announced the acquisition.
     """
     if record is not None:
         check_free(record)
@@ -165,6 +187,8 @@ def receive(
         started = time.perf_counter()
         run = LiveRun(build_analyses(specs, info), info, on_partial=on_partial, interval=interval)
         recording = None if record is None else Recording(record, info)
+        if on_start is not None:
+            on_start(info)
     except BaseException:
         source.close()
         raise
@@ -178,6 +202,8 @@ def receive(
                 if recording is not None:
                     recording.write(block)
                 run.feed(block)
+                if changes is not None:
+                    _apply(changes(ledger), run, ledger, recording)
                 if should_stop is not None and should_stop():
                     stopped, error = True, "stopped before the acquisition ended"
                     break
@@ -195,6 +221,20 @@ def receive(
     run.publish()
     sidecar = None if recording is None else str(recording.finish(report))
     return LiveResult(info, report, run.analyses, run.results(), seconds, sidecar)
+
+
+def _apply(
+    changed: Sequence[tuple[int, AnalysisSpec]],
+    run: LiveRun,
+    ledger: FrameLedger,
+    recording: Recording | None,
+) -> None:
+    for index, spec in changed:
+        (analysis,) = build_analyses([spec], run.info)
+        state = catch_up(analysis, run.info, ledger.arrived, recording)
+        run.replace(index, analysis, state)
+    if changed:
+        run.publish()
 
 
 _END = object()

@@ -6,11 +6,11 @@ choice in ``Job.Kind`` and a line below; the driver runs every kind the same way
 
 from __future__ import annotations
 
-from apps.jobs.kinds import analysis, ingest, reused, thumbnail
+from apps.jobs.kinds import analysis, ingest, live, reused, thumbnail
 from apps.jobs.kinds.base import JobKind, UnknownJobKind
 
 KINDS: dict[str, JobKind] = {
-    kind.name: kind for kind in (analysis.KIND, ingest.KIND, reused.KIND, thumbnail.KIND)
+    kind.name: kind for kind in (analysis.KIND, ingest.KIND, live.KIND, reused.KIND, thumbnail.KIND)
 }
 
 

@@ -25,8 +25,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.core.analyses import ANALYSES
 from apps.core.errors import CoreError
-from apps.core.live.dectris import DectrisSource
-from apps.core.live.merlin import MerlinSource
+from apps.core.live.receiver import make_source
 from apps.core.live.session import LiveResult, receive
 from apps.core.live.stream import DetectorSource
 from apps.datasets.paths import resolve_in_roots
@@ -151,25 +150,19 @@ class Command(BaseCommand):
             raise CommandError(f"--record: {' '.join(messages)}") from None
 
     def _source(self, options: dict[str, Any]) -> DetectorSource:
-        common = {
-            "host": options["host"],
-            "nav_shape": options["nav_shape"],
-            "timeout": options["timeout"],
-            "first_timeout": options["first_timeout"],
-        }
-        if options["detector"] == "merlin":
-            return MerlinSource(
-                data_port=options["data_port"],
-                control_port=options["control_port"],
-                trigger=options["trigger"],
-                **common,
-            )
-        return DectrisSource(
-            api_port=options["api_port"],
-            zmq_port=options["zmq_port"],
-            trigger_mode=options["trigger_mode"],
-            configure=options["configure"],
-            **common,
+        merlin = options["detector"] == "merlin"
+        return make_source(
+            {
+                "kind": options["detector"],
+                "host": options["host"],
+                "nav_shape": options["nav_shape"],
+                "timeout": options["timeout"],
+                "first_timeout": options["first_timeout"],
+                "data_port": options["data_port"] if merlin else options["zmq_port"],
+                "control_port": options["control_port"] if merlin else options["api_port"],
+                "trigger_mode": options["trigger"] if merlin else options["trigger_mode"],
+                "configure": merlin or options["configure"],
+            }
         )
 
     def _arrays(self, result: LiveResult) -> dict[str, np.ndarray]:

@@ -1,0 +1,151 @@
+"""The live kind: a live session (``apps.live``). Its body runs the receiver process for the
+session's detector (``apps.live.receiver``) and waits for the scan to end; its finish registers
+the recording as the session's dataset (origin ``live``) and stores the analyses' results as
+the job's results.
+
+How a session ends:
+
+* the scan complete, incomplete (frames lost) or stopped by the operator: the job finishes,
+  the recording is registered with its ledger report, the results are stored;
+* the stream broke off or the receiver process died: what was recorded is registered all the
+  same (lost and missing frames listed in its metadata), and the job fails with a sentence
+  saying what happened and where the frames are;
+* the detector could not be armed: the job fails, the dataset is marked as an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from apps.core.analyses.plugins import BUILTIN
+from apps.core.errors import CoreError
+from apps.core.live.recording import write_recording_sidecar
+from apps.core.live.stream import FrameLedger
+from apps.datasets.models import Dataset
+from apps.datasets.services import dataset_recorded
+from apps.jobs.dbretry import with_db_retry
+from apps.jobs.kinds.base import Ending, JobKind, JobRun, Outcome
+from apps.jobs.models import Job
+from apps.live.events import publish
+from apps.live.models import LiveSession
+from apps.live.receiver import Reception, run_receiver
+from apps.live.serializers import session_message
+from apps.results.models import Result
+from apps.results.store import results_replace
+
+logger = logging.getLogger(__name__)
+
+
+def live_body(run: JobRun) -> Outcome:
+    job = run.job
+    session = with_db_retry(
+        lambda: LiveSession.objects.select_related("detector").get(job_id=job.pk),
+        what=f"job {job.pk}: live session",
+    )
+    reception = run_receiver(job, session, run.should_stop)
+    scan = reception.scan
+    if scan is None:
+        _receiver_died(job, session, reception)
+    report = scan["report"]
+    if report["state"] == LiveSession.State.FAILED:
+        dataset = _register(job, report)
+        raise CoreError(
+            f"The detector's stream broke off: {report['error']} "
+            f"{report['frames_received']} of {report['frames_expected']} frames were received; "
+            f"they are recorded as dataset {dataset}."
+        )
+    results = _named_results(scan["analyses"], scan["results"])
+    return Outcome(
+        frames=report["frames_received"],
+        nbytes=report["frames_received"] * scan["info"].frame_size * scan["info"].dtype.itemsize,
+        payload=(results, report),
+        provenance={
+            **BUILTIN.as_json(),
+            "live": {
+                "detector": session.detector.name,
+                "analyses": session.analyses,
+                "seconds": scan["seconds"],
+            },
+        },
+    )
+
+
+def _receiver_died(job: Job, session: LiveSession, reception: Reception) -> None:
+    """The receiver ended without reporting the scan's end: keep what it recorded."""
+    why = (
+        reception.error
+        or f"the receiver process ended unexpectedly (exit code {reception.returncode})"
+    )
+    if reception.info is None:
+        raise CoreError(f"The detector {session.detector.name} could not be armed: {why}.")
+    ledger = FrameLedger(reception.info.n_frames)
+    for start, stop in reception.arrived:
+        ledger.arrived[start:stop] = True
+    report = ledger.report(error=why)
+    write_recording_sidecar(session.record_path, reception.info, report)
+    dataset = _register(job, report)
+    raise CoreError(
+        f"The live session broke off: {why}. The {report['frames_received']} frames reported "
+        f"before are recorded as dataset {dataset}."
+    )
+
+
+def _named_results(names: list[str], results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result per analysis and name: ``<index>-<analysis>-<result>`` (e.g.
+    ``0-virtual-intensity``), so two analyses of the same kind never collide."""
+    return {
+        f"{i}-{analysis}-{name}": array
+        for i, (analysis, arrays) in enumerate(zip(names, results, strict=True))
+        for name, array in arrays.items()
+    }
+
+
+def _register(job: Job, report: dict[str, Any]) -> int:
+    """The recording becomes a ready dataset (its own transaction, for a failing job whose
+    finish stores nothing); the session records the ledger's report. The dataset's id."""
+    with transaction.atomic():
+        _register_in(job, report)
+    return job.dataset_id
+
+
+def _register_in(job: Job, report: dict[str, Any]) -> None:
+    dataset = Dataset.objects.select_for_update().get(pk=job.dataset_id)
+    if dataset.status == Dataset.Status.RECORDING:
+        try:
+            dataset_recorded(dataset=dataset)
+        except ValidationError as exc:
+            Dataset.objects.filter(pk=dataset.pk).update(
+                status=Dataset.Status.ERROR, error=" ".join(exc.messages)
+            )
+    session = LiveSession.objects.get(job_id=job.pk)
+    session.state = report["state"]
+    session.report = report
+    session.frames = report["frames_received"]
+    session.lost_frames = report["lost_frames"]
+    session.save(update_fields=["state", "report", "frames", "lost_frames"])
+    transaction.on_commit(lambda: publish(session_message(session)))
+
+
+def live_finish(job: Job, ending: Ending) -> list[Result]:
+    if ending.outcome is not None:
+        results, report = ending.outcome.payload
+        _register_in(job, report)
+        if ending.status == Job.Status.FINISHED:
+            return results_replace(job=job, results=results)
+        return []
+    Dataset.objects.filter(pk=job.dataset_id, status=Dataset.Status.RECORDING).update(
+        status=Dataset.Status.ERROR, error=ending.error
+    )
+    LiveSession.objects.filter(job_id=job.pk).exclude(state__in=_ENDED).update(
+        state=LiveSession.State.FAILED
+    )
+    return []
+
+
+_ENDED = (LiveSession.State.FAILED, LiveSession.State.STOPPED)
+
+KIND = JobKind(name=Job.Kind.LIVE, body=live_body, finish=live_finish)
