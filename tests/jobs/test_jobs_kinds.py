@@ -63,7 +63,7 @@ def test_the_registry_refuses_an_unknown_kind_naming_it_and_the_known_ones():
 
 def test_a_job_of_an_unknown_kind_fails_with_that_sentence(dataset):
     job = analysis_job(dataset)
-    Job.objects.filter(pk=job.pk).update(kind="live")
+    Job.objects.filter(pk=job.pk).update(kind="tomography")
     driver.run_job(job.pk)
     job.refresh_from_db()
     assert (job.status, job.attempt) == ("failed", 1)

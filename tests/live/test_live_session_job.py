@@ -113,7 +113,7 @@ def test_a_session_records_analyses_and_registers_the_scan(client_for, users, li
 
 def test_the_operator_moves_the_ring_mid_scan_and_stops(client_for, users, live_setup):
     nav = (10, 10)
-    detector, frames = live_setup(nav, dwell_us=40_000)  # 4 s for the scan
+    detector, frames = live_setup(nav, dwell_us=80_000)  # 8 s for the scan
     owner = client_for(users.owner)
     body = arm(owner, detector, nav, [{"analysis": "virtual", "params": RING}])
     job_id = body["id"]
@@ -126,7 +126,10 @@ def test_the_operator_moves_the_ring_mid_scan_and_stops(client_for, users, live_
     assert moved.status_code == 200
     added = owner.post(url, json.dumps({"analysis": "sum"}), content_type="application/json")
     assert added.status_code == 201 and added.json()["index"] == 1
-    time.sleep(1.0)
+    changed_at = LiveSession.objects.get(job_id=job_id).frames
+    while LiveSession.objects.get(job_id=job_id).frames < changed_at + 5:  # continued live
+        assert time.monotonic() < deadline + 60, "no frames after the change"
+        time.sleep(0.05)
     assert owner.post(f"/api/live/sessions/{job_id}/stop/").status_code == 200
     job = wait_terminal(job_id, timeout=120)
     assert job.status == Job.Status.FINISHED, job.error

@@ -43,9 +43,11 @@ logger = logging.getLogger(__name__)
 def live_body(run: JobRun) -> Outcome:
     job = run.job
     session = with_db_retry(
-        lambda: LiveSession.objects.select_related("detector").get(job_id=job.pk),
+        lambda: LiveSession.objects.select_related("detector").filter(job_id=job.pk).first(),
         what=f"job {job.pk}: live session",
     )
+    if session is None:
+        raise CoreError(f"Job {job.pk} is of the kind live but has no live session to run.")
     reception = run_receiver(job, session, run.should_stop)
     scan = reception.scan
     if scan is None:
