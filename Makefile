@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: serve serve-prod test test-fast lint format bench bench-live bench-ssb clean-venv reference-venv
+.PHONY: serve serve-prod test test-fast lint format bench bench-compressed bench-live bench-ssb clean-venv reference-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -76,6 +76,12 @@ format: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run.py
+	$(MAKE) bench-compressed
+
+# compressed HDF5 (issue 26): bitshuffle/LZ4, 1 and 8 frames per chunk, against LiberTEM and
+# the machine's decoding limit
+bench-compressed: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/compressed.py
 
 # live reception (issue 24): the Core and LiberTEM-live on the same Merlin simulator replay
 bench-live: $(VENV)/.installed-dev reference-venv

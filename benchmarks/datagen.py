@@ -55,6 +55,49 @@ def _write_h5(path: Path, scan: int, sig: int) -> None:
             dset[row] = frames(row * scan, scan, scan, sig).astype(np.float32)
 
 
+def write_compressed(path: Path, scan: int, sig: int, per_chunk: int) -> None:
+    """The uint16 frames as a ``(scan, scan, sig, sig)`` HDF5 dataset ``/data``, bitshuffle/LZ4
+    compressed as DECTRIS detectors write it, ``per_chunk`` frames of a scan row per chunk."""
+    import h5py
+    import hdf5plugin
+
+    with h5py.File(path, "w") as f:
+        dset = f.create_dataset(
+            "data",
+            shape=(scan, scan, sig, sig),
+            dtype="<u2",
+            chunks=(1, per_chunk, sig, sig),
+            **hdf5plugin.Bitshuffle(cname="lz4"),
+        )
+        for row in range(scan):
+            dset[row] = frames(row * scan, scan, scan, sig)
+
+
+def ensure_compressed(
+    folder: Path, scan: int, sig: int, log: Callable[[str], None] = print
+) -> dict[str, dict]:
+    """Create (once) the bitshuffle/LZ4 files of one and of 8 frames per chunk."""
+    folder.mkdir(parents=True, exist_ok=True)
+    made = {}
+    for per_chunk in (1, 8):
+        path = folder / f"scan-{scan}x{scan}-{sig}x{sig}-u16-bslz4-{per_chunk}f.h5"
+        done = path.with_name(path.name + ".done")
+        if not done.exists():
+            log(f"generating {path} ...")
+            tmp = path.with_name(path.name + ".tmp")
+            write_compressed(tmp, scan, sig, per_chunk)
+            os.replace(tmp, path)
+            done.write_text("ok\n")
+        made[f"bslz4-{per_chunk}f"] = {
+            "file": str(path),
+            "dtype": "<u2",
+            "format": "hdf5",
+            "nbytes": scan * scan * sig * sig * 2,
+            "stored_bytes": path.stat().st_size,
+        }
+    return made
+
+
 def ensure(
     folder: Path, scan: int, sig: int, log: Callable[[str], None] = print
 ) -> dict[str, dict]:

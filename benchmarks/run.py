@@ -233,13 +233,20 @@ def libertem_python(data: Path, env: dict[str, str]) -> str:
     """The LiberTEM venv's python, created and installed on first use (never the project's)."""
     venv = data / "libertem-venv"
     python = venv / "bin" / "python"
-    check = [str(python), "-c", "import libertem; assert libertem.__version__ == '0.16.0'"]
+    check = [
+        str(python),
+        "-c",
+        "import hdf5plugin, libertem; assert libertem.__version__ == '0.16.0'",
+    ]
     if python.exists() and subprocess.run(check, env=env, capture_output=True).returncode == 0:
         return str(python)
     log(f"installing {LIBERTEM} into {venv} ...")
     subprocess.run(["python3.11", "-m", "venv", str(venv)], check=True, env=env)
     subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", LIBERTEM, "threadpoolctl"], check=True, env=env
+        # hdf5plugin: LiberTEM reads DECTRIS's bitshuffle/LZ4 HDF5 through its filters
+        [str(venv / "bin" / "pip"), "install", "-q", LIBERTEM, "threadpoolctl", "hdf5plugin"],
+        check=True,
+        env=env,
     )
     return str(python)
 

@@ -2,17 +2,20 @@
 
 Run by ``benchmarks/run.py`` with the project's interpreter. Prints ``{"ready": ...}`` once set
 up, then answers one JSON command per stdin line with one JSON line: ``{"op": "run",
-"path": ..., "analysis": ..., "params": {...}}`` or ``{"op": "limit", "kind": ...}``.
+"path": ..., "analysis": ..., "params": {...}}`` or ``{"op": "limit", "kind": ...}`` (``memory``,
+``file``, or ``decode``: the compressed HDF5 limit).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +119,52 @@ def file_read(path: str, threads: int, block: int = 4 * 2**20) -> dict[str, Any]
     return {"seconds": time.perf_counter() - started, "bytes": size}
 
 
+def decode_limit(path: str, threads: int, via: str) -> dict[str, Any]:
+    """Every chunk of ``path``'s ``/data`` decoded by the Core's decoder on ``threads``
+    threads, no analysis: the stored bytes read by ``read_direct_chunk`` (h5py, one call per
+    chunk, serialised by h5py's lock) into a reused buffer per thread (``via="direct"``), or
+    taken straight from a memory map of the file as the Core's reader does (``via="map"``)."""
+    import h5py
+
+    from apps.core.io.h5codecs import ChunkDecoder
+    from apps.core.io.h5compressed import aligned_bytes, compressed_chunks
+    from apps.core.io.mapping import file_map
+
+    with h5py.File(path, "r") as f:
+        dset = f["data"]
+        index = compressed_chunks(dset)
+        if index is None:
+            raise ValueError(f"{path}: /data is not chunked the way the Core decodes")
+        nav = dset.shape[:-2]
+        raw_bytes = index.frames * math.prod(dset.shape[-2:]) * dset.dtype.itemsize
+        src = file_map(path)
+        edges = [len(index.first) * i // threads for i in range(threads + 1)]
+        lock = threading.Lock()
+
+        def decode(t: int) -> None:
+            out = aligned_bytes(raw_bytes)
+            stored = aligned_bytes(int(index.size.max()))
+            decoder = ChunkDecoder(index.codec, raw_bytes)
+            for i in range(edges[t], edges[t + 1]):
+                size = int(index.size[i])
+                if via == "map":
+                    failed = decoder(src, int(index.offset[i]), size, out.ctypes.data)
+                else:
+                    at = (*np.unravel_index(int(index.first[i]), nav), 0, 0)
+                    with lock:
+                        dset.id.read_direct_chunk(tuple(int(a) for a in at), out=stored)
+                    failed = decoder(stored, 0, size, out.ctypes.data)
+                if failed:
+                    raise ValueError(failed)
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            for future in [pool.submit(decode, t) for t in range(threads)]:
+                future.result()
+        seconds = time.perf_counter() - started
+        return {"seconds": seconds, "bytes": math.prod(dset.shape) * dset.dtype.itemsize}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--executor", choices=("inline", "dask", "limits"), required=True)
@@ -132,6 +181,8 @@ def main() -> None:
             if cmd["op"] == "run":
                 assert executor is not None
                 out = run_analysis(executor, cmd)
+            elif cmd["kind"] == "decode":
+                out = decode_limit(cmd["path"], cmd["threads"], cmd["via"])
             elif cmd["kind"] == "memory":
                 out = memory_read(cmd["threads"], cmd["nbytes"])
             elif cmd["kind"] == "mapped":

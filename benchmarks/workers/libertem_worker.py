@@ -75,6 +75,13 @@ def main():
     import libertem.api as lt
 
     cpus = os.cpu_count() or 1
+    # The bitshuffle/LZ4 filters for h5py in this process and in the dask workers it starts.
+    try:
+        import hdf5plugin
+
+        os.environ["HDF5_PLUGIN_PATH"] = hdf5plugin.PLUGIN_PATH
+    except ImportError:
+        pass
     if args.executor == "inline":
         ctx = lt.Context.make_with("inline")
     else:

@@ -33,10 +33,6 @@ from apps.core.io.base import Partition, roi_runs
 from apps.core.io.h5codecs import ChunkDecoder, Codec, codec_for
 from apps.core.io.mapping import file_map, require_size
 
-#: Buffers start on a page (and so on a cache line and any SIMD width).
-ALIGN = 4096
-
-
 @dataclass(frozen=True)
 class ChunkIndex:
     """Chunk ``i`` holds frames ``[first[i], first[i+1])`` (the last up to ``n_frames``),
@@ -130,11 +126,11 @@ def _index(path: str, name: str, size: int, mtime_ns: int) -> ChunkIndex | None:
     return ChunkIndex(codec, math.prod(box), first, offset, stored, math.prod(nav))
 
 
-def aligned_empty(nbytes: int) -> np.ndarray:
-    """``nbytes`` uninitialised bytes starting on an :data:`ALIGN` boundary."""
-    raw = np.empty(nbytes + ALIGN, dtype=np.uint8)
-    skip = -raw.ctypes.data % ALIGN
-    return raw[skip : skip + nbytes]
+def aligned_bytes(nbytes: int) -> np.ndarray:
+    """``nbytes`` uninitialised bytes starting on a page boundary."""
+    from apps.core.ops import aligned_empty  # ops reads through apps.core.io: imported late
+
+    return aligned_empty((nbytes,), np.dtype(np.uint8))
 
 
 class CompressedChunkPartition(Partition):
@@ -170,7 +166,7 @@ class CompressedChunkPartition(Partition):
         fb = self.frame_size * self.dtype.itemsize
         buffer = self.__dict__.get("_buffer")
         if buffer is None or len(buffer) < step * fb:
-            buffer = self._buffer = aligned_empty(step * fb)
+            buffer = self._buffer = aligned_bytes(step * fb)
         runs = [(0, self.n_frames)] if roi is None else roi_runs(roi)
         for run_lo, run_hi in runs:
             lo = self.start + run_lo
@@ -252,7 +248,7 @@ class CompressedChunkPartition(Partition):
         """One chunk-sized buffer per thread, for chunks only partly in the frames read."""
         have: list[np.ndarray] = self.__dict__.setdefault("_scratch_buffers", [])
         while len(have) < count:
-            have.append(aligned_empty(self.chunk_bytes))
+            have.append(aligned_bytes(self.chunk_bytes))
         return have
 
     def _map(self) -> np.ndarray:
