@@ -33,6 +33,10 @@ from apps.core.io.base import Partition, roi_runs
 from apps.core.io.h5codecs import ChunkDecoder, Codec, codec_for
 from apps.core.io.mapping import file_map, require_size
 
+#: Frames decoded per tile, at most: about the second-level caches of two cores.
+DECODED_BYTES = 4 * 2**20
+
+
 @dataclass(frozen=True)
 class ChunkIndex:
     """Chunk ``i`` holds frames ``[first[i], first[i+1])`` (the last up to ``n_frames``),
@@ -162,8 +166,11 @@ class CompressedChunkPartition(Partition):
             yield from super().tiles(tile_frames=tile_frames, roi=roi)  # raises the error
             return
         per_chunk = self.chunks.frames
-        step = max(1, tile_frames // per_chunk) * per_chunk
         fb = self.frame_size * self.dtype.itemsize
+        # Decoded frames are read while in cache: at most DECODED_BYTES however large the
+        # tiles asked for (views of a map make 256 MiB tiles free; decoded ones are not).
+        wanted = min(tile_frames, max(1, DECODED_BYTES // fb))
+        step = max(1, wanted // per_chunk) * per_chunk
         buffer = self.__dict__.get("_buffer")
         if buffer is None or len(buffer) < step * fb:
             buffer = self._buffer = aligned_bytes(step * fb)
@@ -174,8 +181,8 @@ class CompressedChunkPartition(Partition):
                 hi = self._tile_end(lo, step, self.start + run_hi)
                 self.decode_into(lo, hi, buffer[: (hi - lo) * fb])
                 frames = buffer[: (hi - lo) * fb].view(self.dtype).reshape(hi - lo, -1)
-                for a in range(0, hi - lo, tile_frames):  # chunks larger than a tile
-                    yield lo + a, frames[a : a + tile_frames]
+                for a in range(0, hi - lo, wanted):  # chunks larger than a tile
+                    yield lo + a, frames[a : a + wanted]
                 self.release(lo, hi)
                 lo = hi
 
