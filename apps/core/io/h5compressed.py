@@ -175,10 +175,11 @@ class CompressedChunkPartition(Partition):
         if buffer is None or len(buffer) < step * fb:
             buffer = self._buffer = aligned_bytes(step * fb)
         runs = [(0, self.n_frames)] if roi is None else roi_runs(roi)
+        edges = np.append(self.chunks.first, self.chunks.n_frames)
         for run_lo, run_hi in runs:
             lo = self.start + run_lo
             while lo < self.start + run_hi:
-                hi = self._tile_end(lo, step, self.start + run_hi)
+                hi = self._tile_end(edges, lo, step, self.start + run_hi)
                 self.decode_into(lo, hi, buffer[: (hi - lo) * fb])
                 frames = buffer[: (hi - lo) * fb].view(self.dtype).reshape(hi - lo, -1)
                 for a in range(0, hi - lo, wanted):  # chunks larger than a tile
@@ -186,11 +187,11 @@ class CompressedChunkPartition(Partition):
                 self.release(lo, hi)
                 lo = hi
 
-    def _tile_end(self, lo: int, step: int, limit: int) -> int:
+    @staticmethod
+    def _tile_end(edges: np.ndarray, lo: int, step: int, limit: int) -> int:
         """The last chunk edge at most ``step`` frames after ``lo`` (or ``lo + step``)."""
-        first = self.chunks.first
-        at = int(np.searchsorted(first, lo + step, side="right")) - 1
-        edge = int(first[at]) if at >= 0 and first[at] > lo else lo + step
+        at = int(np.searchsorted(edges, lo + step, side="right")) - 1
+        edge = int(edges[at]) if at >= 0 and edges[at] > lo else lo + step
         return min(edge, limit)
 
     def decode_into(self, start: int, stop: int, out: np.ndarray) -> None:

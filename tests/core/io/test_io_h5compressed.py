@@ -14,7 +14,7 @@ import pytest
 from apps.core.analyses import make_analysis
 from apps.core.errors import DataSetError
 from apps.core.executor import InlineExecutor
-from apps.core.io import open_dataset
+from apps.core.io import h5compressed, open_dataset
 from apps.core.io.h5compressed import CompressedChunkPartition, run_box
 from apps.core.io.hdf5 import H5DataSet
 
@@ -199,3 +199,15 @@ def test_the_real_arina_data_file_decodes_as_hdf5_does(
     ds = open_dataset(f"{path}:/entry/data/data")
     assert isinstance(storage(ds), CompressedChunkPartition)
     np.testing.assert_array_equal(read_all(ds, count=3, tile_frames=4), expected.reshape(16, -1))
+
+
+def test_decoded_tiles_stay_cache_sized_whatever_the_tile_asked(
+    tmp_path: Path, make_data: Callable[..., np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = compressible(make_data, (20, 16, 16), "<u2")
+    ds = open_dataset(write(tmp_path / "c.h5", data, (2, 16, 16), CODECS["lz4"]))
+    monkeypatch.setattr(h5compressed, "DECODED_BYTES", 5 * 16 * 16 * 2)  # five frames
+    part = ds.partitions(count=1)[0]
+    tiles = [(first, t.copy()) for first, t in part.tiles(tile_frames=1000)]  # reused buffer
+    assert [(first, len(t)) for first, t in tiles] == [(i, 4) for i in range(0, 20, 4)]
+    np.testing.assert_array_equal(np.concatenate([t for _, t in tiles]), data.reshape(20, -1))
