@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: serve serve-prod test test-fast lint format bench bench-compressed bench-live bench-ssb clean-venv reference-venv
+.PHONY: serve serve-prod test test-fast lint format bench bench-compressed bench-cold bench-live bench-ssb clean-venv reference-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -77,11 +77,19 @@ format: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run.py
 	$(MAKE) bench-compressed
+	$(MAKE) bench-cold
 
 # compressed HDF5 (issue 26): bitshuffle/LZ4, 1 and 8 frames per chunk, against LiberTEM and
 # the machine's decoding limit
 bench-compressed: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/compressed.py
+
+# cold data (issue 26): 1, 4 and 16 GiB float32 files evicted from the page cache before every
+# run, against the disk's read rate and LiberTEM; COLD_SIZES=1,4 for a quick run (1,4,16 needs
+# 21 GiB free; the 16 GiB file is deleted afterwards)
+COLD_SIZES ?= 1,4,16
+bench-cold: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/cold.py --sizes $(COLD_SIZES)
 
 # live reception (issue 24): the Core and LiberTEM-live on the same Merlin simulator replay
 bench-live: $(VENV)/.installed-dev reference-venv

@@ -2,8 +2,10 @@
 
 Run by ``benchmarks/run.py`` with the project's interpreter. Prints ``{"ready": ...}`` once set
 up, then answers one JSON command per stdin line with one JSON line: ``{"op": "run",
-"path": ..., "analysis": ..., "params": {...}}`` or ``{"op": "limit", "kind": ...}`` (``memory``,
-``file``, or ``decode``: the compressed HDF5 limit).
+"path": ..., "analysis": ..., "params": {...}}``, ``{"op": "limit", "kind": ...}`` (``memory``,
+``file``, or ``decode``: the compressed HDF5 limit) or ``{"op": "evict", "paths": [...]}`` (drop
+the files from the page cache and from this process's memory maps, whose mapped pages no other
+process can evict).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from apps.core.analyses import make_analysis
 from apps.core.executor import DaskExecutor, Executor, InlineExecutor
-from apps.core.io import open_dataset
+from apps.core.io import open_dataset, pagecache
 from apps.core.ops import aligned_empty
 
 
@@ -181,6 +183,9 @@ def main() -> None:
             if cmd["op"] == "run":
                 assert executor is not None
                 out = run_analysis(executor, cmd)
+            elif cmd["op"] == "evict":
+                pagecache.evict(cmd["paths"])
+                out = {"evicted": cmd["paths"]}
             elif cmd["kind"] == "decode":
                 out = decode_limit(cmd["path"], cmd["threads"], cmd["via"])
             elif cmd["kind"] == "memory":

@@ -23,15 +23,21 @@ def blas_info():
 
 
 def load(ctx, spec, cache):
-    key = spec["path"]
+    key = (spec["path"], spec.get("io_backend"))
     if key not in cache:
         if spec["format"] == "raw":
+            backend = {}
+            if spec.get("io_backend") == "direct":  # O_DIRECT reads (benchmarks/cold.py)
+                from libertem.io.dataset.base import DirectBackend
+
+                backend = {"io_backend": DirectBackend()}
             cache[key] = ctx.load(
                 "raw",
                 path=spec["path"],
                 nav_shape=tuple(spec["nav_shape"]),
                 sig_shape=tuple(spec["sig_shape"]),
                 dtype=spec["dtype"],
+                **backend,
             )
         else:
             cache[key] = ctx.load("hdf5", path=spec["path"], ds_path="/data")

@@ -196,6 +196,19 @@ class Partition(ABC):
         ``roi`` is a boolean array of length ``n_frames`` (this partition's frames); frames where
         it is False are not read.
         """
+        runs, tile_frames = self._tile_runs(tile_frames, roi)
+        for run_start, run_stop in runs:
+            for lo in range(run_start, run_stop, tile_frames):
+                hi = min(lo + tile_frames, run_stop)
+                yield self.start + lo, self.read(self.start + lo, self.start + hi)
+                # the consumer asked for the next tile: it is done with this one
+                self.release(self.start + lo, self.start + hi)
+
+    def _tile_runs(
+        self, tile_frames: int, roi: np.ndarray | None
+    ) -> tuple[list[tuple[int, int]], int]:
+        """The runs ``[lo, hi)`` of frames to read (relative to :attr:`start`) and the frames
+        per tile, checked."""
         if tile_frames < 1:
             raise ValueError(f"tile_frames must be at least 1, got {tile_frames}.")
         if roi is not None and np.shape(roi) != (self.n_frames,):
@@ -208,12 +221,7 @@ class Partition(ABC):
         # a process keeps mapped in (see apps.core.io.mapping; only binds on small workers).
         frame_bytes = self.frame_size * self.dtype.itemsize
         tile_frames = max(1, min(tile_frames, mapping.RESIDENT_BYTES // 4 // max(frame_bytes, 1)))
-        for run_start, run_stop in runs:
-            for lo in range(run_start, run_stop, tile_frames):
-                hi = min(lo + tile_frames, run_stop)
-                yield self.start + lo, self.read(self.start + lo, self.start + hi)
-                # the consumer asked for the next tile: it is done with this one
-                self.release(self.start + lo, self.start + hi)
+        return runs, tile_frames
 
     def release(self, start: int, stop: int) -> None:  # noqa: B027 - optional hook
         """Frames ``[start, stop)`` were read and are done with: a reader of a memory map

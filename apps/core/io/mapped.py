@@ -6,11 +6,12 @@ each at its own byte offset; they differ only in how they find the file and the 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from apps.core.io import mapping
+from apps.core.io import direct, mapping
 from apps.core.io.base import Partition
 from apps.core.io.mapping import map_view, require_size
 
@@ -35,6 +36,38 @@ class MappedPartition(Partition):
         self._check_range(start, stop)
         require_size(self.path, self.offset + self.nbytes, self.label)
         return self._open()[start - self.start : stop - self.start]
+
+    def tiles(
+        self, *, tile_frames: int, roi: np.ndarray | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Through the map, or, if the frames are mostly not in the page cache, by ``O_DIRECT``
+        reads on threads ahead of the caller (:mod:`apps.core.io.direct`), in tiles of at most
+        :data:`direct.READ_BYTES`."""
+        row = self.frame_size * self.dtype.itemsize
+        # The same tiles either way (a direct read's block holds whole tiles), so a partition's
+        # results have the same bits whether its file was cached or not.
+        tile_frames = direct.tile_frames(tile_frames, row)
+        runs, tile_frames = self._tile_runs(tile_frames, roi)
+        first = runs[0][0] if runs else 0
+        last = runs[-1][1] if runs else 0
+        require_size(self.path, self.offset + self.nbytes, self.label)
+        fd = direct.open_cold(
+            self.path, self.offset + first * row, (last - first) * row, self.pinned
+        )
+        if fd is None:
+            yield from super().tiles(tile_frames=tile_frames, roi=roi)
+            return
+        for lo, tile in direct.direct_tiles(
+            fd,
+            path=self.path,
+            label=self.label,
+            offset=self.offset,
+            frame_bytes=row,
+            dtype=self.dtype,
+            runs=runs,
+            tile_frames=tile_frames,
+        ):
+            yield self.start + lo, tile
 
     def release(self, start: int, stop: int) -> None:
         if "_map" in self.__dict__:

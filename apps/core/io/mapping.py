@@ -148,6 +148,16 @@ def _advise_away(region: mmap.mmap, offset: int, nbytes: int) -> None:
     region.madvise(mmap.MADV_DONTNEED, start, min(offset + nbytes, len(region)) - start)
 
 
+def unmap_pages(path: str) -> None:
+    """Let go of every page of ``path``'s map in this process and forget the map: a page that a
+    process maps stays in the page cache whatever it is advised (:func:`pagecache.evict`)."""
+    with _lock:
+        entry = _maps.get(path)
+        if entry is not None and entry[2] is not None:
+            _advise_away(entry[2], 0, len(entry[2]))
+        _drop(path)
+
+
 def _drop(path: str) -> None:
     """Forget ``path``'s map and its released ranges (lock held): the map closes with its last
     view, and its pages leave the process with it."""
