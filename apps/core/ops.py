@@ -14,6 +14,7 @@ from apps.core import kernels
 from apps.core.errors import JobCancelled
 from apps.core.io.base import DEFAULT_TILE_BYTES, Partition, tile_frames_for
 from apps.core.io.csr import CSRPartition
+from apps.core.io.direct import READ_BYTES
 from apps.core.masks import MaskStack
 from apps.core.sparse_ops import apply_masks_csr, sum_frames_csr
 
@@ -212,8 +213,11 @@ def _blas_product(
 
 #: Tiles for the numpy reductions: the second pass over a tile (the maximum) finds it in cache.
 SUM_TILE_BYTES = 4 * 2**20
-#: Tiles for the fused fold, which reads each frame once (views of a memory map, mostly).
-FOLD_TILE_BYTES = 256 * 2**20
+#: Tiles for the fused fold, which reads each frame once (views of a memory map, mostly): a
+#: block of direct reads, so a cold file's partitions are read directly (same tiles, same
+#: bits). 256 MiB measured no faster warm (1 GiB float32 sum in process, alternating: 4.0-4.7
+#: GB/s with 256 MiB tiles, 3.5-15 with 32 MiB; docs/performance.md).
+FOLD_TILE_BYTES = READ_BYTES
 
 
 def _sum_accumulator(dtype: np.dtype) -> tuple[np.dtype, int]:

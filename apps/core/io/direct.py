@@ -37,7 +37,7 @@ READERS = 2
 #: Buffers per partition read (kept for the next): one the kernels compute on, one per reader.
 DEPTH = 3
 #: Partitions with less than this share of their pages cached are read directly.
-COLD_BELOW = 0.75
+COLD_BELOW = 0.25
 #: Off: cold partitions are read through the memory map like warm ones (``CORE_DIRECT_READS=0``).
 ENABLED = os.environ.get("CORE_DIRECT_READS", "1") != "0"
 
@@ -46,16 +46,6 @@ _ALIGN = 4096
 _Block = tuple[int, int, np.ndarray, np.ndarray]
 _pool: list[np.ndarray] = []
 _pool_lock = threading.Lock()
-
-
-def tile_frames(requested: int, frame_bytes: int) -> int:
-    """Frames per tile of a mapped partition: at most a block of :data:`READ_BYTES` (one frame
-    at least), so tiles read through the map and read directly are the same; the kernels'
-    results depend on where tiles start (per-tile float32 partial sums). Unchanged with
-    :data:`ENABLED` off."""
-    if not ENABLED:
-        return requested
-    return max(1, min(requested, READ_BYTES // max(frame_bytes, 1)))
 
 
 def open_cold(path: str, offset: int, nbytes: int, pinned: Pins | None) -> int | None:

@@ -41,19 +41,21 @@ class MappedPartition(Partition):
         self, *, tile_frames: int, roi: np.ndarray | None = None
     ) -> Iterator[tuple[int, np.ndarray]]:
         """Through the map, or, if the frames are mostly not in the page cache, by ``O_DIRECT``
-        reads on threads ahead of the caller (:mod:`apps.core.io.direct`), in tiles of at most
+        reads on threads ahead of the caller (:mod:`apps.core.io.direct`) if its tiles are at most
         :data:`direct.READ_BYTES`."""
         row = self.frame_size * self.dtype.itemsize
-        # The same tiles either way (a direct read's block holds whole tiles), so a partition's
-        # results have the same bits whether its file was cached or not.
-        tile_frames = direct.tile_frames(tile_frames, row)
         runs, tile_frames = self._tile_runs(tile_frames, roi)
         first = runs[0][0] if runs else 0
         last = runs[-1][1] if runs else 0
         require_size(self.path, self.offset + self.nbytes, self.label)
-        fd = direct.open_cold(
-            self.path, self.offset + first * row, (last - first) * row, self.pinned
-        )
+        fd = None
+        # The same tiles either way (a direct read's block holds whole tiles), so a partition's
+        # results have the same bits whether its file was cached or not: tiles larger than a
+        # block are read through the map.
+        if tile_frames * row <= direct.READ_BYTES:
+            fd = direct.open_cold(
+                self.path, self.offset + first * row, (last - first) * row, self.pinned
+            )
         if fd is None:
             yield from super().tiles(tile_frames=tile_frames, roi=roi)
             return

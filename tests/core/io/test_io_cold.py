@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from apps.core import ops
 from apps.core.analyses import make_analysis
 from apps.core.errors import DataSetError
 from apps.core.executor import InlineExecutor
@@ -19,12 +20,17 @@ from apps.core.io.base import DataSet
 
 N, H, W = 600, 16, 16  # 600 KiB of float32 frames
 PARTITION_BYTES = 200 * 2**10
+BLOCK = 64 * 2**10
 
 
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Blocks of 64 KiB (a partition of this size counts as cold from one block on)."""
-    monkeypatch.setattr(direct, "READ_BYTES", 64 * 2**10)
+    """Blocks of 64 KiB (a partition of this size counts as cold from one block on), and the
+    sum's and the mask products' tiles no larger (larger tiles are read through the map)."""
+    monkeypatch.setattr(direct, "READ_BYTES", BLOCK)
+    # tiles over the masks' span or box (at least a quarter of these frames) are smaller still
+    for name in ("FOLD_TILE_BYTES", "SUM_TILE_BYTES", "DEFAULT_TILE_BYTES", "VIEW_TILE_BYTES"):
+        monkeypatch.setattr(ops, name, BLOCK // 4)
     mapping.forget()
     yield
     mapping.forget()
@@ -144,6 +150,16 @@ def test_cold_tiles_are_the_frames_read_only(folder: Path, taken: list[int]) -> 
     assert sorted(got) == list(np.flatnonzero(roi))
     for i, frame in got.items():
         np.testing.assert_array_equal(frame, data[i])
+
+
+def test_tiles_larger_than_a_block_are_read_through_the_map(folder: Path, taken: list[int]) -> None:
+    data = np.ones((N, H * W), dtype=np.float32)
+    path = folder / "big-tiles.raw"
+    write_raw(path, data)
+    part = open_raw(path, "<f4").partitions(count=1)[0]
+    pagecache.evict([str(path)])
+    tiles = list(part.tiles(tile_frames=BLOCK // (H * W * 4) + 1))
+    assert taken == [] and sum(t.shape[0] for _first, t in tiles) == N
 
 
 def test_a_file_cut_short_during_a_cold_read_names_the_file(folder: Path) -> None:
