@@ -47,12 +47,12 @@ class MappedPartition(Partition):
         runs, tile_frames = self._tile_runs(tile_frames, roi)
         first = runs[0][0] if runs else 0
         last = runs[-1][1] if runs else 0
-        require_size(self.path, self.offset + self.nbytes, self.label)
         fd = None
         # The same tiles either way (a direct read's block holds whole tiles), so a partition's
         # results have the same bits whether its file was cached or not: tiles larger than a
         # block are read through the map.
         if tile_frames * row <= direct.READ_BYTES:
+            require_size(self.path, self.offset + self.nbytes, self.label)
             fd = direct.open_cold(
                 self.path, self.offset + first * row, (last - first) * row, self.pinned
             )

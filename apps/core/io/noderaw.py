@@ -8,7 +8,7 @@ resolves the file against its own root, and refuses to read a partition it does 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,13 @@ class NodeRawPartition(MappedPartition):
                 "bytes. Was it truncated?"
             )
         return np.frombuffer(data, dtype=self.dtype).reshape(stop - start, self.frame_size)
+
+    def tiles(
+        self, *, tile_frames: int, roi: np.ndarray | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        # Every tile through read(), which finds the file on this node and checks its digest
+        # first (no direct reads of cold files here).
+        return Partition.tiles(self, tile_frames=tile_frames, roi=roi)
 
     def close(self) -> None:
         super().close()
