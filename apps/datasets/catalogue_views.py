@@ -43,6 +43,9 @@ from apps.datasets.serializers import DATASET, dataset_json
 from apps.web.api import api_view, json_body
 from apps.web.apidoc import STRING, Operation, Query, Reply, array, nullable, obj
 
+#: The catalogue's Origin filter: what a dataset's data came from, as the page says it.
+ORIGINS = (("file", "registered file"), ("live", "live session"))
+
 #: Query parameters a page link keeps when it moves to another page.
 SEARCH_PARAMS = (
     "q",
@@ -79,6 +82,7 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
         "error": error,
         "params": request.GET,
         "formats": list(FORMATS),
+        "origins": ORIGINS,
         "keep": _kept_params(request.GET),
         "neighbours": page_neighbours(page) if page else (None, None),
     }

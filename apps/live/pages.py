@@ -22,6 +22,7 @@ from apps.datasets.models import DataFolder
 from apps.datasets.paths import user_folders
 from apps.jobs.access import get_job, visible_jobs
 from apps.jobs.models import Job
+from apps.live.detectors import usable_detectors
 
 LIVE_KIND = "live"
 _ACTIVE = (Job.Status.QUEUED, Job.Status.RUNNING)
@@ -31,6 +32,15 @@ def running_sessions(user: Any) -> list[Job]:
     """The live sessions ``user`` may watch that have not ended, newest first."""
     jobs = visible_jobs(user).filter(kind=LIVE_KIND, status__in=_ACTIVE)
     return list(jobs.select_related("owner").order_by("-created"))
+
+
+def may_use_live(user: Any) -> bool:
+    """Whether ``user`` may operate a detector or watch a live session (the top bar's link)."""
+    if not user.is_authenticated:
+        return False
+    if usable_detectors(user).exists():
+        return True
+    return visible_jobs(user).filter(kind=LIVE_KIND).exists()
 
 
 def usable_folders(user: Any) -> list[dict[str, Any]]:
