@@ -140,10 +140,9 @@ function partial(header, values) {
   if (!slot) return;
   const image = images.image(index, "building");
   if (header.shape.length === 2 && S.sig === null && isDetectorResult(index, header.name)) S.sig = header.shape;
-  if (isDetectorResult(index, header.name)) {
+  if (isDetectorResult(index, header.name)) { // a frame (the sum): also the shapes' backdrop
     detectorView.setArray({ shape: image.shape, values: image.values });
     $("detector-source").textContent = `${titleOf(S.analyses.find((a) => a.index === index) || { analysis: "" })}: ${caption(image)}`;
-    return;
   }
   const pane = panes.get(index);
   if (!pane) return;
@@ -295,7 +294,7 @@ function ended(job) {
     $("live-dataset").href = `/datasets/${live.dataset}/`;
     $("live-dataset").hidden = false;
   }
-  if ($("live-stop")) $("live-stop").disabled = true;
+  if ($("live-stop")) $("live-stop").hidden = true;
   if ($("live-add-button")) $("live-add-button").disabled = true;
   if (job.status === "finished" && !S.finalShown) showFinalResults(job.results || []);
   if (ENDED_STATES.has(live.state) && live.state !== "complete") {
@@ -313,10 +312,7 @@ async function showFinalResults(results) {
     try {
       const array = await fetchNpy(`${cfg.urls.job}results/${result.name}.npy`);
       const image = { ...array, scan: S.counters.scan ?? 0, done: S.counters.total, total: S.counters.total, complete: true };
-      if (isDetectorResult(entry.index, preview)) {
-        detectorView.setArray(array);
-        continue;
-      }
+      if (isDetectorResult(entry.index, preview)) detectorView.setArray(array);
       const pane = panes.get(entry.index);
       showImage(pane.building, pane.caption, image);
       pane.caption.textContent = `the stored result (${result.name})`;
