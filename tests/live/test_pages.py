@@ -93,3 +93,57 @@ def test_the_index_lists_the_running_sessions_one_may_watch(
     assert f'data-session="{ended.pk}"' not in html
     outsider = client_for(users.outsider).get("/live/").content.decode()
     assert "data-session=" not in outsider and 'id="sessions-none"' in outsider
+
+
+def _detector(data_root: Any, group: Any) -> Any:
+    from apps.datasets.folders import folder_declare
+    from apps.live.models import Detector
+
+    folder, _ = folder_declare(path=str(data_root), groups=[group.name])
+    detector = Detector.objects.create(
+        name="merlin", kind="merlin", host="127.0.0.1", data_port=6342, control_port=6341,
+        trigger_mode="soft", sig_shape=[256, 256], folder=folder,
+    )  # fmt: skip
+    detector.groups.add(group)
+    return detector
+
+
+def _has_live_link(client: Any) -> bool:
+    return 'href="/live/"' in client.get("/jobs/").content.decode()
+
+
+def test_the_top_bar_links_live_for_operators_and_viewers(
+    client_for: Any, users: SimpleNamespace, data_root: Any, dataset: Dataset
+) -> None:
+    assert not _has_live_link(client_for(users.member))
+    _detector(data_root, users.lab)
+    assert _has_live_link(client_for(users.member))  # may operate the detector
+    assert _has_live_link(client_for(users.staff))
+    assert not _has_live_link(client_for(users.outsider))
+    # a session shared with a group of the outsider's makes them a viewer
+    dataset.groups.add(users.outsider.groups.create(name="guests"))
+    _session(users.owner, dataset, shared=True)
+    assert _has_live_link(client_for(users.outsider))
+
+
+def test_the_catalogue_marks_and_filters_recordings(
+    client_for: Any, users: SimpleNamespace, dataset: Dataset
+) -> None:
+    from apps.datasets.catalogue_views import ORIGINS
+
+    assert [value for value, _ in ORIGINS] == list(Dataset.Origin.values)
+    recording = Dataset.objects.get(pk=dataset.pk)
+    recording.pk = None
+    recording.name = "recorded"
+    recording.origin = Dataset.Origin.LIVE
+    recording.save()
+    client = client_for(users.owner)
+    html = client.get("/datasets/").content.decode()
+    rows = re.findall(r'<tr data-dataset="(\d+)">(.*?)</tr>', html, re.S)
+    badges = {int(pk): 'class="badge-live"' in row for pk, row in rows}
+    assert badges == {dataset.pk: False, recording.pk: True}
+    live_only = client.get("/datasets/?origin=live").content.decode()
+    assert re.findall(r'<tr data-dataset="(\d+)">', live_only) == [str(recording.pk)]
+    assert '<option value="live" selected>' in live_only
+    refused = client.get("/datasets/?origin=tape")
+    assert refused.status_code == 400 and "origin" in refused.content.decode()
