@@ -12,6 +12,8 @@ LIVE = obj(
     "LiveSession",
     detector=ID,
     detector_name=STRING,
+    sig_shape=array({"type": "integer"}, minItems=2, maxItems=2)
+    | {"description": "The detector's frame shape [height, width] (the live page's frame)."},
     nav_shape=array({"type": "integer"}, minItems=2, maxItems=2),
     analyses=array(obj(analysis=STRING, params={"type": "object"})),
     revision={"type": "integer", "description": "Changes of the analyses so far."},
@@ -33,6 +35,7 @@ def live_json(session: LiveSession) -> dict[str, Any]:
     return {
         "detector": session.detector_id,
         "detector_name": session.detector.name,
+        "sig_shape": list(session.detector.sig_shape),
         "nav_shape": list(session.nav_shape),
         "analyses": session.analyses,
         "revision": session.revision,

@@ -85,6 +85,7 @@ def test_it_arms_a_session_with_its_job_dataset_and_session(client_for, users, d
     assert body["progress"] == {"done": 0, "total": 64}
     live = body["live"]
     assert live["detector"] == detector.pk and live["nav_shape"] == [8, 8]
+    assert live["sig_shape"] == list(detector.sig_shape)  # the live page's frame
     assert live["analyses"] == [
         {"analysis": "virtual", "params": RING},
         {"analysis": "sum", "params": {}},
