@@ -78,6 +78,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run.py
 	$(MAKE) bench-compressed
 	$(MAKE) bench-cold
+	$(BIN)/python benchmarks/cold_start.py
 
 # compressed HDF5 (issue 26): bitshuffle/LZ4, 1 and 8 frames per chunk, against LiberTEM and
 # the machine's decoding limit

@@ -1,4 +1,7 @@
-# Load the Celery app with Django so that tasks sent from the web process use its broker.
-from libertem_site.celery import app as celery_app
+"""The portal's Django project.
 
-__all__ = ["celery_app"]
+The Celery app (:mod:`libertem_site.celery`) is not imported here: ``celery -A libertem_site``
+finds it as the package's ``celery`` module, and the web process imports it when it sends a
+job (:func:`apps.jobs.queue.enqueue`). Every other process (``manage.py analyze``, the tests,
+dask workers) is spared loading Celery and its broker client at start.
+"""

@@ -10,7 +10,6 @@ from django.http import HttpRequest
 
 from apps.accounts.models import ApiToken, LoginLink, OidcIdentity, Quota
 from apps.accounts.services import password_link_path, token_revoke
-from apps.accounts.signin_views import password_link_days
 
 
 @admin.register(ApiToken)
@@ -82,6 +81,10 @@ class PortalUserAdmin(UserAdmin):
 
 
 def _show_password_link(request: HttpRequest, user: Any) -> None:
+    # The sign-in views import the OIDC client (requests, jwt): not in every process that
+    # loads the admin (every Django setup), only when a link is shown.
+    from apps.accounts.signin_views import password_link_days
+
     url = request.build_absolute_uri(password_link_path(user=user))
     days = password_link_days()
     messages.info(request, f"Send {user.username} this link (works once, for {days} days): {url}")

@@ -16,14 +16,22 @@ parabola's bias stays near 0.01 px, and costs nothing in the Fourier domain.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
 
 import numpy as np
-import scipy.fft
 
 #: Standard deviation (px) of the Gaussian that smooths the disk template.
 TEMPLATE_BLUR = 1.5
 #: The most lattice points one frame may hold (the peaks of one tile are held at once).
 MAX_PEAKS = 4096
+
+
+def _fft() -> ModuleType:
+    """scipy.fft, imported on first use: every process that sets Django up imports this module
+    (the analyses' declarations), few of them look for Bragg disks."""
+    import scipy.fft
+
+    return scipy.fft
 
 
 def disk_spectrum(sig_shape: Sequence[int], r: float) -> np.ndarray:
@@ -41,7 +49,7 @@ def disk_spectrum(sig_shape: Sequence[int], r: float) -> np.ndarray:
     ky = np.fft.fftfreq(sy)[:, None]
     kx = np.fft.rfftfreq(sx)[None, :]
     blur = np.exp(-2 * (np.pi * TEMPLATE_BLUR) ** 2 * (ky**2 + kx**2))
-    return np.conj(scipy.fft.rfft2(disk)) * blur
+    return np.conj(_fft().rfft2(disk)) * blur
 
 
 def correlate(frames: np.ndarray, spectrum: np.ndarray, *, log: bool) -> np.ndarray:
@@ -56,9 +64,9 @@ def correlate(frames: np.ndarray, spectrum: np.ndarray, *, log: bool) -> np.ndar
     """
     if log:
         frames = np.log1p(frames - frames.min(axis=(1, 2), keepdims=True))
-    spectra = scipy.fft.rfft2(frames, axes=(1, 2))
+    spectra = _fft().rfft2(frames, axes=(1, 2))
     spectra *= spectrum
-    return scipy.fft.irfft2(spectra, s=frames.shape[1:], axes=(1, 2))
+    return _fft().irfft2(spectra, s=frames.shape[1:], axes=(1, 2))
 
 
 def lattice_points(

@@ -184,7 +184,7 @@ class Fold:
     def finish(self) -> None:
         for total, peak, _acc in self._own[1:]:
             self.total += total
-            if peak is not None:
+            if peak is not None and self.peak is not None:
                 np.maximum(self.peak, peak, out=self.peak)
         # numpy's maximum propagates NaN, the compiled loop's does not: a NaN sum marks them.
         if self.peak is not None and self.peak.dtype.kind == "f":

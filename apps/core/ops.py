@@ -255,7 +255,7 @@ class _Fold:
     def __call__(self, tile: np.ndarray) -> None:
         np.add.reduce(tile, axis=0, dtype=self.acc.dtype, out=self._sum)
         np.add(self.acc, self._sum, out=self.acc)
-        if self.peak is not None:
+        if self.peak is not None and self._max is not None:
             np.maximum.reduce(tile, axis=0, dtype=self.peak.dtype, out=self._max)
             np.maximum(self.peak, self._max, out=self.peak)
         self._pending += tile.shape[0]

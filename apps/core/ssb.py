@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.fft
 
 from apps.core import kernels
 from apps.core.optics import electron_wavelength
@@ -209,6 +208,8 @@ class RowBlocks:
             return
         ny = self.geometry.nav_shape[0]
         count = min(self.rows, ny - self.origin)
+        import scipy.fft  # slow to import: only when an SSB block is transformed
+
         along_x = scipy.fft.fft(self.buffer[:, :, :count], axis=0, workers=kernels.thread_count())
         pairs = np.ascontiguousarray(along_x).view(self.dtype)  # (nx, K, 2 count)
         weighted = np.matmul(self.masks.weights, pairs).view(self.complex_dtype)

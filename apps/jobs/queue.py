@@ -16,7 +16,6 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
-from celery import current_app
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, transaction
 from django.db.models import Q
@@ -40,7 +39,9 @@ _pool_lock = threading.Lock()
 def enqueue(job_id: int) -> Future[None] | None:
     """Start job ``job_id`` on the configured runner (call after the job row is committed)."""
     if settings.JOB_RUNNER == "celery":
-        current_app.send_task(RUN_TASK, args=(job_id,))
+        from libertem_site.celery import app  # loaded by the processes that send jobs only
+
+        app.send_task(RUN_TASK, args=(job_id,))
         return None
     return _thread_pool().submit(_run_in_thread, job_id)
 

@@ -80,7 +80,7 @@ class SumAnalysis(Analysis):
         total, peak, count = state
         part_total, part_peak, part_count = result
         total += part_total
-        if peak is not None:
+        if peak is not None and part_peak is not None:
             np.maximum(peak, part_peak, out=peak)
         return total, peak, count + part_count
 
