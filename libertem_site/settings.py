@@ -170,6 +170,8 @@ else:
 
 # Jobs: "celery" sends run_job to Celery workers; "thread" runs it in the web process.
 JOB_RUNNER = env_str("JOB_RUNNER", "celery" if REDIS_URL else "thread")
+# The Celery app that sends them, imported when the first job is sent (not at Django's setup).
+JOB_QUEUE_APP = "libertem_site.celery.app"
 if JOB_RUNNER not in {"celery", "thread"}:
     raise ImproperlyConfigured(f"JOB_RUNNER must be 'celery' or 'thread', got {JOB_RUNNER!r}.")
 if JOB_RUNNER == "celery" and not REDIS_URL:

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from apps.jobs import driver
 from apps.jobs.dbretry import with_db_retry
@@ -39,9 +40,8 @@ _pool_lock = threading.Lock()
 def enqueue(job_id: int) -> Future[None] | None:
     """Start job ``job_id`` on the configured runner (call after the job row is committed)."""
     if settings.JOB_RUNNER == "celery":
-        from libertem_site.celery import app  # loaded by the processes that send jobs only
-
-        app.send_task(RUN_TASK, args=(job_id,))
+        # The app is imported here, by the processes that send jobs, not by every Django setup.
+        import_string(settings.JOB_QUEUE_APP).send_task(RUN_TASK, args=(job_id,))
         return None
     return _thread_pool().submit(_run_in_thread, job_id)
 

@@ -72,3 +72,14 @@ def test_a_fresh_process_loads_the_fold_from_the_disk_cache() -> None:
     hits, misses, total = json.loads(fresh_python(code))
     assert (hits, misses) == (1, 0)  # loaded, not compiled again
     np.testing.assert_array_equal(total, np.arange(40).reshape(5, 8).sum(axis=0))
+
+
+def test_a_celery_job_is_sent_through_the_app_the_settings_name(settings, monkeypatch) -> None:
+    from apps.jobs import queue
+    from libertem_site.celery import app
+
+    sent: list[tuple[str, tuple[int, ...]]] = []
+    monkeypatch.setattr(app, "send_task", lambda name, args: sent.append((name, args)))
+    settings.JOB_RUNNER = "celery"
+    assert queue.enqueue(123) is None
+    assert sent == [(queue.RUN_TASK, (123,))]
