@@ -337,6 +337,7 @@ function bindOperator() {
     $("live-stop").disabled = true;
     try {
       takeJob(await liveApi.stop(cfg.id));
+      showMessage("Stop requested: the scan ends with the next block of frames; what arrived is recorded and registered.");
     } catch (err) {
       showMessage(`The session did not stop: ${err.message}`, "error");
       $("live-stop").disabled = false;

@@ -79,6 +79,8 @@ class ScriptedServer:
     def __init__(self, page: Any, job_id: int, job: dict[str, Any]) -> None:
         self.sockets: list[Any] = []
         self.puts: list[dict[str, Any]] = []
+        self.added: list[dict[str, Any]] = []
+        self.stops = 0
         self.job = job
 
         def socket(ws: Any) -> None:
@@ -95,6 +97,17 @@ class ScriptedServer:
         page.route_web_socket(f"**/ws/jobs/{job_id}/", socket)
         page.route(f"**/api/jobs/{job_id}/", api)
         page.route(f"**/api/live/sessions/{job_id}/analyses/0/", change)
+
+        def add(route: Any) -> None:
+            self.added.append(json.loads(route.request.post_data))
+            route.fulfill(status=201, json={"index": 2, **self.added[-1]})
+
+        def stop(route: Any) -> None:
+            self.stops += 1
+            route.fulfill(json={**self.job, "live": {**self.job["live"], "stop_requested": True}})
+
+        page.route(f"**/api/live/sessions/{job_id}/analyses/", add)
+        page.route(f"**/api/live/sessions/{job_id}/stop/", stop)
 
     def partial(self, analysis: int, name: str, scan: int, done: int, image: np.ndarray) -> None:
         header = {
@@ -202,6 +215,18 @@ def test_the_operator_sees_scans_build_up_and_moves_the_ring(open_session: Any) 
     assert params["cx"] == pytest.approx(12.5, abs=0.6) and params["cy"] == pytest.approx(
         13.5, abs=0.6
     )
+
+    # add the centre of mass, then stop
+    page.select_option("#live-add-params .live-row select", "com")
+    page.fill("#live-add-params input[name=r]", "5")
+    page.dispatch_event("#live-add-params input[name=r]", "change")
+    page.click("#live-add-button")
+    page.click("#live-stop")
+    page.wait_for_function("() => document.getElementById('message').textContent.includes('Stop')")
+    assert page.locator("#live-stop").is_disabled()  # asked once; the end hides it
+    assert len(server.added) == 1 and server.added[0]["analysis"] == "com"
+    assert server.added[0]["params"]["r"] == 5 and server.added[0]["params"]["cx"] == 15.5
+    assert server.stops == 1
     assert page.errors == []
 
 

@@ -147,3 +147,24 @@ def test_the_catalogue_marks_and_filters_recordings(
     assert '<option value="live" selected>' in live_only
     refused = client.get("/datasets/?origin=tape")
     assert refused.status_code == 400 and "origin" in refused.content.decode()
+
+
+def test_the_job_page_of_a_session_links_its_live_page(
+    client_for: Any, users: SimpleNamespace, data_root: Any
+) -> None:
+    detector = _detector(data_root, users.lab)
+    body = {
+        "detector": detector.pk,
+        "nav_shape": [4, 4],
+        "analyses": [{"analysis": "sum"}],
+        "share_with_groups": ["lab"],
+    }
+    owner = client_for(users.owner)
+    armed = owner.post("/api/live/sessions/", body, content_type="application/json")
+    assert armed.status_code == 201, armed.json()
+    job = armed.json()["id"]
+    for user in (users.owner, users.member):
+        html = client_for(user).get(f"/jobs/{job}/").content.decode()
+        assert f'href="/live/{job}/"' in html
+        assert client_for(user).get(f"/live/{job}/").status_code == 200
+    assert client_for(users.outsider).get(f"/live/{job}/").status_code == 404
