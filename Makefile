@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: serve serve-prod test test-fast lint format bench bench-compressed bench-cold bench-live bench-ssb clean-venv reference-venv
+.PHONY: serve serve-prod test test-fast lint format bench bench-compressed bench-cold bench-sparse bench-live bench-ssb clean-venv reference-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -79,6 +79,7 @@ bench: $(VENV)/.installed-dev
 	$(MAKE) bench-compressed
 	$(MAKE) bench-cold
 	$(BIN)/python benchmarks/cold_start.py
+	$(MAKE) bench-sparse
 
 # compressed HDF5 (issue 26): bitshuffle/LZ4, 1 and 8 frames per chunk, against LiberTEM and
 # the machine's decoding limit
@@ -91,6 +92,10 @@ bench-compressed: $(VENV)/.installed-dev
 COLD_SIZES ?= 1,4,16
 bench-cold: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/cold.py --sizes $(COLD_SIZES)
+
+# electron-counted data (issue 26): raw_csr at 0.01 and 0.1 electrons per pixel, against LiberTEM
+bench-sparse: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/sparse.py
 
 # live reception (issue 24): the Core and LiberTEM-live on the same Merlin simulator replay
 bench-live: $(VENV)/.installed-dev reference-venv

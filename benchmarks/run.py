@@ -461,7 +461,8 @@ class Bench:
             str(self.data / "cli-out.npz"),
         ]
         for k, v in params.items():
-            argv += ["--param", f"{'masks' if k == 'masks_npy' else k}={v}"]
+            value = json.dumps(v) if isinstance(v, bool) else v  # the command reads true/false
+            argv += ["--param", f"{'masks' if k == 'masks_npy' else k}={value}"]
         started = time.perf_counter()
         proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, text=True)
         self.memory.watch("core-cli", proc.pid)

@@ -39,16 +39,6 @@ def _stop_if(should_stop: StopCheck | None) -> None:
         raise JobCancelled()
 
 
-def _native(block: CSRBlock) -> CSRBlock:
-    """``block`` with its arrays in native byte order (the compiled loops need it)."""
-    indices, values = block.indices, block.values
-    if not indices.dtype.isnative:
-        indices = indices.astype(indices.dtype.newbyteorder("="))
-    if not values.dtype.isnative:
-        values = values.astype(values.dtype.newbyteorder("="))
-    return block._replace(indices=indices, values=values)
-
-
 def _split(block: CSRBlock, shares: int) -> list[tuple[int, int]]:
     """Frame ranges of ``block`` with about equal events, ``shares`` of them (some empty)."""
     ptr = block.indptr
@@ -87,7 +77,7 @@ def apply_masks_csr(
     c = partition.frame_size
     _stop_if(should_stop)
     for block in partition.blocks(roi):
-        block = _native(block)
+        block = block.native()
         rows = out[block.first - partition.start :][: block.n_frames]
 
         def work(a: int, b: int, block: CSRBlock = block, rows: np.ndarray = rows) -> int:
@@ -160,7 +150,7 @@ def sum_frames_csr(
     count = 0
     _stop_if(should_stop)
     for block in partition.blocks(roi):
-        block = _native(block)
+        block = block.native()
         parts = list(zip(shares, _split(block, SUM_SHARES), strict=True))
         if pool is None:
             bad = [s.add(block, a, b) for s, (a, b) in parts]

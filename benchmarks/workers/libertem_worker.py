@@ -39,6 +39,8 @@ def load(ctx, spec, cache):
                 dtype=spec["dtype"],
                 **backend,
             )
+        elif spec["format"] == "raw_csr":  # the TOML descriptor names its files and shapes
+            cache[key] = ctx.load("raw_csr", path=spec["path"])
         else:
             cache[key] = ctx.load("hdf5", path=spec["path"], ds_path="/data")
     return cache[key]

@@ -29,16 +29,27 @@ INDEX_KINDS = {"i1", "u1", "i2", "u2", "i4", "u4", "i8", "u8"}
 
 
 class CSRBlock(NamedTuple):
-    """Frames ``[first, first + k)``: ``indptr`` ``(k + 1,)`` int64 from 0, and their events."""
+    """Frames ``[first, first + k)``: ``indptr`` ``(k + 1,)`` int64 from 0, and their events,
+    events ``[offset, offset + indptr[-1])`` of the file."""
 
     first: int
     indptr: np.ndarray
     indices: np.ndarray
     values: np.ndarray
+    offset: int = 0
 
     @property
     def n_frames(self) -> int:
         return self.indptr.shape[0] - 1
+
+    def native(self) -> CSRBlock:
+        """This block with its arrays in native byte order (the compiled loops need it)."""
+        indices, values = self.indices, self.values
+        if not indices.dtype.isnative:
+            indices = indices.astype(indices.dtype.newbyteorder("="))
+        if not values.dtype.isnative:
+            values = values.astype(values.dtype.newbyteorder("="))
+        return self._replace(indices=indices, values=values)
 
 
 def check_index_dtype(dtype: Any, *, name: str, source: str) -> np.dtype:
@@ -83,7 +94,7 @@ class CSRPartition(Partition):
         self._check_range(start, stop)
         ptr = self.pointers()[start - self.start : stop - self.start + 1]
         indices, values = self.events(int(ptr[0]), int(ptr[-1]))
-        return CSRBlock(start, ptr - ptr[0], indices, values)
+        return CSRBlock(start, ptr - ptr[0], indices, values, int(ptr[0]))
 
     def blocks(self, roi: np.ndarray | None = None) -> Iterator[CSRBlock]:
         """The partition's frames (those where ``roi`` is True) in blocks of about
@@ -97,18 +108,24 @@ class CSRPartition(Partition):
                 limit = ptr[lo] + BLOCK_EVENTS
                 hi = int(np.searchsorted(ptr[lo + 1 : run_stop + 1], limit, side="right"))
                 hi = min(run_stop, lo + max(1, hi))
-                yield self.block(self.start + lo, self.start + hi)
+                block = self.block(self.start + lo, self.start + hi)
+                yield block
+                self.release_events(block.offset, block.offset + int(block.indptr[-1]))
                 lo = hi
+
+    def release_events(self, lo: int, hi: int) -> None:
+        """Events ``[lo, hi)`` were read and are done with (see :meth:`Partition.release`)."""
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Frames ``[start, stop)`` densified: a new ``(k, c)`` array of ``self.dtype``."""
         from apps.core import csr_jit  # numba: imported by the first process that reads
 
-        block = self.block(start, stop)
-        out = np.zeros((block.n_frames, self.frame_size), dtype=self.dtype)
+        block = self.block(start, stop).native()
+        out = np.zeros((block.n_frames, self.frame_size), dtype=self.dtype.newbyteorder("="))
         bad = csr_jit.scatter(block.indptr, block.indices, block.values, out)
         self.check_events(bad, block)
-        return out
+        self.release_events(block.offset, block.offset + int(block.indptr[-1]))
+        return out.astype(self.dtype, copy=False)
 
     def check_events(self, bad: int, block: CSRBlock) -> None:
         """DataSetError if a loop over ``block`` found ``bad`` events outside the frame."""

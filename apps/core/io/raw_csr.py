@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from apps.core.errors import DataSetError
+from apps.core.io import mapping
 from apps.core.io.base import Partition, check_dtype, check_shape
 from apps.core.io.csr import CSRDataSet, CSRPartition, check_index_dtype, check_indptr
 from apps.core.io.mapping import map_view, require_size
@@ -70,6 +71,12 @@ class MappedCSRPartition(CSRPartition):
             require_size(path, hi * np.dtype(dtype).itemsize, self.label)
             out.append(self._array(name)[lo:hi])
         return out[0], out[1]
+
+    def release_events(self, lo: int, hi: int) -> None:
+        for name in ("indices", "data"):
+            path, dtype = self.files[name]
+            size = np.dtype(dtype).itemsize
+            mapping.release(path, lo * size, (hi - lo) * size)
 
     def close(self) -> None:
         self.__dict__.pop("_ptr", None)

@@ -148,7 +148,7 @@ def test_it_applies_many_masks_as_a_matrix_product(tmp_path: Path) -> None:
 @pytest.mark.parametrize("dtype", ["<i2", "<f4", ">u2"])
 @pytest.mark.usefixtures("no_dense_reads")
 def test_the_maximum_counts_the_zeros_of_pixels_a_frame_has_no_event_at(
-    tmp_path: Path, dtype: str
+    tmp_path: Path, dtype: str, monkeypatch: pytest.MonkeyPatch, read_all: Any
 ) -> None:
     # Negative values: where some frame has no event at a pixel, the maximum there is 0.
     frames = counted_frames(0.8, dtype=dtype)
@@ -162,6 +162,8 @@ def test_the_maximum_counts_the_zeros_of_pixels_a_frame_has_no_event_at(
     ref = frames.astype(np.float64).reshape(N, *SIG)
     np.testing.assert_array_equal(out["sum"], ref.sum(axis=0))
     np.testing.assert_array_equal(out["max"], ref.max(axis=0))
+    monkeypatch.undo()  # the dense tiles, in the file's byte order
+    np.testing.assert_array_equal(read_all(ds, count=2, tile_frames=4), frames)
 
 
 @pytest.mark.parametrize("kind", ["raw_csr", "hdf5_csr"])
