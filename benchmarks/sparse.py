@@ -65,7 +65,7 @@ class SparseBench(Bench):
         if not self.args.skip_libertem:
             lt_python = self.args.libertem_python or run.libertem_python(self.data, self.env)
             lt_script = str(HERE / "workers" / "libertem_worker.py")
-            for ex in ("inline", "threads", "dask"):
+            for ex in self.args.libertem_executors.split(","):
                 argv = [lt_python, lt_script, "--executor", ex]
                 workers[f"libertem-{ex}"] = Worker(f"libertem-{ex}", argv, self.env, self.memory)
         for name, w in workers.items():
@@ -116,6 +116,11 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated analyses (sum, virtual, com, masks)")
     parser.add_argument("--skip-libertem", action="store_true")
     parser.add_argument("--skip-cli", action="store_true")
+    parser.add_argument(
+        "--libertem-executors",
+        default="inline,threads,dask",
+        help="LiberTEM's executors to time (default all three)",
+    )
     parser.add_argument(
         "--libertem-python",
         help="a python with libertem 0.16.0 (default: the bench's own venv in BENCH_DATA)",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,9 +27,6 @@ if TYPE_CHECKING:
     from apps.core.io.csr import CSRBlock, CSRPartition
     from apps.core.ops import StopCheck
 
-#: Up to this many masks the product sums each mask in a register, one pass over a frame's
-#: events per mask; more masks read a row of ``m`` weights per event.
-FEW_MASKS = 4
 #: Independent running sums a partition's sum is split into (added up in order at the end).
 SUM_SHARES = 2
 
@@ -62,17 +59,10 @@ def apply_masks_csr(
     should_stop: StopCheck | None = None,
 ) -> np.ndarray:
     """``A . B`` ``(n_frames, m)`` in ``dtype`` for a CSR partition; NaN outside ``roi``."""
-    from apps.core import csr_jit  # numba: imported by the first process that multiplies
 
     out = np.full((partition.n_frames, masks.count), np.nan, dtype=dtype)
     lo = masks.span[0]
-    if masks.count <= FEW_MASKS:
-        product = csr_jit.product_few
-        weights = masks.derived(("csr rows", np.dtype(dtype).str), lambda: masks.span_rows(dtype))
-    else:
-        # The masks over their span as (pixels, m): an event reads one contiguous row of them.
-        product = csr_jit.product
-        weights = masks.derived(("csr", np.dtype(dtype).str), lambda: masks.span_matrix(dtype))
+    product, weights = _product_for(masks, dtype)
     threads = kernels.thread_count()
     c = partition.frame_size
     _stop_if(should_stop)
@@ -86,6 +76,27 @@ def apply_masks_csr(
 
         partition.check_events(_over_threads(work, block, threads), block)
         _stop_if(should_stop)
+    return out
+
+
+def _product_for(masks: MaskStack, dtype: np.dtype) -> tuple[Any, np.ndarray]:
+    """The compiled loop for ``masks`` and the weights it takes (made once per stack)."""
+    from apps.core import csr_jit
+
+    if masks.count == 1:  # the mask's row: one 4-byte weight per event
+        return csr_jit.product_few, masks.derived(
+            ("csr rows", dtype.str), lambda: masks.span_rows(dtype)
+        )
+    if masks.count <= 4:  # (pixels, 4): the sums in four registers
+        return csr_jit.product4, masks.derived(("csr 4", dtype.str), lambda: _padded(masks, dtype))
+    # (pixels, m): an event reads one contiguous row of weights
+    return csr_jit.product, masks.derived(("csr", dtype.str), lambda: masks.span_matrix(dtype))
+
+
+def _padded(masks: MaskStack, dtype: np.dtype) -> np.ndarray:
+    matrix = masks.span_matrix(dtype)
+    out = np.zeros((matrix.shape[0], 4), dtype)
+    out[:, : masks.count] = matrix
     return out
 
 
