@@ -39,7 +39,7 @@ class SparseBench(Bench):
         emit({"setup": "environment", "removed_for_all_contestants": self.removed})
         sets = {
             f"csr-{d:g}": ensure_sparse(self.data, args.scan, args.sig, d, log=log)
-            for d in DENSITIES
+            for d in (float(x) for x in args.densities.split(","))
         }
         masks_npy = str(datagen.bench_masks(self.data, args.sig).resolve())
         workers = self.start_workers()
@@ -112,6 +112,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="measured rounds after the warm-up")
     parser.add_argument(
         "--data", default=os.environ.get("BENCH_DATA", str(run.ROOT / ".bench-data"))
+    )
+    parser.add_argument(
+        "--densities",
+        default=",".join(f"{d:g}" for d in DENSITIES),
+        help="electrons per pixel of the datasets (default 0.01,0.1)",
     )
     parser.add_argument("--only", help="comma-separated analyses (sum, virtual, com, masks)")
     parser.add_argument("--skip-libertem", action="store_true")
