@@ -44,15 +44,22 @@ RECEIVER_GRACE = 30
 
 @dataclass
 class Reception:
-    """What the receiver reported: the acquisition, the frames recorded so far, and the scan's
-    end (``scan``: None if the receiver died before it)."""
+    """What the receiver reported: the scan building up (its acquisition, folder and the frames
+    recorded so far) and every scan that ended (``scans``: the receiver's ``scan`` messages;
+    the building one is missing if the receiver died)."""
 
     info: StreamInfo | None = None
+    folder: str | None = None
     frames: int = 0
     arrived: list[tuple[int, int]] = field(default_factory=list)
-    scan: dict[str, Any] | None = None
+    scans: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     returncode: int | None = None
+
+    @property
+    def building(self) -> bool:
+        """A scan had started that did not report its end."""
+        return self.info is not None and (not self.scans or self.scans[-1]["folder"] != self.folder)
 
 
 def receiver_command() -> list[str]:
@@ -72,6 +79,7 @@ def run_receiver(job: Job, session: LiveSession, should_stop: Any) -> Reception:
         "nav_shape": list(session.nav_shape),
         "analyses": session.analyses,
         "record": session.record_path,
+        "continuous": session.continuous,
         "interval": PARTIAL_INTERVAL,
         "timeout": settings.LIVE_STREAM_TIMEOUT,
         "first_timeout": settings.LIVE_FIRST_FRAME_TIMEOUT,
@@ -104,14 +112,25 @@ def _read(job: Job, session: LiveSession, stream: Any, reception: Reception) -> 
             return
         kind = message["type"]
         if kind == "started":
-            reception.info = message["info"]
-            _session_update(session, state=LiveSession.State.RECEIVING)
+            reception.info, reception.folder = message["info"], message["folder"]
+            reception.frames, reception.arrived = 0, []
+            _session_update(
+                session, state=LiveSession.State.RECEIVING, scan=message["scan"], frames=0
+            )
         elif kind == "partial":
             reception.frames, reception.arrived = message["frames"], message["arrived"]
             _partial(job, session, message, total)
         elif kind == "scan":
-            reception.scan = message
-            reception.info = message["info"]
+            reception.scans.append(message)
+            if session.continuous:
+                # the next scan starts building; viewers keep this one as the latest complete
+                report = message["report"]
+                _session_update(
+                    session,
+                    scan=message["scan"] + 1,
+                    report=report,
+                    lost_frames=report["lost_frames"],
+                )
         elif kind == "error":
             reception.error = message["error"]
 
@@ -136,7 +155,7 @@ def _partial(job: Job, session: LiveSession, message: dict[str, Any], total: int
                     done=done,
                     total=total,
                     analysis=index,
-                    scan=session.scan,
+                    scan=message["scan"],
                 ),
                 image_bytes(image),
             )

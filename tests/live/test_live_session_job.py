@@ -287,3 +287,31 @@ async def test_two_viewers_watch_the_images_build_up(users, live_setup, held_job
         assert {r["name"] for r in finished["results"]} >= {"0-sum-sum", "1-virtual-intensity"}
     for ws in viewers:
         await ws.disconnect()
+
+
+def test_continuous_mode_repeats_scans_and_keeps_the_latest_complete(client_for, users, live_setup):
+    nav = (3, 4)
+    detector, frames = live_setup(nav, dwell_us=20_000)
+    owner = client_for(users.owner)
+    job_id = arm(owner, detector, nav, [{"analysis": "sum"}], continuous=True, name="cont")["id"]
+    deadline = time.monotonic() + 120
+    while LiveSession.objects.get(job_id=job_id).scan < 2:  # two scans have ended
+        assert time.monotonic() < deadline, "the scans did not repeat"
+        time.sleep(0.05)
+    assert owner.post(f"/api/live/sessions/{job_id}/stop/").status_code == 200
+    job = wait_terminal(job_id, timeout=120)
+    assert job.status == Job.Status.FINISHED, job.error
+
+    session = LiveSession.objects.get(job=job)
+    assert session.state == "stopped" and session.scan >= 2
+    dataset = Dataset.objects.get(pk=job.dataset_id)
+    assert dataset.status == "ready"
+    recording = Path(dataset.path).parent
+    assert recording.parent == Path(session.record_path)
+    assert recording.name.startswith("scan-")
+    # only the latest complete scan stays (the one stopped mid-way was removed)
+    assert [p.name for p in Path(session.record_path).iterdir()] == [recording.name]
+    assert (recording / "frames.raw").read_bytes() == frames.astype(">u2").tobytes()
+    assert open_dataset(dataset.path).extra["metadata"]["live"]["state"] == "complete"
+    got = results_of(job)
+    np.testing.assert_array_equal(got["0-sum-sum"], frames.reshape(-1, SIG, SIG).sum(axis=0))

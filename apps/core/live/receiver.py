@@ -5,12 +5,18 @@ The live session's job (``apps.live.receiver``) starts this process on the node 
 detector, receives, records and analyses the scan with :func:`~apps.core.live.session.receive`
 and reports through stdout (:mod:`apps.core.live.pipe`):
 
-* ``{"type": "started", "info": StreamInfo}`` once the detector announced the acquisition;
-* ``{"type": "partial", "frames", "total", "arrived", "images"}`` every interval: ``arrived``
+* ``{"type": "started", "info": StreamInfo, "scan", "folder"}`` once the detector announced
+  the acquisition;
+* ``{"type": "partial", "scan", "frames", "total", "arrived", "images"}`` every interval:
+  ``arrived``
   the ``(start, stop)`` runs of frames recorded, ``images`` per analysis a dict of its 2-d
   results as float32, computed once here for every viewer;
-* ``{"type": "scan", "report", "results", "sidecar", "seconds"}`` when the scan ended (also
-  broken off or stopped), with the full results of every analysis.
+* ``{"type": "scan", "scan", "folder", "report", "results", "sidecar", "seconds"}`` when a
+  scan ended (also broken off or stopped), with the full results of every analysis.
+
+With ``continuous`` in the configuration it takes scan after scan, each into its own folder
+``scan-0000``, ``scan-0001``, ... of the session's folder, until stopped or broken off; only the
+latest scan that reached its end stays on disk beside the one building up.
 
 On stdin, after the configuration, the job sends ``{"op": "stop"}`` (the operator's stop) and
 ``{"op": "analyses", "changes": [(index, (name, params)), ...]}`` (an analysis added or
@@ -21,8 +27,10 @@ the run too: a job that died leaves no receiver behind.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import threading
+from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
@@ -99,38 +107,83 @@ def images(results: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
     ]
 
 
+def scan_folder(record: str, scan: int, continuous: bool) -> str:
+    """Where scan ``scan`` is recorded: the session's folder, or in continuous mode a folder
+    ``scan-0000``, ``scan-0001``, ... inside it."""
+    return str(Path(record) / f"scan-{scan:04d}") if continuous else record
+
+
 def run(config: dict[str, Any], commands: Commands, out: IO[bytes]) -> None:
+    """One scan, or in continuous mode scans until stopped or broken off. In continuous mode
+    only the latest scan that reached its end is kept on disk (and the one building up)."""
+    specs: list[AnalysisSpec] = [(a["analysis"], a["params"]) for a in config["analyses"]]
+    continuous = bool(config.get("continuous"))
+    # one source for every scan: a detector's data connection is meant to stay open
     source = make_source(config)
+    kept: str | None = None
+    scan = 0
+    try:
+        while True:
+            folder = scan_folder(config["record"], scan, continuous)
+            report = receive_scan(config, source, specs, scan, folder, commands, out)
+            ended = report["state"] in ("complete", "incomplete")
+            if continuous and ended:
+                if kept is not None:
+                    shutil.rmtree(kept, ignore_errors=True)
+                kept = folder
+            if not (continuous and ended) or commands.stopped.is_set():
+                return
+            scan += 1
+    finally:
+        source.close()
+
+
+def receive_scan(
+    config: dict[str, Any],
+    source: DetectorSource,
+    specs: list[AnalysisSpec],
+    scan: int,
+    folder: str,
+    commands: Commands,
+    out: IO[bytes],
+) -> dict[str, Any]:
+    """Receive scan number ``scan`` into ``folder``; ``specs`` follows the job's changes (the
+    next scan runs the analyses as they are then). The ledger's report."""
     ledger: list[FrameLedger] = []
 
     def changes(current: FrameLedger) -> list[tuple[int, AnalysisSpec]]:
         if not ledger:
             ledger.append(current)
-        return commands.take_changes()
+        taken = commands.take_changes()
+        for index, spec in taken:
+            specs[index : index + 1] = [spec]
+        return taken
 
     def on_start(info: StreamInfo) -> None:
-        pipe.send(out, {"type": "started", "info": info})
+        pipe.send(out, {"type": "started", "info": info, "scan": scan, "folder": folder})
 
     def on_partial(done: int, total: int, results: list[dict[str, np.ndarray]]) -> None:
         arrived = roi_runs(ledger[0].arrived) if ledger else []
         message = {"frames": done, "total": total, "arrived": arrived, "images": images(results)}
-        pipe.send(out, {"type": "partial", **message})
+        pipe.send(out, {"type": "partial", "scan": scan, **message})
 
-    specs = [(a["analysis"], a["params"]) for a in config["analyses"]]
     result = receive(
         source,
-        specs,
-        record=config["record"],
+        list(specs),
+        record=folder,
         on_partial=on_partial,
         interval=config.get("interval", 0.25),
         should_stop=commands.stopped.is_set,
         changes=changes,
         on_start=on_start,
+        keep_open=bool(config.get("continuous")),
     )
     pipe.send(
         out,
         {
             "type": "scan",
+            "scan": scan,
+            "folder": folder,
             "info": result.info,
             "report": result.report,
             "results": result.results,
@@ -139,6 +192,7 @@ def run(config: dict[str, Any], commands: Commands, out: IO[bytes]) -> None:
             "seconds": result.seconds,
         },
     )
+    return result.report
 
 
 def main() -> int:

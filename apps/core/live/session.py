@@ -204,7 +204,8 @@ def receive(
                 run.feed(block)
                 if changes is not None:
                     _apply(changes(ledger), run, ledger, recording)
-                if should_stop is not None and should_stop():
+                # a stop once the scan's last frame is in changes nothing: the scan ended
+                if should_stop is not None and not ledger.arrived[-1] and should_stop():
                     stopped, error = True, "stopped before the acquisition ended"
                     break
     except CoreError as exc:

@@ -16,6 +16,7 @@ How a session ends:
 from __future__ import annotations
 
 import logging
+import shutil
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -49,17 +50,23 @@ def live_body(run: JobRun) -> Outcome:
     if session is None:
         raise CoreError(f"Job {job.pk} is of the kind live but has no live session to run.")
     reception = run_receiver(job, session, run.should_stop)
-    scan = reception.scan
-    if scan is None:
+    scan = _kept_scan(reception)
+    if scan is None or (reception.building and not session.continuous):
         _receiver_died(job, session, reception)
+    _use_folder(job, scan)
     report = scan["report"]
-    if report["state"] == LiveSession.State.FAILED:
+    last = reception.scans[-1]["report"]
+    if reception.building or last["state"] == LiveSession.State.FAILED:
         dataset = _register(job, report)
+        why = _why(reception) if reception.building else last["error"]
         raise CoreError(
-            f"The detector's stream broke off: {report['error']} "
-            f"{report['frames_received']} of {report['frames_expected']} frames were received; "
-            f"they are recorded as dataset {dataset}."
+            f"The detector's stream broke off: {why} The latest scan received "
+            f"({report['frames_received']} of {report['frames_expected']} frames) is recorded "
+            f"as dataset {dataset}."
         )
+    if session.continuous:
+        # repeated scans end only when stopped (or broken off, above)
+        report = {**report, "state": LiveSession.State.STOPPED}
     results = _named_results(scan["analyses"], scan["results"])
     return Outcome(
         frames=report["frames_received"],
@@ -70,25 +77,55 @@ def live_body(run: JobRun) -> Outcome:
             "live": {
                 "detector": session.detector.name,
                 "analyses": session.analyses,
+                "scans": len(reception.scans),
                 "seconds": scan["seconds"],
             },
         },
     )
 
 
-def _receiver_died(job: Job, session: LiveSession, reception: Reception) -> None:
-    """The receiver ended without reporting the scan's end: keep what it recorded."""
-    why = (
+def _kept_scan(reception: Reception) -> dict[str, Any] | None:
+    """The scan to register: the last one, unless it broke off or was stopped after an
+    earlier scan reached its end (continuous mode: the latest complete scan is what is kept;
+    the broken one's folder is removed)."""
+    scans = reception.scans
+    ended = [s for s in scans if s["report"]["state"] in ("complete", "incomplete")]
+    if not scans:
+        return None
+    if ended and (reception.building or ended[-1] is not scans[-1]):
+        for dropped in scans[scans.index(ended[-1]) + 1 :]:
+            shutil.rmtree(dropped["folder"], ignore_errors=True)
+        if reception.building and reception.folder is not None:
+            shutil.rmtree(reception.folder, ignore_errors=True)
+        return ended[-1]
+    return scans[-1]
+
+
+def _use_folder(job: Job, scan: dict[str, Any]) -> None:
+    """Point the session's dataset at the recording of ``scan`` (continuous mode: a scan's
+    own folder)."""
+    if scan["sidecar"] is not None:
+        Dataset.objects.filter(pk=job.dataset_id).update(path=scan["sidecar"])
+
+
+def _why(reception: Reception) -> str:
+    return (
         reception.error
         or f"the receiver process ended unexpectedly (exit code {reception.returncode})"
     )
-    if reception.info is None:
+
+
+def _receiver_died(job: Job, session: LiveSession, reception: Reception) -> None:
+    """The receiver ended without reporting the scan's end: keep what it recorded."""
+    why = _why(reception)
+    if reception.info is None or reception.folder is None:
         raise CoreError(f"The detector {session.detector.name} could not be armed: {why}.")
     ledger = FrameLedger(reception.info.n_frames)
     for start, stop in reception.arrived:
         ledger.arrived[start:stop] = True
     report = ledger.report(error=why)
-    write_recording_sidecar(session.record_path, reception.info, report)
+    sidecar = write_recording_sidecar(reception.folder, reception.info, report)
+    Dataset.objects.filter(pk=job.dataset_id).update(path=str(sidecar))
     dataset = _register(job, report)
     raise CoreError(
         f"The live session broke off: {why}. The {report['frames_received']} frames reported "
