@@ -273,3 +273,49 @@ def test_the_end_links_the_recording_and_the_results(open_session: Any, session_
     assert page.locator("#live-dataset").get_attribute("href") == "/datasets/4242/"
     assert page.locator("#live-results").get_attribute("href") == f"/jobs/{session_id}/"
     assert page.locator("#live-state").inner_text() == "finished"
+
+
+def test_the_arm_form_names_a_refused_field(browser: Any, portal: Portal) -> None:
+    """The arm form posts the detector, scan, analyses and viewers it shows; a 400 from the
+    API is shown with the field it names, and the form stays for a correction."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    portal.login(page, "alice")
+    posted: list[dict[str, Any]] = []
+    detectors = {"results": [{"id": 7, "name": "merlin-a", "kind": "merlin", "sig_shape": [64, 64],
+                              "trigger_mode": "soft", "folder": 1}]}  # fmt: skip
+
+    def sessions(route: Any) -> None:
+        posted.append(json.loads(route.request.post_data))
+        error = "analyses[0].params.ro: at most 45.25 (the detector is 64 x 64)."
+        route.fulfill(
+            status=400, json={"error": error, "fields": {"analyses[0].params.ro": "at most 45.25"}}
+        )
+
+    page.route("**/api/live/detectors/", lambda route: route.fulfill(json=detectors))
+    page.route("**/api/live/sessions/", sessions)
+    try:
+        page.goto(f"{portal.base}/live/")
+        page.wait_for_selector("#arm-form:not([hidden])")
+        assert page.locator("#arm-detector-info").inner_text() == "merlin · frames 64 × 64"
+        page.fill("#arm-ny", "16")
+        page.fill("#arm-nx", "20")
+        page.check("#arm-continuous")
+        page.click("#arm-submit")
+        page.wait_for_selector("#arm-error:not([hidden])")
+        assert "analyses[0].params.ro" in page.locator("#arm-error").inner_text()
+        assert page.url.endswith("/live/") and page.locator("#arm-submit").is_enabled()
+        [body] = posted
+        assert body["detector"] == 7 and body["nav_shape"] == [16, 20] and body["continuous"]
+        # the first analysis starts as the analysis page's ring, made for the 64 x 64 frame
+        assert body["analyses"] == [
+            {
+                "analysis": "virtual",
+                "params": {"shape": "ring", "cx": 31.5, "cy": 31.5, "ri": 13, "ro": 26},
+            }
+        ]
+        assert page.errors == []
+    finally:
+        context.close()
