@@ -7,7 +7,9 @@ numpy passes (docs/performance.md).
 
 The loop (:mod:`apps.core.fold_jit`) is compiled by numba on first use and cached on disk
 (``cache=True``), so a process pays the compilation (seconds) only the first time ever; numba
-itself, slow to import, is imported only then. The loop releases the GIL: :class:`Fold`
+itself, slow to import, is imported only then: a process that has not warmed up
+(:func:`warm_up`) folds with numpy's twin of the loop (:mod:`apps.core.fold_numpy`, the same
+bits) for its first :data:`COMPILED_AFTER_BYTES`. The loop releases the GIL: :class:`Fold`
 splits each tile's frames over a few threads (the cores of this process; one in a
 single-threaded dask worker, see :func:`threads`), as BLAS does for the mask products.
 """
@@ -53,16 +55,52 @@ def fold_frames(
         instructions per pixel; the same sums, bit for bit).
     acc : ndarray of float32, shape (c,), zeros
         Scratch for the float32 partial sums; left zeroed.
+
+    The compiled loop (:mod:`apps.core.fold_jit`) once the process has it (:func:`warm_up`, or
+    after :data:`COMPILED_AFTER_BYTES` folded), numpy's twin of it before
+    (:mod:`apps.core.fold_numpy`): the same bits either way.
     """
-    # numba is slow to import: only processes that sum frames pay for it, once.
+    flush = FOLD_FLUSH_FRAMES[tile.dtype.kind]
+    if _compiled.fold is None:
+        _compiled.numpy_bytes += tile.nbytes
+        if _compiled.numpy_bytes < COMPILED_AFTER_BYTES:
+            from apps.core import fold_numpy
+
+            fold_numpy.fold(tile, total, peak, acc, flush)
+            return
+        _load_compiled()
+    _compiled.fold(tile, total, peak, acc, flush)
+
+
+#: Bytes a process folds with numpy before it loads the compiled loop. Loading numba costs a
+#: fresh process 0.4-0.6 s of CPU (docs/performance.md), numpy's twin about 0.02 s of CPU per
+#: GiB more than the compiled loop: a process that sums a few files and exits (``manage.py
+#: analyze``) never pays for numba; a long-lived one (dask workers, warmed by
+#: :class:`apps.core.warmup.WarmUp`) folds compiled from the start.
+COMPILED_AFTER_BYTES = 8 * 2**30
+
+
+class _Compiled:
+    """The compiled fold once loaded, and what numpy folded until then."""
+
+    fold: Callable[..., None] | None = None
+    numpy_bytes = 0
+
+
+_compiled = _Compiled()
+
+
+def _load_compiled() -> None:
+    # numba is slow to import: only processes that fold much, or warm up, pay for it, once.
     from apps.core import fold_jit
 
-    fold_jit.fold(tile, total, peak, acc, FOLD_FLUSH_FRAMES[tile.dtype.kind])
+    _compiled.fold = fold_jit.fold
 
 
 def warm_up() -> None:
     """Import numba and load (or compile) the fold and the mask product for the common dtypes,
-    ahead of a job."""
+    ahead of a job; the fold is compiled from then on."""
+    _load_compiled()
     for dtype in ("<u2", "<f4"):
         tile = np.zeros((5, 16), dtype=dtype)
         tile.flags.writeable = False  # as a memory map's tiles are: numba types them apart

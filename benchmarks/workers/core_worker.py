@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from apps.core import kernels
 from apps.core.analyses import make_analysis
 from apps.core.executor import DaskExecutor, Executor, InlineExecutor
 from apps.core.io import open_dataset, pagecache
@@ -173,6 +174,9 @@ def main() -> None:
     args = parser.parse_args()
     executor: Executor | None = None
     if args.executor == "inline":
+        # A long-lived process, warmed up as the portal's dask workers are (WarmUp): the
+        # compiled loops from the first run (a fresh process folds with numpy first).
+        kernels.warm_up()
         executor = InlineExecutor()
     elif args.executor == "dask":
         executor = DaskExecutor(None, n_workers=os.cpu_count() or 1)

@@ -59,9 +59,25 @@ def test_analyze_runs_no_system_checks() -> None:
     assert Command.requires_system_checks == []
 
 
-def test_a_fresh_process_loads_the_fold_from_the_disk_cache() -> None:
+def test_a_fresh_process_sums_a_file_without_numba(tmp_path: Path) -> None:
+    frames = np.arange(4 * 5 * 6 * 7, dtype=np.float32).reshape(4, 5, 6, 7)
+    np.save(tmp_path / "scan.npy", frames)
     code = (
-        "import json, numpy as np; from apps.core import kernels, fold_jit; "
+        "import json, sys, django; django.setup(); "
+        "from django.core.management import call_command; "
+        f"call_command('analyze', {str(tmp_path / 'scan.npy')!r}, '--analysis', 'sum', "
+        f"'--quiet', '--out', {str(tmp_path / 'out.npz')!r}); "
+        "print(json.dumps(['numba' in sys.modules]))"
+    )
+    assert json.loads(fresh_python(code)) == [False]
+    with np.load(tmp_path / "out.npz") as out:
+        np.testing.assert_array_equal(out["sum"], frames.reshape(20, 6, 7).sum(axis=0))
+        np.testing.assert_array_equal(out["max"], frames.reshape(20, 6, 7).max(axis=0))
+
+
+def test_a_warmed_up_process_loads_the_fold_from_the_disk_cache() -> None:
+    code = (
+        "import json, numpy as np; from apps.core import kernels, fold_jit; kernels.warm_up(); "
         "tile = np.arange(40, dtype=np.float32).reshape(5, 8); tile.flags.writeable = False; "
         "total = np.zeros(8); kernels.fold_frames(tile, total, None, np.zeros(8, np.float32)); "
         "s = fold_jit.fold.stats; "
@@ -70,7 +86,7 @@ def test_a_fresh_process_loads_the_fold_from_the_disk_cache() -> None:
     )
     fresh_python(code)  # compiles (or loads) and writes the cache
     hits, misses, total = json.loads(fresh_python(code))
-    assert (hits, misses) == (1, 0)  # loaded, not compiled again
+    assert hits >= 1 and misses == 0  # loaded, not compiled again
     np.testing.assert_array_equal(total, np.arange(40).reshape(5, 8).sum(axis=0))
 
 

@@ -5,7 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from apps.core import kernels
+from apps.core import fold_jit, fold_numpy, kernels
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def fold_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test on both paths of :func:`kernels.fold_frames`: the compiled loop, and numpy's
+    twin a process uses before it loads numba."""
+    monkeypatch.setattr(
+        kernels._compiled, "fold", fold_jit.fold if request.param == "compiled" else None
+    )
+    monkeypatch.setattr(kernels._compiled, "numpy_bytes", 0)
+    return str(request.param)
 
 
 def fold(tile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,3 +116,42 @@ def test_the_threaded_fold_sums_without_a_maximum(threads: int) -> None:
         fold.finish()
     assert fold.peak is None
     np.testing.assert_array_equal(total, frames.astype(np.float64).sum(axis=0))
+
+
+@pytest.mark.parametrize("dtype", ["|u1", "|i1", "<u2", "<i2", "<f4"])
+@pytest.mark.parametrize("k", [1, 3, 4, 7, 64, 301])
+@pytest.mark.parametrize("maximum", [True, False])
+def test_numpys_twin_gives_the_compiled_loops_bits(dtype: str, k: int, maximum: bool) -> None:
+    rng = np.random.default_rng(k)
+    if dtype == "<f4":
+        tile = (rng.standard_normal((k, 509)) * 1e3).astype(dtype)
+    else:
+        info = np.iinfo(dtype)
+        tile = rng.integers(info.min, info.max, size=(k, 509), endpoint=True).astype(dtype)
+    tile[0, :3] = [np.nan, np.inf, -np.inf] if dtype == "<f4" else tile[0, :3]
+    tile.flags.writeable = False
+    lowest = -np.inf if dtype == "<f4" else np.iinfo(dtype).min
+    flush = kernels.FOLD_FLUSH_FRAMES[tile.dtype.kind]
+    out = []
+    for loop in (fold_jit.fold, fold_numpy.fold):
+        total, acc = np.zeros(509), np.zeros(509, np.float32)
+        peak = np.full(509, lowest, dtype=dtype) if maximum else None
+        loop(tile, total, peak, acc, flush)
+        out.append((total, peak))
+    np.testing.assert_array_equal(out[0][0], out[1][0])  # NaN where the other has NaN
+    if maximum:
+        finite = np.isfinite(out[0][0])  # NaN sums mark their maxima in Fold.finish
+        np.testing.assert_array_equal(out[0][1][finite], out[1][1][finite])
+
+
+def test_a_process_folds_with_numpy_until_it_has_folded_enough(monkeypatch) -> None:
+    monkeypatch.setattr(kernels._compiled, "fold", None)
+    monkeypatch.setattr(kernels, "COMPILED_AFTER_BYTES", 1000)
+    tile = np.ones((4, 100), np.float32)  # 1600 bytes
+    monkeypatch.setattr(kernels._compiled, "numpy_bytes", 0)
+    total = np.zeros(100)
+    kernels.fold_frames(tile[:2], total, None, np.zeros(100, np.float32))  # 800 bytes: numpy
+    assert kernels._compiled.fold is None
+    kernels.fold_frames(tile, total, None, np.zeros(100, np.float32))  # past 1000: compiled
+    assert kernels._compiled.fold is fold_jit.fold
+    np.testing.assert_array_equal(total, np.full(100, 6.0))
