@@ -271,3 +271,24 @@ def test_excluded_pixels_are_zero_in_the_event_products_and_the_sum(tmp_path: Pa
     expected = np.einsum("nyx,yx->n", ref, disk(SIG, **geometry)).reshape(NAV)
     np.testing.assert_allclose(out["intensity"], expected, rtol=1e-6)
     np.testing.assert_array_equal(run(ds, "sum", {})["sum"], ref.sum(axis=0))
+
+
+def test_read_events_go_back_to_the_mapping_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every event a job reads from a raw_csr file is reported done with, so a worker's
+    resident file pages stay bounded (apps.core.io.mapping)."""
+    from apps.core.io import mapping
+
+    released: list[tuple[str, int, int]] = []
+    monkeypatch.setattr(mapping, "release", lambda *args: released.append(args))
+    frames = counted_frames(0.4)
+    ds = open_dataset(write("raw_csr", tmp_path, frames))
+    run(ds, "virtual", {"shape": "disk", **disk_params(SIG)})
+    n = int(np.count_nonzero(frames))
+    for suffix, itemsize in ((".indices", 4), (".values", 2)):
+        ranges = sorted((o, b) for p, o, b in released if p.endswith(suffix))
+        covered = np.zeros(n * itemsize, bool)
+        for offset, nbytes in ranges:
+            covered[offset : offset + nbytes] = True
+        assert covered.all(), suffix
