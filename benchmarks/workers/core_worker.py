@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import sys
 import threading
 import time
@@ -51,10 +52,22 @@ def run_analysis(executor: Executor, cmd: dict[str, Any]) -> dict[str, Any]:
         sig_shape=dataset.sig_shape,
         dtype=dataset.dtype,
     )
+    cpu = process_cpu()
     started = time.perf_counter()
     run = executor.run(dataset, analysis)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "bytes": dataset.nbytes, "core_seconds": run.seconds}
+    return {
+        "seconds": seconds,
+        "bytes": dataset.nbytes,
+        "core_seconds": run.seconds,
+        "cpu_seconds": process_cpu() - cpu,  # this process only (not dask's workers)
+    }
+
+
+def process_cpu() -> float:
+    """CPU seconds (user + system) of every thread of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 _RAM: dict[int, np.ndarray] = {}
@@ -160,12 +173,17 @@ def decode_limit(path: str, threads: int, via: str) -> dict[str, Any]:
                 if failed:
                     raise ValueError(failed)
 
+        cpu = process_cpu()
         started = time.perf_counter()
         with ThreadPoolExecutor(threads) as pool:
             for future in [pool.submit(decode, t) for t in range(threads)]:
                 future.result()
         seconds = time.perf_counter() - started
-        return {"seconds": seconds, "bytes": math.prod(dset.shape) * dset.dtype.itemsize}
+        return {
+            "seconds": seconds,
+            "bytes": math.prod(dset.shape) * dset.dtype.itemsize,
+            "cpu_seconds": process_cpu() - cpu,
+        }
 
 
 def main() -> None:
