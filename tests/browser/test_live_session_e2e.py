@@ -45,15 +45,16 @@ def _ring_image(frames: np.ndarray, p: dict[str, float]) -> np.ndarray:
     return frames.astype(np.float64)[..., ring].sum(axis=-1)
 
 
-@pytest.fixture
-def detector(portal: Portal, simulators: Simulators, tmp_path: Path) -> Iterator[np.ndarray]:  # noqa: F811
-    """The Merlin simulator replaying a 12 x 12 scan of 32 x 32 frames, configured as the
-    detector "merlin-e2e" that the group "live-e2e" (alice, bob, carol) may operate."""
-    frames = np.random.default_rng(24).integers(0, 4096, size=(*NAV, SIG, SIG), dtype=np.uint16)
-    n = NAV[0] * NAV[1]
-    write_mib(tmp_path / "scan.mib", frames.reshape(n, SIG, SIG))
-    write_hdr(tmp_path / "scan.hdr", n, NAV[1])
-    sim = simulators.merlin(tmp_path / "scan.hdr", nav_shape=NAV, dwelltime_us=DWELL_US)
+def _merlin_detector(
+    portal: Portal, sims: Simulators, folder: Path, nav: tuple[int, int], dwell_us: int
+) -> np.ndarray:
+    """The Merlin simulator replaying a scan of ``nav`` 32 x 32 frames (returned), configured
+    as the detector "merlin-e2e" that the group "live-e2e" (alice, bob, carol) may operate."""
+    frames = np.random.default_rng(24).integers(0, 4096, size=(*nav, SIG, SIG), dtype=np.uint16)
+    n = nav[0] * nav[1]
+    write_mib(folder / "scan.mib", frames.reshape(n, SIG, SIG))
+    write_hdr(folder / "scan.hdr", n, nav[1])
+    sim = sims.merlin(folder / "scan.hdr", nav_shape=nav, dwelltime_us=dwell_us)
     if "carol" not in portal.passwords:
         portal.passwords["carol"] = "carol-pw-4d-stem"
         portal.manage("createuser", "carol", "--password-stdin", stdin=portal.passwords["carol"])
@@ -67,16 +68,20 @@ from apps.live.models import Detector
 group, _ = Group.objects.get_or_create(name="live-e2e")
 group.user_set.add(*User.objects.filter(username__in=["alice", "bob", "carol"]))
 folder = DataFolder.objects.get(path=str(Path({str(portal.data)!r}).resolve()))
-Detector.objects.filter(name="merlin-e2e").delete()
-d = Detector.objects.create(
-    name="merlin-e2e", kind="merlin", host="127.0.0.1", data_port={sim.ports["data"]},
+d, _ = Detector.objects.update_or_create(name="merlin-e2e", defaults=dict(
+    kind="merlin", host="127.0.0.1", data_port={sim.ports["data"]},
     control_port={sim.ports["control"]}, trigger_mode="soft", sig_shape=[{SIG}, {SIG}],
-    folder=folder)
+    folder=folder))
 d.groups.add(group)
 print(d.pk)
 """,
     )
-    yield frames
+    return frames
+
+
+@pytest.fixture
+def detector(portal: Portal, simulators: Simulators, tmp_path: Path) -> np.ndarray:  # noqa: F811
+    return _merlin_detector(portal, simulators, tmp_path, NAV, DWELL_US)
 
 
 @pytest.fixture
@@ -206,3 +211,37 @@ def test_an_operator_arms_two_viewers_watch_the_ring_moves_and_the_scan_is_catal
     results = portal.api("alice", f"/api/jobs/{session}/")["results"]
     assert "0-virtual-intensity" in {r["name"] for r in results}
     assert alice.errors == []
+
+
+def test_a_viewer_sees_the_latest_complete_scan_beside_the_next_one(
+    browser: Any,
+    portal: Portal,
+    simulators: Simulators,  # noqa: F811
+    tmp_path: Path,
+    contexts: list[Any],
+) -> None:
+    nav = (4, 4)
+    frames = _merlin_detector(portal, simulators, tmp_path, nav, 20_000)
+    ring = {"shape": "ring", **RING}
+    body = {
+        "detector": _django(
+            portal, "from apps.live.models import Detector; "
+            "print(Detector.objects.get(name='merlin-e2e').pk)"
+        ),
+        "nav_shape": list(nav), "analyses": [{"analysis": "virtual", "params": ring}],
+        "continuous": True, "share_with_groups": ["live-e2e"], "name": "e2e-continuous",
+    }  # fmt: skip
+    session = portal.api("alice", "/api/live/sessions/", body)["id"]
+    bob = _page(browser, portal, contexts, "bob")
+    bob.goto(f"{portal.base}/live/{session}/")
+    bob.wait_for_function(
+        """() => { const p = window.__livePage, done = p.images.image(0, "complete");
+                   return done && p.panes.get(0).complete.image && p.state.counters.scan >= 1; }""",
+        timeout=120_000,
+    )
+    shown = bob.evaluate("() => Array.from(window.__livePage.panes.get(0).complete.image.values)")
+    np.testing.assert_allclose(np.array(shown).reshape(nav), _ring_image(frames, ring), rtol=1e-6)
+    assert "scan " in bob.locator("#live-counters").inner_text()
+    portal.api("alice", f"/api/live/sessions/{session}/stop/", {})
+    bob.wait_for_selector("#live-end:not([hidden])", timeout=120_000)
+    assert bob.errors == []
