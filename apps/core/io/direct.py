@@ -1,10 +1,11 @@
-"""Reading frames that are not in the page cache: ``O_DIRECT`` reads by a thread ahead.
+"""Reading frames that are not in the page cache: ``O_DIRECT`` reads by threads ahead.
 
 Through a memory map, a cold file is read by page faults, each waiting for the kernel's
 readahead of a few MiB, and the kernels wait with it: 0.3-2 GB/s on the benchmark machine,
 whose disk reads 3 GB/s with 32 MiB ``O_DIRECT`` reads. Buffered reads there varied between
 0.2 and 2 GB/s (filling the page cache costs as much as the disk) (docs/performance.md).
-So a partition whose bytes are mostly not cached (:func:`pagecache.cached_fraction`) is read by
+So a partition with less than :data:`COLD_BELOW` of its bytes cached
+(:func:`pagecache.cached_fraction`), and whose tiles fit a block, is read by
 :func:`direct_tiles`: :data:`READERS` threads read it in :data:`READ_BYTES` blocks with
 ``O_DIRECT`` (two reads in flight) into :data:`DEPTH` page-aligned buffers, reused from one
 partition to the next, while the kernels compute on the block read before; the disk never waits
@@ -36,7 +37,9 @@ READ_BYTES = 32 * 2**20
 READERS = 2
 #: Buffers per partition read (kept for the next): one the kernels compute on, one per reader.
 DEPTH = 3
-#: Partitions with less than this share of their pages cached are read directly.
+#: Partitions with less than this share of their pages cached are read directly (a map reads
+#: the cached part at memory speed: above a quarter, or when what is cached is all a kernel
+#: reads, the map is as fast or faster).
 COLD_BELOW = 0.25
 #: Off: cold partitions are read through the memory map like warm ones (``CORE_DIRECT_READS=0``).
 ENABLED = os.environ.get("CORE_DIRECT_READS", "1") != "0"
@@ -49,8 +52,10 @@ _pool_lock = threading.Lock()
 
 
 def open_cold(path: str, offset: int, nbytes: int, pinned: Pins | None) -> int | None:
-    """An ``O_DIRECT`` descriptor of ``path`` if bytes ``[offset, offset + nbytes)`` are mostly
-    not in the page cache; None if they are, or the file system takes no ``O_DIRECT`` (tmpfs)."""
+    """An ``O_DIRECT`` descriptor of ``path`` if less than :data:`COLD_BELOW` of bytes
+    ``[offset, offset + nbytes)`` are in the page cache; None if more are (a ring's span stays
+    cached when the rest of its frames were paged out), the range is under a block, or the file
+    system takes no ``O_DIRECT`` (tmpfs)."""
     if not ENABLED or nbytes < READ_BYTES:
         return None
     try:
