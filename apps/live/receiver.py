@@ -77,6 +77,7 @@ def run_receiver(job: Job, session: LiveSession, should_stop: Any) -> Reception:
         "control_port": detector.control_port,
         "trigger_mode": detector.trigger_mode,
         "nav_shape": list(session.nav_shape),
+        "sig_shape": list(detector.sig_shape),
         "analyses": session.analyses,
         "record": session.record_path,
         "continuous": session.continuous,

@@ -265,7 +265,13 @@ async def test_two_viewers_watch_the_images_build_up(users, live_setup, held_job
         assert first["type"] == "status" and first["live"]["state"] == "armed"
     assert (await outsider.connect())[0]
     assert (await outsider.receive_output(timeout=10))["code"] == 4404
+    # a third viewer closes its browser as soon as the first image came: nothing else changes
+    leaving = await database_sync_to_async(connect_as)(users.owner, job_id)
+    assert (await leaving.connect())[0]
     await database_sync_to_async(held_jobs.release)()
+    while json.loads(await leaving.receive_from(timeout=60))["type"] != "partial":
+        pass
+    await leaving.disconnect()
 
     seen = [await collect(ws, "finished") for ws in viewers]
     for messages in seen:

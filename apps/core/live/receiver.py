@@ -35,13 +35,14 @@ from typing import IO, Any
 
 import numpy as np
 
+from apps.core import kernels
 from apps.core.errors import CoreError
 from apps.core.io.base import roi_runs
 from apps.core.live import pipe
 from apps.core.live.dectris import DectrisSource
 from apps.core.live.merlin import MerlinSource
-from apps.core.live.session import AnalysisSpec, receive
-from apps.core.live.stream import DetectorSource, FrameLedger, StreamInfo
+from apps.core.live.session import AnalysisSpec, LiveRun, build_analyses, receive
+from apps.core.live.stream import DetectorSource, FrameBlock, FrameLedger, StreamInfo
 
 
 def make_source(config: dict[str, Any]) -> DetectorSource:
@@ -107,6 +108,21 @@ def images(results: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
     ]
 
 
+def warm_up(specs: list[AnalysisSpec], config: dict[str, Any]) -> None:
+    """Load (or compile) the analyses' kernels before the detector is armed: a fresh process
+    otherwise spends its first seconds on them while the frames pile up, and the first images
+    come late and in a burst."""
+    kernels.warm_up()
+    sig = config.get("sig_shape")
+    if not sig:
+        return
+    info = StreamInfo(
+        detector="warm-up", nav_shape=(1,), sig_shape=tuple(sig), dtype=np.dtype("<u2")
+    )
+    frames = np.zeros((1, info.frame_size), dtype=info.dtype)
+    LiveRun(build_analyses(specs, info), info).feed(FrameBlock(0, frames))
+
+
 def scan_folder(record: str, scan: int, continuous: bool) -> str:
     """Where scan ``scan`` is recorded: the session's folder, or in continuous mode a folder
     ``scan-0000``, ``scan-0001``, ... inside it."""
@@ -118,6 +134,7 @@ def run(config: dict[str, Any], commands: Commands, out: IO[bytes]) -> None:
     only the latest scan that reached its end is kept on disk (and the one building up)."""
     specs: list[AnalysisSpec] = [(a["analysis"], a["params"]) for a in config["analyses"]]
     continuous = bool(config.get("continuous"))
+    warm_up(specs, config)
     # one source for every scan: a detector's data connection is meant to stay open
     source = make_source(config)
     kept: str | None = None

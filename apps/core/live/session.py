@@ -113,7 +113,11 @@ class LiveRun:
 
     def publish(self) -> None:
         """Hand the current results to ``on_partial`` now."""
-        self._next_partial = time.monotonic() + self.interval
+        # On a fixed cadence: a block arrives a little after each deadline, and counting the
+        # next interval from then would drift below 1/interval updates a second.
+        now = time.monotonic()
+        due = self._next_partial + self.interval
+        self._next_partial = due if due > now else now + self.interval
         if self.on_partial is not None:
             self.on_partial(self.frames, self.info.n_frames, self.results())
 
