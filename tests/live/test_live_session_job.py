@@ -321,3 +321,34 @@ def test_continuous_mode_repeats_scans_and_keeps_the_latest_complete(client_for,
     assert open_dataset(dataset.path).extra["metadata"]["live"]["state"] == "complete"
     got = results_of(job)
     np.testing.assert_array_equal(got["0-sum-sum"], frames.reshape(-1, SIG, SIG).sum(axis=0))
+
+
+def test_a_dectris_session_records_the_decompressed_frames(
+    client_for, users, data_root, thread_runner, simulators, tmp_path
+):
+    from tests.dectris_capture import bslz4_capture
+
+    nav = (4, 6)
+    frames = np.random.default_rng(9).poisson(3.0, size=(24, 48, 40)).astype("<u4")
+    sim = simulators.dectris(bslz4_capture(tmp_path / "gen.capture", frames))
+    (data_root / "live").mkdir()
+    folder, _ = folder_declare(path=str(data_root / "live"), groups=["lab"])
+    detector = Detector.objects.create(
+        name="arina-sim",
+        kind="dectris",
+        host="127.0.0.1",
+        data_port=sim.ports["zmq"],
+        control_port=sim.ports["api"],
+        trigger_mode="exte",
+        sig_shape=[48, 40],
+        folder=folder,
+    )
+    detector.groups.add(users.lab)
+    body = arm(client_for(users.owner), detector, nav, [{"analysis": "sum"}], name="arina")
+    job = wait_terminal(body["id"], timeout=120)
+    assert job.status == Job.Status.FINISHED, job.error
+    np.testing.assert_array_equal(results_of(job)["0-sum-sum"], frames.sum(axis=0))
+    dataset = Dataset.objects.get(pk=job.dataset_id)
+    assert (dataset.status, dataset.origin, dataset.dtype) == ("ready", "live", "<u4")
+    raw = (Path(dataset.path).parent / "frames.raw").read_bytes()
+    assert raw == frames.tobytes()
