@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: serve serve-prod test test-fast lint format bench bench-compressed bench-cold bench-sparse bench-live bench-ssb clean-venv reference-venv
+.PHONY: serve serve-prod test test-fast lint format bench bench-compressed bench-cold bench-sparse bench-interactive bench-live bench-ssb clean-venv reference-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -80,6 +80,7 @@ bench: $(VENV)/.installed-dev
 	$(MAKE) bench-cold
 	$(BIN)/python benchmarks/cold_start.py
 	$(MAKE) bench-sparse
+	$(MAKE) bench-interactive
 
 # compressed HDF5 (issue 26): bitshuffle/LZ4, 1 and 8 frames per chunk, against LiberTEM and
 # the machine's decoding limit
@@ -96,6 +97,13 @@ bench-cold: $(VENV)/.installed-dev
 # electron-counted data (issue 26): raw_csr at 0.01 and 0.1 electrons per pixel, against LiberTEM
 bench-sparse: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/sparse.py
+
+# interactive latency (issue 26): a ring dragged in Chromium on the demo, last mouse move to the
+# final image (p50, p95); a job's fixed cost outside the Core, step by step (embedded default;
+# also on PostgreSQL + Redis when DATABASE_URL and REDIS_URL are set)
+bench-interactive: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/interactive.py
+	$(BIN)/python benchmarks/job_overhead.py
 
 # live reception (issue 24): the Core and LiberTEM-live on the same Merlin simulator replay
 bench-live: $(VENV)/.installed-dev reference-venv

@@ -92,11 +92,12 @@ class Portal:
         self.proc: subprocess.Popen[bytes] | None = None
         self.token = ""
 
-    def manage(self, *args: str) -> str:
+    def manage(self, *args: str, stdin: str | None = None) -> str:
         out = subprocess.run(
             [self.python, "manage.py", *args],
             cwd=ROOT,
             env=self.env,
+            input=stdin,
             capture_output=True,
             text=True,
             check=True,
