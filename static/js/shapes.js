@@ -351,8 +351,8 @@ export function defaultParams(kind, height, width) {
 
 /**
  * The ImageView tool that edits one shape: drag the body to move, handles to resize,
- * arrow keys to nudge (shift: 10 px). ``onChange(params, final)`` fires while dragging
- * (final=false) and once on release or a key (final=true).
+ * arrow keys to nudge (shift: 10 px). ``onChange(params, final, released)`` fires while
+ * dragging (final=false) and once on release (final and released true) or a key (final=true).
  */
 export class ShapeEditor {
   constructor(view, { onChange }) {
@@ -408,7 +408,7 @@ export class ShapeEditor {
   pointerup() {
     if (!this.drag) return;
     this.drag = null;
-    this.changed(true);
+    this.changed(true, true);
   }
 
   dblclick() {
@@ -447,9 +447,10 @@ export class ShapeEditor {
     this.changed(true);
   }
 
-  changed(final) {
+  /** ``released``: the mouse let go of the shape (a deliberate end, unlike a key's nudge). */
+  changed(final, released = false) {
     this.view.draw();
-    this.onChange(this.shape.params(), final);
+    this.onChange(this.shape.params(), final, released);
   }
 
   draw(ctx, view) {

@@ -199,6 +199,48 @@ def test_a_release_that_changes_nothing_starts_no_job_but_run_does(
     assert _wait_finished(alice_page, after_job=first) != first
 
 
+def test_a_release_submits_at_once_and_a_key_nudge_after_the_pause(
+    alice_page: Any, portal: Portal, dataset_id: int
+) -> None:
+    """A mouse release ends its drag: the job is submitted in the same task, with no pause
+    (the interactive latency, docs/performance.md); a key nudge still waits for the burst to
+    end, and a release that changes nothing starts no job."""
+    _open_analysis(alice_page, portal, dataset_id)
+    first = _wait_finished(alice_page)
+    seqs = alice_page.evaluate(
+        """() => {
+            const { state, editor } = window.__analysisPage;
+            const before = state.seq;
+            editor.changed(true, true);  // released, shape unchanged: the same job
+            const same = state.seq;
+            editor.shape.p.ro -= 1.5;
+            editor.changed(false);  // a move of the drag: nothing yet
+            const moving = state.seq;
+            editor.changed(true, true);  // the release
+            return [before, same, moving, state.seq];
+        }"""
+    )
+    before, same, moving, released = seqs
+    assert same == before and moving == before
+    assert released == before + 1
+    second = _wait_finished(alice_page, after_job=first)
+    ro = alice_page.evaluate("() => window.__analysisPage.state.job.params.ro")
+    assert ro == pytest.approx(_shape_params(alice_page)["ro"])
+
+    seq = alice_page.evaluate(
+        """() => {
+            const { state, editor } = window.__analysisPage;
+            editor.shape.p.ro -= 1;
+            editor.changed(true);  // a key's nudge
+            return state.seq;
+        }"""
+    )
+    assert seq == released  # not yet: the pause of a burst of keys
+    third = _wait_finished(alice_page, after_job=second)
+    assert alice_page.evaluate("() => window.__analysisPage.state.seq") == released + 1
+    assert third != second
+
+
 def test_it_shows_the_frame_of_a_clicked_scan_position(
     alice_page: Any, portal: Portal, dataset_id: int
 ) -> None:
