@@ -261,7 +261,9 @@ def _send(group: str, event: dict[str, Any], *, what: str) -> None:
             async_to_sync(layer.group_send)(group, event)
         else:
             # Waited for: events of one job keep their order, and a failure is logged here.
-            future = asyncio.run_coroutine_threadsafe(layer.group_send(group, event), _sender_loop())
+            future = asyncio.run_coroutine_threadsafe(
+                layer.group_send(group, event), _sender_loop()
+            )
             future.result(timeout=SEND_TIMEOUT)
     except Exception:
         logger.warning("could not send %s", what, exc_info=True)
