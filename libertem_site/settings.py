@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "apps.jobs",
     "apps.results",
     "apps.live",
+    "apps.acquisition",
     "apps.portal",
 ]
 

@@ -13,8 +13,8 @@ urlpatterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.datasets.urls")),
     path("", include("apps.jobs.urls")),
-    path("", include("apps.live.page_urls")),
-    path("", include("apps.live.urls")),
+    path("", include("apps.acquisition.page_urls")),
+    path("", include("apps.acquisition.urls")),
     path("", include("apps.portal.urls")),
 ]
 

@@ -8,11 +8,11 @@ from django.urls import reverse
 
 from apps.datasets.notes import notes_json
 from apps.datasets.serializers import NOTES_FIELDS, SHAPE
+from apps.jobs.kinds import KINDS
 from apps.jobs.limits import queue_json
 from apps.jobs.models import Job, Mask
 from apps.jobs.selectors import job_seconds, job_throughput
 from apps.jobs.summary import params_summary
-from apps.live.serializers import LIVE, live_json
 from apps.results.serializers import RESULT, result_json
 from apps.results.store import final_results
 from apps.web.apidoc import ID, array, named, nullable, obj
@@ -146,7 +146,6 @@ JOB = obj(
     | {"description": "For a queued job: its place in your queue."},
     partitions=array({"type": "object"}, description="Per partition: frames, worker, time."),
     provenance=PROVENANCE,
-    live=LIVE | {"description": "Only for a job of the kind live: the session (apps.live)."},
     results=array(RESULT, description="A finished job's results (not in lists)."),
     **{
         name: schema | {"description": f"{schema['description']} Not in lists."}
@@ -154,6 +153,13 @@ JOB = obj(
         if name != "metadata"
     },
 )
+
+
+def add_job_fields(**properties: Any) -> None:
+    """Adds the fields a job kind of an app above this one puts in its jobs' JSON
+    (``JobKind.describe``) to the ``Job`` schema; called from that app's ``ready``."""
+    JOB["properties"].update(properties)
+
 
 #: The JSON of :func:`mask_json`.
 MASK = obj(
@@ -201,8 +207,9 @@ def job_json(job: Job, *, results: bool = True) -> dict[str, Any]:
         "partitions": [_partition(p) for p in job.partitions],
         "provenance": job.provenance,
     }
-    if job.kind == Job.Kind.LIVE:
-        data["live"] = live_json(job.live)
+    kind = KINDS.get(job.kind)
+    if kind is not None and kind.describe is not None:
+        data.update(kind.describe(job))
     if results:
         # Only a finished job has results (they are stored with that status, in one transaction).
         finished = job.status == Job.Status.FINISHED

@@ -64,7 +64,7 @@ def _merlin_detector(
 from pathlib import Path
 from django.contrib.auth.models import Group, User
 from apps.datasets.models import DataFolder
-from apps.live.models import Detector
+from apps.acquisition.models import Detector
 group, _ = Group.objects.get_or_create(name="live-e2e")
 group.user_set.add(*User.objects.filter(username__in=["alice", "bob", "carol"]))
 folder = DataFolder.objects.get(path=str(Path({str(portal.data)!r}).resolve()))
@@ -225,7 +225,7 @@ def test_a_viewer_sees_the_latest_complete_scan_beside_the_next_one(
     ring = {"shape": "ring", **RING}
     body = {
         "detector": _django(
-            portal, "from apps.live.models import Detector; "
+            portal, "from apps.acquisition.models import Detector; "
             "print(Detector.objects.get(name='merlin-e2e').pk)"
         ),
         "nav_shape": list(nav), "analyses": [{"analysis": "virtual", "params": ring}],

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from apps.acquisition.models import Detector, LiveSession
 from apps.core.io import open_dataset
 from apps.datasets.folders import folder_declare
 from apps.datasets.models import Dataset
 from apps.jobs.models import Job
-from apps.live.models import Detector, LiveSession
 from apps.results.store import result_array
 from tests.jobs.support import wait_status, wait_terminal
 from tests.merlin_files import write_hdr, write_mib

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 
+from apps.acquisition.models import Detector, LiveSession
 from apps.datasets.folders import folder_declare
 from apps.datasets.models import DataFolder, Dataset
 from apps.jobs.models import Job
-from apps.live.models import Detector, LiveSession
 
 pytestmark = pytest.mark.django_db
 

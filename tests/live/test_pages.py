@@ -96,8 +96,8 @@ def test_the_index_lists_the_running_sessions_one_may_watch(
 
 
 def _detector(data_root: Any, group: Any) -> Any:
+    from apps.acquisition.models import Detector
     from apps.datasets.folders import folder_declare
-    from apps.live.models import Detector
 
     folder, _ = folder_declare(path=str(data_root), groups=[group.name])
     detector = Detector.objects.create(

@@ -30,11 +30,11 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from apps.accounts.models import ApiToken
 from apps.accounts.services import token_create
+from apps.acquisition.models import Detector, LiveSession
 from apps.datasets.folders import folder_declare
 from apps.datasets.models import DataFolder, Dataset, DatasetAnnotation, DatasetTag, Thumbnail
 from apps.datasets.services import dataset_register, dataset_share
 from apps.jobs.models import Job, JobAnnotation, JobTag, Mask
-from apps.live.models import Detector, LiveSession
 from apps.portal.routing import websocket_urlpatterns
 from apps.results.store import partial_save, results_save
 from apps.results.thumbnail import thumbnail_png

@@ -21,6 +21,7 @@ LAYERS = (
     "apps.datasets",
     "apps.results",
     "apps.jobs",
+    "apps.acquisition",
     "apps.portal",
     "libertem_site",
 )

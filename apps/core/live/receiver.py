@@ -1,6 +1,6 @@
 """The receiver process of a live session: ``python -m apps.core.live.receiver``.
 
-The live session's job (``apps.live.receiver``) starts this process on the node where jobs run
+The live session's job (``apps.acquisition.receiver``) starts this process on the node where jobs run
 (near the detector), never in the web process. It reads its configuration from stdin, arms the
 detector, receives, records and analyses the scan with :func:`~apps.core.live.session.receive`
 and reports through stdout (:mod:`apps.core.live.pipe`):

@@ -57,11 +57,14 @@ class Ending:
 class JobKind:
     """``body(run)`` runs the job (raising JobCancelled, CoreError or anything else to end it);
     ``finish(job, ending)`` runs inside the transaction that ends the job, after its row was
-    updated, and returns the results to announce (only for ``finished``)."""
+    updated, and returns the results to announce (only for ``finished``). ``describe(job)``,
+    when a kind has it, gives the fields it adds to the job's JSON (the live session's
+    ``live``)."""
 
     name: str
     body: Callable[[JobRun], Outcome]
     finish: Callable[[Job, Ending], list[Result]]
+    describe: Callable[[Job], dict[str, Any]] | None = None
 
 
 class UnknownJobKind(LookupError):

@@ -17,6 +17,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from apps.acquisition.detectors import usable_detectors
+from apps.acquisition.models import Detector, LiveSession
+from apps.acquisition.serializers import session_message
 from apps.core.analyses import make_analysis
 from apps.core.errors import ParameterError
 from apps.core.live.recording import SIDECAR_NAME
@@ -29,10 +32,7 @@ from apps.jobs.limits import check_queue_room
 from apps.jobs.models import Job
 from apps.jobs.quotas import quota_check
 from apps.jobs.services import JobEnded, job_cancel
-from apps.live.detectors import usable_detectors
 from apps.live.events import publish
-from apps.live.models import Detector, LiveSession
-from apps.live.serializers import session_message
 
 logger = logging.getLogger(__name__)
 

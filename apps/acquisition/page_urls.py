@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.live import pages
+from apps.acquisition import pages
 
 urlpatterns = [
     path("live/", pages.live_index, name="live_index"),

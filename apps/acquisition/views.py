@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from apps.acquisition import services
+from apps.acquisition.detectors import detector_json, get_detector, usable_detectors
 from apps.datasets.models import DataFolder
 from apps.jobs.access import get_job
 from apps.jobs.models import Job
 from apps.jobs.serializers import JOB, job_json
 from apps.jobs.services import JobEnded
 from apps.jobs.views.api import submission_refusals
-from apps.live import services
-from apps.live.detectors import detector_json, get_detector, usable_detectors
 from apps.web.api import ApiError, api_view, json_body, required_id
 from apps.web.apidoc import ID, STRING, Operation, Reply, array, nullable, obj
 

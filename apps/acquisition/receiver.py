@@ -24,6 +24,8 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from apps.acquisition.models import LiveSession
+from apps.acquisition.serializers import session_message
 from apps.core.live import pipe
 from apps.core.live.session import PARTIAL_INTERVAL
 from apps.core.live.stream import StreamInfo
@@ -31,8 +33,6 @@ from apps.jobs.dbretry import with_db_retry
 from apps.jobs.models import Job
 from apps.jobs.progress import running_job
 from apps.live.events import partial_message, progress_message, publish
-from apps.live.models import LiveSession
-from apps.live.serializers import session_message
 from apps.results.preview import image_bytes
 
 logger = logging.getLogger(__name__)

@@ -156,7 +156,7 @@ class Migration(migrations.Migration):
                     models.ForeignKey(
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="sessions",
-                        to="live.detector",
+                        to="acquisition.detector",
                     ),
                 ),
                 (

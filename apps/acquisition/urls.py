@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from django.urls import path, register_converter
 
-from apps.live import views
+from apps.acquisition import views
 
 
 class AnalysisIndex:

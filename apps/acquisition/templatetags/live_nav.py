@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from apps.live.pages import may_use_live as _may_use_live
+from apps.acquisition.pages import may_use_live as _may_use_live
 
 register = template.Library()
 

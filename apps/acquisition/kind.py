@@ -1,5 +1,5 @@
-"""The live kind: a live session (``apps.live``). Its body runs the receiver process for the
-session's detector (``apps.live.receiver``) and waits for the scan to end; its finish registers
+"""The live kind: a live session (``apps.acquisition``). Its body runs the receiver process for the
+session's detector (``apps.acquisition.receiver``) and waits for the scan to end; its finish registers
 the recording as the session's dataset (origin ``live``) and stores the analyses' results as
 the job's results.
 
@@ -22,6 +22,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from apps.acquisition.models import LiveSession
+from apps.acquisition.receiver import Reception, run_receiver
+from apps.acquisition.serializers import live_json, session_message
 from apps.core.analyses.plugins import BUILTIN
 from apps.core.errors import CoreError
 from apps.core.live.recording import write_recording_sidecar
@@ -32,9 +35,6 @@ from apps.jobs.dbretry import with_db_retry
 from apps.jobs.kinds.base import Ending, JobKind, JobRun, Outcome
 from apps.jobs.models import Job
 from apps.live.events import publish
-from apps.live.models import LiveSession
-from apps.live.receiver import Reception, run_receiver
-from apps.live.serializers import session_message
 from apps.results.models import Result
 from apps.results.store import results_replace
 
@@ -187,4 +187,9 @@ def live_finish(job: Job, ending: Ending) -> list[Result]:
 
 _ENDED = (LiveSession.State.FAILED, LiveSession.State.STOPPED)
 
-KIND = JobKind(name=Job.Kind.LIVE, body=live_body, finish=live_finish)
+KIND = JobKind(
+    name=Job.Kind.LIVE,
+    body=live_body,
+    finish=live_finish,
+    describe=lambda job: {"live": live_json(job.live)},
+)

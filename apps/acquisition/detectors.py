@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import Http404
 
-from apps.live.models import Detector
+from apps.acquisition.models import Detector
 from apps.web.ids import id_or_404
 
 

@@ -16,13 +16,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from apps.acquisition.detectors import usable_detectors
 from apps.core.analyses import describe_analyses
 from apps.datasets.access import can_change
 from apps.datasets.models import DataFolder
 from apps.datasets.paths import user_folders
 from apps.jobs.access import get_job, visible_jobs
 from apps.jobs.models import Job
-from apps.live.detectors import usable_detectors
 
 LIVE_KIND = "live"
 _ACTIVE = (Job.Status.QUEUED, Job.Status.RUNNING)

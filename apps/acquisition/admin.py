@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from apps.live.models import Detector, LiveSession
+from apps.acquisition.models import Detector, LiveSession
 
 
 @admin.register(Detector)

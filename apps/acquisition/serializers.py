@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.acquisition.models import LiveSession
 from apps.live.events import Message, live_message
-from apps.live.models import LiveSession
 from apps.web.apidoc import ID, STRING, array, nullable, obj
 
 LIVE = obj(
