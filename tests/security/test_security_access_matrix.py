@@ -311,6 +311,8 @@ ROWS = [
     Row("api_analysis_list", "GET", "/api/analyses/", everyone(200, 401)),
     # live sessions: the detector is for "lab"; alice's running session is shared with "lab"
     Row("api_live_detectors", "GET", "/api/live/detectors/", everyone(200, 401)),
+    Row("live_index", "GET", "/live/", everyone(200, LOGIN)),
+    Row("live_session", "GET", "/live/{live}/", codes(200, 200, 404, LOGIN, 200)),
     Row(
         "api_live_sessions",
         "POST",
