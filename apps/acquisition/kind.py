@@ -192,4 +192,7 @@ KIND = JobKind(
     body=live_body,
     finish=live_finish,
     describe=lambda job: {"live": live_json(job.live)},
+    no_rerun="a live session is never run again (the detector's frames cannot be received "
+    "twice). The frames recorded stay in the session's folder; arm the detector for a new "
+    "session.",
 )

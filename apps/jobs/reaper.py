@@ -73,8 +73,15 @@ def _reap_stalled(job: Job, *, stale: datetime, now: datetime) -> str | None:
         pk=job.pk, attempt=job.attempt, status=Job.Status.RUNNING, heartbeat__lt=stale
     )
     seconds = settings.JOB_HEARTBEAT_TIMEOUT
+    kind = KINDS.get(job.kind)
     if job.cancel_requested:
         status, error = Job.Status.CANCELLED, "cancelled"
+    elif kind is not None and kind.no_rerun:
+        status = Job.Status.FAILED
+        error = (
+            f"The worker running this job stopped responding (no heartbeat for {seconds} s); "
+            f"{kind.no_rerun}"
+        )
     elif job.attempt < settings.JOB_MAX_ATTEMPTS:
         status = Job.Status.QUEUED
         error = (
@@ -96,7 +103,6 @@ def _reap_stalled(job: Job, *, stale: datetime, now: datetime) -> str | None:
                 Result.objects.filter(job_id=job.pk).delete()
         else:
             updated = guard.update(status=status, error=error, finished=now, heartbeat=now)
-            kind = KINDS.get(job.kind)
             if updated and kind is not None:  # as the driver ends a job (an unknown kind: no hook)
                 kind.finish(job, Ending(status, error))
     if not updated:

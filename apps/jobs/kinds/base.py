@@ -65,6 +65,7 @@ class JobKind:
     body: Callable[[JobRun], Outcome]
     finish: Callable[[Job, Ending], list[Result]]
     describe: Callable[[Job], dict[str, Any]] | None = None
+    no_rerun: str = ""
 
 
 class UnknownJobKind(LookupError):
