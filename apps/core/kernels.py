@@ -61,15 +61,16 @@ def fold_frames(
     (:mod:`apps.core.fold_numpy`): the same bits either way.
     """
     flush = FOLD_FLUSH_FRAMES[tile.dtype.kind]
-    if _compiled.fold is None:
+    fold = _compiled.fold
+    if fold is None:
         _compiled.numpy_bytes += tile.nbytes
         if _compiled.numpy_bytes < COMPILED_AFTER_BYTES:
             from apps.core import fold_numpy
 
             fold_numpy.fold(tile, total, peak, acc, flush)
             return
-        _load_compiled()
-    _compiled.fold(tile, total, peak, acc, flush)
+        fold = _load_compiled()
+    fold(tile, total, peak, acc, flush)
 
 
 #: Bytes a process folds with numpy before it loads the compiled loop. Loading numba costs a
@@ -90,11 +91,12 @@ class _Compiled:
 _compiled = _Compiled()
 
 
-def _load_compiled() -> None:
+def _load_compiled() -> Callable[..., None]:
     # numba is slow to import: only processes that fold much, or warm up, pay for it, once.
     from apps.core import fold_jit
 
     _compiled.fold = fold_jit.fold
+    return fold_jit.fold
 
 
 def warm_up() -> None:

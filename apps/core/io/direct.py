@@ -189,7 +189,7 @@ class _Reader:
         stop = self.offset + hi * self.frame_bytes
         first = start - start % _ALIGN
         want = -(-(stop - first) // _ALIGN) * _ALIGN
-        view = memoryview(buf)[:want]
+        view = buf.data[:want]
         got = 0
         try:
             while got < stop - first:
