@@ -154,14 +154,15 @@ def test_a_body_that_loses_the_database_while_opening_its_data_retries_and_finis
     assert len(calls) == 2 and calls[0] == calls[1]
 
 
-def record_heartbeats(seconds: float) -> Any:
-    """A body that reads its job's heartbeat for ``seconds``, asking whether to stop meanwhile
-    (as the executor does), and keeps every value it saw."""
+def record_heartbeats(seconds: float, looks: int = 0) -> Any:
+    """A body that reads its job's heartbeat for ``seconds`` (and at least ``looks`` times, however
+    slow the machine), asking whether to stop meanwhile (as the executor does), and keeps every
+    value it saw."""
     seen: list[Any] = []
 
     def body(run: JobRun) -> Outcome:
         end = time.monotonic() + seconds
-        while time.monotonic() < end:
+        while time.monotonic() < end or len(seen) < looks:
             run.should_stop()
             seen.append(Job.objects.values_list("heartbeat", flat=True).get(pk=run.job.pk))
             time.sleep(0.02)
@@ -190,7 +191,7 @@ def test_nothing_but_the_heartbeat_writes_the_heartbeat(dataset, settings, monke
     settings.JOB_HEARTBEAT_SECONDS = 60
     ticks = iter(range(0, 10**6, 7))  # 7 s pass between any two looks at the stop check's clock
     monkeypatch.setattr(progress, "time", SimpleNamespace(monotonic=lambda: float(next(ticks))))
-    body, seen = record_heartbeats(0.6)
+    body, seen = record_heartbeats(0.6, looks=11)
     monkeypatch.setitem(KINDS, "analysis", dataclasses.replace(KINDS["analysis"], body=body))
     job = analysis_job(dataset)
     driver.run_job(job.pk)
