@@ -209,11 +209,14 @@ class _Reader:
         return frames
 
     def close(self) -> None:
-        with self.turn:
-            self.stopped = True
-            self.turn.notify_all()
+        # A reader whose turn it is waits for a free buffer holding ``turn``: wake it with a
+        # None before taking ``turn`` (a consumer that stopped early, its tiles cancelled or
+        # failed, holds no buffer back; taking ``turn`` first deadlocked).
+        self.stopped = True
         for _ in self.threads:
             self.free.put(None)
+        with self.turn:
+            self.turn.notify_all()
         for t in self.threads:
             t.join()
         os.close(self.fd)

@@ -162,6 +162,27 @@ def test_tiles_larger_than_a_block_are_read_through_the_map(folder: Path, taken:
     assert taken == [] and sum(t.shape[0] for _first, t in tiles) == N
 
 
+def test_tiles_closed_while_the_readers_are_ahead_stop_them(folder: Path) -> None:
+    """A consumer that stops early (a cancelled or failed partition) while every buffer is
+    taken, one reader waiting its turn for a free one: closing returns (it once deadlocked)."""
+    import threading
+    import time
+
+    data = np.ones((N, H * W), dtype=np.float32)
+    path = folder / "early.raw"
+    write_raw(path, data)
+    part = open_raw(path, "<f4").partitions(count=1)[0]
+    pagecache.evict([str(path)])
+    tiles = part.tiles(tile_frames=16)
+    next(tiles)
+    time.sleep(0.5)  # the readers fill the other buffers, one waits for a free one
+    closer = threading.Thread(target=tiles.close, daemon=True)
+    closer.start()
+    closer.join(timeout=20)
+    assert not closer.is_alive(), "closing the cold tiles early hung"
+    assert not [t for t in threading.enumerate() if t.name == "direct-read"]
+
+
 def test_a_file_cut_short_during_a_cold_read_names_the_file(folder: Path) -> None:
     data = np.ones((N, H * W), dtype=np.float32)
     path = folder / "short.raw"
