@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from apps.core.analyses import mask_recipe
 from apps.core.analyses.declaration import AnalysisDeclaration, Extent
 from apps.core.errors import JobCancelled
 from apps.core.io.base import Partition, tile_frames_for
@@ -125,10 +126,30 @@ class PartitionTask(ABC):
 
 
 class MaskTask(PartitionTask):
-    """``apply_masks`` with a fixed mask stack."""
+    """``apply_masks`` with a fixed mask stack.
 
-    def __init__(self, masks: MaskStack) -> None:
-        self.masks = masks
+    With a ``recipe`` (the analysis that builds the stack, pickled: see
+    :mod:`apps.core.analyses.mask_recipe`) the task pickles as the recipe alone, and a dask
+    worker builds the stack from it once per process instead of receiving it with every
+    partition.
+    """
+
+    def __init__(self, masks: MaskStack | None, recipe: bytes | None = None) -> None:
+        if masks is None and recipe is None:
+            raise ValueError("a MaskTask needs its masks or the recipe that builds them")
+        self._masks = masks
+        self.recipe = recipe
+
+    @property
+    def masks(self) -> MaskStack:
+        if self._masks is None:
+            self._masks = mask_recipe.stack_for(self.recipe)  # type: ignore[arg-type]
+        return self._masks
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self.recipe is not None:
+            return (MaskTask, (None, self.recipe))
+        return (MaskTask, (self._masks,))
 
     def __call__(
         self, partition: Partition, roi: np.ndarray | None, should_stop: StopCheck | None
@@ -230,7 +251,7 @@ class MaskAnalysis(FrameRowsAnalysis):
         return self.masks.count
 
     def task(self) -> PartitionTask:
-        return MaskTask(self.masks)
+        return MaskTask(self.masks, mask_recipe.recipe_of(self, self.masks))
 
 
 class TileReduction(PartitionTask):
