@@ -31,7 +31,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,22 +69,57 @@ def setup_django() -> str:
     return "production (PostgreSQL + Redis + Celery)" if production else "embedded default"
 
 
-class Timed:
-    """Wraps ``fn`` so that its seconds add up under ``name`` in ``spent``."""
+class Meter:
+    """Charges wall time, this thread's CPU time and database queries to the innermost step
+    under way (a step inside another, e.g. the progress reports inside the Core's run, is
+    taken out of the outer one)."""
 
-    def __init__(self, spent: dict[str, float], name: str, fn: Callable[..., Any]) -> None:
-        self.spent, self.name, self.fn = spent, name, fn
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
+        self.queries: dict[str, int] = defaultdict(int)
+        self.sql: dict[str, list[str]] = defaultdict(list)
+        self._stack: list[str] = []
+        self._mark = (time.perf_counter(), time.thread_time())
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
+    def _charge(self) -> None:
+        now = (time.perf_counter(), time.thread_time())
+        if self._stack:
+            self.wall[self._stack[-1]] += now[0] - self._mark[0]
+            self.cpu[self._stack[-1]] += now[1] - self._mark[1]
+        self._mark = now
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        self._charge()
+        self._stack.append(name)
         try:
-            return self.fn(*args, **kwargs)
+            yield
         finally:
-            self.spent[self.name] += time.perf_counter() - t0
+            self._charge()
+            self._stack.pop()
+
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn``, its calls charged to ``name``."""
+
+        def measured(*args: Any, **kwargs: Any) -> Any:
+            with self.step(name):
+                return fn(*args, **kwargs)
+
+        return measured
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        """A database execute wrapper: counts the statement under the step under way."""
+        if self._stack:
+            self.queries[self._stack[-1]] += 1
+            self.sql[self._stack[-1]].append(sql[:200])
+        return execute(sql, params, many, context)
 
 
-def one_job(user: Any, dataset: Any, executor: Any, ring: dict[str, float]) -> dict[str, float]:
-    """The steps of one job, in seconds."""
+def one_job(user: Any, dataset: Any, executor: Any, ring: dict[str, float]) -> Meter:
+    """The steps of one job, measured."""
+    from django.db import connection
+
     from apps.jobs import driver, queue, services
     from apps.jobs.kinds import job_kind
     from apps.jobs.kinds.base import JobRun
@@ -91,7 +127,7 @@ def one_job(user: Any, dataset: Any, executor: Any, ring: dict[str, float]) -> d
     from apps.live.events import finished_message, publish
     from apps.results.serializers import result_json
 
-    spent: dict[str, float] = defaultdict(float)
+    meter = Meter()
     handed: list[int] = []
     real_enqueue = queue.enqueue
 
@@ -101,55 +137,58 @@ def one_job(user: Any, dataset: Any, executor: Any, ring: dict[str, float]) -> d
             real_enqueue(job_id)  # the message to Redis, as in production
 
     queue.enqueue = hand_off
-    t0 = time.perf_counter()
     try:
-        job = services.job_submit(
-            user=user, dataset=dataset, analysis="virtual", params=ring, reuse=False
-        )
+        with connection.execute_wrapper(meter), meter.step("submit"):
+            job = services.job_submit(
+                user=user, dataset=dataset, analysis="virtual", params=ring, reuse=False
+            )
     finally:
         queue.enqueue = real_enqueue
-    spent["submit"] = time.perf_counter() - t0
     assert handed == [job.pk], handed
 
-    t0 = time.perf_counter()
-    claimed = driver.job_claim(job.pk)
-    spent["claim"] = time.perf_counter() - t0
-    assert claimed is not None
+    with connection.execute_wrapper(meter):
+        with meter.step("claim"):
+            claimed = driver.job_claim(job.pk)
+        assert claimed is not None
 
-    kind = job_kind(claimed.kind)
-    real_run, real_report = executor.run, ProgressReporter.__call__
-    executor.run = Timed(spent, "core", real_run)
-    ProgressReporter.__call__ = lambda self, *a, **k: Timed(spent, "progress", real_report)(
-        self, *a, **k
-    )
-    t0 = time.perf_counter()
-    try:
-        outcome = kind.body(JobRun(claimed))
-    finally:
-        executor.run = real_run
-        ProgressReporter.__call__ = real_report
-    body = time.perf_counter() - t0
-    spent["core"] -= spent["progress"]  # the reports are called from inside the run
-    spent["open"] = body - spent["core"] - spent["progress"]
+        kind = job_kind(claimed.kind)
+        real_run, real_report = executor.run, ProgressReporter.__call__
+        executor.run = meter.wrap("core", real_run)
+        ProgressReporter.__call__ = meter.wrap("progress", real_report)
+        try:
+            with meter.step("open"):
+                outcome = kind.body(JobRun(claimed))
+        finally:
+            executor.run = real_run
+            ProgressReporter.__call__ = real_report
 
-    t0 = time.perf_counter()
-    saved = driver._store_finish(claimed, kind, outcome)
-    spent["store"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    results = [result_json(r) for r in saved]
-    publish(
-        finished_message(
-            claimed.pk, claimed.kind, done=outcome.frames, total=outcome.frames, results=results
-        )
-    )
-    spent["notify"] = time.perf_counter() - t0
-    return dict(spent)
+        with meter.step("store"):
+            saved = driver._store_finish(claimed, kind, outcome)
+        with meter.step("notify"):
+            results = [result_json(r) for r in saved]
+            publish(
+                finished_message(
+                    claimed.pk,
+                    claimed.kind,
+                    done=outcome.frames,
+                    total=outcome.frames,
+                    results=results,
+                )
+            )
+    return meter
+
+
+def median_ms(values: list[float]) -> float:
+    return round(1000 * statistics.median(values), 2)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--executor", choices=("inline", "dask"), default="inline")
+    parser.add_argument(
+        "--sql", action="store_true", help="print the statements of each step of the last job"
+    )
     args = parser.parse_args()
     config = setup_django()
 
@@ -167,13 +206,13 @@ def main() -> None:
         username="bench-overhead", defaults={"is_staff": True}
     )
     dataset = Dataset.objects.get(name=DEMO_NAMES["raw"])
-    rounds = []
+    rounds: list[Meter] = []
     try:
         for k in range(args.rounds + 3):
             ring = {**RING, "ro": 24.0 + k % 9}  # a varying shape, as a drag makes
-            steps = one_job(user, dataset, executor, ring)
+            meter = one_job(user, dataset, executor, ring)
             if k >= 3:  # the first ones warm up caches and compile
-                rounds.append(steps)
+                rounds.append(meter)
     finally:
         close_executor()
         if settings.JOB_RUNNER == "celery":
@@ -184,11 +223,19 @@ def main() -> None:
     summary["executor"] = args.executor
     summary["rounds"] = len(rounds)
     for name in (*STEPS, "core"):
-        values = sorted(1000 * r.get(name, 0.0) for r in rounds)
-        summary[f"{name}_ms"] = round(statistics.median(values), 2)
-    fixed = sorted(1000 * sum(r.get(s, 0.0) for s in STEPS) for r in rounds)
+        summary[f"{name}_ms"] = median_ms([r.wall[name] for r in rounds])
+        summary[f"{name}_cpu_ms"] = median_ms([r.cpu[name] for r in rounds])
+        summary[f"{name}_queries"] = statistics.median(r.queries[name] for r in rounds)
+    fixed = sorted(1000 * sum(r.wall[s] for s in STEPS) for r in rounds)
     summary["fixed_ms"] = round(statistics.median(fixed), 2)
     summary["fixed_p95_ms"] = round(fixed[min(len(fixed) - 1, round(0.95 * (len(fixed) - 1)))], 2)
+    summary["fixed_cpu_ms"] = median_ms([sum(r.cpu[s] for s in STEPS) for r in rounds])
+    summary["fixed_queries"] = statistics.median(sum(r.queries[s] for s in STEPS) for r in rounds)
+    summary["loadavg"] = os.getloadavg()[0]
+    if args.sql:
+        for name in (*STEPS, "core"):
+            for sql in rounds[-1].sql[name]:
+                print(f"{name:8} {sql}", file=sys.stderr)
     target = 15.0 if "production" in config else 5.0
     summary["target_ms"] = target
     print(json.dumps(summary))
