@@ -169,3 +169,19 @@ class Thumbnail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} thumbnail of {self.dataset}"
+
+
+class FolderAccessVersion(models.Model):
+    """One row whose ``token`` changes with every change of who may use which data folder
+    (folders, their groups, group memberships, staff status; ``apps.datasets.audiences``).
+
+    Processes keep the folder audiences they read under the token they read first, and read
+    them again once the token differs: a change is seen by the next job in every process. A
+    token is random, never a counter: a change rolled back leaves no token that a later
+    change could bring back.
+    """
+
+    token = models.CharField(max_length=32)
+
+    def __str__(self) -> str:
+        return self.token

@@ -17,7 +17,7 @@ written by ingestion.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -29,6 +29,7 @@ from apps.core.errors import DataSetError
 from apps.core.io import FORMATS, sniff_format
 from apps.core.io.hdf5 import EXTENSIONS as HDF5_EXTENSIONS
 from apps.core.io.references import AllowedFiles, InFolders
+from apps.datasets.audiences import Audience, FolderAudiences, folder_audiences
 from apps.web.apidoc import array, nullable, obj
 
 MAX_PATH_LENGTH = 4096
@@ -80,64 +81,18 @@ def user_folders(user: Any) -> UserFolders:
         return UserFolders()
     if user.is_staff:
         return UserFolders(everything=True)
-    mine = set(user.groups.values_list("pk", flat=True))
+    return _folders_of(user, folder_audiences())
+
+
+def _folders_of(user: Any, audiences: FolderAudiences) -> UserFolders:
+    if user.is_staff:
+        return UserFolders(everything=True)
+    mine = audiences.groups_of(user.pk)
     declared = tuple(
         (folder, audience is None or bool(audience & mine))
-        for folder, audience in folder_audiences().declared
+        for folder, audience in audiences.declared
     )
     return UserFolders(declared=declared)
-
-
-#: Who may use a folder: None for every signed-in user, else the ids of the groups it is
-#: declared for (empty: staff only, as an undeclared folder).
-Audience = frozenset[int] | None
-
-
-@dataclass(frozen=True)
-class FolderAudiences:
-    """Every declared folder (resolved) with its audience, deepest first, and the users
-    (ids, staff left out: they use every folder) of every group."""
-
-    declared: tuple[tuple[Path, Audience], ...] = ()
-    members: dict[int, frozenset[int]] = field(default_factory=dict)
-
-    def of(self, path: Path) -> Audience:
-        """The audience of the resolved ``path``: its nearest declaration's (else staff only)."""
-        for folder, audience in self.declared:
-            if path.is_relative_to(folder):
-                return audience
-        return frozenset()
-
-    def covers(self, target: Audience, holder: Audience) -> bool:
-        """True if everyone who may use a folder open to ``holder`` may use one open to
-        ``target``."""
-        if target is None:
-            return True
-        if holder is None:
-            return False
-        return self._users(holder) <= self._users(target)
-
-    def _users(self, groups: frozenset[int]) -> frozenset[int]:
-        return frozenset().union(*(self.members.get(g, frozenset()) for g in groups))
-
-
-def folder_audiences() -> FolderAudiences:
-    from django.contrib.auth.models import User
-
-    from apps.datasets.models import DataFolder
-
-    members: dict[int, set[int]] = {}
-    memberships = User.groups.through.objects.filter(user__is_staff=False)
-    for group_id, user_id in memberships.values_list("group_id", "user_id"):
-        members.setdefault(group_id, set()).add(user_id)
-    declared: list[tuple[Path, Audience]] = []
-    for folder in DataFolder.objects.prefetch_related("groups"):
-        groups = frozenset(g.pk for g in folder.groups.all())
-        declared.append((Path(folder.path).resolve(), None if folder.open_to_all else groups))
-    declared.sort(key=lambda item: len(item[0].parts), reverse=True)
-    return FolderAudiences(
-        declared=tuple(declared), members={g: frozenset(u) for g, u in members.items()}
-    )
 
 
 @dataclass(frozen=True)
@@ -166,7 +121,9 @@ def owner_files(path: str | Path, owner: Any) -> OwnerFiles:
     """:class:`OwnerFiles` for the dataset stored at ``path`` (``file.h5:/inner`` allowed)."""
     audiences = folder_audiences()
     own = Path(split_inner(str(path))[0]).resolve()
-    return OwnerFiles(owner=user_folders(owner), audiences=audiences, audience=audiences.of(own))
+    return OwnerFiles(
+        owner=_folders_of(owner, audiences), audiences=audiences, audience=audiences.of(own)
+    )
 
 
 def resolve_for(user: Any, path: str, *, field: str = "path") -> Path:
