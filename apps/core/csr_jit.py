@@ -5,12 +5,89 @@ each event, flat in the frame) and ``values`` (its count). Every loop walks the 
 its cost follows the number of events, not the frame size. Each returns the number of
 events whose pixel lies outside ``[0, c)`` (those are skipped): the caller turns a non-zero
 count into an error naming the file, the loops never touch memory outside their arrays.
+
+The mask products first survey each frame (:func:`survey`, one branch-free pass): where its
+pixels do not fall (canonical CSR, as detectors write it) the events of the masks' span are
+one run, and only that run is multiplied, in a loop without checks (:func:`_dot_rows` and the
+like); other frames take the checked loop over all their events. The sums add the same events
+in the same order either way: the bits do not change. A ring at 0.1 electrons per pixel: 1.36
+-> 1.05 ns of CPU per event (docs/performance.md). The per-frame passes are functions over a
+frame's slices: numba's loops with bounds read from ``indptr`` inside a loop over frames are
+not vectorised (1.1 ns per event for the survey, 0.16 ns as a function over a slice).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def survey(indices, lo, hi, c):  # type: ignore[no-untyped-def]
+    """``(falls, below, within, bad)`` of one frame's ``indices``: how many fall below the
+    one before them, lie below ``lo``, in ``[lo, hi)`` and outside the frame ``[0, c)``.
+
+    Where none falls, the events in ``[lo, hi)`` are ``indices[below : below + within]``.
+    Branch-free counts that LLVM vectorises: 0.16 ns per event."""
+    falls = 0
+    for j in range(1, indices.shape[0]):
+        falls += np.int64(np.int64(indices[j]) < np.int64(indices[j - 1]))
+    below = 0
+    within = 0
+    bad = 0
+    for j in range(indices.shape[0]):
+        p = np.int64(indices[j])
+        below += np.int64(p < lo)
+        within += np.int64((p >= lo) & (p < hi))
+        bad += np.int64((p < 0) | (p >= c))
+    return falls, below, within, bad
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def _dot_row(indices, values, row, lo):  # type: ignore[no-untyped-def]
+    """``sum_j values[j] * row[indices[j] - lo]`` in float64; every index in the row's span."""
+    acc = 0.0
+    for j in range(indices.shape[0]):
+        acc += np.float64(values[j]) * row[np.int64(indices[j]) - lo]
+    return acc
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def _dot3(indices, values, weights, lo):  # type: ignore[no-untyped-def]
+    """:func:`_dot_row` for the three columns of ``weights`` ``(w, 3)`` at once."""
+    a0 = a1 = a2 = 0.0
+    for j in range(indices.shape[0]):
+        p = np.int64(indices[j]) - lo
+        v = np.float64(values[j])
+        a0 += v * weights[p, 0]
+        a1 += v * weights[p, 1]
+        a2 += v * weights[p, 2]
+    return a0, a1, a2, 0.0
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def _dot4(indices, values, weights, lo):  # type: ignore[no-untyped-def]
+    """:func:`_dot_row` for the four columns of ``weights`` ``(w, 4)`` at once."""
+    a0 = a1 = a2 = a3 = 0.0
+    for j in range(indices.shape[0]):
+        p = np.int64(indices[j]) - lo
+        v = np.float64(values[j])
+        a0 += v * weights[p, 0]
+        a1 += v * weights[p, 1]
+        a2 += v * weights[p, 2]
+        a3 += v * weights[p, 3]
+    return a0, a1, a2, a3
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def _dot_matrix(indices, values, weights, lo, acc):  # type: ignore[no-untyped-def]
+    """``acc[q] += sum_j values[j] * weights[indices[j] - lo, q]``; every index in the span."""
+    m = weights.shape[1]
+    for j in range(indices.shape[0]):
+        v = np.float64(values[j])
+        row = weights[np.int64(indices[j]) - lo]
+        for q in range(m):
+            acc[q] += v * row[q]
 
 
 @njit(nogil=True, cache=True, boundscheck=False)
@@ -24,18 +101,25 @@ def product(indptr, indices, values, weights, lo, c, out):  # type: ignore[no-un
     bad = 0
     for r in range(k):
         acc[:] = 0.0
-        for j in range(indptr[r], indptr[r + 1]):
-            p = np.int64(indices[j])
-            if p < 0 or p >= c:
-                bad += 1
-                continue
-            p -= lo
-            if p < 0 or p >= w:
-                continue
-            v = np.float64(values[j])
-            row = weights[p]
-            for q in range(m):
-                acc[q] += v * row[q]
+        a, b = indptr[r], indptr[r + 1]
+        falls, below, within, outside = survey(indices[a:b], lo, lo + w, c)
+        if falls == 0:
+            s = a + below
+            _dot_matrix(indices[s : s + within], values[s : s + within], weights, lo, acc)
+            bad += outside
+        else:
+            for j in range(a, b):
+                p = np.int64(indices[j])
+                if p < 0 or p >= c:
+                    bad += 1
+                    continue
+                p -= lo
+                if p < 0 or p >= w:
+                    continue
+                v = np.float64(values[j])
+                row = weights[p]
+                for q in range(m):
+                    acc[q] += v * row[q]
         for q in range(m):
             out[r, q] = acc[q]
     return bad
@@ -50,6 +134,13 @@ def product_few(indptr, indices, values, masks, lo, c, out):  # type: ignore[no-
     bad = 0
     for r in range(k):
         a, b = indptr[r], indptr[r + 1]
+        falls, below, within, outside = survey(indices[a:b], lo, lo + w, c)
+        if falls == 0:
+            s, e = a + below, a + below + within
+            for q in range(m):
+                out[r, q] = _dot_row(indices[s:e], values[s:e], masks[q], lo)
+            bad += outside
+            continue
         for q in range(m):
             row = masks[q]
             acc = 0.0
@@ -66,26 +157,39 @@ def product_few(indptr, indices, values, masks, lo, c, out):  # type: ignore[no-
 
 @njit(nogil=True, cache=True, boundscheck=False)
 def product4(indptr, indices, values, weights, lo, c, out):  # type: ignore[no-untyped-def]
-    """:func:`product` for two to four masks, ``weights`` ``(w, 4)`` (zero-padded): one pass
-    over the events, the four sums in registers, one 16-byte read of weights per event."""
+    """:func:`product` for two to four masks, ``weights`` ``(w, 3)`` or ``(w, 4)``
+    (zero-padded): one pass over the events, the sums in registers, one read of a row of
+    weights per event (three columns for ``com``'s three masks: 1.55 -> 1.41 ns per event
+    against four, the fourth all zeros)."""
     k = indptr.shape[0] - 1
-    w = weights.shape[0]
+    w, width = weights.shape
     m = out.shape[1]
     bad = 0
     for r in range(k):
-        a0 = a1 = a2 = a3 = 0.0
-        for j in range(indptr[r], indptr[r + 1]):
-            p = np.int64(indices[j]) - lo
-            if p < 0 or p >= w:
-                if p + lo < 0 or p + lo >= c:
-                    bad += 1
-                continue
-            v = np.float64(values[j])
-            a0 += v * weights[p, 0]
-            a1 += v * weights[p, 1]
-            a2 += v * weights[p, 2]
-            a3 += v * weights[p, 3]
-        sums = (a0, a1, a2, a3)
+        a, b = indptr[r], indptr[r + 1]
+        falls, below, within, outside = survey(indices[a:b], lo, lo + w, c)
+        if falls == 0:
+            s, e = a + below, a + below + within
+            if width == 3:
+                sums = _dot3(indices[s:e], values[s:e], weights, lo)
+            else:
+                sums = _dot4(indices[s:e], values[s:e], weights, lo)
+            bad += outside
+        else:
+            a0 = a1 = a2 = a3 = 0.0
+            for j in range(a, b):
+                p = np.int64(indices[j]) - lo
+                if p < 0 or p >= w:
+                    if p + lo < 0 or p + lo >= c:
+                        bad += 1
+                    continue
+                v = np.float64(values[j])
+                a0 += v * weights[p, 0]
+                a1 += v * weights[p, 1]
+                a2 += v * weights[p, 2]
+                if width == 4:
+                    a3 += v * weights[p, 3]
+            sums = (a0, a1, a2, a3)
         for q in range(m):
             out[r, q] = sums[q]
     return bad

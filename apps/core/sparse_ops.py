@@ -87,15 +87,18 @@ def _product_for(masks: MaskStack, dtype: np.dtype) -> tuple[Any, np.ndarray]:
         return csr_jit.product_few, masks.derived(
             ("csr rows", dtype.str), lambda: masks.span_rows(dtype)
         )
-    if masks.count <= 4:  # (pixels, 4): the sums in four registers
-        return csr_jit.product4, masks.derived(("csr 4", dtype.str), lambda: _padded(masks, dtype))
+    if masks.count <= 4:  # (pixels, 3 or 4): the sums in registers
+        return csr_jit.product4, masks.derived(
+            ("csr small", dtype.str), lambda: _padded(masks, dtype)
+        )
     # (pixels, m): an event reads one contiguous row of weights
     return csr_jit.product, masks.derived(("csr", dtype.str), lambda: masks.span_matrix(dtype))
 
 
 def _padded(masks: MaskStack, dtype: np.dtype) -> np.ndarray:
+    """The span's weights as 3 columns (two or three masks: ``com``) or 4, zero-padded."""
     matrix = masks.span_matrix(dtype)
-    out = np.zeros((matrix.shape[0], 4), dtype)
+    out = np.zeros((matrix.shape[0], max(3, masks.count)), dtype)
     out[:, : masks.count] = matrix
     return out
 

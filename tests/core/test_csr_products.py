@@ -1,0 +1,158 @@
+"""The compiled mask products over CSR events (apps.core.csr_jit) against numpy's dense product.
+
+The loops read only the run of a frame's events that can lie in the masks' span, found by
+a survey of each frame where pixels do not fall. These tests put events where that can go wrong: on the frame's
+first and last pixel, just outside and on the edges of the span, in empty frames, in frames
+whose pixels do not rise (a pixel below the span after one inside it) and outside the frame.
+Masks and counts are integers, so every order of the float64 sums is exact and the products
+must equal numpy's to the bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from apps.core import csr_jit
+from apps.core.masks import MaskStack
+
+SIG = (16, 16)
+C = SIG[0] * SIG[1]
+
+
+def csr(rows: list[list[tuple[int, int]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """indptr, indices (int32) and values (uint8) of frames given as ``(pixel, count)`` lists."""
+    indptr = np.cumsum([0] + [len(r) for r in rows]).astype(np.int64)
+    indices = np.array([p for r in rows for p, _ in r], np.int32)
+    values = np.array([v for r in rows for _, v in r], np.uint8)
+    return indptr, indices, values
+
+
+def dense(rows: list[list[tuple[int, int]]]) -> np.ndarray:
+    out = np.zeros((len(rows), C), np.float64)
+    for i, r in enumerate(rows):
+        for p, v in r:
+            out[i, p] += v
+    return out
+
+
+def band_masks(count: int, seed: int) -> MaskStack:
+    """``count`` integer masks over rows 5-10 (span 80-176), an empty pixel or two inside."""
+    rng = np.random.default_rng(seed)
+    masks = np.zeros((count, *SIG), np.float32)
+    masks[:, 5:11] = rng.integers(-3, 4, size=(count, 6, SIG[1]))
+    masks[:, 5, 0] = 1  # the span starts at (5, 0) and ends at (10, 15)
+    masks[:, 10, -1] = 2
+    return MaskStack(masks)
+
+
+def products(rows: list[list[tuple[int, int]]], stack: MaskStack) -> tuple[np.ndarray, int]:
+    """The product the Core picks for ``stack`` (as apps.core.sparse_ops does), float32."""
+    from apps.core.sparse_ops import _product_for
+
+    product, weights = _product_for(stack, np.dtype(np.float32))
+    out = np.full((len(rows), stack.count), np.nan, np.float32)
+    indptr, indices, values = csr(rows)
+    bad = product(indptr, indices, values, weights, stack.span[0], C, out)
+    return out, int(bad)
+
+
+def frames(seed: int) -> list[list[tuple[int, int]]]:
+    """Frames with rising pixels, also on every edge: the frame's, the span's (80, 176)."""
+    rng = np.random.default_rng(seed)
+    edges = [0, 79, 80, 81, 175, 176, 177, C - 1]
+    out: list[list[tuple[int, int]]] = [[]]  # an empty frame first
+    for n in (1, 3, 40, 200):
+        pixels = np.unique(np.concatenate([rng.integers(0, C, n), rng.choice(edges, 3)]))
+        out.append([(int(p), int(rng.integers(1, 255))) for p in pixels])
+    out.append([])  # one in the middle
+    out.append([(80, 7)])  # the span's first pixel alone
+    out.append([(175, 9)])  # and its last
+    out.append([(0, 1), (C - 1, 2)])  # both outside the span, on the frame's edges
+    out.append([])  # and the last
+    return out
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 9])
+def test_products_over_rising_pixels_equal_numpy(count: int) -> None:
+    rows = frames(seed=count)
+    stack = band_masks(count, seed=count)
+    got, bad = products(rows, stack)
+    expected = dense(rows) @ stack.masks().reshape(count, C).T.astype(np.float64)
+    assert bad == 0
+    np.testing.assert_array_equal(got, expected.astype(np.float32))
+    assert np.abs(expected).max() > 0  # the frames do meet the masks
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 9])
+def test_frames_whose_pixels_do_not_rise_are_read_whole(count: int) -> None:
+    """A pixel in the span before one below it, one above the span before one inside it,
+    repeated pixels: the span's events are no single run there; the products must not
+    miss any."""
+    rows = [
+        [(100, 3), (20, 5), (150, 1)],  # below the span after one inside
+        [(200, 2), (90, 4), (90, 6)],  # above the span before one inside, a pixel twice
+        [(175, 1), (80, 2), (250, 3), (0, 4)],
+        [(120, 9), (119, 8), (118, 7)],  # falling, all inside
+        [],
+    ]
+    stack = band_masks(count, seed=10 + count)
+    got, bad = products(rows, stack)
+    expected = dense(rows) @ stack.masks().reshape(count, C).T.astype(np.float64)
+    assert bad == 0
+    np.testing.assert_array_equal(got, expected.astype(np.float32))
+    assert np.count_nonzero(expected) > count
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 9])
+@pytest.mark.parametrize(
+    ("row", "outside"),
+    [
+        ([(-5, 1), (90, 2), (C, 3), (C + 9, 4)], 3),  # rising: before and after the run
+        ([(90, 2), (-1, 1), (C + 1, 1)], 2),  # not rising: the whole frame is checked
+        ([(-3, 1), (-2, 1)], 2),  # all below the frame
+    ],
+)
+def test_events_outside_the_frame_are_counted_once(
+    count: int, row: list[tuple[int, int]], outside: int
+) -> None:
+    rows = [[(85, 1)], row, [(C - 1, 1)]]
+    got, bad = products(rows, band_masks(count, seed=1))
+    assert bad == outside
+    inside = [[(p, v) for p, v in r if 0 <= p < C] for r in rows]
+    stack = band_masks(count, seed=1)
+    expected = dense(inside) @ stack.masks().reshape(count, C).T.astype(np.float64)
+    np.testing.assert_array_equal(got, expected.astype(np.float32))
+
+
+def test_a_mask_touching_nothing_gives_zeros() -> None:
+    rows = frames(seed=5)
+    stack = MaskStack(np.zeros(SIG, np.float32))
+    got, bad = products(rows, stack)
+    assert bad == 0 and stack.span == (0, 0)
+    np.testing.assert_array_equal(got, np.zeros((len(rows), 1), np.float32))
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 9])
+def test_a_span_on_the_frame_edges(count: int) -> None:
+    """Masks on the first and the last pixel: the span is the whole frame."""
+    masks = np.zeros((count, *SIG), np.float32)
+    masks[:, 0, 0] = 2
+    masks[:, -1, -1] = 3
+    masks[:, 8, 8] = 1
+    stack = MaskStack(masks)
+    rows = frames(seed=20 + count)
+    got, bad = products(rows, stack)
+    expected = dense(rows) @ stack.masks().reshape(count, C).T.astype(np.float64)
+    assert bad == 0 and stack.span == (0, C)
+    np.testing.assert_array_equal(got, expected.astype(np.float32))
+
+
+def test_the_survey_counts_what_the_products_rely_on() -> None:
+    """``(falls, below, within, bad)``: where nothing falls, the span's events are one run."""
+    rising = np.array([-2, 3, 14, 15, 44, 45, 70], np.int32)
+    assert csr_jit.survey(rising, 15, 45, 64) == (0, 3, 2, 2)
+    assert csr_jit.survey(rising[1:6], 0, 64, 64) == (0, 0, 5, 0)
+    assert csr_jit.survey(rising[:0], 15, 45, 64) == (0, 0, 0, 0)  # an empty frame
+    assert csr_jit.survey(np.array([30, 3, 40, 40, 10], np.int32), 15, 35, 64) == (2, 2, 1, 0)
+    assert csr_jit.survey(np.array([5, 5, 5], np.uint16), 5, 6, 64) == (0, 0, 3, 0)
