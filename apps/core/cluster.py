@@ -31,6 +31,23 @@ def identity_future(client: Any) -> Future[dict[str, Any]]:
     )
 
 
+#: Seconds the client's stream to the scheduler waits after a send before its next one.
+SEND_INTERVAL = 0.001
+
+
+def prompt_sends(client: Any) -> None:
+    """Let ``client`` send each message to the scheduler within a millisecond of the last.
+
+    The client batches its messages to the scheduler, at most one batch every 10 ms (dask's
+    fixed interval): a run's partitions are submitted one message each, so the second one
+    waited up to 10 ms behind the first, and its worker idled (docs/performance.md). The
+    stream is made anew when the client reconnects, so every run sets it.
+    """
+    stream = getattr(client, "scheduler_comm", None)
+    if stream is not None and getattr(stream, "interval", 0) > SEND_INTERVAL:
+        stream.interval = SEND_INTERVAL
+
+
 def register_in_background(client: Any, plugin: Any) -> Future[Any]:
     """Register a worker plugin with the scheduler without waiting: the scheduler installs it on
     every worker (and on workers that join later), and a hung worker would hold a caller that

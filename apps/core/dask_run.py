@@ -142,6 +142,7 @@ class DaskRun:
 
     def execute(self) -> RunResult:
         """Compute every planned partition and merge it; JobCancelled once ``should_stop``."""
+        cluster.prompt_sends(self.client)
         try:
             while self.pending and len(self.running) < self.limit:
                 self._submit_next()

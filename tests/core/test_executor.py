@@ -377,6 +377,19 @@ def test_a_dask_run_asks_the_scheduler_for_its_workers_once(
     assert len(asked) == 1
 
 
+def test_a_dask_run_sends_its_partitions_without_the_clients_10_ms_batching(
+    tmp_path: Path, dask_executor: DaskExecutor
+) -> None:
+    # dask's client sends at most one batch every 10 ms: the second partition's message
+    # waited for it while its worker idled. The stream is made anew on a reconnect, with
+    # dask's interval again: every run sets it.
+    data, ds = scan(tmp_path, parts=2)
+    dask_executor.client.scheduler_comm.interval = 0.01
+    run = dask_executor.run(ds, virtual(ds))
+    np.testing.assert_allclose(run.results["intensity"], reference(data), rtol=1e-5)
+    assert dask_executor.client.scheduler_comm.interval <= 0.001
+
+
 def test_dask_workers_keep_their_memory_maps_to_half_their_memory_limit(
     dask_executor: DaskExecutor,
 ) -> None:
