@@ -24,6 +24,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from drag_trace import TRACE_INIT, stages
+from drag_trace import summary as trace_summary
 from portal import Portal
 
 CHROMIUM = "/usr/bin/chromium"
@@ -127,6 +129,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             if args.js_from:
                 serve_js_from(page, Path(args.js_from))
+            if args.trace:
+                page.add_init_script(f"({TRACE_INIT})()")
             page.goto(f"{base}/login/")
             page.fill("input[name=username]", "dragger")
             page.fill("input[name=password]", PASSWORD)
@@ -143,15 +147,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             page.evaluate(LAST_MOVE)
             job = page.evaluate("() => window.__analysisPage.state.job.id")
             latencies: list[float] = []
+            traces: list[dict[str, Any]] = []
             for k, ro in enumerate(radii(args.warmup + args.drags)):
                 drag_ring(page, ro, args.steps)
                 job, mark = wait_final(page, job)
-                latency = mark - page.evaluate("() => window.__lastMove")
+                last_move = page.evaluate("() => window.__lastMove")
+                latency = mark - last_move
                 shown = page.evaluate("() => window.__analysisPage.state.job.params.ro")
+                trace = stages(page, job, last_move, mark) if args.trace else {}
                 if k >= args.warmup:
                     latencies.append(latency)
                     line = {"drag": k, "job": job, "ro": shown, "ms": round(latency, 1)}
-                    print(json.dumps(line))
+                    print(json.dumps({**line, **trace}))
+                    if trace:
+                        traces.append(trace)
                 page.wait_for_timeout(args.pause_ms)
             timings = page.evaluate("(n) => window.__analysisTimings.slice(-n)", args.drags)
             browser.close()
@@ -169,6 +178,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "release_to_submitted_p50_ms": round(statistics.median(submit), 1) if submit else None,
         "target_p50_ms": TARGET_P50_MS,
         "target_p95_ms": TARGET_P95_MS,
+        **({"stages_p50_ms": trace_summary(traces)} if traces else {}),
+        "loadavg": os.getloadavg(),
     }
 
 
@@ -178,6 +189,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="drags not counted (default 3)")
     parser.add_argument("--steps", type=int, default=8, help="mouse moves per drag (default 8)")
     parser.add_argument("--pause-ms", type=int, default=200, help="pause between drags")
+    parser.add_argument(
+        "--trace", action="store_true", help="time each drag's stages (benchmarks/drag_trace.py)"
+    )
     parser.add_argument(
         "--js-from", help="a folder whose .js files replace the page's own (before/after runs)"
     )
