@@ -18,7 +18,6 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from libertem_site.env import env_bool, env_int, env_json, env_list, env_str
 
@@ -160,10 +159,10 @@ DB_RETRY_SECONDS = env_int("DB_RETRY_SECONDS", 60, minimum=0)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # After a Redis restart a pooled connection is dead: reconnect and retry once
-            # instead of failing the next websocket join or event.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "retry_on_error": [RedisConnectionError]}]},
+            # After a Redis restart a pooled connection is dead: this layer reconnects and retries
+            # once instead of failing the next websocket join or event.
+            "BACKEND": "libertem_site.channel_layer.RetryingRedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL}]},
         }
     }
 else:

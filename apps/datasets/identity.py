@@ -10,14 +10,14 @@ from django.conf import settings
 
 from apps.core.identity import files_identity
 from apps.core.io.base import DataSet
-from apps.core.io.hdf5 import H5DataSet
+from apps.core.io.h5path import split_h5_path
 
 
 def identity_of(ds: DataSet) -> dict[str, Any]:
     """The identity of the files an opened dataset reads (those its open checked, else its
     own path)."""
     checked = getattr(ds, "checked", ()) or ()
-    paths = [ref.path for ref in checked] or [H5DataSet.split_path(ds.path)[0]]
+    paths = [ref.path for ref in checked] or [split_h5_path(ds.path)[0]]
     return files_identity(paths, full_bytes=settings.DATASET_FULL_HASH_BYTES)
 
 

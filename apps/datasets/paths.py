@@ -27,7 +27,7 @@ from django.core.exceptions import ValidationError
 
 from apps.core.errors import DataSetError
 from apps.core.io import FORMATS, sniff_format
-from apps.core.io.hdf5 import EXTENSIONS as HDF5_EXTENSIONS
+from apps.core.io.h5path import EXTENSIONS as HDF5_EXTENSIONS
 from apps.core.io.references import AllowedFiles, InFolders
 from apps.datasets.audiences import Audience, FolderAudiences, folder_audiences
 from apps.web.apidoc import array, nullable, obj

@@ -13,10 +13,10 @@ class JobsConfig(AppConfig):
         load_plugins()
 
         from apps.datasets.signals import dataset_deleted, dataset_registered, dataset_shared
-        from apps.jobs.copies import dataset_copies_remove
-        from apps.jobs.services import jobs_follow_sharing
-        from apps.jobs.thumbnails import thumbnails_on_register
+        from apps.jobs import receivers
 
-        dataset_shared.connect(jobs_follow_sharing, dispatch_uid="jobs_follow_sharing")
-        dataset_deleted.connect(dataset_copies_remove, dispatch_uid="dataset_copies_remove")
-        dataset_registered.connect(thumbnails_on_register, dispatch_uid="thumbnails_on_register")
+        dataset_shared.connect(receivers.follow_sharing, dispatch_uid="jobs_follow_sharing")
+        dataset_deleted.connect(receivers.remove_copies, dispatch_uid="dataset_copies_remove")
+        dataset_registered.connect(
+            receivers.thumbnails_on_register, dispatch_uid="thumbnails_on_register"
+        )

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from apps.datasets.notes import notes_json
 from apps.datasets.serializers import NOTES_FIELDS, SHAPE
+from apps.jobs.extensions import extend_job_schema
 from apps.jobs.kinds import KINDS
 from apps.jobs.limits import queue_json
 from apps.jobs.models import Job, Mask
@@ -155,10 +156,8 @@ JOB = obj(
 )
 
 
-def add_job_fields(**properties: Any) -> None:
-    """Adds the fields a job kind of an app above this one puts in its jobs' JSON
-    (``JobKind.describe``) to the ``Job`` schema; called from that app's ``ready``."""
-    JOB["properties"].update(properties)
+# The fields of kinds of apps above this one (``apps.jobs.extensions.add_job_fields``).
+extend_job_schema(JOB["properties"])
 
 
 #: The JSON of :func:`mask_json`.

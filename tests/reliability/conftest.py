@@ -183,7 +183,7 @@ def private_redis(redis_server: RedisServer, settings: Any) -> RedisServer:
     settings.CELERY_BROKER_URL = redis_server.url
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "libertem_site.channel_layer.RetryingRedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {

@@ -7,10 +7,10 @@ with auto-detected parameters and returns its JSON description.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from importlib import import_module
 from typing import Any
 
-import h5py
 import numpy as np
 
 from apps.core.corrections import FILE_PARAMS as CORRECTION_FILES
@@ -22,18 +22,17 @@ from apps.core.corrections import (
     pixel_mask,
 )
 from apps.core.errors import DataSetError
-from apps.core.io.arina import ArinaDataSet
 from apps.core.io.base import DataSet, Partition
 from apps.core.io.corrected import CorrectedDataSet, find_hot_pixels
 from apps.core.io.empad import EmpadDataSet, sniff_xml
-from apps.core.io.hdf5 import H5DataSet
-from apps.core.io.hdf5_csr import H5CSRDataSet, holds_csr
+from apps.core.io.h5path import split_h5_path
 from apps.core.io.mib import MibDataSet
 from apps.core.io.npy import NpyDataSet
 from apps.core.io.raw import RawDataSet
 from apps.core.io.raw_csr import RawCSRDataSet
 from apps.core.io.references import (
     H5_ERRORS,
+    HDF5_SIGNATURE,
     AllowedFiles,
     Pins,
     Reference,
@@ -43,21 +42,46 @@ from apps.core.io.references import (
 
 __all__ = ["FORMATS", "DataSet", "Partition", "detect", "open_dataset", "sniff_format"]
 
-FORMATS: dict[str, Any] = {
-    "raw": RawDataSet,
-    "hdf5": H5DataSet,
-    "npy": NpyDataSet,
-    "mib": MibDataSet,
-    "arina": ArinaDataSet,
-    "empad": EmpadDataSet,
-    "raw_csr": RawCSRDataSet,
-    "hdf5_csr": H5CSRDataSet,
-}
+
+class FormatRegistry(Mapping[str, Any]):
+    """The readers by format name, each a class or the dotted name of one, imported when first
+    looked up: the HDF5 readers' h5py and hdf5plugin cost 0.04-0.05 s of CPU in every process
+    that imports this package (``manage.py analyze`` of an ``.npy`` file included)."""
+
+    def __init__(self, readers: dict[str, Any]) -> None:
+        self._readers = readers
+
+    def __getitem__(self, name: str) -> Any:
+        reader = self._readers[name]  # KeyError: no such format
+        if isinstance(reader, str):
+            module, _, cls = reader.rpartition(".")
+            reader = self._readers[name] = getattr(import_module(module), cls)
+        return reader
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._readers)
+
+    def __len__(self) -> int:
+        return len(self._readers)
+
+
+FORMATS = FormatRegistry(
+    {
+        "raw": RawDataSet,
+        "hdf5": "apps.core.io.hdf5.H5DataSet",
+        "npy": NpyDataSet,
+        "mib": MibDataSet,
+        "arina": "apps.core.io.arina.ArinaDataSet",
+        "empad": EmpadDataSet,
+        "raw_csr": RawCSRDataSet,
+        "hdf5_csr": "apps.core.io.hdf5_csr.H5CSRDataSet",
+    }
+)
 
 
 def sniff_format(path: str) -> str:
     """Name the format of ``path`` from its content (then its name), or raise."""
-    file_path, inner = H5DataSet.split_path(path)
+    file_path, inner = split_h5_path(path)
     try:
         with open(file_path, "rb") as f:
             head = f.read(512)
@@ -65,7 +89,9 @@ def sniff_format(path: str) -> str:
         raise DataSetError(f"{file_path}: is a folder, not a data file.") from exc
     except OSError as exc:
         raise DataSetError(f"{file_path}: cannot read the file: {exc.strerror}.") from exc
-    if H5DataSet.sniff(head):
+    if head.startswith(HDF5_SIGNATURE):
+        from apps.core.io.hdf5_csr import holds_csr
+
         if inner is None and _is_nexus_master(file_path):
             return "arina"
         return "hdf5_csr" if holds_csr(file_path, inner) else "hdf5"
@@ -98,6 +124,10 @@ def sniff_format(path: str) -> str:
 
 def _is_nexus_master(path: str) -> bool:
     """True for an HDF5 file whose /entry/data/data_* are external links (DECTRIS masters)."""
+    import h5py
+
+    from apps.core.io.arina import ArinaDataSet
+
     try:
         with h5py.File(path, "r") as h5file:
             return ArinaDataSet.sniff(h5file)
@@ -127,7 +157,7 @@ def open_dataset(
     ingestion; without them such a sidecar is refused.
     """
     if allowed is not None:
-        check_files([Reference(H5DataSet.split_path(str(path))[0])], allowed)
+        check_files([Reference(split_h5_path(str(path))[0])], allowed)
     name = format or sniff_format(str(path))
     if name == "arina" and format is None and (params or {}).get("dataset"):
         name = "hdf5"  # one named dataset of the master file, read as plain HDF5
@@ -139,7 +169,7 @@ def open_dataset(
         ) from None
     params = dict(params or {})
     correction_params = {k: params.pop(k) for k in CORRECTION_PARAMS if params.get(k) is not None}
-    folder = os.path.dirname(H5DataSet.split_path(str(path))[0])
+    folder = os.path.dirname(split_h5_path(str(path))[0])
     if allowed is not None:
         refs = cls.references(str(path), params, allowed=allowed)
         refs += check_files(_correction_references(correction_params, folder=folder), allowed)

@@ -34,6 +34,7 @@ from apps.core.io.base import DataSet, Partition, check_dtype, check_params, che
 from apps.core.io.conventions import find_datacube, named_datacube
 from apps.core.io.h5chunks import ChunkMapPartition, frame_chunk_offsets
 from apps.core.io.h5compressed import CompressedChunkPartition, compressed_chunks
+from apps.core.io.h5path import split_h5_path
 from apps.core.io.mapped import MappedPartition
 from apps.core.io.references import (
     H5_ERRORS,
@@ -45,7 +46,6 @@ from apps.core.io.references import (
     hdf5_references,
 )
 
-EXTENSIONS = (".h5", ".hdf5", ".emd", ".nxs", ".hspy")
 PARAMS = ("dataset", "nav_shape")
 MAX_CANDIDATES = 5
 MIN_CHUNK_CACHE = 16 * 2**20
@@ -223,17 +223,7 @@ class H5DataSet(DataSet):
         self.notes: list[str] = []
         super().__init__(path=path, nav_shape=nav, sig_shape=self.ds_shape[-2:], dtype=dtype)
 
-    @staticmethod
-    def split_path(path: str) -> tuple[str, str | None]:
-        """Split ``"file.h5:/entry/data"`` into ``("file.h5", "/entry/data")``.
-
-        Splits on the last ``":/"`` only if the part before it is an existing file or has an
-        HDF5 extension (``.h5 .hdf5 .emd .nxs .hspy``); otherwise returns ``(path, None)``.
-        """
-        head, sep, tail = str(path).rpartition(":/")
-        if sep and (head.lower().endswith(EXTENSIONS) or os.path.isfile(head)):
-            return head, "/" + tail
-        return str(path), None
+    split_path = staticmethod(split_h5_path)
 
     @classmethod
     def references(

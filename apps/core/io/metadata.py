@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import h5py
 import numpy as np
 
 from apps.core.io.base import DataSet
-from apps.core.io.hdf5 import H5DataSet
+from apps.core.io.h5path import split_h5_path
 from apps.core.io.mib import acquisition_files
+
+if TYPE_CHECKING:  # imported where an HDF5 file is read: registering an .npy file needs it not
+    import h5py
 
 MAX_ENTRIES = 100
 MAX_NODES = 2000
@@ -38,13 +40,15 @@ _SKIPPED_ATTRS = {"NX_class", "units", "signal", "axes", "interpretation", "targ
 def file_metadata(ds: DataSet) -> dict[str, str]:
     """The metadata of the file behind ``ds`` (see the module's description)."""
     if ds.format in ("hdf5", "arina"):
-        return hdf5_metadata(H5DataSet.split_path(ds.path)[0])
+        return hdf5_metadata(split_h5_path(ds.path)[0])
     if ds.format == "mib":
         return merlin_metadata(ds.path)
     return {}
 
 
 def hdf5_metadata(path: str) -> dict[str, str]:
+    import h5py
+
     out: dict[str, str] = {}
     try:
         with h5py.File(path, "r") as h5file:
@@ -55,6 +59,7 @@ def hdf5_metadata(path: str) -> dict[str, str]:
 
 
 def _walk(group: h5py.Group, prefix: str, out: dict[str, str], budget: list[int]) -> None:
+    import h5py
     _attrs(group, prefix, out)
     for name in group:
         budget[0] -= 1

@@ -29,11 +29,12 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
-
-import h5py
+from typing import TYPE_CHECKING, Any, Protocol
 
 from apps.core.errors import ForbiddenReference
+
+if TYPE_CHECKING:
+    import h5py
 
 #: What h5py raises for unreadable files and data (HDF5 errors surface as OSError or
 #: RuntimeError, a missing object as KeyError).
@@ -204,6 +205,8 @@ def _links_of(path: str) -> list[Reference]:
     Walks with h5py's low-level link iteration: the high-level ``visititems_links`` costs a
     lookup per link, which for a NeXus master took longer than opening the dataset.
     """
+    import h5py  # here: a process that reads no HDF5 file does not import it
+
     try:
         h5file = h5py.File(path, "r")
     except H5_ERRORS:
@@ -220,6 +223,8 @@ def _links_of(path: str) -> list[Reference]:
 
 def _link_files(h5file: h5py.File, path: str, name: bytes, kind: int) -> list[Reference]:
     """The files one link (and the dataset it holds, if any) makes a reader open."""
+    import h5py
+
     where = "/" + name.decode("utf-8", "replace")
     if kind == h5py.h5l.TYPE_EXTERNAL:
         target = h5file.id.links.get_val(name)[0].decode("utf-8", "replace")
@@ -240,6 +245,8 @@ def _link_files(h5file: h5py.File, path: str, name: bytes, kind: int) -> list[Re
 
 
 def _dataset_files(path: str, name: str, dcpl: Any) -> list[Reference]:
+    import h5py
+
     if dcpl.get_external_count():
         files = ", ".join(
             sorted({dcpl.get_external(i)[0].decode() for i in range(dcpl.get_external_count())})
@@ -297,7 +304,11 @@ def _is_hdf5(path: str) -> bool:
             head = f.read(len(HDF5_SIGNATURE))
     except OSError:
         return False
-    return head == HDF5_SIGNATURE or h5py.is_hdf5(path)
+    if head == HDF5_SIGNATURE:
+        return True
+    import h5py  # a user block before the signature: only HDF5 finds it
+
+    return bool(h5py.is_hdf5(path))
 
 
 def check_h5_opened(h5file: h5py.File, pinned: Pins | None) -> None:
