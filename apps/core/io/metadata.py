@@ -60,6 +60,7 @@ def hdf5_metadata(path: str) -> dict[str, str]:
 
 def _walk(group: h5py.Group, prefix: str, out: dict[str, str], budget: list[int]) -> None:
     import h5py
+
     _attrs(group, prefix, out)
     for name in group:
         budget[0] -= 1
