@@ -149,10 +149,11 @@ def test_a_span_on_the_frame_edges(count: int) -> None:
 
 
 def test_the_survey_counts_what_the_products_rely_on() -> None:
-    """``(falls, below, within, bad)``: where nothing falls, the span's events are one run."""
+    """``(falls, below, within, bad)``: where nothing falls, the span's events are one run
+    (where some fall, the products read the whole frame and take ``falls`` alone)."""
     rising = np.array([-2, 3, 14, 15, 44, 45, 70], np.int32)
     assert csr_jit.survey(rising, 15, 45, 64) == (0, 3, 2, 2)
     assert csr_jit.survey(rising[1:6], 0, 64, 64) == (0, 0, 5, 0)
     assert csr_jit.survey(rising[:0], 15, 45, 64) == (0, 0, 0, 0)  # an empty frame
-    assert csr_jit.survey(np.array([30, 3, 40, 40, 10], np.int32), 15, 35, 64) == (2, 2, 1, 0)
+    assert csr_jit.survey(np.array([30, 3, 40, 40, 10], np.int32), 15, 35, 64)[0] == 2
     assert csr_jit.survey(np.array([5, 5, 5], np.uint16), 5, 6, 64) == (0, 0, 3, 0)
