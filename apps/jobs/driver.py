@@ -37,6 +37,10 @@ from apps.results.store import StaleAttempt, final_results
 
 logger = logging.getLogger(__name__)
 
+#: The largest preview result (.npy bytes) sent with the ``finished`` message: a 512 x 512
+#: float32 image. A larger one is fetched by the page as before.
+FINAL_IMAGE_MAX_BYTES = (1 << 20) + 4096
+
 
 def run_job(job_id: int) -> Job | None:
     """Run job ``job_id`` if it is still queued; the claimed job, or None if it was not (a
@@ -92,8 +96,9 @@ def _run_claimed(job: Job) -> None:
         return
     outcome = None
     try:
-        outcome = kind.body(JobRun(job))
-        _finish_ok(job, kind, outcome)
+        run = JobRun(job)
+        outcome = kind.body(run)
+        _finish_ok(job, kind, outcome, preview=run.preview)
     except StaleAttempt:
         logger.warning("job %s attempt %s lost its job; stopping", job.pk, job.attempt)
     except JobCancelled:
@@ -115,12 +120,19 @@ def _failure_message(exc: Exception) -> str:
     )
 
 
-def _finish_ok(job: Job, kind: JobKind, outcome: Outcome) -> None:
+def _finish_ok(job: Job, kind: JobKind, outcome: Outcome, *, preview: str | None) -> None:
     saved = with_db_retry(lambda: _store_finish(job, kind, outcome), what=f"job {job.pk}: finish")
     logger.info("job %s (%s) finished: %s frames", job.pk, job.title, outcome.frames)
     results = [result_json(r) for r in saved]
     total = outcome.frames
-    publish(finished_message(job.pk, job.kind, done=total, total=total, results=results))
+    message = finished_message(job.pk, job.kind, done=total, total=total, results=results)
+    # The page shows the preview as the final image: its .npy comes with the message, which
+    # saves the page a request (a round trip through the busy web process) after every job.
+    shown = next((r for r in saved if r.name == preview), None)
+    if shown is not None and len(shown.data) <= FINAL_IMAGE_MAX_BYTES:
+        publish({**message, "image": shown.name}, bytes(shown.data))
+    else:
+        publish(message)
 
 
 def _store_finish(job: Job, kind: JobKind, outcome: Outcome) -> list[Result]:

@@ -13,7 +13,8 @@ Every message is a JSON object with ``type``, the job's ``id`` and its ``kind`` 
 * ``live``      a live session's ``state``, ``scan``, ``frames``, ``total``, ``lost_frames``,
                 ``analyses`` and ``revision``: sent when reception starts, when a scan ends,
                 and when the analyses change.
-* ``finished``  ``done``, ``total``, ``results`` (as the API lists them).
+* ``finished``  ``done``, ``total``, ``results`` (as the API lists them); with ``image`` (the
+                preview result's name) that result's .npy bytes follow as one binary frame.
 * ``failed``    ``error``, a sentence for the user.
 * ``cancelled`` ``error`` ("cancelled").
 * ``queue``     ``place`` (1: the owner's next job to start), ``running``, ``limit``: a queued

@@ -362,6 +362,9 @@ async function finish(job, data) {
   setState(job, "finished");
   if (job.finishing) return;
   job.finishing = true;
+  if (data.image && data.imageArray) { // the final image came with the message: no fetch
+    job.cache = { ...job.cache, [data.image]: Promise.resolve(data.imageArray) };
+  }
   if (!data.results) data = await jobApi.get(job.id).catch(() => ({}));
   if (job !== S.job) return;
   const total = data.total ?? (data.progress && data.progress.total);

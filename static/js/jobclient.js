@@ -3,6 +3,8 @@
 // a notification: on every (re)connect the server first sends the job's state as the database
 // has it, which replaces whatever the page knew.
 
+import { parseNpy } from "./npy.js";
+
 export class ApiError extends Error {
   constructor(message, status, fields) {
     super(message);
@@ -102,6 +104,16 @@ export function wsUrl(path) {
   return `${scheme}//${location.host}${path}`;
 }
 
+/** ``msg`` (a finished message naming its ``image``) with that result parsed from ``npy`` as
+ * ``imageArray``; without it if the bytes are no .npy (the page then fetches the result). */
+function withImage(msg, npy) {
+  try {
+    return { ...msg, imageArray: parseNpy(npy) };
+  } catch {
+    return msg;
+  }
+}
+
 /**
  * One job's websocket with reconnects (backoff 0.5 s doubling to 8 s) until ``close()``, a
  * terminal message or a final close code. Handlers (all optional): onMessage(msg),
@@ -152,12 +164,18 @@ export class JobSocket {
     if (data instanceof ArrayBuffer) {
       const header = this.pending;
       this.pending = null;
-      if (header && this.h.onPartial) this.h.onPartial(header, new Float32Array(data));
+      if (header && header.type === "finished") this.deliver(withImage(header, data));
+      else if (header && this.h.onPartial) this.h.onPartial(header, new Float32Array(data));
       return;
     }
     let msg;
     try { msg = JSON.parse(data); } catch { return; }
-    if (msg.type === "partial") { this.pending = msg; return; }
+    // a partial's pixels, and the .npy of the result a finished message names, follow it
+    if (msg.type === "partial" || (msg.type === "finished" && msg.image)) { this.pending = msg; return; }
+    this.deliver(msg);
+  }
+
+  deliver(msg) {
     this.h.onMessage && this.h.onMessage(msg);
     // the first message after connecting is the job's status, which may already be final
     if (TERMINAL.has(msg.type) || (msg.type === "status" && TERMINAL.has(msg.status))) this.close();

@@ -379,3 +379,33 @@ def test_the_lattice_edits_the_strain_parameters(js: Any) -> None:
         for j in range(-1, 2)
         if -2 < 10 + 10 * i < 33 and -2 < 10 + 10 * j < 23
     )
+
+
+def test_a_job_socket_hands_on_the_final_image_that_follows_a_finished_message(js: Any) -> None:
+    image = np.arange(12, dtype="<f4").reshape(3, 4) / 7
+    got = js.evaluate(
+        """async (b64) => {
+            const { JobSocket } = await import("/static/js/jobclient.js");
+            const messages = [];
+            // no server at this origin: the socket never connects, its frames are fed by hand
+            const socket = new JobSocket("/ws/jobs/1/", { onMessage: (m) => messages.push(m) });
+            const npy = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).buffer;
+            const finished = { type: "finished", done: 12, total: 12, results: [], image: "intensity" };
+            socket.receive(JSON.stringify(finished));
+            const before = messages.length;  // held until its image has come
+            socket.receive(npy);
+            socket.receive(JSON.stringify({ type: "finished", done: 12, total: 12, results: [] }));
+            return {
+                before, closed: socket.closed, count: messages.length,
+                image: messages[0].image, shape: messages[0].imageArray.shape,
+                values: Array.from(messages[0].imageArray.values, String),
+                plain: "imageArray" in messages[1],
+            };
+        }""",
+        _npy_b64(image),
+    )
+    assert got["before"] == 0 and got["count"] == 2 and got["closed"]
+    assert got["image"] == "intensity" and got["shape"] == [3, 4]
+    values = np.array([float(v) for v in got["values"]], dtype=np.float32)
+    np.testing.assert_array_equal(values, image.ravel())
+    assert got["plain"] is False  # a finished message without an image is handed on at once

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from apps.core.executor import InlineExecutor
 from apps.jobs import executor as job_executor
 from apps.jobs.models import Job
 from apps.live.events import CLOSE_NOT_FOUND, CLOSE_REVOKED, EVENT_TYPE, group_name
+from apps.results.models import Result
 from apps.results.store import partial_save
 from libertem_site.asgi import application
 from tests.jobs.support import ORIGIN, submit, wait_terminal, ws_close_code
@@ -235,9 +237,16 @@ async def test_it_streams_progress_partials_and_finished(
         if m.get("type") == "partial":
             assert (m["name"], m["shape"], m["dtype"]) == ("mean", [16, 12], "float32")
             assert len(messages[i + 1]["bytes"]) == 16 * 12 * 4
-    finished = messages[-1]
+    finished = messages[-2]
     assert sorted(r["name"] for r in finished["results"]) == ["max", "mean", "sum"]
     assert finished["results"][0]["urls"]["npy"].startswith(f"/api/jobs/{job_id}/results/")
+    # the preview's .npy comes with the message, the bytes its download gives (no fetch)
+    assert finished["image"] == "mean"
+    stored = await database_sync_to_async(
+        lambda: bytes(Result.objects.get(job_id=job_id, name="mean", partial=False).data)
+    )()
+    assert messages[-1]["bytes"] == stored
+    assert np.load(io.BytesIO(stored)).shape == (16, 12)
 
 
 async def test_a_requeue_by_the_reaper_sends_the_status_the_client_needs(
@@ -292,4 +301,6 @@ async def _until_terminal(ws: WebsocketCommunicator) -> list[dict[str, Any]]:
         message = json.loads(raw["text"])
         messages.append(message)
         if message["type"] in ("finished", "failed", "cancelled"):
+            if message.get("image"):  # its .npy follows
+                messages.append({"bytes": (await ws.receive_output(timeout=30))["bytes"]})
             return messages
