@@ -209,7 +209,17 @@ def main() -> None:
     for step in steps:
         cpu[step] = round(marks[step] - marks[before], 3)
         before = step
-    heavy = ("celery", "daphne", "twisted", "distributed", "requests", "jwt")
+    heavy = (
+        "celery",
+        "daphne",
+        "twisted",
+        "distributed",
+        "requests",
+        "jwt",
+        "redis",
+        "h5py",
+        "PIL",
+    )
     emit(
         {
             "cold_start": "phases (CPU s of one fresh process)",
