@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
@@ -27,7 +28,7 @@ from apps.jobs.executor import (
 from apps.jobs.failures import failure_message
 from apps.jobs.kinds import job_kind
 from apps.jobs.kinds.base import Ending, JobKind, JobRun, Outcome, UnknownJobKind
-from apps.jobs.limits import has_free_slot, queue_moved
+from apps.jobs.limits import queue_moved
 from apps.jobs.models import Job
 from apps.jobs.progress import running_job
 from apps.live.events import ended_message, finished_message, publish, status_message
@@ -64,27 +65,56 @@ def run_job(job_id: int) -> Job | None:
 def job_claim(job_id: int) -> Job | None:
     """queued -> running with a new attempt, atomically; None if it was not queued, or its
     owner already runs ``MAX_RUNNING_JOBS_PER_USER`` jobs (it then waits, see limits; a
-    reused job never waits for a slot)."""
+    reused job never waits for a slot).
+
+    Two statements: the job with its dataset and owner, locking the job's and the owner's rows
+    (claims of one owner's jobs one at a time; SQLite's write transaction does the same), and
+    the update, guarded by the owner's count of running jobs (see limits).
+    """
     with transaction.atomic():
-        job = (
-            Job.objects.select_for_update(of=("self",))
+        # unordered: the model's ordering would cost more to compile than the query to run
+        found = (
+            Job.objects.select_for_update(of=("self", "owner"))
             .select_related("dataset__owner", "owner")
             .filter(pk=job_id, status=Job.Status.QUEUED)
-            .first()
+            .order_by()[:1]
         )
-        # A reused job computes nothing: it takes no slot of its owner's.
-        if job is None or (job.kind != Job.Kind.REUSED and not has_free_slot(job.owner_id)):
+        job = next(iter(found), None)
+        if job is None:
             return None
         now = timezone.now()
+        # A reused job computes nothing: it takes no slot of its owner's.
+        if not _claimed(job, now, slot_free_or=job.kind == Job.Kind.REUSED):
+            return None
         job.status = Job.Status.RUNNING
-        job.attempt += 1  # the row is locked (SQLite: the transaction holds the write lock)
+        job.attempt += 1
         job.started = job.heartbeat = now
         job.frames_done = 0
         job.error = ""
-        job.save(
-            update_fields=["status", "attempt", "started", "heartbeat", "frames_done", "error"]
-        )
     return job
+
+
+_CLAIM = (
+    "UPDATE {job} SET status = %s, attempt = attempt + 1, started = %s, heartbeat = %s,"
+    " frames_done = 0, error = '' WHERE id = %s AND status = %s AND (%s OR"
+    " (SELECT COUNT(*) FROM {job} WHERE owner_id = %s AND status = %s) < %s)"
+)
+
+
+def _claimed(job: Job, now: datetime, *, slot_free_or: bool) -> bool:
+    """The claim's update of the locked row, guarded by the owner's count of running jobs
+    (unless ``slot_free_or``), as one statement written out: built by the ORM it cost more
+    CPU than the query and the count apart (0.3 ms on SQLite)."""
+    table = connection.ops.quote_name(Job._meta.db_table)
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    sql = _CLAIM.format(job=table)  # the model's table name; every value a parameter
+    running, queued = Job.Status.RUNNING.value, Job.Status.QUEUED.value
+    limit = settings.MAX_RUNNING_JOBS_PER_USER
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, [running, stamp, stamp, job.pk, queued, slot_free_or, job.owner_id, running, limit]
+        )
+        return cursor.rowcount == 1
 
 
 def _run_claimed(job: Job) -> None:

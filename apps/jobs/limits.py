@@ -4,7 +4,7 @@
 A job over its owner's limit stays ``queued`` (the claim refuses it); when one of the owner's
 jobs ends, ``apps.jobs.queue.jobs_dispatch`` enqueues the owner's next queued jobs, oldest
 first. Claims of one user's jobs are serialised by locking the user's row, so the limit holds
-with many workers.
+with many workers (``apps.jobs.driver.job_claim``).
 """
 
 from __future__ import annotations
@@ -24,13 +24,6 @@ logger = logging.getLogger(__name__)
 
 class QueueFull(Exception):
     """The owner already has ``MAX_QUEUED_JOBS_PER_USER`` jobs waiting (HTTP 429)."""
-
-
-def has_free_slot(owner_id: int) -> bool:
-    """True if the owner runs fewer jobs than the limit; call inside the claim's transaction."""
-    _lock_owner(owner_id)
-    running = Job.objects.filter(owner_id=owner_id, status=Job.Status.RUNNING).count()
-    return running < settings.MAX_RUNNING_JOBS_PER_USER
 
 
 def check_queue_room(owner_id: int) -> None:

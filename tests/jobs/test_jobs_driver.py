@@ -238,6 +238,27 @@ def test_a_claim_starts_the_next_attempt_and_returns_the_claimed_row(users, data
     assert Job.objects.get(pk=job.pk).attempt == 3
 
 
+def test_a_claim_waits_while_its_owner_runs_the_most_a_reused_job_never(users, dataset, settings):
+    settings.MAX_RUNNING_JOBS_PER_USER = 1
+    Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum", status="running")
+    waiting = Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum")
+    reused = Job.objects.create(
+        owner=users.owner, dataset=dataset, analysis="sum", kind=Job.Kind.REUSED
+    )
+    others = Job.objects.create(owner=users.member, dataset=dataset, analysis="sum")
+    assert driver.job_claim(waiting.pk) is None
+    assert Job.objects.filter(pk=waiting.pk, status="queued", attempt=0, started=None).exists()
+    for job in (reused, others):
+        assert driver.job_claim(job.pk).status == "running"
+        assert Job.objects.get(pk=job.pk).attempt == 1
+    Job.objects.filter(owner=users.owner, kind=Job.Kind.ANALYSIS, status="running").update(
+        status="finished"
+    )
+    assert driver.job_claim(waiting.pk) is None  # the reused job runs: it counts, takes none
+    Job.objects.filter(pk=reused.pk).update(status="finished")
+    assert driver.job_claim(waiting.pk).attempt == 1
+
+
 def test_the_final_progress_report_is_published_and_left_to_the_finish_to_write(
     users, dataset, monkeypatch
 ):
