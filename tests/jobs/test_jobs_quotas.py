@@ -204,5 +204,35 @@ def test_the_admin_takes_a_quota_for_a_user_or_a_group_never_both(users, client_
 
 def test_without_limits_a_submission_counts_nothing(users, dataset, django_assert_num_queries):
     finished_job(users.owner, dataset, arrays={"sum": np.zeros(200, np.float64)})
-    with django_assert_num_queries(2):  # the user's quota row, the groups with theirs
+    with django_assert_num_queries(1):  # the quota rows of the user and of its groups
         quota_check(users.owner)
+
+
+def test_the_users_own_row_and_a_groups_row_are_both_obeyed(users, dataset):
+    lab = Group.objects.get(name="lab")
+    other = Group.objects.create(name="another")
+    users.owner.groups.add(other)
+    Quota.objects.create(user=users.owner, compute_seconds=0)  # no limit of her own
+    Quota.objects.create(group=other, compute_seconds=0)
+    Quota.objects.create(group=lab, compute_seconds=30)
+    quota_check(users.owner)
+    finished_job(users.member, dataset, seconds=31)
+    with pytest.raises(QuotaExceeded) as refused:
+        quota_check(users.owner)
+    assert (refused.value.use.scope, refused.value.use.holder) == ("group", "lab")
+    assert Quota.objects.filter(group=lab).update(compute_seconds=None) == 1  # the default: 0
+    quota_check(users.owner)
+
+
+def test_a_group_default_holds_groups_without_a_row(users, dataset, settings):
+    settings.QUOTA_GROUP_COMPUTE_SECONDS = 30
+    Quota.objects.create(user=users.owner, compute_seconds=0)
+    quota_check(users.owner)
+    finished_job(users.member, dataset, seconds=31)
+    with pytest.raises(QuotaExceeded) as refused:
+        quota_check(users.owner)
+    assert (refused.value.use.scope, refused.value.use.holder, refused.value.use.limit) == (
+        "group",
+        "lab",
+        30,
+    )
