@@ -62,37 +62,66 @@ def apply_masks_csr(
 
     out = np.full((partition.n_frames, masks.count), np.nan, dtype=dtype)
     lo = masks.span[0]
-    product, weights = _product_for(masks, dtype)
+    product, weights, whole = _product_for(masks, dtype)
     threads = kernels.thread_count()
     c = partition.frame_size
     _stop_if(should_stop)
     for block in partition.blocks(roi):
         block = block.native()
         rows = out[block.first - partition.start :][: block.n_frames]
+        arrays = (weights,) if whole is None else (weights, _whole_for(block, *whole))
 
-        def work(a: int, b: int, block: CSRBlock = block, rows: np.ndarray = rows) -> int:
+        def work(
+            a: int, b: int, block: CSRBlock = block, rows: np.ndarray = rows, arrays: Any = arrays
+        ) -> int:
             ptr, indices, values = _sub(block, a, b)
-            return int(product(ptr, indices, values, weights, lo, c, rows[a:b]))
+            return int(product(ptr, indices, values, *arrays, lo, c, rows[a:b]))
 
         partition.check_events(_over_threads(work, block, threads), block)
         _stop_if(should_stop)
     return out
 
 
-def _product_for(masks: MaskStack, dtype: np.dtype) -> tuple[Any, np.ndarray]:
-    """The compiled loop for ``masks`` and the weights it takes (made once per stack)."""
+def _product_for(
+    masks: MaskStack, dtype: np.dtype
+) -> tuple[Any, np.ndarray, tuple[np.ndarray, int] | None]:
+    """The compiled loop for ``masks``, the weights it takes and, for the loops that can sum
+    in integers, the weights as integers with their largest magnitude (made once per stack)."""
     from apps.core import csr_jit
 
     if masks.count == 1:  # the mask's row: one 4-byte weight per event
-        return csr_jit.product_few, masks.derived(
-            ("csr rows", dtype.str), lambda: masks.span_rows(dtype)
-        )
+        rows = masks.derived(("csr rows", dtype.str), lambda: masks.span_rows(dtype))
+        return csr_jit.product_few, rows, masks.derived(("csr whole rows",), lambda: _whole(rows))
     if masks.count <= 4:  # (pixels, 3 or 4): the sums in registers
-        return csr_jit.product4, masks.derived(
-            ("csr small", dtype.str), lambda: _padded(masks, dtype)
-        )
+        small = masks.derived(("csr small", dtype.str), lambda: _padded(masks, dtype))
+        return csr_jit.product4, small, masks.derived(("csr whole small",), lambda: _whole(small))
     # (pixels, m): an event reads one contiguous row of weights
-    return csr_jit.product, masks.derived(("csr", dtype.str), lambda: masks.span_matrix(dtype))
+    matrix = masks.derived(("csr", dtype.str), lambda: masks.span_matrix(dtype))
+    return csr_jit.product, matrix, None
+
+
+def _whole(weights: np.ndarray) -> tuple[np.ndarray, int]:
+    """``weights`` as int32 and their largest magnitude where they are all whole numbers
+    (disks, rings, ``com`` about a whole pixel), else no rows (the loops then sum floats)."""
+    if weights.size and np.array_equal(weights, np.round(weights)):
+        largest = int(np.abs(weights).max())
+        if largest < 2**31:
+            return weights.astype(np.int32), largest
+    return np.zeros((0, weights.shape[1]), np.int32), 0
+
+
+def _whole_for(block: CSRBlock, whole: np.ndarray, largest: int) -> np.ndarray:
+    """The integer weights where the block's sums may be taken in int64: integer counts (at
+    most 32 bits) and no sum of a frame reaching 2**53 (below it the float64 sums are exact,
+    so both give the same number); else no rows."""
+    values = block.values.dtype
+    if not whole.shape[0] or values.kind not in "iu" or values.itemsize > 4:
+        return whole[:0]
+    info = np.iinfo(values)
+    events = int(np.diff(block.indptr).max()) if block.n_frames else 0
+    if events * max(info.max, -int(info.min)) * largest >= 2**53:
+        return whole[:0]
+    return whole
 
 
 def _padded(masks: MaskStack, dtype: np.dtype) -> np.ndarray:

@@ -5,7 +5,7 @@ a survey of each frame where pixels do not fall. These tests put events where th
 first and last pixel, just outside and on the edges of the span, in empty frames, in frames
 whose pixels do not rise (a pixel below the span after one inside it) and outside the frame.
 Masks and counts are integers, so every order of the float64 sums is exact and the products
-must equal numpy's to the bit.
+must equal numpy's to the bit, summed in floats or (where the Core allows it) in integers.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from apps.core import csr_jit
+from apps.core.io.csr import CSRBlock
 from apps.core.masks import MaskStack
+from apps.core.sparse_ops import _product_for, _whole_for
 
 SIG = (16, 16)
 C = SIG[0] * SIG[1]
@@ -46,14 +48,20 @@ def band_masks(count: int, seed: int) -> MaskStack:
     return MaskStack(masks)
 
 
-def products(rows: list[list[tuple[int, int]]], stack: MaskStack) -> tuple[np.ndarray, int]:
-    """The product the Core picks for ``stack`` (as apps.core.sparse_ops does), float32."""
-    from apps.core.sparse_ops import _product_for
-
-    product, weights = _product_for(stack, np.dtype(np.float32))
+def products(
+    rows: list[list[tuple[int, int]]], stack: MaskStack, *, whole: bool = True
+) -> tuple[np.ndarray, int]:
+    """The product the Core picks for ``stack`` (as apps.core.sparse_ops does), float32;
+    ``whole``: the sums in integers where the Core allows it, else in floats."""
+    product, weights, ints = _product_for(stack, np.dtype(np.float32))
     out = np.full((len(rows), stack.count), np.nan, np.float32)
     indptr, indices, values = csr(rows)
-    bad = product(indptr, indices, values, weights, stack.span[0], C, out)
+    arrays: tuple[np.ndarray, ...] = (weights,)
+    if ints is not None:
+        chosen = _whole_for(CSRBlock(0, indptr, indices, values), *ints)
+        assert chosen.shape[0] > 0 or stack.span == (0, 0)  # integer masks and counts
+        arrays = (weights, chosen if whole else chosen[:0])
+    bad = product(indptr, indices, values, *arrays, stack.span[0], C, out)
     return out, int(bad)
 
 
@@ -74,10 +82,11 @@ def frames(seed: int) -> list[list[tuple[int, int]]]:
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 4, 9])
-def test_products_over_rising_pixels_equal_numpy(count: int) -> None:
+@pytest.mark.parametrize("whole", [True, False])
+def test_products_over_rising_pixels_equal_numpy(count: int, whole: bool) -> None:
     rows = frames(seed=count)
     stack = band_masks(count, seed=count)
-    got, bad = products(rows, stack)
+    got, bad = products(rows, stack, whole=whole)
     expected = dense(rows) @ stack.masks().reshape(count, C).T.astype(np.float64)
     assert bad == 0
     np.testing.assert_array_equal(got, expected.astype(np.float32))
@@ -85,7 +94,8 @@ def test_products_over_rising_pixels_equal_numpy(count: int) -> None:
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 4, 9])
-def test_frames_whose_pixels_do_not_rise_are_read_whole(count: int) -> None:
+@pytest.mark.parametrize("whole", [True, False])
+def test_frames_whose_pixels_do_not_rise_are_read_whole(count: int, whole: bool) -> None:
     """A pixel in the span before one below it, one above the span before one inside it,
     repeated pixels: the span's events are no single run there; the products must not
     miss any."""
@@ -97,7 +107,7 @@ def test_frames_whose_pixels_do_not_rise_are_read_whole(count: int) -> None:
         [],
     ]
     stack = band_masks(count, seed=10 + count)
-    got, bad = products(rows, stack)
+    got, bad = products(rows, stack, whole=whole)
     expected = dense(rows) @ stack.masks().reshape(count, C).T.astype(np.float64)
     assert bad == 0
     np.testing.assert_array_equal(got, expected.astype(np.float32))
@@ -113,11 +123,12 @@ def test_frames_whose_pixels_do_not_rise_are_read_whole(count: int) -> None:
         ([(-3, 1), (-2, 1)], 2),  # all below the frame
     ],
 )
+@pytest.mark.parametrize("whole", [True, False])
 def test_events_outside_the_frame_are_counted_once(
-    count: int, row: list[tuple[int, int]], outside: int
+    count: int, row: list[tuple[int, int]], outside: int, whole: bool
 ) -> None:
     rows = [[(85, 1)], row, [(C - 1, 1)]]
-    got, bad = products(rows, band_masks(count, seed=1))
+    got, bad = products(rows, band_masks(count, seed=1), whole=whole)
     assert bad == outside
     inside = [[(p, v) for p, v in r if 0 <= p < C] for r in rows]
     stack = band_masks(count, seed=1)
@@ -134,7 +145,8 @@ def test_a_mask_touching_nothing_gives_zeros() -> None:
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 4, 9])
-def test_a_span_on_the_frame_edges(count: int) -> None:
+@pytest.mark.parametrize("whole", [True, False])
+def test_a_span_on_the_frame_edges(count: int, whole: bool) -> None:
     """Masks on the first and the last pixel: the span is the whole frame."""
     masks = np.zeros((count, *SIG), np.float32)
     masks[:, 0, 0] = 2
@@ -142,7 +154,7 @@ def test_a_span_on_the_frame_edges(count: int) -> None:
     masks[:, 8, 8] = 1
     stack = MaskStack(masks)
     rows = frames(seed=20 + count)
-    got, bad = products(rows, stack)
+    got, bad = products(rows, stack, whole=whole)
     expected = dense(rows) @ stack.masks().reshape(count, C).T.astype(np.float64)
     assert bad == 0 and stack.span == (0, C)
     np.testing.assert_array_equal(got, expected.astype(np.float32))
@@ -157,3 +169,28 @@ def test_the_survey_counts_what_the_products_rely_on() -> None:
     assert csr_jit.survey(rising[:0], 15, 45, 64) == (0, 0, 0, 0)  # an empty frame
     assert csr_jit.survey(np.array([30, 3, 40, 40, 10], np.int32), 15, 35, 64)[0] == 2
     assert csr_jit.survey(np.array([5, 5, 5], np.uint16), 5, 6, 64) == (0, 0, 3, 0)
+
+
+def block_of(values: np.ndarray, per_frame: int) -> CSRBlock:
+    indices = np.tile(np.arange(per_frame, dtype=np.int32), 2)
+    return CSRBlock(0, np.array([0, per_frame, 2 * per_frame]), indices, values)
+
+
+def test_sums_are_taken_in_integers_only_where_they_stay_exact() -> None:
+    """Integer counts of at most 32 bits, whole-number weights and no frame's sum reaching
+    2**53 (where float64 sums stop being exact and the two would differ)."""
+    ring_like = MaskStack(band_masks(1, seed=2).masks().astype(np.float32))
+    rows = ring_like.span_rows(np.dtype(np.float32))
+    _, _, ints = _product_for(ring_like, np.dtype(np.float32))
+    assert ints is not None and ints[0].dtype == np.int32 and ints[1] == 3
+    np.testing.assert_array_equal(ints[0], rows)
+    counts = block_of(np.ones(20, np.uint8), 10)
+    assert _whole_for(counts, *ints).shape[0] == 1
+    for values in (np.ones(20, np.float32), np.ones(20, np.uint64)):
+        assert _whole_for(block_of(values, 10), *ints).shape[0] == 0
+    big = np.full((1, 4), 2.0**21, np.float32)  # 2**21 * (2**31 counts) * 2 events = 2**53
+    assert _whole_for(block_of(np.ones(4, np.int32), 2), big.astype(np.int32), 2**21).size == 0
+    assert _whole_for(block_of(np.ones(2, np.int32), 1), big.astype(np.int32), 2**21).size == 4
+    fractional = MaskStack(np.full(SIG, 0.5, np.float32))
+    assert _product_for(fractional, np.dtype(np.float32))[2][0].shape[0] == 0  # type: ignore[index]
+    assert _product_for(band_masks(9, seed=2), np.dtype(np.float32))[2] is None  # many masks
