@@ -291,6 +291,39 @@ def rows_rise(indptr, indices):  # type: ignore[no-untyped-def]
 
 
 @njit(nogil=True, cache=True, boundscheck=False)
+def _add_run(indices, values, total):  # type: ignore[no-untyped-def]
+    """``total[indices[j]] += values[j]``; every index in ``total``."""
+    for j in range(indices.shape[0]):
+        total[np.uint64(np.int64(indices[j]))] += values[j]
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def sum_only(indptr, indices, values, total):  # type: ignore[no-untyped-def]
+    """The sum without the maximum (``total``, ``c`` pixels): each frame surveyed
+    (:func:`survey`), its events in the frame added without a check where its pixels do not
+    fall, else each checked (a pixel twice in a frame just adds twice). Returns the number of
+    events outside the frame (skipped). 1.02 -> 0.75 ns per event at 0.1 electrons per pixel
+    against :func:`rows_rise` and :func:`fold_sorted` (docs/performance.md)."""
+    c = total.shape[0]
+    bad = 0
+    for r in range(indptr.shape[0] - 1):
+        a, b = indptr[r], indptr[r + 1]
+        falls, below, within, outside = survey(indices[a:b], 0, c, c)
+        if falls == 0:
+            s = a + below
+            _add_run(indices[s : s + within], values[s : s + within], total)
+            bad += outside
+            continue
+        for j in range(a, b):
+            p = np.int64(indices[j])
+            if p < 0 or p >= c:
+                bad += 1
+                continue
+            total[p] += values[j]
+    return bad
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
 def fold_sorted(indices, values, total, peak, seen, maximum, count_seen):  # type: ignore[no-untyped-def]
     """Sum (``total``), if ``maximum`` the maximum (``peak``) and if ``count_seen`` the frames
     touching each pixel (``seen``) of frames whose rows rise (:func:`rows_rise`): each event is its pixel's

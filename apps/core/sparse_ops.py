@@ -163,6 +163,8 @@ class _Sums:
         from apps.core import csr_jit
 
         ptr, indices, values = _sub(block, lo, hi)
+        if not self.maximum:
+            return int(csr_jit.sum_only(ptr, indices, values, self.total))
         if csr_jit.rows_rise(ptr, indices):
             args = (self.total, self.peak, self.seen, self.maximum, self.count_seen)
             return int(csr_jit.fold_sorted(indices, values, *args))

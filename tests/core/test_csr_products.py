@@ -194,3 +194,23 @@ def test_sums_are_taken_in_integers_only_where_they_stay_exact() -> None:
     fractional = MaskStack(np.full(SIG, 0.5, np.float32))
     assert _product_for(fractional, np.dtype(np.float32))[2][0].shape[0] == 0  # type: ignore[index]
     assert _product_for(band_masks(9, seed=2), np.dtype(np.float32))[2] is None  # many masks
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_the_sum_without_maximum_equals_numpy_on_every_edge(dtype: type) -> None:
+    """Rising frames (also on the frame's first and last pixel, and empty ones), frames that
+    fall or repeat a pixel, and events outside the frame (counted, not added)."""
+    rows = [
+        *frames(seed=30),
+        [(100, 3), (20, 5), (150, 1)],
+        [(90, 4), (90, 6), (0, 1)],
+        [(-4, 1), (0, 2), (C - 1, 3), (C, 4)],  # rising, an event outside at both ends
+        [(C + 2, 1), (7, 2), (-1, 3)],  # falling, outside at both ends
+    ]
+    indptr, indices, values = csr(rows)
+    total = np.zeros(C, np.int64 if dtype == np.uint8 else np.float64)
+    bad = csr_jit.sum_only(indptr, indices, values.astype(dtype), total)
+    inside = [[(p, v) for p, v in r if 0 <= p < C] for r in rows]
+    assert bad == 4
+    np.testing.assert_array_equal(total, dense(inside).sum(axis=0))
+    assert total[0] > 0 and total[C - 1] > 0
