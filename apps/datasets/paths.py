@@ -17,7 +17,7 @@ written by ingestion.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -43,6 +43,25 @@ def data_roots() -> list[Path]:
 
 
 @dataclass(frozen=True)
+class Bounds:
+    """``DATA_ROOTS`` and the folders the portal writes (``in_portal_storage``), resolved once
+    for the checks of one request or one opening (a few ``lstat`` calls per folder and check
+    were most of a job's file check)."""
+
+    roots: tuple[Path, ...]
+    portal: tuple[Path, ...]
+
+    @classmethod
+    def now(cls) -> Bounds:
+        return cls(roots=tuple(data_roots()), portal=tuple(_portal_storage()))
+
+    def contain(self, path: Path) -> bool:
+        """True if the resolved ``path`` lies in a data root and not in the portal's storage."""
+        in_roots = any(path.is_relative_to(root) for root in self.roots)
+        return in_roots and not any(path.is_relative_to(f) for f in self.portal)
+
+
+@dataclass(frozen=True)
 class UserFolders:
     """The data folders one user may use; ask ``allows(resolved_path)``.
 
@@ -52,10 +71,11 @@ class UserFolders:
 
     declared: tuple[tuple[Path, bool], ...] = ()
     everything: bool = False
+    bounds: Bounds = field(default_factory=Bounds.now)
 
     def allows(self, path: Path) -> bool:
         """True if the resolved ``path`` lies in a data folder this user may use."""
-        if root_of(path) is None or in_portal_storage(path):
+        if not self.bounds.contain(path):
             return False
         if self.everything:
             return True
@@ -67,8 +87,9 @@ class UserFolders:
     def tops(self) -> list[Path]:
         """The usable folders whose parent is not usable: where browsing starts."""
         if self.everything:
-            return data_roots()
-        usable = [f for f, ok in self.declared if ok and root_of(f) is not None]
+            return list(self.bounds.roots)
+        roots = self.bounds.roots
+        usable = [f for f, ok in self.declared if ok and any(f.is_relative_to(r) for r in roots)]
         return sorted(f for f in usable if not self.allows(f.parent))
 
 
