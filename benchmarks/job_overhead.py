@@ -24,8 +24,10 @@ sum of the fixed steps under 5 ms embedded, under 15 ms in production.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -50,6 +52,8 @@ def setup_django() -> str:
         for name in ("DATABASE_URL", "REDIS_URL", "JOB_RUNNER"):
             os.environ.pop(name, None)
     tmp = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
+    # the demo's data is 256 MiB: a run must not leave it behind
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     os.environ["VAR_DIR"] = str(tmp / "var")
     os.environ["DATA_ROOTS"] = str(tmp / "data")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "libertem_site.settings")
