@@ -26,6 +26,7 @@ from apps.jobs.executor import (
     prepare_executor,
 )
 from apps.jobs.failures import failure_message
+from apps.jobs.final_image import small_enough
 from apps.jobs.kinds import job_kind
 from apps.jobs.kinds.base import Ending, JobKind, JobRun, Outcome, UnknownJobKind
 from apps.jobs.limits import queue_moved
@@ -37,10 +38,6 @@ from apps.results.serializers import result_json
 from apps.results.store import StaleAttempt, final_results
 
 logger = logging.getLogger(__name__)
-
-#: The largest preview result (.npy bytes) sent with the ``finished`` message: a 512 x 512
-#: float32 image. A larger one is fetched by the page as before.
-FINAL_IMAGE_MAX_BYTES = (1 << 20) + 4096
 
 
 def run_job(job_id: int) -> Job | None:
@@ -159,7 +156,7 @@ def _finish_ok(job: Job, kind: JobKind, outcome: Outcome, *, preview: str | None
     # The page shows the preview as the final image: its .npy comes with the message, which
     # saves the page a request (a round trip through the busy web process) after every job.
     shown = next((r for r in saved if r.name == preview), None)
-    if shown is not None and len(shown.data) <= FINAL_IMAGE_MAX_BYTES:
+    if shown is not None and small_enough(shown):
         publish({**message, "image": shown.name}, bytes(shown.data))
     else:
         publish(message)

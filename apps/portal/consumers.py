@@ -7,7 +7,8 @@ a client would retry it forever). A user who may not see the job (or an anonymou
 4404, exactly like a missing job; credentials that went void meanwhile (a revoked token, a
 deactivated user) get 4401. On connect the consumer sends a ``status`` message with the job as
 the API shows it, and the latest partial preview if there is one, so a late or reconnecting
-browser catches up; after that it forwards the job group's events. When the dataset or the job
+browser catches up (a finished analysis's status comes with its final image, as the
+``finished`` message does); after that it forwards the job group's events. When the dataset or the job
 is shared with fewer people, the consumer checks again and closes with 4404 if its user lost
 access. A socket opened with an API token (``?token=``) is closed with 4401 when that token is
 revoked; every socket of a user is closed with 4401 when the user is deactivated or deleted.
@@ -27,6 +28,7 @@ from django.http import Http404
 
 from apps.accounts.models import ApiToken
 from apps.jobs.access import get_job, visible_jobs
+from apps.jobs.final_image import stored_final_image
 from apps.jobs.models import Job
 from apps.jobs.serializers import job_json
 from apps.live.events import (
@@ -70,11 +72,11 @@ class JobConsumer(AsyncWebsocketConsumer):
         if isinstance(state, int):
             await self._end(state)
             return
-        status, partial = state
-        await self.send(text_data=json.dumps(status))
-        if partial is not None:
-            await self.send(text_data=json.dumps(partial[0]))
-            await self.send(bytes_data=partial[1])
+        for frame in state:
+            if isinstance(frame, bytes):
+                await self.send(bytes_data=frame)
+            else:
+                await self.send(text_data=json.dumps(frame))
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes stale database connections before every handler, a hop to a thread
@@ -126,7 +128,8 @@ class NoRouteConsumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_NOT_FOUND)
 
 
-State = tuple[dict[str, Any], tuple[dict[str, Any], bytes] | None]
+#: The frames a socket gets on connect: messages, each binary frame after its message.
+State = list[dict[str, Any] | bytes]
 
 
 def _may_watch(user: Any, job_id: Any) -> bool:
@@ -134,9 +137,10 @@ def _may_watch(user: Any, job_id: Any) -> bool:
 
 
 def _visible_state(user: Any, job_id: Any, token_hash: str | None) -> State | int:
-    """The job's ``status`` message and latest partial; else the close code: 4404 if ``user``
-    may not see it, 4401 if the token of ``token_hash`` that authenticated them was revoked
-    meanwhile, or they were deactivated or deleted."""
+    """The job's ``status`` message (a finished analysis's with its final image) and latest
+    partial; else the close code: 4404 if ``user`` may not see it, 4401 if the token of
+    ``token_hash`` that authenticated them was revoked meanwhile, or they were deactivated or
+    deleted."""
     if user is None or user.pk is None:
         return CLOSE_NOT_FOUND
     if not get_user_model().objects.filter(pk=user.pk, is_active=True).exists():
@@ -151,11 +155,14 @@ def _visible_state(user: Any, job_id: Any, token_hash: str | None) -> State | in
     status = status_message(
         job.pk, job.kind, job.status, done=done, total=total, error=job.error, detail=job_json(job)
     )
+    final = stored_final_image(job)
+    if final is not None:  # a fast job often ends before the page's socket is open
+        return [{**status, "image": final.name}, bytes(final.data)]
     row = partial_latest(job) if job.status == Job.Status.RUNNING else None
     if row is None:
-        return status, None
+        return [status]
     image = result_array(row)
     message = partial_message(
         job.pk, job.kind, name=row.name, shape=image.shape, done=done, total=total
     )
-    return status, (message, image_bytes(image))
+    return [status, message, image_bytes(image)]

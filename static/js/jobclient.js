@@ -104,7 +104,7 @@ export function wsUrl(path) {
   return `${scheme}//${location.host}${path}`;
 }
 
-/** ``msg`` (a finished message naming its ``image``) with that result parsed from ``npy`` as
+/** ``msg`` (a message naming its ``image``) with that result parsed from ``npy`` as
  * ``imageArray``; without it if the bytes are no .npy (the page then fetches the result). */
 function withImage(msg, npy) {
   try {
@@ -164,14 +164,15 @@ export class JobSocket {
     if (data instanceof ArrayBuffer) {
       const header = this.pending;
       this.pending = null;
-      if (header && header.type === "finished") this.deliver(withImage(header, data));
+      if (header && header.image) this.deliver(withImage(header, data));
       else if (header && this.h.onPartial) this.h.onPartial(header, new Float32Array(data));
       return;
     }
     let msg;
     try { msg = JSON.parse(data); } catch { return; }
-    // a partial's pixels, and the .npy of the result a finished message names, follow it
-    if (msg.type === "partial" || (msg.type === "finished" && msg.image)) { this.pending = msg; return; }
+    // a partial's pixels, and the .npy of the result a message names as its image (a finished
+    // message, a finished job's status on connect), follow the message
+    if (msg.type === "partial" || msg.image) { this.pending = msg; return; }
     this.deliver(msg);
   }
 

@@ -183,7 +183,10 @@ def test_the_job_page_reconnects_after_a_drop_and_shows_the_final_image(
             timeout=30_000,
         )
         assert len(routes) > tries
-        assert json.loads(frames[-1])["status"] == "finished"
+        # the finished job's status, then its preview's .npy (docs/api.md)
+        status, npy = frames[-2:]
+        assert json.loads(status)["status"] == "finished" and json.loads(status)["image"] == "mean"
+        assert isinstance(npy, bytes) and npy.startswith(b"\x93NUMPY")
         assert page.inner_text("#job-status") == "finished"
         names = page.eval_on_selector_all("img.result-preview", "imgs => imgs.map(i => i.alt)")
         assert sorted(names) == ["max preview", "mean preview", "sum preview"]

@@ -395,7 +395,11 @@ def test_a_job_socket_hands_on_the_final_image_that_follows_a_finished_message(j
             const before = messages.length;  // held until its image has come
             socket.receive(npy);
             socket.receive(JSON.stringify({ type: "finished", done: 12, total: 12, results: [] }));
+            // a finished job's status on connect brings its image the same way
+            socket.receive(JSON.stringify({ type: "status", status: "finished", image: "intensity" }));
+            socket.receive(npy);
             return {
+                status: messages[2].type, statusShape: messages[2].imageArray.shape,
                 before, closed: socket.closed, count: messages.length,
                 image: messages[0].image, shape: messages[0].imageArray.shape,
                 values: Array.from(messages[0].imageArray.values, String),
@@ -404,7 +408,8 @@ def test_a_job_socket_hands_on_the_final_image_that_follows_a_finished_message(j
         }""",
         _npy_b64(image),
     )
-    assert got["before"] == 0 and got["count"] == 2 and got["closed"]
+    assert got["before"] == 0 and got["count"] == 3 and got["closed"]
+    assert got["status"] == "status" and got["statusShape"] == [3, 4]
     assert got["image"] == "intensity" and got["shape"] == [3, 4]
     values = np.array([float(v) for v in got["values"]], dtype=np.float32)
     np.testing.assert_array_equal(values, image.ravel())

@@ -22,7 +22,7 @@ from apps.jobs import executor as job_executor
 from apps.jobs.models import Job
 from apps.live.events import CLOSE_NOT_FOUND, CLOSE_REVOKED, EVENT_TYPE, group_name
 from apps.results.models import Result
-from apps.results.store import partial_save
+from apps.results.store import partial_save, results_replace
 from libertem_site.asgi import application
 from tests.jobs.support import ORIGIN, submit, wait_terminal, ws_close_code
 
@@ -178,6 +178,32 @@ async def test_it_catches_a_late_browser_up_with_the_latest_partial(users, job):
     }
     pixels = await ws.receive_output(timeout=5)
     np.testing.assert_array_equal(np.frombuffer(pixels["bytes"], "<f4").reshape(3, 4), image)
+    await ws.disconnect()
+
+
+@pytest.mark.parametrize("rows", [16, 1024])
+async def test_a_finished_jobs_status_on_connect_comes_with_its_final_image(users, job, rows):
+    # A fast job often ends before the page's socket is open: its status then brings the
+    # preview result (sum's is "mean") as the finished message would, up to 1 MiB of .npy.
+    mean = np.arange(rows * 300, dtype=np.float32).reshape(rows, 300) / 7
+
+    def finished() -> None:
+        Job.objects.filter(pk=job.pk).update(status="finished", frames_done=48)
+        results_replace(job=job, results={"mean": mean, "sum": mean * 48})
+
+    await database_sync_to_async(finished)()
+    ws = await database_sync_to_async(connect_as)(users.member, job.pk)
+    await ws.connect()
+    status = await receive_json(ws)
+    assert status["status"] == "finished"
+    assert sorted(r["name"] for r in status["results"]) == ["mean", "sum"]
+    if rows == 1024:  # 1.2 MB: the page fetches it
+        assert "image" not in status
+        assert await ws.receive_nothing(timeout=0.5)
+    else:
+        assert status["image"] == "mean"
+        npy = (await ws.receive_output(timeout=5))["bytes"]
+        np.testing.assert_array_equal(np.load(io.BytesIO(npy)), mean)
     await ws.disconnect()
 
 
