@@ -26,7 +26,7 @@ from apps.jobs.executor import (
     prepare_executor,
 )
 from apps.jobs.failures import failure_message
-from apps.jobs.final_image import small_enough
+from apps.jobs.final_image import preview_name, small_enough
 from apps.jobs.kinds import job_kind
 from apps.jobs.kinds.base import Ending, JobKind, JobRun, Outcome, UnknownJobKind
 from apps.jobs.limits import queue_moved
@@ -123,9 +123,8 @@ def _run_claimed(job: Job) -> None:
         return
     outcome = None
     try:
-        run = JobRun(job)
-        outcome = kind.body(run)
-        _finish_ok(job, kind, outcome, preview=run.preview)
+        outcome = kind.body(JobRun(job))
+        _finish_ok(job, kind, outcome)
     except StaleAttempt:
         logger.warning("job %s attempt %s lost its job; stopping", job.pk, job.attempt)
     except JobCancelled:
@@ -147,7 +146,7 @@ def _failure_message(exc: Exception) -> str:
     )
 
 
-def _finish_ok(job: Job, kind: JobKind, outcome: Outcome, *, preview: str | None) -> None:
+def _finish_ok(job: Job, kind: JobKind, outcome: Outcome) -> None:
     saved = with_db_retry(lambda: _store_finish(job, kind, outcome), what=f"job {job.pk}: finish")
     logger.info("job %s (%s) finished: %s frames", job.pk, job.title, outcome.frames)
     results = [result_json(r) for r in saved]
@@ -155,7 +154,8 @@ def _finish_ok(job: Job, kind: JobKind, outcome: Outcome, *, preview: str | None
     message = finished_message(job.pk, job.kind, done=total, total=total, results=results)
     # The page shows the preview as the final image: its .npy comes with the message, which
     # saves the page a request (a round trip through the busy web process) after every job.
-    shown = next((r for r in saved if r.name == preview), None)
+    # (a reused job's too: it finishes here, with byte copies of another job's results)
+    shown = next((r for r in saved if r.name == preview_name(job)), None)
     if shown is not None and small_enough(shown):
         publish({**message, "image": shown.name}, bytes(shown.data))
     else:

@@ -21,15 +21,20 @@ def small_enough(row: Result | None) -> bool:
     return row is not None and len(row.data) <= FINAL_IMAGE_MAX_BYTES
 
 
+def preview_name(job: Job) -> str | None:
+    """The name of the result an analysis job (computed or reused) shows as its image."""
+    cls = ANALYSES.get(job.analysis)
+    if job.kind not in Job.ANALYSES or cls is None:
+        return None
+    return cls.declaration.preview
+
+
 def stored_final_image(job: Job) -> Result | None:
     """The finished analysis job's stored preview result, if small enough to send."""
-    cls = ANALYSES.get(job.analysis)
-    if job.status != Job.Status.FINISHED or job.kind not in Job.ANALYSES or cls is None:
+    name = preview_name(job)
+    if job.status != Job.Status.FINISHED or name is None:
         return None
     row = Result.objects.filter(
-        job_id=job.pk,
-        name=cls.declaration.preview,
-        partial=False,
-        nbytes__lte=FINAL_IMAGE_MAX_BYTES,
+        job_id=job.pk, name=name, partial=False, nbytes__lte=FINAL_IMAGE_MAX_BYTES
     ).first()
     return row if small_enough(row) else None

@@ -179,3 +179,23 @@ def test_dragging_back_to_an_earlier_position_is_a_hit(users, client_for, datase
     back = wait_terminal(back)
     assert (back.kind, back.reused_from_id, back.status) == ("reused", here.pk, "finished")
     assert stored(back) == stored(here) and stored(there) != stored(here)
+
+
+def test_a_reused_job_sends_its_final_image_with_its_finished_message(
+    users, client_for, dataset, inline_executor, monkeypatch
+):
+    # The page draws the final image from the finished message's .npy instead of fetching it:
+    # a hit of the result cache (the fastest answer to a drag) must bring it as well.
+    from apps.jobs import driver
+
+    sent: list[tuple[dict[str, Any], bytes | None]] = []
+    monkeypatch.setattr(driver, "publish", lambda m, b=None: sent.append((m, b)))
+    owner = client_for(users.owner)
+    jobs = [wait_terminal(submit(owner, dataset, "virtual", DISK).json()["id"]) for _ in range(2)]
+    assert [j.kind for j in jobs] == ["analysis", "reused"]
+    for job in jobs:
+        [(message, npy)] = [
+            (m, b) for m, b in sent if m["type"] == "finished" and m["id"] == job.pk
+        ]
+        assert message["image"] == "intensity"
+        assert npy == stored(job)["intensity"] == stored(jobs[0])["intensity"]

@@ -21,8 +21,6 @@ class JobRun:
     def __init__(self, job: Job) -> None:
         self.job = job
         self.should_stop = JobStopPoll(job)
-        #: the result shown while the job runs (see :meth:`progress`); the finish sends it
-        self.preview: str | None = None
 
     def progress(
         self, *, frame_bytes: int, preview: str | None = None, also: tuple[str, ...] = ()
@@ -30,7 +28,6 @@ class JobRun:
         """The ``on_progress`` callback for the body's engine: ``(done, total[, partial])``
         in frames; ``preview`` names the partial result shown while the job runs, ``also``
         the others sent live with it (the page shows the one selected)."""
-        self.preview = preview
         return ProgressReporter(self.job, frame_bytes=frame_bytes, preview=preview, also=also)
 
 
