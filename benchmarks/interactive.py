@@ -85,10 +85,12 @@ def wait_final(page: Any, after: int | None, timeout_s: float = 60.0) -> tuple[i
 def radii(n: int) -> list[float]:
     """``n`` outer radii, no two alike (a radius met before would be a result-cache hit, faster
     than the new places a user drags to), a few pixels apart from one to the next: quarter
-    pixels between 22 and 46 (the demo's inner radius is 15), visited in strides of 37."""
+    pixels between 27 and 50.75, visited in strides of 37. The page's first ring on the demo's
+    128-pixel frames has the inner radius 26, and the outer one stops half a pixel beyond it:
+    radii below 26.5 all ended on 26.5, a repeat."""
     if n > 96:
         raise ValueError(f"at most 96 drags have radii of their own, not {n}")
-    return [22.25 + 0.25 * ((37 * k) % 96) for k in range(n)]
+    return [27.0 + 0.25 * ((37 * k) % 96) for k in range(n)]
 
 
 def drag_ring(page: Any, ro: float, steps: int) -> None:
