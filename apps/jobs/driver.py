@@ -18,6 +18,7 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.utils import timezone
 
 from apps.core.errors import CoreError, JobCancelled
+from apps.jobs.claim_read import queued_job_locked
 from apps.jobs.dbretry import with_db_retry
 from apps.jobs.executor import (
     current_executor,
@@ -65,18 +66,12 @@ def job_claim(job_id: int) -> Job | None:
     reused job never waits for a slot).
 
     Two statements: the job with its dataset and owner, locking the job's and the owner's rows
-    (claims of one owner's jobs one at a time; SQLite's write transaction does the same), and
-    the update, guarded by the owner's count of running jobs (see limits).
+    (claims of one owner's jobs one at a time; SQLite's write transaction does the same;
+    :mod:`apps.jobs.claim_read`), and the update, guarded by the owner's count of running
+    jobs (see limits).
     """
     with transaction.atomic():
-        # unordered: the model's ordering would cost more to compile than the query to run
-        found = (
-            Job.objects.select_for_update(of=("self", "owner"))
-            .select_related("dataset__owner", "owner")
-            .filter(pk=job_id, status=Job.Status.QUEUED)
-            .order_by()[:1]
-        )
-        job = next(iter(found), None)
+        job = queued_job_locked(job_id)
         if job is None:
             return None
         now = timezone.now()

@@ -238,6 +238,31 @@ def test_a_claim_starts_the_next_attempt_and_returns_the_claimed_row(users, data
     assert Job.objects.get(pk=job.pk).attempt == 3
 
 
+def test_a_claim_reads_the_job_its_dataset_and_both_owners_as_the_orm_does(
+    users, dataset, django_assert_num_queries
+):
+    job = Job.objects.create(
+        owner=users.member, dataset=dataset, analysis="sum", params={"a": [1, 2]}, roi=[[0, 1]]
+    )
+    claimed = driver.job_claim(job.pk)
+    stored = Job.objects.select_related("dataset__owner", "owner").get(pk=job.pk)
+    with django_assert_num_queries(0):  # loaded with the job, as select_related loads them
+        pairs = [
+            (claimed, stored),
+            (claimed.dataset, stored.dataset),
+            (claimed.dataset.owner, stored.dataset.owner),
+            (claimed.owner, stored.owner),
+        ]
+    for read, orm in pairs:
+        fields = type(orm)._meta.concrete_fields
+        assert [f.value_from_object(read) for f in fields] == [
+            f.value_from_object(orm) for f in fields
+        ]
+        assert read._state.adding is False and read._state.db == "default"
+    assert (claimed.owner.username, claimed.dataset.owner.username) == ("bob", "alice")
+    assert claimed.params == {"a": [1, 2]} and claimed.dataset.nav_shape == dataset.nav_shape
+
+
 def test_a_claim_waits_while_its_owner_runs_the_most_a_reused_job_never(users, dataset, settings):
     settings.MAX_RUNNING_JOBS_PER_USER = 1
     Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum", status="running")
