@@ -32,7 +32,7 @@ from apps.jobs.kinds import job_kind
 from apps.jobs.kinds.base import Ending, JobKind, JobRun, Outcome, UnknownJobKind
 from apps.jobs.limits import queue_moved
 from apps.jobs.models import Job
-from apps.jobs.progress import running_job
+from apps.jobs.progress import running_job, running_job_update
 from apps.live.events import ended_message, finished_message, publish, status_message
 from apps.results.models import Result
 from apps.results.serializers import result_json
@@ -162,17 +162,18 @@ def _store_finish(job: Job, kind: JobKind, outcome: Outcome) -> list[Result]:
     with transaction.atomic():
         # The guarded update locks the row and proves the attempt current; then the kind's
         # finish. A cancel requested before this commit wins: the job ends cancelled.
-        updated = running_job(job, cancel_requested=False).update(
-            status=Job.Status.FINISHED,
-            frames_done=outcome.frames,
-            frames_total=outcome.frames,
-            bytes_read=outcome.nbytes,
-            partitions=outcome.partitions,
-            provenance=outcome.provenance,
-            finished=now,
-            heartbeat=now,
-            error="",
-        )
+        finished = {
+            "status": Job.Status.FINISHED.value,
+            "frames_done": outcome.frames,
+            "frames_total": outcome.frames,
+            "bytes_read": outcome.nbytes,
+            "partitions": outcome.partitions,
+            "provenance": outcome.provenance,
+            "finished": now,
+            "heartbeat": now,
+            "error": "",
+        }
+        updated = running_job_update(job, finished, not_cancelled=True)
         if updated:
             return kind.finish(job, Ending(Job.Status.FINISHED, outcome=outcome))
     # Only this attempt can finish the job: a try whose commit reached the server before its

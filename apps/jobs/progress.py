@@ -9,12 +9,14 @@ is the driver's own (``apps.jobs.driver.Heartbeat``).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping
 
 import numpy as np
 from django.conf import settings
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -31,6 +33,38 @@ def running_job(job: Job, **also: object) -> QuerySet[Job]:
     """The job's row, only while this attempt is the one running it (the write guard), and
     matching ``also`` (e.g. ``cancel_requested=False``)."""
     return Job.objects.filter(pk=job.pk, attempt=job.attempt, status=Job.Status.RUNNING, **also)
+
+
+_GUARDED_UPDATE = (
+    "UPDATE {table} SET {assignments} WHERE {pk} = %s AND attempt = %s AND status = %s{also}"
+)
+
+
+def running_job_update(job: Job, values: Mapping[str, object], *, not_cancelled: bool) -> int:
+    """``running_job(job).update(**values)`` (with ``cancel_requested=False`` if
+    ``not_cancelled``) as one statement written out, each value prepared by its field as the
+    ORM prepares it; the number of rows updated (0 or 1). Built by the ORM, the finish's update
+    with its JSON cost 0.35 ms of CPU on every job, ten times its run on SQLite."""
+    fields = [Job._meta.get_field(name) for name in values]
+    prepared = [field.get_db_prep_save(values[field.name], connection) for field in fields]
+    guard = [job.pk, job.attempt, Job.Status.RUNNING.value]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _guarded_update_sql(tuple(f.column for f in fields), not_cancelled),
+            [*prepared, *guard, *([False] if not_cancelled else [])],
+        )
+        return cursor.rowcount
+
+
+@functools.cache
+def _guarded_update_sql(columns: tuple[str, ...], not_cancelled: bool) -> str:
+    quote = connection.ops.quote_name
+    return _GUARDED_UPDATE.format(
+        table=quote(Job._meta.db_table),
+        assignments=", ".join(f"{quote(column)} = %s" for column in columns),
+        pk=quote(Job._meta.pk.column),
+        also=" AND cancel_requested = %s" if not_cancelled else "",
+    )  # the model's own table and column names; every value a parameter
 
 
 class ProgressReporter:

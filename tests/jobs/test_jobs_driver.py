@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.utils import timezone
 
 from apps.core import ENGINE_VERSION
 from apps.core.analyses import make_analysis
@@ -16,6 +17,7 @@ from apps.core.io import open_dataset
 from apps.jobs import driver
 from apps.jobs import executor as job_executor
 from apps.jobs.models import Job
+from apps.jobs.progress import running_job_update
 from apps.results.models import Result
 from apps.results.store import StaleAttempt, result_array, results_save
 from tests.jobs.support import raw_dataset, submit, wait_progress, wait_terminal
@@ -261,6 +263,27 @@ def test_a_claim_reads_the_job_its_dataset_and_both_owners_as_the_orm_does(
         assert read._state.adding is False and read._state.db == "default"
     assert (claimed.owner.username, claimed.dataset.owner.username) == ("bob", "alice")
     assert claimed.params == {"a": [1, 2]} and claimed.dataset.nav_shape == dataset.nav_shape
+
+
+def test_the_guarded_update_writes_only_the_running_attempt_not_cancelled(users, dataset):
+    job = driver.job_claim(Job.objects.create(owner=users.owner, dataset=dataset).pk)
+    now = timezone.now()
+    values = {"frames_done": 5, "partitions": [{"index": 0}], "finished": now, "error": "x"}
+    stale = Job(pk=job.pk, attempt=job.attempt - 1)
+    assert running_job_update(stale, values, not_cancelled=False) == 0
+    Job.objects.filter(pk=job.pk).update(cancel_requested=True)
+    assert running_job_update(job, values, not_cancelled=True) == 0
+    assert Job.objects.get(pk=job.pk).frames_done == 0
+    assert running_job_update(job, values, not_cancelled=False) == 1
+    row = Job.objects.get(pk=job.pk)
+    assert (row.frames_done, row.partitions, row.finished, row.error) == (
+        5,
+        [{"index": 0}],
+        now,
+        "x",
+    )
+    Job.objects.filter(pk=job.pk).update(status="finished")
+    assert running_job_update(job, values, not_cancelled=False) == 0
 
 
 def test_a_claim_waits_while_its_owner_runs_the_most_a_reused_job_never(users, dataset, settings):
