@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import io
 import itertools
+import threading
 
 import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import OperationalError, connection, transaction
 
 from apps.core.errors import ParameterError
 from apps.datasets.services import dataset_register
 from apps.jobs import driver, queue
+from apps.jobs.limits import check_queue_room
 from apps.jobs.models import Job
 from apps.jobs.services import mask_upload
 from tests.jobs.support import submit, wait_terminal
@@ -138,3 +141,31 @@ def test_it_refuses_a_mask_upload_over_the_size_limit(users, dataset, settings, 
     )
     assert response.status_code == 400
     assert "larger than the limit of 100 bytes" in response.json()["error"]
+
+
+def test_a_submission_holds_its_owner_lock_until_it_commits(users):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL (SQLite's write transaction serialises submissions)")
+    outcome: list[str] = []
+
+    def another_submission() -> None:
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL lock_timeout = '200ms'")
+                check_queue_room(users.owner.pk)
+            outcome.append("not held")
+        except OperationalError:
+            outcome.append("held")
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        check_queue_room(users.owner.pk)
+        waiting = threading.Thread(target=another_submission)
+        waiting.start()
+        waiting.join()
+    after = threading.Thread(target=another_submission)
+    after.start()
+    after.join()
+    assert outcome == ["held", "not held"]
