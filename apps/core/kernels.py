@@ -109,7 +109,9 @@ def warm_up() -> None:
         total, peak = np.zeros(16), np.zeros(16, dtype=dtype)
         fold_frames(tile, total, peak, np.zeros(16, np.float32))
         with threads(1):
-            MaskProduct(np.ones((4, 16), np.float32))(tile, np.empty((5, 4), np.float32))
+            for count in (4, LANES_MIN_MASKS):
+                weights = np.ones((count, 16), np.float32)
+                MaskProduct(weights)(tile, np.empty((5, count), np.float32))
 
 
 _local = threading.local()
@@ -231,6 +233,11 @@ class Fold:
             self.peak[np.isnan(self.total)] = np.nan
 
 
+#: Masks from which :class:`MaskProduct` takes the lanes' loops (sixteen masks a chunk): eight
+#: masks padded to sixteen cost what they cost in the loops of four (docs/performance.md).
+LANES_MIN_MASKS = 8
+#: Masks per chunk of the lanes' loops.
+WIDTH = 16
 #: Masks from which the compiled product beats BLAS, for float32 data and for integers (which
 #: BLAS needs converted first); fewer than the loop's four are padded with zero masks.
 PRODUCT_MIN_MASKS = {"f": 2, "u": 1, "i": 1}
@@ -263,27 +270,61 @@ class MaskProduct:
     """``data . weights.T`` for tiles ``(k, w)`` of the :data:`FOLD_KINDS`, over threads, with
     the compiled loop (which converts the data to float32 in its registers).
 
-    Each thread takes a block of the tile's frames (a multiple of the loop's six); the last
-    frames of a tile go through a zero-padded block of six. Sums are float64 per block of
-    pixels (:mod:`apps.core.masks_jit`), so the result is at least as close as SGEMM's.
+    Each thread takes a block of the tile's frames (a multiple of the loop's six or eight); the
+    last frames of a tile go through a zero-padded block. Sums are float64 per block of pixels
+    (:mod:`apps.core.masks_jit`, :mod:`apps.core.masks_lanes_jit`), so the result is at least
+    as close as SGEMM's.
     """
 
-    def __init__(self, weights: np.ndarray, *, masks_per_block: int | None = None) -> None:
-        """``weights``: the masks as rows, ``(m, w)``; ``masks_per_block``: which of the
-        loops to use (:data:`apps.core.masks_jit.PRODUCTS`; default: the one for this host)."""
+    def __init__(
+        self,
+        weights: np.ndarray,
+        *,
+        masks_per_block: int | None = None,
+        frames_per_block: int | None = None,
+    ) -> None:
+        """``weights``: the masks as rows, ``(m, w)``; ``masks_per_block``: which of the loops
+        to use, 2 or 4 (:data:`apps.core.masks_jit.PRODUCTS`) or 16 (the lanes' loops,
+        :mod:`apps.core.masks_lanes_jit`, with ``frames_per_block`` 6 or 8); by default the
+        lanes' from :data:`LANES_MIN_MASKS` masks, and each the one for this host."""
+        self.count, self.width = weights.shape
+        default = masks_per_block is None and self.count >= LANES_MIN_MASKS
+        if masks_per_block == WIDTH or default:
+            self._lanes_loop(weights, frames_per_block)
+        else:
+            self._masks_loop(weights, masks_per_block)
+        count = thread_count()
+        self._threads = count
+        self._pool = thread_pool(count) if count > 1 else None
+
+    def _masks_loop(self, weights: np.ndarray, block: int | None) -> None:
         from apps.core import masks_jit
 
-        block = masks_per_block or masks_jit.MASKS
+        block = block or masks_jit.MASKS
         self._product = masks_jit.PRODUCTS[block]
         self._frames = masks_jit.FRAMES
-        self.count, self.width = weights.shape
         self._padded = -(-self.count // block) * block
         rows = np.zeros((self._padded, self.width), np.float32)
         rows[: self.count] = weights
         self._weights = rows.reshape(-1)  # the loop takes them flat, mask after mask
-        count = thread_count()
-        self._threads = count
-        self._pool = thread_pool(count) if count > 1 else None
+        self._per_call = self._padded
+        self._flat_sums = False
+
+    def _lanes_loop(self, weights: np.ndarray, frames: int | None) -> None:
+        from apps.core import masks_lanes_jit
+
+        frames = frames or masks_lanes_jit.FRAMES
+        self._product = masks_lanes_jit.PRODUCTS[frames]
+        self._frames = frames
+        chunks = -(-self.count // WIDTH)
+        self._padded = chunks * WIDTH
+        lanes = np.zeros((chunks, self.width, WIDTH), np.float32)
+        for c in range(chunks):
+            part = weights[c * WIDTH : (c + 1) * WIDTH]
+            lanes[c, :, : part.shape[0]] = part.T
+        self._weights = lanes.reshape(-1)  # chunk after chunk, each pixel's sixteen masks
+        self._per_call = chunks
+        self._flat_sums = True
 
     def __call__(self, data: np.ndarray, out: np.ndarray) -> None:
         """``out`` ``(k, m)`` (any strides) = ``data`` ``(k, w)`` . weights.T."""
@@ -312,4 +353,6 @@ class MaskProduct:
         out[...] = sums[:k, : self.count]
 
     def _block(self, flat: np.ndarray, stride: int, frames: int, sums: np.ndarray) -> None:
-        self._product(flat, stride, frames, self.width, self._weights, self._padded, sums)
+        # The lanes' loops take the sums flat (rows of whole chunks), the others as rows.
+        out = sums.reshape(-1) if self._flat_sums else sums
+        self._product(flat, stride, frames, self.width, self._weights, self._per_call, out)

@@ -1,0 +1,96 @@
+"""Sixteen float32 lanes as one value in numba-compiled loops.
+
+numba types a loop's numbers as scalars; LLVM keeps a sum in a vector register only when its
+loop vectoriser turns a scalar reduction into lanes, which then have to be added across at the
+loop's end. :data:`lanes` is a value of sixteen float32 lanes (LLVM's ``<16 x float>``: one
+AVX-512 register, or two AVX2 ones), so a loop can keep, for one frame, the running sums of
+sixteen masks in registers from pixel to pixel, with no sum across lanes at all. The
+operations are the few a mask product needs; each compiles to one or two instructions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
+
+#: Lanes per value: sixteen float32, one 512-bit register.
+WIDTH = 16
+
+_FLOATS = ir.VectorType(ir.FloatType(), WIDTH)
+_DOUBLES = ir.VectorType(ir.DoubleType(), WIDTH)
+
+
+class Lanes(types.Type):
+    """The numba type of sixteen float32 lanes."""
+
+    def __init__(self) -> None:
+        super().__init__(name="Lanes16xFloat32")
+
+
+lanes = Lanes()
+
+
+@register_model(Lanes)
+class _LanesModel(models.PrimitiveModel):
+    def __init__(self, dmm: Any, fe_type: Lanes) -> None:
+        super().__init__(dmm, fe_type, _FLOATS)
+
+
+def _element_pointer(context: Any, builder: Any, array_type: Any, array: Any, index: Any) -> Any:
+    data = context.make_array(array_type)(context, builder, array).data
+    return builder.gep(data, [index], inbounds=True)
+
+
+@intrinsic
+def zeros(typingctx: Any) -> Any:
+    """Sixteen lanes of zero."""
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        return ir.Constant(_FLOATS, None)
+
+    return lanes(), codegen
+
+
+@intrinsic
+def load(typingctx: Any, array: Any, index: Any) -> Any:
+    """``array[index : index + 16]`` of a flat float32 array (no bounds check)."""
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1])
+        return builder.load(builder.bitcast(pointer, _FLOATS.as_pointer()), align=4)
+
+    return lanes(array, index), codegen
+
+
+@intrinsic
+def multiply_add(typingctx: Any, x: Any, m: Any, total: Any) -> Any:
+    """``total + x * m`` with the float32 ``x`` in every lane, fused (one rounding)."""
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        undefined = ir.Constant(_FLOATS, ir.Undefined)
+        first = builder.insert_element(undefined, args[0], ir.Constant(ir.IntType(32), 0))
+        spread = ir.Constant(ir.VectorType(ir.IntType(32), WIDTH), [0] * WIDTH)
+        xs = builder.shuffle_vector(first, undefined, spread)
+        signature = ir.FunctionType(_FLOATS, [_FLOATS, _FLOATS, _FLOATS])
+        fma = cgutils.get_or_insert_function(builder.module, signature, "llvm.fma.v16f32")
+        return builder.call(fma, [xs, args[1], args[2]])
+
+    return lanes(types.float32, lanes, lanes), codegen
+
+
+@intrinsic
+def add_into(typingctx: Any, array: Any, index: Any, total: Any) -> Any:
+    """``array[index : index + 16] += total`` of a flat float64 array (no bounds check)."""
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1])
+        pointer = builder.bitcast(pointer, _DOUBLES.as_pointer())
+        wide = builder.fpext(args[2], _DOUBLES)
+        builder.store(builder.fadd(builder.load(pointer, align=8), wide), pointer, align=8)
+        return context.get_dummy_value()
+
+    return types.none(array, index, total), codegen
