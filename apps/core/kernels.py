@@ -109,7 +109,7 @@ def warm_up() -> None:
         total, peak = np.zeros(16), np.zeros(16, dtype=dtype)
         fold_frames(tile, total, peak, np.zeros(16, np.float32))
         with threads(1):
-            for count in (4, LANES_MIN_MASKS):
+            for count in (4, WIDTH):  # the loops of a few masks, the lanes' loop
                 weights = np.ones((count, 16), np.float32)
                 MaskProduct(weights)(tile, np.empty((5, count), np.float32))
 
@@ -233,9 +233,6 @@ class Fold:
             self.peak[np.isnan(self.total)] = np.nan
 
 
-#: Masks from which :class:`MaskProduct` takes the lanes' loops (sixteen masks a chunk): eight
-#: masks padded to sixteen cost what they cost in the loops of four (docs/performance.md).
-LANES_MIN_MASKS = 8
 #: Masks per chunk of the lanes' loops.
 WIDTH = 16
 #: Masks from which the compiled product beats BLAS, for float32 data and for integers (which
@@ -286,9 +283,11 @@ class MaskProduct:
         """``weights``: the masks as rows, ``(m, w)``; ``masks_per_block``: which of the loops
         to use, 2 or 4 (:data:`apps.core.masks_jit.PRODUCTS`) or 16 (the lanes' loops,
         :mod:`apps.core.masks_lanes_jit`, with ``frames_per_block`` 6 or 8); by default the
-        lanes' from :data:`LANES_MIN_MASKS` masks, and each the one for this host."""
+        lanes' from ``masks_lanes_jit.MIN_MASKS`` masks, and each the one for this host."""
+        from apps.core import masks_lanes_jit
+
         self.count, self.width = weights.shape
-        default = masks_per_block is None and self.count >= LANES_MIN_MASKS
+        default = masks_per_block is None and self.count >= masks_lanes_jit.MIN_MASKS
         if masks_per_block == WIDTH or default:
             self._lanes_loop(weights, frames_per_block)
         else:

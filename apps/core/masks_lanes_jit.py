@@ -37,6 +37,13 @@ def frames_per_block(cpu_features: str) -> int:
     return 8 if "+avx512f" in cpu_features.split(",") else 6
 
 
+def min_masks(frames: int) -> int:
+    """Masks from which these loops beat :mod:`apps.core.masks_jit`'s on a host whose block
+    has ``frames`` frames: 8 with AVX-512 (against six by four masks), 12 with AVX2 (against
+    six by two, which is faster below ten masks: docs/performance.md)."""
+    return 8 if frames == 8 else 12
+
+
 @njit(nogil=True, cache=True, boundscheck=False)
 def product_8x16(data, stride, frames, width, weights, chunks, out):  # type: ignore[no-untyped-def]
     """Adds ``data . weights.T`` into ``out`` for blocks of eight frames.
@@ -123,3 +130,5 @@ PRODUCTS = {8: product_8x16, 6: product_6x16}
 FRAMES = frames_per_block(
     getattr(config, "CPU_FEATURES", None) or binding.get_host_cpu_features().flatten()
 )
+#: Masks from which :class:`apps.core.kernels.MaskProduct` takes these loops on this host.
+MIN_MASKS = min_masks(FRAMES)

@@ -56,10 +56,27 @@ def test_it_equals_numpy_for_any_frame_and_mask_count(
     check(got, data, weights, contract(block))
 
 
-@pytest.mark.parametrize(("masks", "lanes"), [(3, False), (7, False), (8, True), (16, True)])
+@pytest.mark.parametrize(
+    ("masks", "lanes"),
+    [
+        (3, False),
+        (7, False),
+        (masks_lanes_jit.MIN_MASKS - 1, False),
+        (masks_lanes_jit.MIN_MASKS, True),
+        (16, True),
+    ],
+)
 def test_many_masks_take_the_lanes_loop(masks: int, lanes: bool) -> None:
     loop = kernels.MaskProduct(np.ones((masks, 40), np.float32))
     assert (loop._product in masks_lanes_jit.PRODUCTS.values()) is lanes
+
+
+@pytest.mark.parametrize(("frames", "masks"), [(8, 8), (6, 12)])
+def test_the_lanes_start_where_they_beat_the_host_loop_of_a_few_masks(
+    frames: int, masks: int
+) -> None:
+    # AVX2's six by two masks measured faster than the lanes below ten masks.
+    assert masks_lanes_jit.min_masks(frames) == masks
 
 
 @pytest.mark.parametrize(
