@@ -21,6 +21,13 @@ Every message is a JSON object with ``type``, the job's ``id`` and its ``kind`` 
                 job's place among its owner's queued jobs, sent when it changes (a job ahead
                 started or was cancelled, one of the owner's jobs ended).
 
+The socket that follows one job after another (``/ws/jobs/``, the client sends
+``{"follow": <id>}``) carries the same messages, and two of its own:
+
+* ``refused``   ``id``, ``code`` (4404), ``error``: the job followed does not exist or is not
+                (any longer) the user's to see; the socket stays open for the next follow.
+* ``error``     ``error``: what the client sent was no follow message (no ``id``).
+
 ``docs/api.md`` documents them for clients. Only the builders below make these messages.
 
 Each job has a channel group ``job-<id>``; consumers join it, the job driver sends to it. A
@@ -207,6 +214,22 @@ def queue_message(job_id: int, kind: str, *, place: int, running: int, limit: in
     """Queued job ``job_id`` is now ``place`` among its owner's queued jobs; the owner runs
     ``running`` of at most ``limit`` jobs at a time."""
     return _message("queue", job_id, kind, place=place, running=running, limit=limit)
+
+
+def refused_message(job_id: int) -> Message:
+    """The followed job ``job_id`` is missing or not the user's to see (no ``kind``: a job
+    one may not see says nothing about itself)."""
+    return {
+        "type": "refused",
+        "id": int(job_id),
+        "code": CLOSE_NOT_FOUND,
+        "error": f"Job {int(job_id)} does not exist or is not shown to you.",
+    }
+
+
+def follow_error_message(error: str) -> Message:
+    """The answer to a message on the follow socket that is no ``{"follow": <job id>}``."""
+    return {"type": "error", "error": error}
 
 
 def job_event(message: Message, binary: bytes | None = None) -> Message:

@@ -45,33 +45,23 @@ from apps.results.preview import image_bytes
 from apps.results.store import partial_latest, result_array
 
 
-class JobConsumer(AsyncWebsocketConsumer):
-    async def connect(self) -> None:
-        job_id = self.scope["url_route"]["kwargs"]["job_id"]
-        # Join before reading the state, so nothing published in between is lost; events wait
-        # until this handler returns (a consumer handles one message at a time). The access
-        # check and the state are read in one trip to the database thread.
-        self.group = group_name(job_id)
+class WatchingConsumer(AsyncWebsocketConsumer):
+    """What the job sockets share: the credential groups, job events, closing."""
+
+    async def join_credential_groups(self) -> None:
+        # Joined before the state is read: a revocation from now on closes the socket, and
+        # the state read afterwards finds one that came before.
         remember_consumer_loop(asyncio.get_running_loop())
-        await self.channel_layer.group_add(self.group, self.channel_name)
         token_hash = self.scope.get("token_hash")
         if token_hash:
-            # Joined first too: a revocation from now on closes the socket, and the state read
-            # below finds one that came before.
             self.token_group = token_group(token_hash)
             await self.channel_layer.group_add(self.token_group, self.channel_name)
         user = self.scope.get("user")
         if getattr(user, "pk", None) is not None:
-            # Joined first as well: the state read below finds a deactivation that came before.
             self.user_group = user_group(user.pk)
             await self.channel_layer.group_add(self.user_group, self.channel_name)
-        state = await database_sync_to_async(_visible_state)(
-            self.scope.get("user"), job_id, token_hash
-        )
-        await self.accept()  # also to refuse: browsers see the close code of an accepted socket
-        if isinstance(state, int):
-            await self._end(state)
-            return
+
+    async def send_state(self, state: State) -> None:
         for frame in state:
             if isinstance(frame, bytes):
                 await self.send(bytes_data=frame)
@@ -100,16 +90,6 @@ class JobConsumer(AsyncWebsocketConsumer):
                 await self.channel_layer.group_discard(getattr(self, name), self.channel_name)
                 delattr(self, name)
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """The browser only listens; anything it sends is ignored."""
-
-    async def job_access(self, event: dict[str, Any]) -> None:
-        job_id = self.scope["url_route"]["kwargs"]["job_id"]
-        if not hasattr(self, "group"):
-            return  # already closed by an earlier check
-        if not await database_sync_to_async(_may_watch)(self.scope.get("user"), job_id):
-            await self._end(CLOSE_NOT_FOUND)
-
     async def job_event(self, event: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(event["message"]))
         if event.get("binary"):
@@ -118,6 +98,35 @@ class JobConsumer(AsyncWebsocketConsumer):
     async def socket_close(self, event: dict[str, Any]) -> None:
         """The socket's token was revoked, or its user deactivated or deleted."""
         await self._end(event["code"])
+
+
+class JobConsumer(WatchingConsumer):
+    async def connect(self) -> None:
+        job_id = self.scope["url_route"]["kwargs"]["job_id"]
+        # Join before reading the state, so nothing published in between is lost; events wait
+        # until this handler returns (a consumer handles one message at a time). The access
+        # check and the state are read in one trip to the database thread.
+        self.group = group_name(job_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join_credential_groups()
+        state = await database_sync_to_async(visible_state)(
+            self.scope.get("user"), job_id, self.scope.get("token_hash")
+        )
+        await self.accept()  # also to refuse: browsers see the close code of an accepted socket
+        if isinstance(state, int):
+            await self._end(state)
+            return
+        await self.send_state(state)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """The browser only listens; anything it sends is ignored."""
+
+    async def job_access(self, event: dict[str, Any]) -> None:
+        job_id = self.scope["url_route"]["kwargs"]["job_id"]
+        if not hasattr(self, "group"):
+            return  # already closed by an earlier check
+        if not await database_sync_to_async(may_watch)(self.scope.get("user"), job_id):
+            await self._end(CLOSE_NOT_FOUND)
 
 
 class NoRouteConsumer(AsyncWebsocketConsumer):
@@ -132,11 +141,11 @@ class NoRouteConsumer(AsyncWebsocketConsumer):
 State = list[dict[str, Any] | bytes]
 
 
-def _may_watch(user: Any, job_id: Any) -> bool:
+def may_watch(user: Any, job_id: Any) -> bool:
     return user is not None and visible_jobs(user).filter(pk=int(job_id)).exists()
 
 
-def _visible_state(user: Any, job_id: Any, token_hash: str | None) -> State | int:
+def visible_state(user: Any, job_id: Any, token_hash: str | None) -> State | int:
     """The job's ``status`` message (a finished analysis's with its final image) and latest
     partial; else the close code: 4404 if ``user`` may not see it, 4401 if the token of
     ``token_hash`` that authenticated them was revoked meanwhile, or they were deactivated or

@@ -9,8 +9,10 @@ from __future__ import annotations
 from django.urls import path, re_path
 
 from apps.portal.consumers import JobConsumer, NoRouteConsumer
+from apps.portal.follow import FollowConsumer
 
 websocket_urlpatterns = [
+    path("ws/jobs/", FollowConsumer.as_asgi(), name="ws_follow"),
     path("ws/jobs/<id:job_id>/", JobConsumer.as_asgi(), name="ws_job"),
     re_path(r"", NoRouteConsumer.as_asgi()),
 ]

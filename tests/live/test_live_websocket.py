@@ -127,13 +127,13 @@ async def test_it_closes_with_4401_when_the_token_is_revoked_during_the_connect(
     from apps.portal import consumers
 
     ws = await database_sync_to_async(connect_as)(users.owner, job.pk)
-    checked = consumers._visible_state
+    checked = consumers.visible_state
 
     def revoked_first(user: Any, job_id: Any, token_hash: str | None) -> Any:
         ApiToken.objects.filter(key_hash=token_hash).delete()
         return checked(user, job_id, token_hash)
 
-    monkeypatch.setattr(consumers, "_visible_state", revoked_first)
+    monkeypatch.setattr(consumers, "visible_state", revoked_first)
     assert await ws_close_code(ws) == CLOSE_REVOKED
 
 

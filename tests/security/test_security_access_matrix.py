@@ -361,6 +361,14 @@ WS_ROWS = [
     ("unnamed:", "/ws/datasets/{dataset}/", codes(False, False, False, False, False)),
 ]
 
+# The follow socket /ws/jobs/: True when following the job is answered with its status, False
+# when refused (a `refused` message; an anonymous socket is closed with 4404 before any follow).
+FOLLOW_ROWS = [
+    ("ws_follow", "{job}", codes(True, False, False, False, True)),
+    ("ws_follow", "{shared_job}", codes(True, True, False, False, True)),
+    ("ws_follow", "{running}", codes(True, False, False, False, True)),
+]
+
 # After alice unshares her dataset, bob's own job is out of his sight everywhere.
 UNSHARED_ROWS = [
     ("GET", "/api/jobs/{bobs_job}/"),
@@ -567,20 +575,38 @@ def test_unsharing_the_dataset_hides_bobs_own_job_from_him(
     )
 
 
+def socket_as(world: SimpleNamespace, role: str, path: str) -> WebsocketCommunicator:
+    """A websocket to ``path`` with an API token of ``role``'s user (none for anon)."""
+    user = user_of(world, role)
+    query = f"?token={token_create(user=user, name='ws')[1]}" if user else ""
+    return WebsocketCommunicator(application, f"{path}{query}", headers=[ORIGIN])
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(
     ("name", "path", "expect"), WS_ROWS, ids=["job", "shared", "running", "no route"]
 )
 async def test_the_websocket_matrix(world, name, path, expect, role):
-    def connect() -> WebsocketCommunicator:
-        user = user_of(world, role)
-        query = f"?token={token_create(user=user, name='ws')[1]}" if user else ""
-        return WebsocketCommunicator(application, f"{fill(path, world)}{query}", headers=[ORIGIN])
-
-    ws = await database_sync_to_async(connect)()
+    ws = await database_sync_to_async(socket_as)(world, role, fill(path, world))
     code = await ws_close_code(ws)
     assert code == (None if expect[role] else 4404)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("name", "job", "expect"), FOLLOW_ROWS, ids=["job", "shared", "running"])
+async def test_the_follow_socket_matrix(world, name, job, expect, role):
+    ws = await database_sync_to_async(socket_as)(world, role, "/ws/jobs/")
+    assert (await ws.connect())[0]
+    if role == "anon":
+        assert await ws.receive_output(timeout=10) == {"type": "websocket.close", "code": 4404}
+        return
+    job_id = int(fill(job, world))
+    await ws.send_to(text_data=json.dumps({"follow": job_id}))
+    answer = json.loads(await ws.receive_from(timeout=10))
+    assert (answer["type"], answer["id"]) == ("status" if expect[role] else "refused", job_id)
+    await ws.disconnect()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -615,5 +641,5 @@ def test_every_url_pattern_has_a_row():
     ws_names = {
         route.name or f"unnamed:{route.pattern.regex.pattern}" for route in websocket_urlpatterns
     }
-    assert ws_names - {name for name, _, _ in WS_ROWS} == set()
+    assert ws_names - {name for name, _, _ in WS_ROWS + FOLLOW_ROWS} == set()
     assert {row.name for row in ROWS} <= names  # no row for a pattern that is gone
