@@ -2,14 +2,15 @@
 // scan image of the current job on the right. Every finished edit of a shape (or a
 // parameter, or the scan ROI) replaces the running job with a new one: at once when the mouse
 // lets go of a shape, after a short pause for typing and key nudges, so dragging a detector
-// feels live; the websocket streams progress and partial images.
+// feels live; one websocket, open from the start, follows each new job and streams its
+// progress and partial images (no job waits for a handshake).
 
 import { fetchNpy } from "./npy.js";
 import { ImageView } from "./imageview.js";
 import { displayControls } from "./displaycontrols.js";
 import { ShapeEditor } from "./shapes.js";
 import { RoiTool } from "./roi.js";
-import { JobSocket, TERMINAL, createToken, jobApi, jobsOf, refusedText } from "./jobclient.js";
+import { JobFeed, TERMINAL, createToken, jobApi, jobsOf, refusedText } from "./jobclient.js";
 import { paramsForm } from "./paramsform.js";
 import { fillMenu, initialValues, jobParams, menuModes, modeByKey, modeOfJob, pick, shapeOf } from "./modes.js";
 import { copyText, renderDownloads } from "./resultspanel.js";
@@ -47,7 +48,7 @@ const S = {
   mode: FIRST_MODE, // the key of the chosen menu entry
   geometry: {}, // remembered per mode, so switching back restores the shape
   job: null, // {id, analysis, params, roi, status, ...} of the result shown
-  socket: null,
+  feed: new JobFeed(), // follows the job shown
   seq: 0, // submissions; an older submission's answer is ignored
   timer: null,
   mean: null, // the mean frame once known
@@ -203,7 +204,7 @@ async function runJob({ force = false } = {}) {
     previous.replaced = true;
     body.replaces = previous.id;
   }
-  closeSocket();
+  stopFollowing();
   showJobState("submitting", "Starting a job…", previous && previous.id);
   const releaseAt = S.releaseAt;
   S.releaseAt = null;
@@ -237,7 +238,7 @@ async function submitJob(body, seq, releaseAt) {
     return;
   }
   if (releaseAt) job.submitMs = job.submittedAt - releaseAt; // debounce + POST round trip
-  startWatching(job, created.ws);
+  startWatching(job);
 }
 
 /** Jobs this page started, or the viewer's own from the list (not another user's shared job). */
@@ -255,7 +256,7 @@ function retryLater() {
   S.timer = setTimeout(() => runJob({ force: true }), S.retryMs);
 }
 
-function startWatching(job, wsPath) {
+function startWatching(job) {
   S.job = job;
   history.setCurrent(job.id);
   job.results = null;
@@ -266,7 +267,7 @@ function startWatching(job, wsPath) {
   $("com-corrections").hidden = true;
   renderDownloads($("downloads"), null, []);
   updateSnippet();
-  S.socket = new JobSocket(wsPath || `/ws/jobs/${job.id}/`, {
+  S.feed.follow(job.id, {
     onMessage: (msg) => jobMessage(job, msg),
     onPartial: (header, values) => jobPartial(job, header, values),
     onState: (state, detail) => socketState(job, state, detail),
@@ -274,9 +275,8 @@ function startWatching(job, wsPath) {
   });
 }
 
-function closeSocket() {
-  if (S.socket) S.socket.close();
-  S.socket = null;
+function stopFollowing() {
+  S.feed.stop();
 }
 
 function setState(job, state) {
@@ -338,7 +338,7 @@ async function catchUp(job) {
     return;
   }
   if (job !== S.job) return;
-  if (TERMINAL.has(data.status)) closeSocket();
+  if (TERMINAL.has(data.status)) stopFollowing();
   setProgress(job, data.progress.done, data.progress.total, data);
   if (data.status === "finished") finish(job, data);
   else if (data.status === "failed") fail(job, data.error);
@@ -530,8 +530,8 @@ async function restoreJob(job) {
   roiTool.setRoi(roi);
   $("roi-text").textContent = roi ? describeRoi(roi) : "whole scan";
   $("roi-clear").disabled = !roi;
-  closeSocket();
-  startWatching({ ...job }, job.ws);
+  stopFollowing();
+  startWatching({ ...job });
   return true;
 }
 

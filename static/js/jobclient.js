@@ -201,3 +201,116 @@ export class JobSocket {
     if (this.ws && this.ws.readyState <= 1) this.ws.close();
   }
 }
+
+/**
+ * One websocket (``/ws/jobs/``) that follows one job after another: ``follow(id, handlers)``
+ * sends ``{"follow": id}`` and hands that job's messages to ``handlers`` (JobSocket's:
+ * onMessage, onPartial, onState, onReconnect); following a job stops the one before. A page
+ * that starts job after job opens it once, so no job waits for a websocket's handshake.
+ * Reconnects as JobSocket does and follows the job again; the job's status that answers every
+ * follow makes it live (onReconnect(again) as with JobSocket). A job the server refuses (not
+ * yours to see, or no longer) gets onState("refused", 4404); the socket goes on.
+ */
+export class JobFeed {
+  constructor(path = "/ws/jobs/") {
+    this.url = wsUrl(path);
+    this.delay = 500;
+    this.closed = false;
+    this.code = null; // the final close code, once closed for good
+    this.pending = null; // a message waiting for its binary frame
+    this.job = null; // {id, h, live, everLive}: the job followed
+    this.open();
+  }
+
+  open() {
+    this.pending = null;
+    const ws = new WebSocket(this.url);
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => {
+      this.delay = 500;
+      if (this.job) this.sendFollow();
+    };
+    ws.onmessage = (e) => this.receive(e.data);
+    ws.onclose = (e) => this.lost(e);
+    this.ws = ws;
+  }
+
+  /** Follow job ``id`` with ``handlers`` from now on (the socket connects first if need be). */
+  follow(id, handlers) {
+    this.job = { id, h: handlers, live: false, everLive: false };
+    if (this.closed) {
+      if (this.code !== null && handlers.onState) handlers.onState("refused", this.code);
+      return;
+    }
+    if (this.ws.readyState === WebSocket.OPEN) this.sendFollow();
+  }
+
+  /** Stop handing on the followed job's messages (the server's stop with the next follow). */
+  stop() {
+    this.job = null;
+  }
+
+  sendFollow() {
+    this.job.live = false;
+    this.ws.send(JSON.stringify({ follow: this.job.id }));
+  }
+
+  receive(data) {
+    if (data instanceof ArrayBuffer) {
+      const header = this.pending;
+      this.pending = null;
+      const job = this.job;
+      if (!header || !job || header.id !== job.id) return; // a frame of a job no longer followed
+      if (header.image) this.deliver(job, withImage(header, data));
+      else if (job.h.onPartial) job.h.onPartial(header, new Float32Array(data));
+      return;
+    }
+    let msg;
+    try { msg = JSON.parse(data); } catch { return; }
+    if (msg.type === "partial" || msg.image) { this.pending = msg; return; }
+    if (msg.type === "error") { console.warn(`The job feed refused a message: ${msg.error}`); return; }
+    const job = this.job;
+    if (!job || msg.id !== job.id) return;
+    if (msg.type === "refused") {
+      this.job = null;
+      job.h.onState && job.h.onState("refused", msg.code);
+      return;
+    }
+    this.deliver(job, msg);
+  }
+
+  deliver(job, msg) {
+    if (!job.live) { // the status answering a follow
+      job.live = true;
+      const again = job.everLive;
+      job.everLive = true;
+      job.h.onState && job.h.onState("live");
+      if (job.h.onReconnect) job.h.onReconnect(again);
+    }
+    job.h.onMessage && job.h.onMessage(msg);
+    if (TERMINAL.has(msg.type) || (msg.type === "status" && TERMINAL.has(msg.status))) {
+      if (this.job === job) this.job = null;
+    }
+  }
+
+  lost(e) {
+    if (this.closed) return;
+    const job = this.job;
+    if (FINAL_CLOSES.has(e.code)) {
+      this.closed = true;
+      this.code = e.code;
+      if (job && job.h.onState) job.h.onState("refused", e.code);
+      return;
+    }
+    const wait = this.delay;
+    this.delay = Math.min(this.delay * 2, 8000);
+    if (job && job.h.onState) job.h.onState("lost", wait);
+    this.timer = setTimeout(() => !this.closed && this.open(), wait);
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.timer);
+    if (this.ws && this.ws.readyState <= 1) this.ws.close();
+  }
+}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,18 +50,36 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
-def drop_first_websockets(page: Any, dropped: list[str]) -> None:
-    """The first connection to each job's websocket on ``page`` dies at once, as on a flaky
-    network or a server restart; its URL goes into ``dropped``, later ones connect."""
+class FollowRecorder:
+    """The page's follow socket (``/ws/jobs/``) through a route that records every follow the
+    page sends (``follows``, job ids) and every socket it opens (``sockets``, URLs); once
+    ``drop_next`` is set, the connection that carries the next follow dies instead of sending
+    it, as on a flaky network or a server restart."""
 
-    def handle(ws: Any) -> None:
-        if ws.url in dropped:
-            ws.connect_to_server()
-        else:
-            dropped.append(ws.url)
-            ws.close(code=1011, reason="simulated network failure")
+    def __init__(self, page: Any) -> None:
+        self.follows: list[int] = []
+        self.sockets: list[str] = []
+        self.dropped: list[int] = []
+        self.drop_next = False
+        page.route_web_socket("**/ws/jobs/", self._handle)
 
-    page.route_web_socket("**/ws/jobs/**", handle)
+    def _handle(self, ws: Any) -> None:
+        self.sockets.append(ws.url)
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            job_id = json.loads(message)["follow"] if isinstance(message, str) else None
+            if job_id is not None:
+                self.follows.append(job_id)
+            if self.drop_next and job_id is not None:
+                self.drop_next = False
+                self.dropped.append(job_id)
+                server.close()
+                ws.close(code=1011, reason="simulated network failure")
+                return
+            server.send(message)
+
+        ws.on_message(from_page)
 
 
 JS_ORIGIN = "http://js.test"

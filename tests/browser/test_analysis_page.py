@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, Portal, drop_first_websockets
+from tests.browser.conftest import ARTIFACTS, FollowRecorder, Portal
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -351,19 +351,38 @@ def test_it_explains_refused_parameters_in_plain_words(
     assert "ro" in message and "ri" in message
 
 
+def test_it_follows_every_job_on_one_websocket(
+    alice_page: Any, portal: Portal, dataset_id: int
+) -> None:
+    """The page opens one socket and follows each new job on it: no job waits for a
+    handshake. Fails if the page went back to a socket per job."""
+    feed = FollowRecorder(alice_page)
+    _open_analysis(alice_page, portal, dataset_id)
+    jobs = [alice_page.evaluate("() => window.__analysisPage.state.job.id")]
+    for _ in range(2):
+        alice_page.click("#run")
+        jobs.append(_wait_finished(alice_page, after_job=jobs[-1]))
+    assert len(set(jobs)) == 3
+    assert [url.split("//", 1)[1].split("/", 1)[1] for url in feed.sockets] == ["ws/jobs/"]
+    assert feed.follows[-2:] == jobs[-2:]
+    assert set(jobs) <= set(feed.follows)
+
+
 def test_it_reconnects_a_lost_websocket_and_catches_up(
     alice_page: Any, portal: Portal, dataset_id: int
 ) -> None:
+    feed = FollowRecorder(alice_page)
     _open_analysis(alice_page, portal, dataset_id)
     first = alice_page.evaluate("() => window.__analysisPage.state.job.id")
-    dropped: list[str] = []
-    drop_first_websockets(alice_page, dropped)
+    feed.drop_next = True  # the connection dies as the page follows the next job
     alice_page.click("#run")
     alice_page.wait_for_function(
         "() => document.querySelector('#message').textContent.includes('Lost the live connection')"
     )
     second = _wait_finished(alice_page, after_job=first)
-    assert f"/ws/jobs/{second}/" in dropped[-1]
+    assert feed.dropped == [second]
+    assert len(feed.sockets) == 2  # reconnected, and followed the job again
+    assert feed.follows[-1] == second
     assert alice_page.inner_text("#message") == ""
     assert alice_page.get_attribute(".progress", "aria-valuenow") == "100"
 

@@ -414,3 +414,53 @@ def test_a_job_socket_hands_on_the_final_image_that_follows_a_finished_message(j
     values = np.array([float(v) for v in got["values"]], dtype=np.float32)
     np.testing.assert_array_equal(values, image.ravel())
     assert got["plain"] is False  # a finished message without an image is handed on at once
+
+
+def test_a_job_feed_hands_on_only_the_followed_jobs_messages(js: Any) -> None:
+    image = np.arange(6, dtype="<f4").reshape(2, 3) / 3
+    got = js.evaluate(
+        """async (b64) => {
+            const { JobFeed } = await import("/static/js/jobclient.js");
+            const seen = [];
+            const handlers = (tag) => ({
+                onMessage: (m) => seen.push([tag, m.type, m.id, m.imageArray ? m.imageArray.shape : null]),
+                onPartial: (h, v) => seen.push([tag, "pixels", h.id, v.length]),
+                onState: (s, d) => seen.push([tag, "state:" + s, d]),
+                onReconnect: (again) => seen.push([tag, "reconnect", again]),
+            });
+            // no server at this origin: frames are fed by hand
+            const feed = new JobFeed("/ws/jobs/");
+            const npy = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).buffer;
+            feed.follow(1, handlers("a"));
+            feed.receive(JSON.stringify({ type: "status", id: 1, status: "running" }));
+            feed.receive(JSON.stringify({ type: "partial", id: 1, shape: [2, 3] }));
+            feed.receive(new Float32Array(6).buffer);
+            feed.follow(2, handlers("b"));
+            // the old job's frames still in flight are dropped, its binary frame too
+            feed.receive(JSON.stringify({ type: "partial", id: 1, shape: [2, 3] }));
+            feed.receive(new Float32Array(6).buffer);
+            feed.receive(JSON.stringify({ type: "progress", id: 1, done: 3 }));
+            feed.receive(JSON.stringify({ type: "status", id: 2, status: "running" }));
+            feed.receive(JSON.stringify({ type: "finished", id: 2, image: "intensity" }));
+            feed.receive(npy);
+            feed.receive(JSON.stringify({ type: "progress", id: 2, done: 4 }));  // after the end
+            feed.follow(3, handlers("c"));
+            feed.receive(JSON.stringify({ type: "refused", id: 3, code: 4404 }));
+            const following = feed.job;
+            feed.close();
+            return { seen, following };
+        }""",
+        _npy_b64(image),
+    )
+    assert got["seen"] == [
+        ["a", "state:live", None],
+        ["a", "reconnect", False],
+        ["a", "status", 1, None],
+        ["a", "pixels", 1, 6],
+        ["b", "state:live", None],
+        ["b", "reconnect", False],
+        ["b", "status", 2, None],
+        ["b", "finished", 2, [2, 3]],
+        ["c", "state:refused", 4404],
+    ]
+    assert got["following"] is None

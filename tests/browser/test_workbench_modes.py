@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.browser.conftest import Portal, drop_first_websockets
+from tests.browser.conftest import FollowRecorder, Portal
 from tests.browser.test_analysis_page import _drag, _on_screen, _wait_finished
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -249,6 +249,7 @@ def test_the_page_submits_again_by_itself_once_the_server_is_back(
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     page = context.new_page()
     portal.login(page, "alice")
+    feed = FollowRecorder(page)  # before the page opens its socket
     first = _open(page, portal, dataset_id)
     refused: list[str] = []
 
@@ -270,7 +271,7 @@ def test_the_page_submits_again_by_itself_once_the_server_is_back(
     assert len(refused) == 2 and page.inner_text("#message") == ""
 
     # in the embedded default a restart ends the job: the page does not claim it runs on
-    drop_first_websockets(page, [])
+    feed.drop_next = True
     page.click("#run")
     page.wait_for_function(
         "() => document.querySelector('#message').textContent.includes('Lost the live connection')"
