@@ -223,6 +223,11 @@ class Fold:
         for future in done:
             future.result()
 
+    def block(self, index: int, tile: np.ndarray) -> None:
+        """Fold ``tile`` into the sums of block ``index`` (< :data:`FOLD_BLOCKS`) on the
+        calling thread: a caller that splits the frames into blocks itself, one per thread."""
+        fold_frames(tile, *self._own[index])
+
     def finish(self) -> None:
         for total, peak, _acc in self._own[1:]:
             self.total += total

@@ -6,6 +6,7 @@ tile plus a reused conversion buffer.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -68,6 +69,36 @@ def _checked_tiles(
         _stop_if(should_stop)
 
 
+def _run_streams(
+    streams: list[Iterator[tuple[int, np.ndarray]]],
+    should_stop: StopCheck | None,
+    visit: Callable[[int, int, np.ndarray], object],
+) -> None:
+    """``visit(stream, first, tile)`` for every tile of a partition's tile streams
+    (:meth:`apps.core.io.base.Partition.tile_streams`), each stream on a thread of its own (up
+    to :func:`apps.core.kernels.thread_count`; fewer threads take the streams in turn), its
+    kernels single-threaded. ``should_stop`` is checked before each tile, under a lock: the
+    check may not be thread-safe."""
+    lock = threading.Lock()
+
+    def work(index: int) -> None:
+        with kernels.threads(1):
+            for first, tile in streams[index]:
+                with lock:
+                    _stop_if(should_stop)
+                visit(index, first, tile)
+
+    _stop_if(should_stop)
+    threads = min(kernels.thread_count(), len(streams))
+    if threads <= 1:
+        for index in range(len(streams)):
+            work(index)
+        return
+    pool = kernels.thread_pool(threads)
+    for future in [pool.submit(work, index) for index in range(len(streams))]:
+        future.result()
+
+
 def _stop_if(should_stop: StopCheck | None) -> None:
     if should_stop is not None and should_stop():
         raise JobCancelled()
@@ -82,6 +113,9 @@ def _tile_frames(partition: Partition, dtype: np.dtype, tile_frames: int | None)
     )
 
 
+#: Tile streams a partition that has them is read in (one per thread, at most): each decodes
+#: and analyses its own frames (:func:`_run_streams`).
+STREAMS = 2
 #: With few masks, one GEMV per mask over a converted, cache-resident tile beats one GEMM.
 GEMV_MAX_MASKS = 4
 #: Tiles that need no conversion are views of the memory map: larger tiles keep BLAS busy.
@@ -165,12 +199,27 @@ def _compiled_product(
     if tile_frames is None:
         row_bytes = (hi - lo) * partition.dtype.itemsize
         tile_frames = tile_frames_for(row_bytes, tile_bytes=VIEW_TILE_BYTES)
+
     # Made once per stack and thread count: its padded copy of the masks took milliseconds of
-    # every partition.
-    product = masks.derived(
-        ("product", kernels.thread_count()),
-        lambda: kernels.MaskProduct(masks.span_rows(np.dtype(np.float32))),
-    )
+    # every partition. Tile streams use the single-threaded one, one stream per thread.
+    def product_on(threads: int) -> kernels.MaskProduct:
+        with kernels.threads(threads):
+            return masks.derived(
+                ("product", threads),
+                lambda: kernels.MaskProduct(masks.span_rows(np.dtype(np.float32))),
+            )
+
+    streams = partition.tile_streams(STREAMS, tile_frames=tile_frames, roi=roi)
+    if streams is not None:
+        single = product_on(1)
+
+        def visit(_stream: int, first: int, tile: np.ndarray) -> None:
+            a = first - partition.start
+            single(tile[:, lo:hi], out_t[:, a : a + tile.shape[0]].T)
+
+        _run_streams(streams, should_stop, visit)
+        return
+    product = product_on(kernels.thread_count())
     for first, tile in _checked_tiles(partition, tile_frames, roi, should_stop):
         a = first - partition.start
         product(tile[:, lo:hi], out_t[:, a : a + tile.shape[0]].T)
@@ -299,11 +348,24 @@ def sum_frames(
     lowest = -np.inf if native.kind == "f" else np.iinfo(native).min
     peak = np.full(c, lowest, dtype=native) if maximum else None
     fold = kernels.Fold(total, peak) if compiled else _Fold(total, peak, partition.dtype)
-    count = 0
-    for _first, tile in _checked_tiles(partition, tile_frames, roi, should_stop):
-        fold(tile)
-        count += tile.shape[0]
+    counts = [0] * kernels.FOLD_BLOCKS
+    streams = None
+    if isinstance(fold, kernels.Fold):
+        streams = partition.tile_streams(len(counts), tile_frames=tile_frames, roi=roi)
+    if streams is not None and isinstance(fold, kernels.Fold):
+        folds = fold
+
+        def visit(block: int, _first: int, tile: np.ndarray) -> None:
+            folds.block(block, tile)
+            counts[block] += tile.shape[0]
+
+        _run_streams(streams, should_stop, visit)
+    else:
+        for _first, tile in _checked_tiles(partition, tile_frames, roi, should_stop):
+            fold(tile)
+            counts[0] += tile.shape[0]
     fold.finish()
+    count = sum(counts)
     if peak is None:
         return total, None, count
     if count == 0:

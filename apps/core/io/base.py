@@ -204,6 +204,14 @@ class Partition(ABC):
                 # the consumer asked for the next tile: it is done with this one
                 self.release(self.start + lo, self.start + hi)
 
+    def tile_streams(
+        self, count: int, *, tile_frames: int, roi: np.ndarray | None = None
+    ) -> list[Iterator[tuple[int, np.ndarray]]] | None:
+        """``count`` iterators of tiles (as :meth:`tiles`) that together cover the frames once
+        and can be iterated on as many threads side by side, or None: this partition has none
+        (compressed chunks have: :mod:`apps.core.io.h5compressed`)."""
+        return None
+
     def _tile_runs(
         self, tile_frames: int, roi: np.ndarray | None
     ) -> tuple[list[tuple[int, int]], int]:

@@ -16,6 +16,7 @@ through h5py as before (chunks that split frames, shuffle + gzip, zstd, ...).
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import os
@@ -35,6 +36,12 @@ from apps.core.io.mapping import file_map, require_size
 
 #: Frames decoded per tile, at most: about the second-level caches of two cores.
 DECODED_BYTES = 4 * 2**20
+#: Frames decoded per tile of one stream (:meth:`CompressedChunkPartition.tile_streams`), at
+#: most: one core's second-level cache. Smaller tiles measured slower (the kernels' work per
+#: call: the fold flushes its running sums after each).
+STREAM_BYTES = 2 * 2**20
+#: Decoded bytes of a stream between two checks of the file's size and releases of its map.
+STREAM_BATCH_BYTES = 16 * 2**20
 
 
 @dataclass(frozen=True)
@@ -187,6 +194,114 @@ class CompressedChunkPartition(Partition):
                 self.release(lo, hi)
                 lo = hi
 
+    def tile_streams(
+        self, count: int, *, tile_frames: int, roi: np.ndarray | None = None
+    ) -> list[Iterator[tuple[int, np.ndarray]]]:
+        """``count`` iterators of tiles ``(first, (k, c))`` that together cover the frames
+        (inside ``roi``) once, each over its own run of whole chunks, decoding on the thread
+        that iterates it into a buffer of its own of at most :data:`STREAM_BYTES`: one thread
+        per stream decodes a few frames and hands them to the kernel while they are still in
+        that core's cache, with no hand-off between threads per tile."""
+        if tile_frames < 1 or (roi is not None and np.shape(roi) != (self.n_frames,)):
+            raise ValueError(
+                f"{self.label}: tiles need tile_frames >= 1 and a roi of {self.n_frames} flags"
+            )
+        edges = np.append(self.chunks.first, self.chunks.n_frames)
+        cuts = [int(edges[len(self.chunks.first) * i // count]) for i in range(count)]
+        cuts = [self.start] + [min(max(c, self.start), self.stop) for c in cuts[1:]]
+        cuts.append(self.stop)
+        return [self._stream(cuts[s], cuts[s + 1], tile_frames, roi) for s in range(count)]
+
+    def _stream(
+        self, begin: int, end: int, tile_frames: int, roi: np.ndarray | None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Tiles of frames ``[begin, end)`` (inside ``roi``) decoded on the calling thread. The
+        chunks are checked once, and their index taken as lists once: the work per tile is the
+        decoding, a ``stat`` of the file (a truncated file must not be touched) and little
+        else, so tiles of a few frames cost no more than large ones."""
+        part = self.chunks.between(begin, end)
+        if begin >= end or not len(part.first):
+            return
+        fb = self.frame_size * self.dtype.itemsize
+        wanted = min(tile_frames, max(1, STREAM_BYTES // fb))
+        step = max(1, wanted // part.frames) * part.frames
+        buffer, own = aligned_bytes(step * fb), aligned_bytes(self.chunk_bytes)
+        src = self._map()
+        require_size(self.path, int((part.offset + part.size).max()), self.label)
+        self._check_chunks(src, part)
+        decode = ChunkDecoder(part.codec, self.chunk_bytes)
+        first, ends = part.first.tolist(), part.ends().tolist()
+        offset, size = part.offset.tolist(), part.size.tolist()
+        tiles = self._stream_tiles(begin, end, step, roi, first, ends)
+        # The file's size is checked and the map released once per batch of tiles, not per
+        # tile: each costs more than decoding a frame (measured: docs/performance.md).
+        batch = max(1, STREAM_BATCH_BYTES // (step * fb))
+        for b in range(0, len(tiles), batch):
+            group = tiles[b : b + batch]
+            last = group[-1][3] - 1
+            require_size(self.path, offset[last] + size[last], self.label)
+            for lo, hi, i, j in group:
+                for c in range(i, j):
+                    at = (offset[c], size[c])
+                    self._decode_chunk(decode, src, at, (first[c], ends[c]), (lo, hi), buffer, own)
+                frames = buffer[: (hi - lo) * fb].view(self.dtype).reshape(hi - lo, -1)
+                for a in range(0, hi - lo, wanted):  # chunks larger than a tile
+                    yield lo + a, frames[a : a + wanted]
+            self.release(group[0][0], group[-1][1])
+
+    def _stream_tiles(
+        self,
+        begin: int,
+        end: int,
+        step: int,
+        roi: np.ndarray | None,
+        first: list[int],
+        ends: list[int],
+    ) -> list[tuple[int, int, int, int]]:
+        """Tiles ``(lo, hi, i, j)`` of frames ``[begin, end)`` inside ``roi``: frames
+        ``[lo, hi)``, at most ``step``, in chunks ``i`` to ``j - 1`` of ``first``/``ends``."""
+        tiles = []
+        runs = [(0, self.n_frames)] if roi is None else roi_runs(roi)
+        for run_lo, run_hi in runs:
+            lo, top = max(self.start + run_lo, begin), min(self.start + run_hi, end)
+            i = bisect.bisect_right(first, lo) - 1
+            while lo < top:
+                hi, j = lo, i
+                while j < len(first) and (j == i or ends[j] - lo <= step) and hi < top:
+                    hi = min(ends[j], top)
+                    j += 1
+                tiles.append((lo, hi, i, j))
+                lo, i = hi, (j - 1 if ends[j - 1] > hi else j)
+        return tiles
+
+    def _decode_chunk(
+        self,
+        decode: ChunkDecoder,
+        src: np.ndarray,
+        at: tuple[int, int],
+        frames: tuple[int, int],
+        wanted: tuple[int, int],
+        out: np.ndarray,
+        own: np.ndarray,
+    ) -> None:
+        """Frames ``wanted`` (``[start, stop)``) of the chunk of frames ``frames`` stored at
+        ``at`` (offset, size) into ``out`` (bytes from frame ``start``), through ``own`` (one
+        chunk's bytes) unless the chunk is wholly wanted."""
+        (first, end), (start, stop) = frames, wanted
+        fb = self.frame_size * self.dtype.itemsize
+        # A chunk at the edge of the scan is stored full size: padding frames follow.
+        whole = start <= first and first + self.chunks.frames == end <= stop
+        dst = out[(first - start) * fb :] if whole else own
+        failed = decode(src, at[0], at[1], dst.ctypes.data)
+        if failed:
+            raise DataSetError(
+                f"{self.path}: cannot read {self.label}: the chunk of frames "
+                f"{first}-{end - 1} is damaged: {failed}."
+            )
+        if not whole:
+            lo, hi = max(first, start), min(end, stop)
+            out[(lo - start) * fb : (hi - start) * fb] = own[(lo - first) * fb : (hi - first) * fb]
+
     @staticmethod
     def _tile_end(edges: np.ndarray, lo: int, step: int, limit: int) -> int:
         """The last chunk edge at most ``step`` frames after ``lo`` (or ``lo + step``)."""
@@ -199,7 +314,6 @@ class CompressedChunkPartition(Partition):
         chunks split over threads."""
         self._check_range(start, stop)
         out = out.reshape(-1).view(np.uint8)
-        fb = self.frame_size * self.dtype.itemsize
         part = self.chunks.between(start, stop)
         need = int((part.offset + part.size).max())
         require_size(self.path, need, self.label)
@@ -212,23 +326,10 @@ class CompressedChunkPartition(Partition):
 
         def work(t: int) -> None:
             decode = ChunkDecoder(part.codec, self.chunk_bytes)
-            own = scratch[t]
             for i in range(edges[t], edges[t + 1]):
-                first, end = int(part.first[i]), int(ends[i])
-                # A chunk at the edge of the scan is stored full size: padding frames follow.
-                whole = start <= first and first + part.frames == end <= stop
-                dst = out[(first - start) * fb :] if whole else own
-                failed = decode(src, int(part.offset[i]), int(part.size[i]), dst.ctypes.data)
-                if failed:
-                    raise DataSetError(
-                        f"{self.path}: cannot read {self.label}: the chunk of frames "
-                        f"{first}-{end - 1} is damaged: {failed}."
-                    )
-                if not whole:
-                    lo, hi = max(first, start), min(end, stop)
-                    out[(lo - start) * fb : (hi - start) * fb] = own[
-                        (lo - first) * fb : (hi - first) * fb
-                    ]
+                at = (int(part.offset[i]), int(part.size[i]))
+                frames = (int(part.first[i]), int(ends[i]))
+                self._decode_chunk(decode, src, at, frames, (start, stop), out, scratch[t])
 
         if count == 1:
             work(0)

@@ -97,6 +97,14 @@ class H5Partition(Partition):
         else:
             yield from raw.tiles(tile_frames=tile_frames, roi=roi)
 
+    def tile_streams(
+        self, count: int, *, tile_frames: int, roi: np.ndarray | None = None
+    ) -> list[Iterator[tuple[int, np.ndarray]]] | None:
+        if "_raw" not in self.__dict__ and "_dset" not in self.__dict__:
+            self._open()
+        raw: Partition | None = self.__dict__.get("_raw")
+        return None if raw is None else raw.tile_streams(count, tile_frames=tile_frames, roi=roi)
+
     def close(self) -> None:
         raw = self.__dict__.pop("_raw", None)
         if raw is not None:

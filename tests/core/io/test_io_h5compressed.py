@@ -11,6 +11,7 @@ import hdf5plugin
 import numpy as np
 import pytest
 
+from apps.core import kernels
 from apps.core.analyses import make_analysis
 from apps.core.errors import DataSetError
 from apps.core.executor import InlineExecutor
@@ -25,7 +26,7 @@ CODECS = {
 }
 
 
-def write(path: Path, data: np.ndarray, chunks: tuple[int, ...], options: dict) -> str:
+def write(path: Path, data: np.ndarray, chunks: tuple[int, ...] | None, options: dict) -> str:
     with h5py.File(path, "w") as f:
         f.create_dataset("data", data=data, chunks=chunks, **options)
     return str(path)
@@ -211,3 +212,92 @@ def test_decoded_tiles_stay_cache_sized_whatever_the_tile_asked(
     tiles = [(first, t.copy()) for first, t in part.tiles(tile_frames=1000)]  # reused buffer
     assert [(first, len(t)) for first, t in tiles] == [(i, 4) for i in range(0, 20, 4)]
     np.testing.assert_array_equal(np.concatenate([t for _, t in tiles]), data.reshape(20, -1))
+
+
+@pytest.mark.parametrize(
+    ("shape", "chunks"),
+    [
+        ((6, 9, 20, 24), (1, 1, 20, 24)),
+        ((43, 20, 24), (8, 20, 24)),  # the last chunk short
+        ((6, 9, 20, 24), (1, 8, 20, 24)),  # edge chunks padded
+    ],
+    ids=["frame", "8-frames", "8-in-row"],
+)
+def test_tile_streams_cover_the_frames_once_in_small_batches(
+    tmp_path: Path,
+    make_data: Callable[..., np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+    shape: tuple[int, ...],
+    chunks: tuple[int, ...],
+) -> None:
+    data = compressible(make_data, shape, "<u2")
+    ds = open_dataset(write(tmp_path / "c.h5", data, chunks, CODECS["bslz4"]))
+    flat = data.reshape(-1, 20 * 24)
+    fb = 20 * 24 * 2
+    monkeypatch.setattr(h5compressed, "STREAM_BYTES", 9 * fb)
+    monkeypatch.setattr(h5compressed, "STREAM_BATCH_BYTES", 20 * fb)  # batches of 1-2 tiles
+    for count, streams, tile in [(3, 2, 5), (4, 3, 1), (2, 5, 64), (1, 1, 8)]:
+        for part in ds.partitions(count=count):  # partitions that cut chunks
+            roi = np.ones(part.n_frames, bool)
+            roi[1 : part.n_frames : 3] = False
+            for mask in (None, roi):
+                found = part.tile_streams(streams, tile_frames=tile, roi=mask)
+                assert found is not None and len(found) == streams
+                tiles = [(first, t.copy()) for stream in found for first, t in stream]
+                wanted = np.arange(part.n_frames) if mask is None else np.flatnonzero(mask)
+                got = sorted(first + i for first, t in tiles for i in range(len(t)))
+                assert got == (part.start + wanted).tolist()
+                assert max(len(t) for _, t in tiles) <= min(tile, 9)
+                for first, t in tiles:
+                    np.testing.assert_array_equal(t, flat[first : first + len(t)])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("analysis", ["sum", "virtual", "com"])
+def test_analyses_over_tile_streams_equal_numpy(
+    tmp_path: Path,
+    make_data: Callable[..., np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+    analysis: str,
+    threads: int,
+) -> None:
+    data = compressible(make_data, (43, 32, 32), "<u2")
+    ds = open_dataset(write(tmp_path / "c.h5", data, (8, 32, 32), CODECS["bslz4"]))
+    monkeypatch.setattr(h5compressed, "STREAM_BYTES", 16 * 32 * 32 * 2)
+    taken = []
+    streams_of = CompressedChunkPartition.tile_streams
+
+    def spy(self: CompressedChunkPartition, count: int, **kwargs: Any) -> Any:
+        taken.append(count)
+        return streams_of(self, count, **kwargs)
+
+    monkeypatch.setattr(CompressedChunkPartition, "tile_streams", spy)
+    params = {
+        "sum": {},
+        "virtual": {"shape": "ring", "cx": 16.0, "cy": 16.0, "ri": 4.0, "ro": 12.0},
+        "com": {"cx": 15.0, "cy": 17.0, "r": 10.0},
+    }[analysis]
+    job = make_analysis(
+        analysis, params, nav_shape=ds.nav_shape, sig_shape=ds.sig_shape, dtype=ds.dtype
+    )
+    with kernels.threads(threads):
+        results = InlineExecutor().run(ds, job, partitions=ds.partitions(count=3)).results
+    assert taken == [2, 2, 2]
+    frames = data.astype(np.float64)
+    y, x = np.mgrid[:32, :32]
+    if analysis == "sum":
+        np.testing.assert_array_equal(results["sum"], frames.sum(axis=0))
+        np.testing.assert_array_equal(results["max"], frames.max(axis=0))
+        return
+    if analysis == "virtual":
+        d2 = (y - 16.0) ** 2 + (x - 16.0) ** 2
+        ring = (d2 > 4.0**2) & (d2 <= 12.0**2)
+        image = next(v for v in results.values() if np.shape(v) == (43,))
+        np.testing.assert_allclose(image, (frames * ring).sum(axis=(1, 2)), rtol=1e-5)
+        return
+    # The centre of mass, against the Core's own reading of the same frames uncompressed.
+    plain = open_dataset(write(tmp_path / "plain.h5", data, None, {}))
+    expected = InlineExecutor().run(plain, job, partitions=plain.partitions(count=1)).results
+    assert set(results) == set(expected)
+    for key, value in expected.items():
+        np.testing.assert_allclose(results[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
