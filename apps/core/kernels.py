@@ -111,7 +111,8 @@ def warm_up() -> None:
         with threads(1):
             for count in (4, WIDTH):  # the loops of a few masks, the lanes' loop
                 weights = np.ones((count, 16), np.float32)
-                MaskProduct(weights)(tile, np.empty((5, count), np.float32))
+                product = MaskProduct(weights, floats=tile.dtype.kind == "f")
+                product(tile, np.empty((5, count), np.float32))
 
 
 _local = threading.local()
@@ -284,15 +285,19 @@ class MaskProduct:
         *,
         masks_per_block: int | None = None,
         frames_per_block: int | None = None,
+        floats: bool = True,
     ) -> None:
         """``weights``: the masks as rows, ``(m, w)``; ``masks_per_block``: which of the loops
         to use, 2 or 4 (:data:`apps.core.masks_jit.PRODUCTS`) or 16 (the lanes' loops,
         :mod:`apps.core.masks_lanes_jit`, with ``frames_per_block`` 6 or 8); by default the
-        lanes' from ``masks_lanes_jit.MIN_MASKS`` masks, and each the one for this host."""
+        lanes' from ``masks_lanes_jit.MIN_MASKS`` masks of float32 tiles (``floats``), and each
+        the one for this host. The lanes' loop converts integers one pixel at a time, which
+        measured slower than the loops of a few masks (docs/performance.md)."""
         from apps.core import masks_lanes_jit
 
         self.count, self.width = weights.shape
-        default = masks_per_block is None and self.count >= masks_lanes_jit.MIN_MASKS
+        many = self.count >= masks_lanes_jit.MIN_MASKS
+        default = masks_per_block is None and floats and many
         if masks_per_block == WIDTH or default:
             self._lanes_loop(weights, frames_per_block)
         else:

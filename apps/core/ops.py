@@ -202,11 +202,13 @@ def _compiled_product(
 
     # Made once per stack and thread count: its padded copy of the masks took milliseconds of
     # every partition. Tile streams use the single-threaded one, one stream per thread.
+    floats = partition.dtype.kind == "f"  # integer tiles keep the loops of a few masks
+
     def product_on(threads: int) -> kernels.MaskProduct:
         with kernels.threads(threads):
             return masks.derived(
-                ("product", threads),
-                lambda: kernels.MaskProduct(masks.span_rows(np.dtype(np.float32))),
+                ("product", threads, floats),
+                lambda: kernels.MaskProduct(masks.span_rows(np.dtype(np.float32)), floats=floats),
             )
 
     streams = partition.tile_streams(STREAMS, tile_frames=tile_frames, roi=roi)

@@ -71,6 +71,12 @@ def test_many_masks_take_the_lanes_loop(masks: int, lanes: bool) -> None:
     assert (loop._product in masks_lanes_jit.PRODUCTS.values()) is lanes
 
 
+def test_integer_tiles_keep_the_loop_of_a_few_masks() -> None:
+    # The lanes' loop converts each integer pixel alone: uint16, 16 masks, 3.9 against 4.6 GB/s.
+    loop = kernels.MaskProduct(np.ones((16, 40), np.float32), floats=False)
+    assert loop._product in masks_jit.PRODUCTS.values()
+
+
 @pytest.mark.parametrize(("frames", "masks"), [(8, 8), (6, 12)])
 def test_the_lanes_start_where_they_beat_the_host_loop_of_a_few_masks(
     frames: int, masks: int

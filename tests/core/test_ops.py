@@ -255,9 +255,9 @@ def test_the_compiled_product_of_a_stack_is_made_once_and_not_pickled(
     made: list[int] = []
     real = kernels.MaskProduct
 
-    def counting(weights: np.ndarray) -> Any:
+    def counting(weights: np.ndarray, **options: Any) -> Any:
         made.append(weights.shape[0])
-        return real(weights)
+        return real(weights, **options)
 
     monkeypatch.setattr(kernels, "MaskProduct", counting)
     data = frames("<u2")
