@@ -141,54 +141,11 @@ def _whole4(indices, values, weights, lo):  # type: ignore[no-untyped-def]
 
 
 @njit(nogil=True, cache=True, boundscheck=False)
-def _dot_matrix(indices, values, weights, lo, acc):  # type: ignore[no-untyped-def]
-    """``acc[q] += sum_j values[j] * weights[indices[j] - lo, q]``; every index in the span."""
-    m = weights.shape[1]
-    for j in range(indices.shape[0]):
-        v = np.float64(values[j])
-        row = weights[np.int64(indices[j]) - lo]
-        for q in range(m):
-            acc[q] += v * row[q]
-
-
-@njit(nogil=True, cache=True, boundscheck=False)
-def product(indptr, indices, values, weights, lo, c, out):  # type: ignore[no-untyped-def]
-    """``out[r, q] = sum_j values[j] * weights[indices[j] - lo, q]`` over the events of frame
-    ``r`` of ``c`` pixels; ``weights`` ``(w, m)`` covers pixels ``[lo, lo + w)`` (the masks'
-    span), events elsewhere add nothing. Sums in float64, stored in ``out``'s dtype."""
-    k = indptr.shape[0] - 1
-    w, m = weights.shape
-    acc = np.zeros(m, np.float64)
-    bad = 0
-    for r in range(k):
-        acc[:] = 0.0
-        a, b = indptr[r], indptr[r + 1]
-        falls, below, within, outside = survey(indices[a:b], lo, lo + w, c)
-        if falls == 0:
-            s = a + below
-            _dot_matrix(indices[s : s + within], values[s : s + within], weights, lo, acc)
-            bad += outside
-        else:
-            for j in range(a, b):
-                p = np.int64(indices[j])
-                if p < 0 or p >= c:
-                    bad += 1
-                    continue
-                p -= lo
-                if p < 0 or p >= w:
-                    continue
-                v = np.float64(values[j])
-                row = weights[p]
-                for q in range(m):
-                    acc[q] += v * row[q]
-        for q in range(m):
-            out[r, q] = acc[q]
-    return bad
-
-
-@njit(nogil=True, cache=True, boundscheck=False)
 def product_few(indptr, indices, values, masks, whole, lo, c, out):  # type: ignore[no-untyped-def]
-    """:func:`product` for a few masks given as rows ``(m, w)``: one pass over a frame's
+    """``out[r, q] = sum_j values[j] * masks[q, indices[j] - lo]`` over the events of frame
+    ``r`` of ``c`` pixels, for a few masks given as rows ``(m, w)`` over pixels ``[lo, lo + w)``
+    (the masks' span; events elsewhere add nothing), summed in float64 and stored in
+    ``out``'s dtype; returns the events outside the frame. One pass over a frame's
     events per mask (they stay in L1), each summing into one register. ``whole``: the masks
     as integers (``(m, w)``) where the sums may be taken in int64 (:func:`_whole_row`), else
     ``(0, w)``."""
@@ -228,7 +185,7 @@ def _to_float(sums):  # type: ignore[no-untyped-def]
 
 @njit(nogil=True, cache=True, boundscheck=False)
 def product4(indptr, indices, values, weights, whole, lo, c, out):  # type: ignore[no-untyped-def]
-    """:func:`product` for two to four masks, ``weights`` ``(w, 3)`` or ``(w, 4)``
+    """:func:`product_few` for two to four masks, ``weights`` ``(w, 3)`` or ``(w, 4)``
     (zero-padded): one pass over the events, the sums in registers, one read of a row of
     weights per event (three columns for ``com``'s three masks: 1.55 -> 1.41 ns per event
     against four, the fourth all zeros). ``whole`` as for :func:`product_few`: ``weights``

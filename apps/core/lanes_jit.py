@@ -1,4 +1,4 @@
-"""Sixteen float32 lanes as one value in numba-compiled loops.
+"""Sixteen float32 (or float64) lanes as one value in numba-compiled loops.
 
 numba types a loop's numbers as scalars; LLVM keeps a sum in a vector register only when its
 loop vectoriser turns a scalar reduction into lanes, which then have to be added across at the
@@ -6,6 +6,8 @@ loop's end. :data:`lanes` is a value of sixteen float32 lanes (LLVM's ``<16 x fl
 AVX-512 register, or two AVX2 ones), so a loop can keep, for one frame, the running sums of
 sixteen masks in registers from pixel to pixel, with no sum across lanes at all. The
 operations are the few a mask product needs; each compiles to one or two instructions.
+:data:`wide_lanes` is the same for sixteen float64 lanes (two AVX-512 registers), for sums
+that have to be float64 (:mod:`apps.core.csr_lanes_jit`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,22 @@ def _element_pointer(context: Any, builder: Any, array_type: Any, array: Any, in
     return builder.gep(data, [index], inbounds=True)
 
 
+def _spread(builder: Any, vector: Any, x: Any) -> Any:
+    """The scalar ``x`` in every lane of a ``vector``."""
+    undefined = ir.Constant(vector, ir.Undefined)
+    first = builder.insert_element(undefined, x, ir.Constant(ir.IntType(32), 0))
+    spread = ir.Constant(ir.VectorType(ir.IntType(32), WIDTH), [0] * WIDTH)
+    return builder.shuffle_vector(first, undefined, spread)
+
+
+def _fused(builder: Any, vector: Any, name: str, args: Any) -> Any:
+    """``args[2] + args[0] * args[1]`` (a scalar times lanes, plus lanes), one rounding."""
+    fma = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vector, [vector, vector, vector]), name
+    )
+    return builder.call(fma, [_spread(builder, vector, args[0]), args[1], args[2]])
+
+
 @intrinsic
 def zeros(typingctx: Any) -> Any:
     """Sixteen lanes of zero."""
@@ -71,13 +89,7 @@ def multiply_add(typingctx: Any, x: Any, m: Any, total: Any) -> Any:
     """``total + x * m`` with the float32 ``x`` in every lane, fused (one rounding)."""
 
     def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-        undefined = ir.Constant(_FLOATS, ir.Undefined)
-        first = builder.insert_element(undefined, args[0], ir.Constant(ir.IntType(32), 0))
-        spread = ir.Constant(ir.VectorType(ir.IntType(32), WIDTH), [0] * WIDTH)
-        xs = builder.shuffle_vector(first, undefined, spread)
-        signature = ir.FunctionType(_FLOATS, [_FLOATS, _FLOATS, _FLOATS])
-        fma = cgutils.get_or_insert_function(builder.module, signature, "llvm.fma.v16f32")
-        return builder.call(fma, [xs, args[1], args[2]])
+        return _fused(builder, _FLOATS, "llvm.fma.v16f32", args)
 
     return lanes(types.float32, lanes, lanes), codegen
 
@@ -91,6 +103,84 @@ def add_into(typingctx: Any, array: Any, index: Any, total: Any) -> Any:
         pointer = builder.bitcast(pointer, _DOUBLES.as_pointer())
         wide = builder.fpext(args[2], _DOUBLES)
         builder.store(builder.fadd(builder.load(pointer, align=8), wide), pointer, align=8)
+        return context.get_dummy_value()
+
+    return types.none(array, index, total), codegen
+
+
+class WideLanes(types.Type):
+    """The numba type of sixteen float64 lanes (two AVX-512 registers)."""
+
+    def __init__(self) -> None:
+        super().__init__(name="Lanes16xFloat64")
+
+
+wide_lanes = WideLanes()
+
+
+@register_model(WideLanes)
+class _WideLanesModel(models.PrimitiveModel):
+    def __init__(self, dmm: Any, fe_type: WideLanes) -> None:
+        super().__init__(dmm, fe_type, _DOUBLES)
+
+
+@intrinsic
+def wide_zeros(typingctx: Any) -> Any:
+    """Sixteen float64 lanes of zero."""
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        return ir.Constant(_DOUBLES, None)
+
+    return wide_lanes(), codegen
+
+
+@intrinsic
+def wide_load(typingctx: Any, array: Any, index: Any) -> Any:
+    """``array[index : index + 16]`` of a flat float32 or float64 array as float64 lanes
+    (float32 widened exactly; no bounds check)."""
+    if array.dtype not in (types.float32, types.float64):
+        return None
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1])
+        if sig.args[0].dtype == types.float64:
+            return builder.load(builder.bitcast(pointer, _DOUBLES.as_pointer()), align=8)
+        narrow = builder.load(builder.bitcast(pointer, _FLOATS.as_pointer()), align=4)
+        return builder.fpext(narrow, _DOUBLES)
+
+    return wide_lanes(array, index), codegen
+
+
+@intrinsic
+def wide_multiply_add(typingctx: Any, x: Any, m: Any, total: Any) -> Any:
+    """``total + x * m`` with the float64 ``x`` in every lane, rounded after the product and
+    after the sum (not fused), as numba's scalar ``total += x * m`` is: the same bits."""
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        return builder.fadd(args[2], builder.fmul(_spread(builder, _DOUBLES, args[0]), args[1]))
+
+    return wide_lanes(types.float64, wide_lanes, wide_lanes), codegen
+
+
+@intrinsic
+def wide_fused_add(typingctx: Any, x: Any, m: Any, total: Any) -> Any:
+    """``total + x * m`` with the float64 ``x`` in every lane, fused (one rounding): the same
+    bits as :func:`wide_multiply_add` where every product ``x * m`` is exact in float64 (a
+    float32 weight times a float32 or an integer of at most 29 bits), in one instruction."""
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        return _fused(builder, _DOUBLES, "llvm.fma.v16f64", args)
+
+    return wide_lanes(types.float64, wide_lanes, wide_lanes), codegen
+
+
+@intrinsic
+def wide_store(typingctx: Any, array: Any, index: Any, total: Any) -> Any:
+    """``array[index : index + 16] = total`` of a flat float64 array (no bounds check)."""
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1])
+        builder.store(args[2], builder.bitcast(pointer, _DOUBLES.as_pointer()), align=8)
         return context.get_dummy_value()
 
     return types.none(array, index, total), codegen

@@ -95,9 +95,13 @@ def _product_for(
     if masks.count <= 4:  # (pixels, 3 or 4): the sums in registers
         small = masks.derived(("csr small", dtype.str), lambda: _padded(masks, dtype))
         return csr_jit.product4, small, masks.derived(("csr whole small",), lambda: _whole(small))
-    # (pixels, m): an event reads one contiguous row of weights
-    matrix = masks.derived(("csr", dtype.str), lambda: masks.span_matrix(dtype))
-    return csr_jit.product, matrix, None
+    # chunks of sixteen masks' weights per pixel: an event is one load and one multiply-add
+    from apps.core import csr_lanes_jit
+
+    weights = masks.derived(
+        ("csr lanes", dtype.str), lambda: csr_lanes_jit.lane_weights(masks.span_matrix(dtype))
+    )
+    return csr_lanes_jit.product, weights, None
 
 
 def _whole(weights: np.ndarray) -> tuple[np.ndarray, int]:

@@ -81,7 +81,7 @@ def frames(seed: int) -> list[list[tuple[int, int]]]:
     return out
 
 
-@pytest.mark.parametrize("count", [1, 2, 3, 4, 9])
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 9, 16, 17, 33])
 @pytest.mark.parametrize("whole", [True, False])
 def test_products_over_rising_pixels_equal_numpy(count: int, whole: bool) -> None:
     rows = frames(seed=count)
@@ -93,7 +93,7 @@ def test_products_over_rising_pixels_equal_numpy(count: int, whole: bool) -> Non
     assert np.abs(expected).max() > 0  # the frames do meet the masks
 
 
-@pytest.mark.parametrize("count", [1, 2, 3, 4, 9])
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 9, 16, 17, 33])
 @pytest.mark.parametrize("whole", [True, False])
 def test_frames_whose_pixels_do_not_rise_are_read_whole(count: int, whole: bool) -> None:
     """A pixel in the span before one below it, one above the span before one inside it,
@@ -114,7 +114,7 @@ def test_frames_whose_pixels_do_not_rise_are_read_whole(count: int, whole: bool)
     assert np.count_nonzero(expected) > count
 
 
-@pytest.mark.parametrize("count", [1, 2, 3, 4, 9])
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 9, 16, 17, 33])
 @pytest.mark.parametrize(
     ("row", "outside"),
     [
@@ -144,7 +144,7 @@ def test_a_mask_touching_nothing_gives_zeros() -> None:
     np.testing.assert_array_equal(got, np.zeros((len(rows), 1), np.float32))
 
 
-@pytest.mark.parametrize("count", [1, 2, 3, 4, 9])
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 9, 16, 17, 33])
 @pytest.mark.parametrize("whole", [True, False])
 def test_a_span_on_the_frame_edges(count: int, whole: bool) -> None:
     """Masks on the first and the last pixel: the span is the whole frame."""
