@@ -8,6 +8,7 @@ sixteen masks in registers from pixel to pixel, with no sum across lanes at all.
 operations are the few a mask product needs; each compiles to one or two instructions.
 :data:`wide_lanes` is the same for sixteen float64 lanes (two AVX-512 registers), for sums
 that have to be float64 (:mod:`apps.core.csr_lanes_jit`).
+:func:`prefetch` asks for a cache line ahead of its use, which numba cannot say either.
 """
 
 from __future__ import annotations
@@ -184,3 +185,22 @@ def wide_store(typingctx: Any, array: Any, index: Any, total: Any) -> Any:
         return context.get_dummy_value()
 
     return types.none(array, index, total), codegen
+
+
+@intrinsic
+def prefetch(typingctx: Any, array: Any, index: Any) -> Any:
+    """Start reading the cache line of ``array[index]`` into L2 (``prefetcht1``); never faults,
+    whatever the index."""
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1])
+        byte_pointer = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        signature = ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32])
+        function = cgutils.get_or_insert_function(builder.module, signature, "llvm.prefetch.p0")
+        # A read (0), kept in the middle levels (locality 2 of 3), data not instructions (1).
+        flags = [ir.Constant(i32, value) for value in (0, 2, 1)]
+        builder.call(function, [builder.bitcast(pointer, byte_pointer), *flags])
+        return context.get_dummy_value()
+
+    return types.none(array, index), codegen

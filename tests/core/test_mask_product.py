@@ -116,6 +116,21 @@ def test_it_reads_rows_longer_than_a_block_of_pixels(
     check(got, data, weights)
 
 
+@pytest.mark.parametrize("per_block", sorted(masks_lanes_jit.PRODUCTS))
+@pytest.mark.parametrize("masks", [16, 33])  # one chunk of masks, or three
+def test_lanes_prefetching_the_next_frames_keep_every_sum(per_block: int, masks: int) -> None:
+    # Frames of a map's span (rows a frame apart), blocks of frames each prefetching the next
+    # block's pixels, runs of pixels longer than a block and a last line shorter than LINE.
+    rng = np.random.default_rng(per_block + masks)
+    width = 2 * masks_lanes_jit.PIXELS + 3 * masks_lanes_jit.LINE + 5
+    frames = rng.standard_normal((6 * per_block, width + 40)).astype(np.float32)
+    frames.flags.writeable = False
+    view = frames[:, 21 : 21 + width]
+    weights = rng.standard_normal((masks, width)).astype(np.float32)
+    got = product(view, weights, block=16, frames=per_block)
+    check(got, view, weights, contract(16))
+
+
 @pytest.mark.parametrize("block", sorted(masks_jit.PRODUCTS))
 @pytest.mark.parametrize("masks", [2, 4, 9])  # one group of masks (no spans), or several
 def test_it_sums_spans_of_a_block_and_the_short_last_one(block: int, masks: int) -> None:
