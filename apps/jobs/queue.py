@@ -13,7 +13,9 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from datetime import datetime
 
 from django.conf import settings
@@ -35,6 +37,8 @@ RUN_TASK = "jobs.run_job"  # apps.jobs.tasks.run_job, sent by name (it calls thi
 _pool: ThreadPoolExecutor | None = None
 _reuse_pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+#: The jobs handed to this process's pools that have not ended (see :func:`drain`).
+_handed: set[Future[None]] = set()
 
 
 def enqueue(job_id: int) -> Future[None] | None:
@@ -43,7 +47,7 @@ def enqueue(job_id: int) -> Future[None] | None:
         # The app is imported here, by the processes that send jobs, not by every Django setup.
         import_string(settings.JOB_QUEUE_APP).send_task(RUN_TASK, args=(job_id,))
         return None
-    return _thread_pool().submit(_run_in_thread, job_id)
+    return _handed_over(_thread_pool().submit(_run_in_thread, job_id))
 
 
 def enqueue_reused(job_id: int) -> Future[None]:
@@ -55,7 +59,39 @@ def enqueue_reused(job_id: int) -> Future[None]:
         if _reuse_pool is None:
             _reuse_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reuse")
             atexit.register(_reuse_pool.shutdown, wait=False, cancel_futures=True)
-    return _reuse_pool.submit(_run_in_thread, job_id)
+    return _handed_over(_reuse_pool.submit(_run_in_thread, job_id))
+
+
+def _handed_over(future: Future[None]) -> Future[None]:
+    with _pool_lock:
+        _handed.add(future)
+    future.add_done_callback(_ended)
+    return future
+
+
+def _ended(future: Future[None]) -> None:
+    with _pool_lock:
+        _handed.discard(future)
+
+
+def drain(timeout: float | None = None) -> bool:
+    """Wait until every job handed to this process's pools has ended, including those the
+    ending ones hand on (the owner's next queued job); False if ``timeout`` seconds passed first.
+
+    A command that starts jobs in its own process (``JOB_RUNNER=thread``: registering a dataset
+    queues its thumbnail) calls this before it returns: at interpreter exit the pools' queued
+    jobs are cancelled (they stay queued) and a running one would find the local dask cluster
+    gone and fail."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        with _pool_lock:
+            pending = list(_handed)
+        if not pending:
+            return True
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return False
+        futures_wait(pending, timeout=left)
 
 
 def run_queued(job_id: int) -> None:

@@ -42,6 +42,12 @@ class Command(BaseCommand):
             Dataset.objects.filter(name=DEMO_NAMES[fmt], owner=owner).delete()
             ds = dataset_register(owner=owner, name=DEMO_NAMES[fmt], path=str(path), format=fmt)
             self.stdout.write(f"Registered {ds.name}: {ds.nav_shape} x {ds.sig_shape} {ds.dtype}")
+        if settings.JOB_RUNNER == "thread":
+            # Their thumbnails run in this process: it must not exit before they end.
+            from apps.jobs.queue import drain  # the driver: only where jobs run here
+
+            self.stdout.write("Making the thumbnails ...")
+            drain()
 
 
 def _declare_open(folder: Any) -> None:
