@@ -8,6 +8,10 @@ queues its thumbnails on commit).
 ``dataset_deleted`` is sent after a dataset's row was deleted, with ``dataset`` (the deleted
 instance, its path and placement still set): its ingested copies on the nodes go too
 (``apps.jobs`` receives it). A receiver returns sentences for what it could not remove.
+
+``registering_done`` is sent by a command that registered datasets, before it returns: work the
+registrations started in this process (their thumbnail jobs, on the embedded default) must
+end before the process does (``apps.jobs`` receives it and waits for its jobs).
 """
 
 from __future__ import annotations
@@ -17,3 +21,4 @@ from django.dispatch import Signal
 dataset_registered = Signal()
 dataset_shared = Signal()
 dataset_deleted = Signal()
+registering_done = Signal()

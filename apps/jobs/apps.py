@@ -12,7 +12,12 @@ class JobsConfig(AppConfig):
         # plugin that fails is skipped (and shown on /status/), never an error here.
         load_plugins()
 
-        from apps.datasets.signals import dataset_deleted, dataset_registered, dataset_shared
+        from apps.datasets.signals import (
+            dataset_deleted,
+            dataset_registered,
+            dataset_shared,
+            registering_done,
+        )
         from apps.jobs import receivers
 
         dataset_shared.connect(receivers.follow_sharing, dispatch_uid="jobs_follow_sharing")
@@ -20,3 +25,4 @@ class JobsConfig(AppConfig):
         dataset_registered.connect(
             receivers.thumbnails_on_register, dispatch_uid="thumbnails_on_register"
         )
+        registering_done.connect(receivers.jobs_of_this_process_end, dispatch_uid="jobs_end")

@@ -31,3 +31,15 @@ def thumbnails_on_register(**signal: Any) -> None:
     from apps.jobs.thumbnails import thumbnails_on_register as request
 
     request(**signal)
+
+
+def jobs_of_this_process_end(**signal: Any) -> None:
+    """``registering_done``: wait for the jobs this process runs itself (``JOB_RUNNER=thread``:
+    a command's thumbnail jobs, which would fail at its exit), see
+    :func:`apps.jobs.queue.drain`."""
+    from django.conf import settings
+
+    if settings.JOB_RUNNER == "thread":
+        from apps.jobs.queue import drain
+
+        drain()

@@ -12,6 +12,7 @@ from apps.datasets.demo import write_demo
 from apps.datasets.folders import folder_declare
 from apps.datasets.models import DataFolder, Dataset
 from apps.datasets.services import dataset_register
+from apps.datasets.signals import registering_done
 
 DEMO_NAMES = {"raw": "Demo 64×64 scan (raw)", "hdf5": "Demo 64×64 scan (HDF5)"}
 
@@ -43,11 +44,8 @@ class Command(BaseCommand):
             ds = dataset_register(owner=owner, name=DEMO_NAMES[fmt], path=str(path), format=fmt)
             self.stdout.write(f"Registered {ds.name}: {ds.nav_shape} x {ds.sig_shape} {ds.dtype}")
         if settings.JOB_RUNNER == "thread":
-            # Their thumbnails run in this process: it must not exit before they end.
-            from apps.jobs.queue import drain  # the driver: only where jobs run here
-
             self.stdout.write("Making the thumbnails ...")
-            drain()
+        registering_done.send(sender=self.__class__)  # their thumbnails may run in this process
 
 
 def _declare_open(folder: Any) -> None:

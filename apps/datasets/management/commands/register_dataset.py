@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.datasets.services import dataset_register
+from apps.datasets.signals import registering_done
 from apps.web.api import JsonNestingError, check_json_depth
 
 
@@ -77,7 +77,4 @@ class Command(BaseCommand):
             "format": dataset.format,
         }
         self.stdout.write(json.dumps(line))
-        if settings.JOB_RUNNER == "thread":
-            from apps.jobs.queue import drain  # the driver: only where jobs run here
-
-            drain()  # the thumbnail runs in this process: it must not exit before it ends
+        registering_done.send(sender=self.__class__)  # its thumbnail may run in this process
