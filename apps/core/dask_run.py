@@ -200,15 +200,18 @@ class DaskRun:
         self.queue.add(fut)
 
     def _review(self) -> None:
-        """Move the partitions that cannot progress (a worker may hang, pause or leave mid-run:
-        see apps.core.watch) to the workers that run now."""
+        """Move the partitions that cannot progress (a worker may hang, pause or leave mid-run,
+        or stop before its finished partition's result is fetched: see apps.core.watch) to the
+        workers that run now."""
         watch = self.executor.watch
         identity = cluster.scheduler_identity(self.client)
         self.names.clear()
         self.names.update(cluster.names(identity["workers"]))
         processing = self.client.processing()
+        finished = [f for f in self.running if f.status == "finished"]
+        holding = dict(self.client.who_has(finished)) if finished else {}
         healthy = sorted(watch.healthy(identity))
-        for fut in watch.review(self.running, identity, processing):
+        for fut in watch.review(self.running, identity, processing, holding):
             moved = self.running.pop(fut)
             fut.cancel()
             self._submit(moved.partition, moved.roi, healthy)

@@ -2,8 +2,9 @@
 
 dask waits for a worker that holds a task's only allowed address however long it is gone,
 paused or hung (its nanny may restart it under a new address; a stopped process keeps its
-connection for minutes): a job would wait for good. The executor asks :class:`PartitionWatch`
-every half second. A blocked partition moves at once to a worker that runs and may read it
+connection for minutes): a job would wait for good. So does a partition that finished on a
+worker that stops before its result is fetched (the fetch waits on the stopped process). The
+executor asks :class:`PartitionWatch` every half second. A blocked partition moves at once to a worker that runs and may read it
 (any worker, or one of the nodes that store it, under its current address); one that no such
 worker can run for ``unrunnable_after`` seconds fails the job with the reason.
 """
@@ -57,13 +58,21 @@ class PartitionWatch:
         running: dict[Any, Submitted],
         identity: dict[str, Any],
         processing: dict[str, list[Any]],
+        holding: dict[Any, list[str]] | None = None,
     ) -> list[Any]:
         """The futures to submit again (elsewhere); raises CoreError for a partition no worker
-        has been able to run for ``unrunnable_after`` seconds."""
+        has been able to run for ``unrunnable_after`` seconds.
+
+        ``processing``: the keys each worker computes; ``holding``: the workers holding the
+        result of each finished key that has not arrived yet (fetched from a hung worker, it
+        never does: computed again elsewhere it does)."""
         now = self.clock()
         health = {w.address: w for w in worker_health(identity, hung_after=self.hung_after)}
         by_name = names(identity.get("workers", {}))
         where = {key: address for address, keys in processing.items() for key in keys}
+        for key, holders in (holding or {}).items():
+            if holders:  # one that can hand it over, if any can
+                where[key] = next((a for a in holders if a in health and health[a].ok), holders[0])
         again = []
         for future, task in running.items():
             p = task.partition

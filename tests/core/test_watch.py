@@ -136,3 +136,17 @@ def test_a_stored_partition_on_a_hung_node_moves_to_a_replica(watch, monkeypatch
     fut = future("p0")
     running = {fut: Submitted(partition(0, ("a", "b")), None, ["tcp://a"])}
     assert watch.review(running, cluster, {"tcp://a": ["p0"]}) == [fut]
+
+
+def test_a_result_held_by_a_hung_worker_is_computed_again(watch, monkeypatch):
+    # finished on b, which stopped before the result was fetched: the fetch waits on b for good
+    monkeypatch.setattr("time.time", lambda: 100.0)
+    cluster = identity(a=("tcp://a", "running", 99.0), b=("tcp://b", "running", 50.0))
+    held, fetching = future("p0"), future("p1")
+    running = {
+        held: Submitted(partition(0), None, ["tcp://b"], loose=True),
+        fetching: Submitted(partition(1), None, ["tcp://a"], loose=True),
+    }
+    holding = {"p0": ["tcp://b"], "p1": ["tcp://a", "tcp://b"]}
+    assert watch.review(running, cluster, {}, holding) == [held]
+    assert watch.review(running, cluster, {}, {"p0": []}) == []  # gone from memory: dask's
