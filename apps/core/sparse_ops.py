@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from apps.core.io.csr import CSRBlock, CSRPartition
     from apps.core.ops import StopCheck
 
+#: Frames up to this many pixels take one mask of whole numbers as a table over the whole
+#: frame (:func:`apps.core.csr_jit.product_table`: 1 MiB of int32, in L2 with the events).
+TABLE_PIXELS = 2**18
+
 #: Independent running sums a partition's sum is split into (added up in order at the end).
 SUM_SHARES = 2
 
@@ -59,27 +63,67 @@ def apply_masks_csr(
     should_stop: StopCheck | None = None,
 ) -> np.ndarray:
     """``A . B`` ``(n_frames, m)`` in ``dtype`` for a CSR partition; NaN outside ``roi``."""
-
     out = np.full((partition.n_frames, masks.count), np.nan, dtype=dtype)
-    lo = masks.span[0]
-    product, weights, whole = _product_for(masks, dtype)
+    chosen = _product_for(masks, dtype)
     threads = kernels.thread_count()
     c = partition.frame_size
     _stop_if(should_stop)
+    ahead: tuple[Callable[[], int], CSRBlock] | None = None
     for block in partition.blocks(roi):
         block = block.native()
         rows = out[block.first - partition.start :][: block.n_frames]
-        arrays = (weights,) if whole is None else (weights, _whole_for(block, *whole))
+        loop, arrays = block_loop(masks, chosen, block, c)
 
         def work(
-            a: int, b: int, block: CSRBlock = block, rows: np.ndarray = rows, arrays: Any = arrays
+            a: int,
+            b: int,
+            block: CSRBlock = block,
+            rows: np.ndarray = rows,
+            loop: Any = loop,
+            arrays: Any = arrays,
         ) -> int:
             ptr, indices, values = _sub(block, a, b)
-            return int(product(ptr, indices, values, *arrays, lo, c, rows[a:b]))
+            return int(loop(ptr, indices, values, *arrays, c, rows[a:b]))
 
-        partition.check_events(_over_threads(work, block, threads), block)
-        _stop_if(should_stop)
+        # The next block starts before this thread waits for the one before it: the threads
+        # go from block to block without waiting for this one to cut and send the next.
+        started = (_start_over_threads(work, block, threads), block)
+        if ahead is not None:
+            _finish(partition, *ahead, should_stop)
+        ahead = started
+    if ahead is not None:
+        _finish(partition, *ahead, should_stop)
     return out
+
+
+def _finish(
+    partition: CSRPartition,
+    events_outside: Callable[[], int],
+    block: CSRBlock,
+    should_stop: StopCheck | None,
+) -> None:
+    partition.check_events(events_outside(), block)
+    _stop_if(should_stop)
+
+
+def block_loop(
+    masks: MaskStack, chosen: tuple[Any, np.ndarray, Any], block: CSRBlock, c: int
+) -> tuple[Any, tuple[Any, ...]]:
+    """The compiled loop for ``block`` of frames of ``c`` pixels and what it takes between the
+    events and ``c``: ``chosen`` is :func:`_product_for`'s. The integer loops where the block
+    allows them (:func:`_whole_for`); one mask of whole numbers over frames of up to
+    :data:`TABLE_PIXELS` as a table over the frame."""
+    from apps.core import csr_jit
+
+    product, weights, whole = chosen
+    lo = masks.span[0]
+    if whole is None:
+        return product, (weights, lo)
+    ints = _whole_for(block, *whole)
+    if masks.count == 1 and ints.shape[0] and c <= TABLE_PIXELS:
+        narrow = _largest_sum(block, whole[1]) < 2**31
+        return csr_jit.product_table, (_table(masks, ints, c), narrow)
+    return product, (weights, ints, lo)
 
 
 def _product_for(
@@ -104,6 +148,18 @@ def _product_for(
     return csr_lanes_jit.product, weights, None
 
 
+def _table(masks: MaskStack, whole: np.ndarray, c: int) -> np.ndarray:
+    """One mask's integer weights over the whole frame and a zero at ``c`` (made once per
+    stack and frame size): :func:`apps.core.csr_jit.product_table`."""
+
+    def make() -> np.ndarray:
+        table = np.zeros(c + 1, np.int32)
+        table[masks.span[0] : masks.span[1]] = whole[0]
+        return table
+
+    return masks.derived(("csr whole table", c), make)
+
+
 def _whole(weights: np.ndarray) -> tuple[np.ndarray, int]:
     """``weights`` as int32 and their largest magnitude where they are all whole numbers
     (disks, rings, ``com`` about a whole pixel), else no rows (the loops then sum floats)."""
@@ -121,11 +177,17 @@ def _whole_for(block: CSRBlock, whole: np.ndarray, largest: int) -> np.ndarray:
     values = block.values.dtype
     if not whole.shape[0] or values.kind not in "iu" or values.itemsize > 4:
         return whole[:0]
-    info = np.iinfo(values)
-    events = int(np.diff(block.indptr).max()) if block.n_frames else 0
-    if events * max(info.max, -int(info.min)) * largest >= 2**53:
+    if _largest_sum(block, largest) >= 2**53:
         return whole[:0]
     return whole
+
+
+def _largest_sum(block: CSRBlock, largest: int) -> int:
+    """A bound on the magnitude of any partial sum of a frame of ``block`` (integer counts)
+    times weights of at most ``largest``."""
+    info = np.iinfo(block.values.dtype)
+    events = int(np.diff(block.indptr).max()) if block.n_frames else 0
+    return events * max(info.max, -int(info.min)) * largest
 
 
 def _padded(masks: MaskStack, dtype: np.dtype) -> np.ndarray:
@@ -136,15 +198,19 @@ def _padded(masks: MaskStack, dtype: np.dtype) -> np.ndarray:
     return out
 
 
-def _over_threads(work: Callable[[int, int], int], block: CSRBlock, threads: int) -> int:
-    """The sum of ``work(a, b)`` over frame ranges of ``block``, one range per thread when it
-    has events enough for them."""
+def _start_over_threads(
+    work: Callable[[int, int], int], block: CSRBlock, threads: int
+) -> Callable[[], int]:
+    """Start ``work(a, b)`` over frame ranges of ``block``, one range per thread when it has
+    events enough for them (else here, now); returns the wait for the sum of their results."""
     shares = min(threads, max(1, int(block.indptr[-1]) // kernels.MIN_VALUES_PER_THREAD))
     ranges = [r for r in _split(block, shares) if r[1] > r[0]] or [(0, block.n_frames)]
     if len(ranges) == 1:
-        return work(*ranges[0])
+        done = work(*ranges[0])
+        return lambda: done
     pool = kernels.thread_pool(len(ranges))
-    return sum(future.result() for future in [pool.submit(work, a, b) for a, b in ranges])
+    futures = [pool.submit(work, a, b) for a, b in ranges]
+    return lambda: sum(future.result() for future in futures)
 
 
 class _Sums:

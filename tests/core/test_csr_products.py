@@ -16,17 +16,19 @@ import pytest
 from apps.core import csr_jit
 from apps.core.io.csr import CSRBlock
 from apps.core.masks import MaskStack
-from apps.core.sparse_ops import _product_for, _whole_for
+from apps.core.sparse_ops import _product_for, _whole_for, block_loop
 
 SIG = (16, 16)
 C = SIG[0] * SIG[1]
 
 
-def csr(rows: list[list[tuple[int, int]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """indptr, indices (int32) and values (uint8) of frames given as ``(pixel, count)`` lists."""
+def csr(
+    rows: list[list[tuple[int, int]]], counts: type = np.uint8
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """indptr, indices (int32) and values (``counts``) of frames of ``(pixel, count)`` lists."""
     indptr = np.cumsum([0] + [len(r) for r in rows]).astype(np.int64)
     indices = np.array([p for r in rows for p, _ in r], np.int32)
-    values = np.array([v for r in rows for _, v in r], np.uint8)
+    values = np.array([v for r in rows for _, v in r], counts)
     return indptr, indices, values
 
 
@@ -49,19 +51,25 @@ def band_masks(count: int, seed: int) -> MaskStack:
 
 
 def products(
-    rows: list[list[tuple[int, int]]], stack: MaskStack, *, whole: bool = True
+    rows: list[list[tuple[int, int]]],
+    stack: MaskStack,
+    *,
+    whole: bool = True,
+    counts: type = np.uint8,
 ) -> tuple[np.ndarray, int]:
     """The product the Core picks for ``stack`` (as apps.core.sparse_ops does), float32;
     ``whole``: the sums in integers where the Core allows it, else in floats."""
-    product, weights, ints = _product_for(stack, np.dtype(np.float32))
+    chosen = _product_for(stack, np.dtype(np.float32))
+    product, weights, ints = chosen
     out = np.full((len(rows), stack.count), np.nan, np.float32)
-    indptr, indices, values = csr(rows)
-    arrays: tuple[np.ndarray, ...] = (weights,)
-    if ints is not None:
-        chosen = _whole_for(CSRBlock(0, indptr, indices, values), *ints)
-        assert chosen.shape[0] > 0 or stack.span == (0, 0)  # integer masks and counts
-        arrays = (weights, chosen if whole else chosen[:0])
-    bad = product(indptr, indices, values, *arrays, stack.span[0], C, out)
+    indptr, indices, values = csr(rows, counts)
+    block = CSRBlock(0, indptr, indices, values)
+    if ints is not None:  # integer masks and counts
+        assert _whole_for(block, *ints).shape[0] > 0 or stack.span == (0, 0)
+    loop, arrays = block_loop(stack, chosen, block, C)
+    if ints is not None and not whole:
+        loop, arrays = product, (weights, ints[0][:0], stack.span[0])
+    bad = loop(indptr, indices, values, *arrays, C, out)
     return out, int(bad)
 
 
@@ -121,6 +129,7 @@ def test_frames_whose_pixels_do_not_rise_are_read_whole(count: int, whole: bool)
         ([(-5, 1), (90, 2), (C, 3), (C + 9, 4)], 3),  # rising: before and after the run
         ([(90, 2), (-1, 1), (C + 1, 1)], 2),  # not rising: the whole frame is checked
         ([(-3, 1), (-2, 1)], 2),  # all below the frame
+        ([(90, 2), (C, 1)], 1),  # one just past the frame's last pixel
     ],
 )
 @pytest.mark.parametrize("whole", [True, False])
@@ -134,6 +143,27 @@ def test_events_outside_the_frame_are_counted_once(
     stack = band_masks(count, seed=1)
     expected = dense(inside) @ stack.masks().reshape(count, C).T.astype(np.float64)
     np.testing.assert_array_equal(got, expected.astype(np.float32))
+
+
+def test_one_mask_sums_in_int64_where_int32_could_overflow() -> None:
+    """One mask of whole numbers is a table over the frame, summed in int32 where no frame's
+    sum can reach 2**31 (8-bit counts here) and in int64 where it could (32-bit counts)."""
+    stack = band_masks(1, seed=4)
+    _, _, ints = _product_for(stack, np.dtype(np.float32))
+    for counts, narrow, big in ((np.uint8, True, 255), (np.uint32, False, 4_000_000_000)):
+        rows = [
+            [(p, big - k) for k, p in enumerate(range(80, 176, 3))],
+            [(0, 1), (90, big)],
+            [(p, p % 7 + 1) for p in range(C)],  # more events than a chunk of the loop
+        ]
+        block = CSRBlock(0, *csr(rows, counts))
+        loop, arrays = block_loop(stack, _product_for(stack, np.dtype(np.float32)), block, C)
+        assert loop is csr_jit.product_table and arrays[1] is narrow
+        assert ints is not None and _whole_for(block, *ints).shape[0] == 1
+        got, bad = products(rows, stack, counts=counts)
+        expected = dense(rows) @ stack.masks().reshape(1, C).T.astype(np.float64)
+        assert bad == 0 and np.abs(expected).max() > (2**31 if not narrow else 0)
+        np.testing.assert_array_equal(got, expected.astype(np.float32))
 
 
 def test_a_mask_touching_nothing_gives_zeros() -> None:
