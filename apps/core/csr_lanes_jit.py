@@ -69,17 +69,38 @@ def _runs4(indices, values, starts, n, weights, lo, step, base, fused):  # type:
     """The sums of the first ``n`` events of four runs starting at ``starts``, event by
     event of each in turn: four chains of additions the core overlaps, each in its run's
     order."""
+    if fused:
+        return _runs4_with(indices, values, starts, n, weights, lo, step, base, _fused)
+    return _runs4_with(indices, values, starts, n, weights, lo, step, base, _unfused)
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def _fused(x, m, s):  # type: ignore[no-untyped-def]
+    return wide_fused_add(x, m, s)
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def _unfused(x, m, s):  # type: ignore[no-untyped-def]
+    return wide_multiply_add(x, m, s)
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def _runs4_with(indices, values, starts, n, weights, lo, step, base, madd):  # type: ignore[no-untyped-def]
+    """:func:`_runs4` with the multiply-add given as a function, so each kind is compiled
+    into a loop of its own (a test of ``fused`` per event cost a branch and kept the loop's
+    values out of registers); the positions unsigned (no wraparound of negative indices):
+    16 masks at 0.1 e/px 3.9 -> 3.6 ns of CPU per event."""
     s0 = s1 = s2 = s3 = wide_zeros()
-    a0, a1, a2, a3 = starts[0], starts[1], starts[2], starts[3]
-    for j in range(n):
+    a0, a1, a2, a3 = uint64(starts[0]), uint64(starts[1]), uint64(starts[2]), uint64(starts[3])
+    for j in range(uint64(n)):
         p0 = uint64(np.int64(indices[a0 + j]) - lo)
         p1 = uint64(np.int64(indices[a1 + j]) - lo)
         p2 = uint64(np.int64(indices[a2 + j]) - lo)
         p3 = uint64(np.int64(indices[a3 + j]) - lo)
-        s0 = _madd(np.float64(values[a0 + j]), wide_load(weights, p0 * step + base), s0, fused)
-        s1 = _madd(np.float64(values[a1 + j]), wide_load(weights, p1 * step + base), s1, fused)
-        s2 = _madd(np.float64(values[a2 + j]), wide_load(weights, p2 * step + base), s2, fused)
-        s3 = _madd(np.float64(values[a3 + j]), wide_load(weights, p3 * step + base), s3, fused)
+        s0 = madd(np.float64(values[a0 + j]), wide_load(weights, p0 * step + base), s0)
+        s1 = madd(np.float64(values[a1 + j]), wide_load(weights, p1 * step + base), s1)
+        s2 = madd(np.float64(values[a2 + j]), wide_load(weights, p2 * step + base), s2)
+        s3 = madd(np.float64(values[a3 + j]), wide_load(weights, p3 * step + base), s3)
     return s0, s1, s2, s3
 
 
