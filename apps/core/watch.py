@@ -4,9 +4,10 @@ dask waits for a worker that holds a task's only allowed address however long it
 paused or hung (its nanny may restart it under a new address; a stopped process keeps its
 connection for minutes): a job would wait for good. So does a partition that finished on a
 worker that stops before its result is fetched (the fetch waits on the stopped process). The
-executor asks :class:`PartitionWatch` every half second. A blocked partition moves at once to a worker that runs and may read it
-(any worker, or one of the nodes that store it, under its current address); one that no such
-worker can run for ``unrunnable_after`` seconds fails the job with the reason.
+executor asks :class:`PartitionWatch` every half second. A blocked partition moves at once to
+a worker that runs and may read it (any worker, or one of the nodes that store it, under its
+current address); one that no such worker can run for ``unrunnable_after`` seconds fails the
+job with the reason.
 """
 
 from __future__ import annotations
