@@ -38,6 +38,10 @@ from apps.core.lanes_jit import WIDTH, add_into, load, multiply_add, prefetch, z
 PIXELS = 1024
 #: Pixels per prefetched cache line (64 bytes of float32).
 LINE = 16
+#: Pixels per run of the six-frame loop between its prefetches (four lines of each frame):
+#: runs of one line left the loop a branch and six addresses to reload every sixteen pixels,
+#: which cost the AVX2 host a tenth (docs/performance.md).
+RUN = 4 * LINE
 
 
 def frames_per_block(cpu_features: str) -> int:
@@ -129,16 +133,17 @@ def product_6x16(data, stride, frames, width, weights, chunks, out):  # type: ig
             for c in range(chunks):
                 w = uint64((c * width + b0) * WIDTH)
                 s0 = s1 = s2 = s3 = s4 = s5 = zeros()
-                for i0 in range(0, n, LINE):
+                for i0 in range(0, n, RUN):
                     if more and c == 0:
-                        q = uint64(i0) + uint64(6) * step
-                        prefetch(data, r0 + q)
-                        prefetch(data, r1 + q)
-                        prefetch(data, r2 + q)
-                        prefetch(data, r3 + q)
-                        prefetch(data, r4 + q)
-                        prefetch(data, r5 + q)
-                    for i in range(i0, min(n, i0 + LINE)):
+                        ahead = uint64(i0) + uint64(6) * step
+                        for q in range(ahead, ahead + uint64(RUN), uint64(LINE)):
+                            prefetch(data, r0 + q)
+                            prefetch(data, r1 + q)
+                            prefetch(data, r2 + q)
+                            prefetch(data, r3 + q)
+                            prefetch(data, r4 + q)
+                            prefetch(data, r5 + q)
+                    for i in range(i0, min(n, i0 + RUN)):
                         k = uint64(i)
                         m = load(weights, w + uint64(WIDTH) * k)
                         s0 = multiply_add(np.float32(data[r0 + k]), m, s0)
