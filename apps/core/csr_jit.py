@@ -260,28 +260,72 @@ def _outside(indices, c):  # type: ignore[no-untyped-def]
 
 
 @njit(nogil=True, cache=True, boundscheck=False)
+def _bits_frame(indices, values, bits, c):  # type: ignore[no-untyped-def]
+    """:func:`_whole_frame32` for a mask of zeros and ones given as bits (``bits[p >> 5]``
+    holds pixel ``p`` at bit ``p & 31``, and pixel ``c`` is zero): 8 KiB for a 256 x 256
+    frame, which stays in L1 where the int32 table (256 KiB) does not, so the loop's gathers
+    hit L1 (docs/performance.md). For frames whose sum cannot reach 2**31."""
+    acc = np.int32(0)
+    largest = np.uint32(0)
+    cu = np.uint32(c)
+    n = indices.shape[0]
+    chunks = n // CHUNK
+    for k in range(chunks):
+        j0 = k * CHUNK
+        _ask_ahead(indices, values, j0)
+        for j in range(j0, j0 + CHUNK):
+            p = np.uint32(indices[j])
+            largest = max(largest, p)
+            acc = np.int32(acc + _counted(values[j], bits, min(p, cu)))
+    for j in range(chunks * CHUNK, n):
+        p = np.uint32(indices[j])
+        largest = max(largest, p)
+        acc = np.int32(acc + _counted(values[j], bits, min(p, cu)))
+    return np.int64(acc), largest
+
+
+@njit(nogil=True, cache=True, boundscheck=False, inline="always")
+def _counted(value, bits, q):  # type: ignore[no-untyped-def]
+    """``value`` where pixel ``q``'s bit is set, else zero (int32)."""
+    bit = (bits[q >> np.uint32(5)] >> (q & np.uint32(31))) & np.uint32(1)
+    return np.int32(np.int32(value) * np.int32(bit))
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def _frames_with(indptr, indices, values, weights, c, out, frame):  # type: ignore[no-untyped-def]
+    """``out[r, 0]`` = frame ``r``'s sum by ``frame`` (one of the whole-frame loops, passed
+    as a function so each is compiled into a loop of its own); returns the events outside
+    the frame, counted where a frame's largest index (unsigned: a negative one is larger) is
+    outside."""
+    k = indptr.shape[0] - 1
+    bad = 0
+    for r in range(k):
+        a, b = indptr[r], indptr[r + 1]
+        acc, largest = frame(indices[a:b], values[a:b], weights, c)
+        out[r, 0] = acc
+        if largest >= c:
+            bad += _outside(indices[a:b], c)
+    return bad
+
+
 def product_table(indptr, indices, values, table, narrow, c, out):  # type: ignore[no-untyped-def]
     """:func:`product_few` for one mask of whole numbers given over the whole frame: ``table``
     ``(c + 1,)`` int32, zero outside the mask and at ``c``, integer counts. One pass over
     every event, no survey of the frame: the loop streams the events from memory as it
     multiplies them (the span's loop reads a frame twice, once from memory to survey it,
     once from L1 to multiply, and the two do not overlap). The sums are the integer ones of
-    :func:`_whole_row` (the same numbers: the events outside the span add zero). A frame
-    whose largest index (unsigned: a negative one is larger) is outside counts them.
-    ``narrow``: no frame's sum can reach 2**31, so it is summed in int32
-    (:func:`_whole_frame32`)."""
-    k = indptr.shape[0] - 1
-    bad = 0
-    for r in range(k):
-        a, b = indptr[r], indptr[r + 1]
-        if narrow:
-            acc, largest = _whole_frame32(indices[a:b], values[a:b], table, c)
-        else:
-            acc, largest = _whole_frame(indices[a:b], values[a:b], table, c)
-        out[r, 0] = acc
-        if largest >= c:
-            bad += _outside(indices[a:b], c)
-    return bad
+    :func:`_whole_row` (the same numbers: the events outside the span add zero); returns
+    the events outside the frame. ``narrow``: no frame's sum can reach 2**31, so it is
+    summed in int32 (:func:`_whole_frame32`). A Python function: a compiled one that passes
+    a compiled function on is not cached (numba), :func:`_frames_with` is."""
+    frame = _whole_frame32 if narrow else _whole_frame
+    return _frames_with(indptr, indices, values, table, c, out, frame)
+
+
+def product_bits(indptr, indices, values, bits, c, out):  # type: ignore[no-untyped-def]
+    """:func:`product_table` for a mask of zeros and ones (a disk, a ring) as bits over the
+    frame (:func:`_bits_frame`), where no frame's sum can reach 2**31."""
+    return _frames_with(indptr, indices, values, bits, c, out, _bits_frame)
 
 
 @njit(nogil=True, cache=True, boundscheck=False)

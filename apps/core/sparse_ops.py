@@ -122,6 +122,8 @@ def block_loop(
     ints = _whole_for(block, *whole)
     if masks.count == 1 and ints.shape[0] and c <= TABLE_PIXELS:
         narrow = _largest_sum(block, whole[1]) < 2**31
+        if narrow and whole[1] == 1 and ints.min() >= 0:  # zeros and ones: a disk, a ring
+            return csr_jit.product_bits, (_bits(masks, ints, c),)
         return csr_jit.product_table, (_table(masks, ints, c), narrow)
     return product, (weights, ints, lo)
 
@@ -158,6 +160,20 @@ def _table(masks: MaskStack, whole: np.ndarray, c: int) -> np.ndarray:
         return table
 
     return masks.derived(("csr whole table", c), make)
+
+
+def _bits(masks: MaskStack, whole: np.ndarray, c: int) -> np.ndarray:
+    """One mask of zeros and ones as bits over the whole frame, pixel ``p`` at bit
+    ``p & 31`` of word ``p >> 5``, pixel ``c`` zero (made once per stack and frame size):
+    :func:`apps.core.csr_jit.product_bits`."""
+
+    def make() -> np.ndarray:
+        words = np.zeros(c // 32 + 1, np.uint32)
+        pixels = masks.span[0] + np.flatnonzero(whole[0])
+        np.bitwise_or.at(words, pixels >> 5, np.uint32(1) << (pixels & 31).astype(np.uint32))
+        return words
+
+    return masks.derived(("csr bits", c), make)
 
 
 def _whole(weights: np.ndarray) -> tuple[np.ndarray, int]:

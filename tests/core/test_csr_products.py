@@ -166,6 +166,40 @@ def test_one_mask_sums_in_int64_where_int32_could_overflow() -> None:
         np.testing.assert_array_equal(got, expected.astype(np.float32))
 
 
+@pytest.mark.parametrize(("counts", "loop"), [(np.uint8, "bits"), (np.uint32, "table")])
+def test_a_mask_of_zeros_and_ones_is_taken_as_bits(counts: type, loop: str) -> None:
+    """A disk or ring (zeros and ones) is a table of bits where no frame's sum can reach
+    2**31 (8-bit counts), else the int64 table: the same sums as numpy's on rising and
+    falling frames, on the edges of the words of bits and of the frame, with the events
+    outside the frame counted and not added."""
+    masks = np.zeros(SIG, np.float32)
+    masks.reshape(-1)[[0, 30, 31, 32, 33, 63, 64, 65, 100, 140, C - 2, C - 1]] = 1
+    stack = MaskStack(masks)
+    rows = [
+        *frames(seed=40),
+        [(p, 1 + p % 5) for p in range(C)],  # every pixel: more events than a chunk
+        [(64, 3), (31, 5), (C - 1, 1), (32, 2)],  # falling
+        [(-5, 1), (0, 2), (63, 4), (C, 3), (C + 9, 4)],  # rising, outside at both ends
+        [(100, 2), (-1, 1), (C + 1, 1)],  # falling, outside
+    ]
+    block = CSRBlock(0, *csr(rows, counts))
+    chosen = _product_for(stack, np.dtype(np.float32))
+    product, arrays = block_loop(stack, chosen, block, C)
+    assert product is (csr_jit.product_bits if loop == "bits" else csr_jit.product_table)
+    if loop == "bits":
+        words = arrays[0]
+        assert words.shape == (C // 32 + 1,) and words[-1] == 0
+        bits = np.unpackbits(words.view(np.uint8), bitorder="little")[:C]
+        np.testing.assert_array_equal(bits, masks.reshape(-1))
+    got, bad = products(rows, stack, counts=counts)
+    inside = [[(p, v) for p, v in r if 0 <= p < C] for r in rows]
+    expected = dense(inside) @ masks.reshape(1, C).T.astype(np.float64)
+    assert bad == 5
+    np.testing.assert_array_equal(got, expected.astype(np.float32))
+    every = sum(1 + p % 5 for p in np.flatnonzero(masks))  # the frame of every pixel
+    assert got[len(frames(seed=40)), 0] == every
+
+
 def test_a_mask_touching_nothing_gives_zeros() -> None:
     rows = frames(seed=5)
     stack = MaskStack(np.zeros(SIG, np.float32))
