@@ -112,7 +112,8 @@ def block_loop(
     """The compiled loop for ``block`` of frames of ``c`` pixels and what it takes between the
     events and ``c``: ``chosen`` is :func:`_product_for`'s. The integer loops where the block
     allows them (:func:`_whole_for`); one mask of whole numbers over frames of up to
-    :data:`TABLE_PIXELS` as a table over the frame."""
+    :data:`TABLE_PIXELS` as a table over the frame, or as bits where it is zeros and ones
+    and the int32 sum is safe."""
     from apps.core import csr_jit
 
     product, weights, whole = chosen
