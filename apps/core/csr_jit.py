@@ -26,7 +26,8 @@ event for a count, 0.16 ns as a function over a slice).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from apps.core.lanes_jit import prefetch
 
@@ -225,13 +226,15 @@ def _whole_frame(indices, values, table, c):  # type: ignore[no-untyped-def]
 
 
 @njit(nogil=True, cache=True, boundscheck=False)
-def _whole_frame32(indices, values, table, c):  # type: ignore[no-untyped-def]
+def _whole_frame32(indices, values, weights, c):  # type: ignore[no-untyped-def]
     """:func:`_whole_frame` in int32 throughout, for frames whose sum cannot reach 2**31 (the
-    caller's bound): the loop then gathers eight weights an instruction, not four."""
+    caller's bound): the loop then gathers eight weights an instruction, not four.
+    ``weights``: the int32 table, or a mask of zeros and ones as uint32 bits (``bits[p >> 5]``
+    holds pixel ``p`` at bit ``p & 31``, pixel ``c`` zero: 8 KiB for a 256 x 256 frame, which
+    stays in L1 where the table's 256 KiB does not, docs/performance.md); :func:`_counted`."""
     acc = np.int32(0)
     largest = np.uint32(0)
     cu = np.uint32(c)
-    low = np.uint32(0x3FFFFFFF)  # no index is above: a 32-bit gather's signed offsets suffice
     n = indices.shape[0]
     chunks = n // CHUNK
     for k in range(chunks):
@@ -240,14 +243,35 @@ def _whole_frame32(indices, values, table, c):  # type: ignore[no-untyped-def]
         for j in range(j0, j0 + CHUNK):
             p = np.uint32(indices[j])
             largest = max(largest, p)
-            weight = table[min(p, cu) & low]
-            acc = np.int32(acc + np.int32(np.int32(values[j]) * weight))
+            acc = np.int32(acc + _counted(values[j], weights, min(p, cu)))
     for j in range(chunks * CHUNK, n):
         p = np.uint32(indices[j])
         largest = max(largest, p)
-        weight = table[min(p, cu) & low]
-        acc = np.int32(acc + np.int32(np.int32(values[j]) * weight))
+        acc = np.int32(acc + _counted(values[j], weights, min(p, cu)))
     return np.int64(acc), largest
+
+
+def _counted(value, weights, q):  # type: ignore[no-untyped-def]
+    """``value`` times pixel ``q``'s weight in int32, ``weights`` a table or bits (compiled
+    by the overload below, for the type of ``weights``)."""
+    raise NotImplementedError("compiled only")
+
+
+@overload(_counted, inline="always")
+def _counted_for(value, weights, q):  # type: ignore[no-untyped-def]
+    if weights.dtype == types.uint32:  # bits
+
+        def from_bits(value, weights, q):  # type: ignore[no-untyped-def]
+            bit = (weights[q >> np.uint32(5)] >> (q & np.uint32(31))) & np.uint32(1)
+            return np.int32(np.int32(value) * np.int32(bit))
+
+        return from_bits
+
+    def from_table(value, weights, q):  # type: ignore[no-untyped-def]
+        # No index is above 2**30: a 32-bit gather's signed offsets suffice.
+        return np.int32(np.int32(value) * weights[q & np.uint32(0x3FFFFFFF)])
+
+    return from_table
 
 
 @njit(nogil=True, cache=True, boundscheck=False)
@@ -257,38 +281,6 @@ def _outside(indices, c):  # type: ignore[no-untyped-def]
     for j in range(indices.shape[0]):
         bad += np.int64(np.uint32(indices[j]) >= np.uint32(c))
     return bad
-
-
-@njit(nogil=True, cache=True, boundscheck=False)
-def _bits_frame(indices, values, bits, c):  # type: ignore[no-untyped-def]
-    """:func:`_whole_frame32` for a mask of zeros and ones given as bits (``bits[p >> 5]``
-    holds pixel ``p`` at bit ``p & 31``, and pixel ``c`` is zero): 8 KiB for a 256 x 256
-    frame, which stays in L1 where the int32 table (256 KiB) does not, so the loop's gathers
-    hit L1 (docs/performance.md). For frames whose sum cannot reach 2**31."""
-    acc = np.int32(0)
-    largest = np.uint32(0)
-    cu = np.uint32(c)
-    n = indices.shape[0]
-    chunks = n // CHUNK
-    for k in range(chunks):
-        j0 = k * CHUNK
-        _ask_ahead(indices, values, j0)
-        for j in range(j0, j0 + CHUNK):
-            p = np.uint32(indices[j])
-            largest = max(largest, p)
-            acc = np.int32(acc + _counted(values[j], bits, min(p, cu)))
-    for j in range(chunks * CHUNK, n):
-        p = np.uint32(indices[j])
-        largest = max(largest, p)
-        acc = np.int32(acc + _counted(values[j], bits, min(p, cu)))
-    return np.int64(acc), largest
-
-
-@njit(nogil=True, cache=True, boundscheck=False, inline="always")
-def _counted(value, bits, q):  # type: ignore[no-untyped-def]
-    """``value`` where pixel ``q``'s bit is set, else zero (int32)."""
-    bit = (bits[q >> np.uint32(5)] >> (q & np.uint32(31))) & np.uint32(1)
-    return np.int32(np.int32(value) * np.int32(bit))
 
 
 @njit(nogil=True, cache=True, boundscheck=False)
@@ -324,8 +316,8 @@ def product_table(indptr, indices, values, table, narrow, c, out):  # type: igno
 
 def product_bits(indptr, indices, values, bits, c, out):  # type: ignore[no-untyped-def]
     """:func:`product_table` for a mask of zeros and ones (a disk, a ring) as bits over the
-    frame (:func:`_bits_frame`), where no frame's sum can reach 2**31."""
-    return _frames_with(indptr, indices, values, bits, c, out, _bits_frame)
+    frame, where no frame's sum can reach 2**31 (:func:`_whole_frame32` takes either)."""
+    return _frames_with(indptr, indices, values, bits, c, out, _whole_frame32)
 
 
 @njit(nogil=True, cache=True, boundscheck=False)

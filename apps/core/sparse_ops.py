@@ -123,7 +123,8 @@ def block_loop(
     ints = _whole_for(block, *whole)
     if masks.count == 1 and ints.shape[0] and c <= TABLE_PIXELS:
         narrow = _largest_sum(block, whole[1]) < 2**31
-        if narrow and whole[1] == 1 and ints.min() >= 0:  # zeros and ones: a disk, a ring
+        binary = masks.derived(("csr zeros and ones",), lambda: bool(ints.min() >= 0))
+        if narrow and whole[1] == 1 and binary:  # zeros and ones: a disk, a ring
             return csr_jit.product_bits, (_bits(masks, ints, c),)
         return csr_jit.product_table, (_table(masks, ints, c), narrow)
     return product, (weights, ints, lo)
