@@ -43,22 +43,20 @@ The in-memory channel layer (embedded default) keeps asyncio queues that belong 
 loop serving the websockets, and asyncio queues are not thread-safe. So for that layer the
 driver thread hands the send to that loop (remembered by the consumers) instead of running it
 in a private loop with ``async_to_sync``. With Redis, the sends of synchronous code (the job
-driver, views) go through one event loop per process on a thread of its own
-(:func:`_sender_loop`): channels_redis keeps its connections per event loop, and
-``async_to_sync`` runs every call in a new loop, so each event opened (and closed) a Redis
-connection of its own, 3.6 ms a send against 0.4 ms (docs/performance.md).
+driver, views) go through :mod:`apps.live.sender`: one event loop per process and one queue,
+so they keep their order; a job's events are not waited for, the closing of sockets is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import threading
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+from apps.live.sender import sender
 
 logger = logging.getLogger(__name__)
 
@@ -251,7 +249,8 @@ def publish(message: Message, binary: bytes | None = None) -> None:
     """Send ``message`` (made by a builder above, and an optional binary frame) to every
     consumer of its job."""
     job_id = message["id"]
-    _send(group_name(job_id), job_event(message, binary), what=f"{message['type']} of job {job_id}")
+    what = f"{message['type']} of job {job_id}"
+    _send(group_name(job_id), job_event(message, binary), what=what, wait=False)
 
 
 def publish_access_changed(job_ids: list[int]) -> None:
@@ -261,20 +260,25 @@ def publish_access_changed(job_ids: list[int]) -> None:
     access closes its socket (4404), so a watching browser stops receiving the job's images.
     """
     for job_id in job_ids:
-        _send(group_name(job_id), access_event(), what=f"access change of job {job_id}")
+        _send(group_name(job_id), access_event(), what=f"access change of job {job_id}", wait=True)
 
 
 def close_token_sockets(key_hash: str) -> None:
     """Close every websocket opened with the (just revoked) API token hashed ``key_hash``."""
-    _send(token_group(key_hash), close_event(CLOSE_REVOKED), what="a revoked token's close")
+    _send(
+        token_group(key_hash), close_event(CLOSE_REVOKED), what="a revoked token's close", wait=True
+    )
 
 
 def close_user_sockets(user_id: int) -> None:
     """Close every websocket of the (just deactivated or deleted) user ``user_id``."""
-    _send(user_group(user_id), close_event(CLOSE_REVOKED), what=f"user {user_id}'s close")
+    _send(
+        user_group(user_id), close_event(CLOSE_REVOKED), what=f"user {user_id}'s close", wait=True
+    )
 
 
-def _send(group: str, event: dict[str, Any], *, what: str) -> None:
+def _send(group: str, event: dict[str, Any], *, what: str, wait: bool) -> None:
+    """Send ``event`` to ``group``; ``wait``: over the network, return once it is sent."""
     layer = get_channel_layer()
     if layer is None:
         return
@@ -284,19 +288,9 @@ def _send(group: str, event: dict[str, Any], *, what: str) -> None:
         elif _in_event_loop():
             async_to_sync(layer.group_send)(group, event)
         else:
-            # Waited for: events of one job keep their order, and a failure is logged here.
-            future = asyncio.run_coroutine_threadsafe(
-                layer.group_send(group, event), _sender_loop()
-            )
-            future.result(timeout=SEND_TIMEOUT)
+            sender().send(layer, group, event, what, wait=wait)
     except Exception:
         logger.warning("could not send %s", what, exc_info=True)
-
-
-#: seconds a send may take before it is given up (logged; the database stays the truth)
-SEND_TIMEOUT = 30.0
-_sender: tuple[int, asyncio.AbstractEventLoop] | None = None
-_sender_lock = threading.Lock()
 
 
 def _in_event_loop() -> bool:
@@ -305,20 +299,6 @@ def _in_event_loop() -> bool:
     except RuntimeError:
         return False
     return True
-
-
-def _sender_loop() -> asyncio.AbstractEventLoop:
-    """This process's event loop for sends from synchronous code, on a daemon thread started
-    on first use (again in a forked child: a Celery worker process does not inherit the
-    thread), so the channel layer's connection is made once and reused."""
-    global _sender
-    with _sender_lock:
-        if _sender is None or _sender[0] != os.getpid() or _sender[1].is_closed():
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name="channel-sender", daemon=True)
-            thread.start()
-            _sender = (os.getpid(), loop)
-        return _sender[1]
 
 
 def _send_in_memory(layer: InMemoryChannelLayer, group: str, event: dict[str, Any]) -> None:
