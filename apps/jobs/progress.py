@@ -89,6 +89,8 @@ class ProgressReporter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.job = job
+        #: a preview of this job is stored (the finish must replace it)
+        self.stored = False
         self.preview = preview
         self.live = (preview, *also) if preview is not None else ()
         self.frame_bytes = frame_bytes
@@ -139,6 +141,7 @@ class ProgressReporter:
 
     def _partial(self, name: str, done: int, total: int, array: np.ndarray) -> None:
         image = preview_image(array, self.nav_shape)
+        self.stored = True
         with_db_retry(
             lambda: partial_save(job=self.job, name=name, array=image),
             what=f"job {self.job.pk}: preview",

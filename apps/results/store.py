@@ -32,13 +32,18 @@ def results_save(*, job: Job, results: dict[str, np.ndarray]) -> list[Result]:
         return results_replace(job=job, results=results)
 
 
-def results_replace(*, job: Job, results: dict[str, np.ndarray]) -> list[Result]:
+def results_replace(
+    *, job: Job, results: dict[str, np.ndarray], first: bool = False
+) -> list[Result]:
     """:func:`results_save` without its check of the attempt, for a caller whose transaction
     has just proved it (the driver's guarded update of the job's row); inside that
-    transaction it adds no savepoint."""
+    transaction it adds no savepoint. ``first``: the caller knows that no result of ``job``
+    is stored (its first attempt, which stored no preview), so none is deleted; a row there
+    after all makes the insert fail on the store's unique names, not a duplicate."""
     rows = [_row(job, name, np.asarray(array), partial=False) for name, array in results.items()]
     with transaction.atomic(savepoint=False):
-        _delete_results_of(job)
+        if not first:
+            _delete_results_of(job)
         return Result.objects.bulk_create(rows)
 
 

@@ -409,3 +409,48 @@ def test_the_json_of_a_job_lists_results_only_once_it_finished(users, dataset, i
     provenance = job_json(job)["provenance"]
     assert (provenance["source"], provenance["version"]) == ("builtin", ENGINE_VERSION)
     assert (provenance["analysis"], provenance["executor"]) == ("sum", "inline")
+
+
+def test_a_first_finish_deletes_no_results_and_a_second_attempt_replaces_them(
+    users, dataset, inline_executor
+):
+    """A first attempt that stored no preview has no results to delete; a run again (the
+    reaper's, after a lost worker) replaces those of the one before, with no duplicates."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    job = Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum")
+    with CaptureQueriesContext(connection) as queries:
+        driver.run_job(job.pk)
+    deletes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("DELETE")]
+    assert deletes == []
+    first = sorted(Result.objects.filter(job=job).values_list("name", "pk"))
+    assert [name for name, _ in first] == ["max", "mean", "sum"]
+
+    Job.objects.filter(pk=job.pk).update(status="queued")  # as the reaper queues it again
+    with CaptureQueriesContext(connection) as queries:
+        driver.run_job(job.pk)
+    assert Job.objects.get(pk=job.pk).attempt == 2
+    assert any(
+        q["sql"].startswith("DELETE") and "results_result" in q["sql"]
+        for q in queries.captured_queries
+    )
+    second = sorted(Result.objects.filter(job=job).values_list("name", "pk"))
+    assert [name for name, _ in second] == ["max", "mean", "sum"]
+    assert {pk for _, pk in second}.isdisjoint(pk for _, pk in first)
+
+
+def test_a_reporter_that_stored_a_preview_says_so(users, dataset, monkeypatch):
+    from apps.jobs import progress
+
+    monkeypatch.setattr(progress, "publish", lambda message, binary=None: None)
+    job = driver.job_claim(
+        Job.objects.create(owner=users.owner, dataset=dataset, analysis="sum").pk
+    )
+    clock = iter([0.0, 1.0, 2.0]).__next__
+    report = progress.ProgressReporter(job, preview="mean", frame_bytes=10, clock=clock)
+    report(12, 48)
+    assert not report.stored  # progress without a preview
+    report(24, 48, {"mean": np.ones((16, 12), np.float32)})
+    assert report.stored
+    assert Result.objects.filter(job=job, partial=True).count() == 1

@@ -46,15 +46,14 @@ def analysis_body(run: JobRun) -> Outcome:
     logger.info("job %s: %s on %s (attempt %s)", job.pk, job.analysis, data, job.attempt)
     executor = get_executor()
     parts = executor.partitions_at(data, job.partitioning) if job.partitioning else None
+    progress = run.progress(
+        frame_bytes=data.frame_bytes, preview=analysis.preview, also=analysis.declaration.live
+    )
     computed = executor.run(
         data,
         analysis,
         roi=roi,
-        on_progress=run.progress(
-            frame_bytes=data.frame_bytes,
-            preview=analysis.preview,
-            also=analysis.declaration.live,
-        ),
+        on_progress=progress,
         should_stop=run.should_stop,
         partitions=parts,
     )
@@ -69,6 +68,7 @@ def analysis_body(run: JobRun) -> Outcome:
         provenance=provenance_record(
             job=job, analysis=analysis, identity=identity, run=computed, executor=executor
         ),
+        first_results=job.attempt == 1 and not progress.stored,
     )
 
 
@@ -77,7 +77,7 @@ def analysis_finish(job: Job, ending: Ending) -> list[Result]:
         results, key = ending.outcome.payload
         if key != job.cache_key:
             Job.objects.filter(pk=job.pk).update(cache_key=key)
-        return results_replace(job=job, results=results)
+        return results_replace(job=job, results=results, first=ending.outcome.first_results)
     Result.objects.filter(job_id=job.pk).delete()
     return []
 

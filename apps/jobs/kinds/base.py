@@ -41,6 +41,9 @@ class Outcome:
     partitions: list[dict[str, Any]] = field(default_factory=list)
     payload: Any = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: no result of the job is stored yet (its first attempt stored no preview): the finish
+    #: adds its results without deleting any first
+    first_results: bool = False
 
 
 @dataclass(frozen=True)
