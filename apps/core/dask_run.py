@@ -156,12 +156,11 @@ class DaskRun:
                 if self.pending:
                     self._submit_next()
         except BaseException:
-            self._stop_running()
+            self._stop_running()  # sets the cancel event, and clears it again
             raise
-        finally:
-            # Workers' is_set() calls create the event on the scheduler; clearing frees it.
-            with contextlib.suppress(Exception):
-                self.cancel.clear()
+        # The cancel event was never set, so the scheduler holds nothing to free: its workers'
+        # is_set() calls create no event there (set() and wait() do). Clearing it anyway was
+        # a scheduler round trip at the end of every run (docs/performance.md).
         return self.plan.finish()
 
     def _send_once(self, task: PartitionTask) -> Any:

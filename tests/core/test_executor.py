@@ -390,6 +390,38 @@ def test_a_dask_run_sends_its_partitions_without_the_clients_10_ms_batching(
     assert dask_executor.client.scheduler_comm.interval <= 0.001
 
 
+def _scheduler_events(executor: DaskExecutor) -> list[str]:
+    def names(dask_scheduler: Any) -> list[str]:
+        return [str(n) for n in dask_scheduler.extensions["events"]._events]
+
+    return executor.client.run_on_scheduler(names)
+
+
+def test_a_dask_run_leaves_no_event_on_the_scheduler_and_ends_without_a_round_trip(
+    tmp_path: Path, dask_executor: DaskExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run that ends normally never set its cancel event, so there is nothing to clear (a
+    # round trip through the scheduler); a cancelled run clears the event it set.
+    import distributed
+
+    cleared: list[str] = []
+    clear = distributed.Event.clear
+    monkeypatch.setattr(
+        distributed.Event, "clear", lambda self: (cleared.append(self.name), clear(self))[1]
+    )
+    data, ds = scan(tmp_path, parts=4)
+    run = dask_executor.run(ds, virtual(ds))
+    np.testing.assert_allclose(run.results["intensity"], reference(data), rtol=1e-5)
+    assert cleared == []
+    assert not [n for n in _scheduler_events(dask_executor) if n.startswith("cancel-")]
+
+    parts = slow_partitions(ds, tmp_path / "reads.log", delay=0.05)
+    with pytest.raises(JobCancelled):
+        dask_executor.run(ds, virtual(ds), partitions=parts, should_stop=lambda: True)
+    assert len(cleared) == 1
+    assert not [n for n in _scheduler_events(dask_executor) if n.startswith("cancel-")]
+
+
 def test_dask_workers_keep_their_memory_maps_to_half_their_memory_limit(
     dask_executor: DaskExecutor,
 ) -> None:
