@@ -120,7 +120,12 @@ def _check_replaceable(user: Any, dataset: Dataset, old: Job) -> None:
 
 
 def _stop(user: Any, old: Job) -> bool:
-    """Cancel ``old``; False if it had ended (then it stands as a result of its own)."""
+    """Cancel ``old``; False if it had ended (then it stands as a result of its own).
+
+    An ended job never runs again, so one read as ended (by this request) needs no statement:
+    a drag replaces a finished job at almost every step."""
+    if old.is_terminal:
+        return False
     try:
         job_cancel(user=user, job=old)
     except JobEnded:

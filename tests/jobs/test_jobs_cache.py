@@ -199,3 +199,17 @@ def test_a_reused_job_sends_its_final_image_with_its_finished_message(
         ]
         assert message["image"] == "intensity"
         assert npy == stored(job)["intensity"] == stored(jobs[0])["intensity"]
+
+
+def test_a_key_no_finished_job_has_is_a_miss_found_by_the_key_alone(users):
+    """A drag's every new radius is a miss: it is found by the indexed key, without the query
+    of the user's visible jobs and their stored results (1-2 ms of CPU to build)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.jobs.cache import reusable_job
+
+    with CaptureQueriesContext(connection) as queries:
+        assert reusable_job(user=users.member, key="0" * 64) is None
+    [look_up] = [q["sql"] for q in queries.captured_queries]
+    assert "cache_key" in look_up and "results_result" not in look_up

@@ -77,11 +77,18 @@ def test_a_running_replaced_job_is_asked_to_stop(users, client_for, dataset, hel
 def test_a_job_that_ended_before_its_replacement_stays_a_result(
     users, client_for, dataset, held_jobs
 ):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     done = finished(users.owner, dataset)
-    response = submit(client_for(users.owner), dataset, "virtual", RING, replaces=done.pk)
+    client = client_for(users.owner)
+    with CaptureQueriesContext(connection) as queries:
+        response = submit(client, dataset, "virtual", RING, replaces=done.pk)
     assert response.status_code == 202
     done.refresh_from_db()
     assert done.status == "finished" and done.superseded_by_id is None
+    # read as ended by the request, it is not asked to stop: an ended job never runs again
+    assert not [q for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
 
 
 @pytest.mark.parametrize(
