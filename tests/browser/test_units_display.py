@@ -287,7 +287,11 @@ def test_the_scale_bar_is_as_long_as_the_calibration(
 def test_read_outs_give_nm_and_mrad(page: Any, portal: Portal, dataset_id: int) -> None:
     _open(page, portal, dataset_id, "com")
     page.select_option("#result-select", "x")
-    page.wait_for_function("() => window.__analysisPage.scanView.valueUnit.label === 'px'")
+    # shown once its label names it: until its .npy is in, the view holds the preview (px too)
+    page.wait_for_function(
+        "() => document.getElementById('scan-source').textContent.startsWith('x of job')"
+    )
+    assert page.evaluate("() => window.__analysisPage.scanView.valueUnit.label") == "px"
     box = page.locator("#scan-view canvas").bounding_box()
     t = page.evaluate("() => window.__analysisPage.scanView.transform()")
     # the centre of scan pixel (y 10, x 20)
