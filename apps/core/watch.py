@@ -3,8 +3,10 @@
 dask waits for a worker that holds a task's only allowed address however long it is gone,
 paused or hung (its nanny may restart it under a new address; a stopped process keeps its
 connection for minutes): a job would wait for good. So does a partition that finished on a
-worker that stops before its result is fetched (the fetch waits on the stopped process). The
-executor asks :class:`PartitionWatch` every half second. A blocked partition moves at once to
+worker that stops before its result is fetched (the fetch waits on the stopped process), and
+one whose result is fetched from a worker that runs but does not arrive for ``hung_after``
+seconds while another worker is unwell (its fetch may be stuck in a batch with the stopped
+worker's: dask gathers several results in one request once five are under way). The executor asks :class:`PartitionWatch` every half second. A blocked partition moves at once to
 a worker that runs and may read it (any worker, or one of the nodes that store it, under its
 current address); one that no such worker can run for ``unrunnable_after`` seconds fails the
 job with the reason.
@@ -34,6 +36,8 @@ class Submitted:
     #: ``workers`` is a preference only (dask may run it on any worker)
     loose: bool = False
     blocked_since: float | None = None
+    #: when the watch first saw its result finished and not arrived
+    finished_since: float | None = None
 
 
 class PartitionWatch:
@@ -74,11 +78,16 @@ class PartitionWatch:
         for key, holders in (holding or {}).items():
             if holders:  # one that can hand it over, if any can
                 where[key] = next((a for a in holders if a in health and health[a].ok), holders[0])
+        # a result from a worker that runs is late only beside one that does not (a big
+        # result over a slow network is not computed again and again)
+        unwell = any(not w.ok for w in health.values())
         again = []
         for future, task in running.items():
             p = task.partition
             allowed = None if task.workers is None or task.loose else task.workers
             reason = _blocked(where.get(future.key), allowed, health, p)
+            if reason is None and future.key in (holding or {}) and unwell:
+                reason = self._undelivered(task, now)
             if reason is None:
                 task.blocked_since = None
                 continue
@@ -96,6 +105,16 @@ class PartitionWatch:
                     "is healthy (see /healthz)."
                 )
         return again
+
+    def _undelivered(self, task: Submitted, now: float) -> str | None:
+        """Why a finished partition whose result is held by a worker that runs still blocks
+        (its result has not arrived for ``hung_after`` seconds), or None."""
+        if task.finished_since is None:
+            task.finished_since = now
+        waited = now - task.finished_since
+        if waited < self.hung_after:
+            return None
+        return f"its result has not arrived for {waited:.0f} s"
 
 
 def _blocked(

@@ -150,3 +150,32 @@ def test_a_result_held_by_a_hung_worker_is_computed_again(watch, monkeypatch):
     holding = {"p0": ["tcp://b"], "p1": ["tcp://a", "tcp://b"]}
     assert watch.review(running, cluster, {}, holding) == [held]
     assert watch.review(running, cluster, {}, {"p0": []}) == []  # gone from memory: dask's
+
+
+def test_a_result_that_does_not_arrive_from_a_running_worker_is_computed_again(
+    watch, clock, monkeypatch
+):
+    # held by a that runs, but its fetch is stuck in a batch with hung b's: after hung_after
+    # seconds it is computed again; a result fetched in time never is
+    monkeypatch.setattr("time.time", lambda: 100.0)
+    cluster = identity(a=("tcp://a", "running", 99.0), b=("tcp://b", "running", 50.0))
+    stuck, fresh = future("p0"), future("p1")
+    running = {
+        stuck: Submitted(partition(0), None, ["tcp://a"], loose=True),
+        fresh: Submitted(partition(1), None, ["tcp://a"], loose=True),
+    }
+    assert watch.review(running, cluster, {}, {"p0": ["tcp://a"]}) == []
+    clock.now = 9.0
+    assert watch.review(running, cluster, {}, {"p0": ["tcp://a"], "p1": ["tcp://a"]}) == []
+    clock.now = 10.5
+    assert watch.review(running, cluster, {}, {"p0": ["tcp://a"], "p1": ["tcp://a"]}) == [stuck]
+
+
+def test_a_slow_result_from_a_healthy_cluster_is_left_to_arrive(watch, clock, monkeypatch):
+    monkeypatch.setattr("time.time", lambda: 100.0)
+    cluster = identity(a=("tcp://a", "running", 99.0), b=("tcp://b", "running", 99.5))
+    big = future("p0")
+    running = {big: Submitted(partition(0), None, ["tcp://a"], loose=True)}
+    assert watch.review(running, cluster, {}, {"p0": ["tcp://a"]}) == []
+    clock.now = 600.0
+    assert watch.review(running, cluster, {}, {"p0": ["tcp://a"]}) == []
