@@ -6,7 +6,10 @@ the median (and p95) of each step:
 * ``submit``: ``job_submit`` (validation, the analysis built, the cache key, the quota and
   queue checks, the row) and the hand-off to the runner (a pool thread's queue, or Celery's
   ``send_task`` to Redis: that message is taken off the queue again, no worker runs here);
-* ``claim``: the driver's claim of the queued row;
+* ``claim``: the driver's claim of the queued row (in production after the job worker's
+  handling of its database connection, as ``apps.jobs.tasks.run_job`` does it: kept while
+  ``DB_CONN_MAX_AGE`` allows, 600 s as the Procfile's worker, and checked by its first
+  statement);
 * ``open``: the body outside the Core's run (the analysis built again, the dataset opened,
   its identity, the provenance record);
 * ``progress``: the progress reports the Core's run called (row writes, previews, events);
@@ -48,7 +51,9 @@ RING = {"shape": "ring", "cx": 64.0, "cy": 64.0, "ri": 15.0, "ro": 30.0}
 def setup_django() -> str:
     """Configure Django for the chosen configuration; its name."""
     production = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
-    if not production:
+    if production:
+        os.environ.setdefault("DB_CONN_MAX_AGE", "600")  # as the Procfile's job worker
+    else:
         for name in ("DATABASE_URL", "REDIS_URL", "JOB_RUNNER"):
             os.environ.pop(name, None)
     tmp = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
@@ -122,7 +127,8 @@ class Meter:
 
 def one_job(user: Any, dataset: Any, executor: Any, ring: dict[str, float]) -> Meter:
     """The steps of one job, measured."""
-    from django.db import connection
+    from django.conf import settings
+    from django.db import close_old_connections, connection
 
     from apps.jobs import driver, queue, services
     from apps.jobs.kinds import job_kind
@@ -132,6 +138,7 @@ def one_job(user: Any, dataset: Any, executor: Any, ring: dict[str, float]) -> M
     from apps.results.serializers import result_json
 
     meter = Meter()
+    production = settings.JOB_RUNNER == "celery"
     handed: list[int] = []
     real_enqueue = queue.enqueue
 
@@ -152,6 +159,8 @@ def one_job(user: Any, dataset: Any, executor: Any, ring: dict[str, float]) -> M
 
     with connection.execute_wrapper(meter):
         with meter.step("claim"):
+            if production:
+                close_old_connections()  # as the job worker's task does first
             claimed = driver.job_claim(job.pk)
         assert claimed is not None
 

@@ -242,6 +242,8 @@ def celery_processes(
         "JOB_RUNNER": "celery",
         # jobs check their files against the data folders, inside the worker's DATA_ROOTS
         "DATA_ROOTS": str(data_root),
+        # as the Procfile's worker: its connection kept from one job to the next
+        "DB_CONN_MAX_AGE": "600",
     }
     started: list[subprocess.Popen] = []
 

@@ -184,3 +184,43 @@ def test_terminated_connections_mid_ingestion_do_not_fail_it(
         (roots[p["nodes"][0]] / p["path"]).read_bytes() for p in sidecar["partitions"]
     )
     assert copied == data.astype(sidecar["dtype"]).tobytes()  # every frame, once, in order
+
+
+def test_a_job_worker_keeps_its_connection_from_one_job_to_the_next(
+    users, client_for, dataset, celery_processes, private_redis, held_jobs
+):
+    """As the Procfile runs it (``DB_CONN_MAX_AGE`` 600): two jobs, one session of PostgreSQL.
+    Celery closed it after every task, and each job opened a new one (3-7 ms)."""
+    job_worker(celery_processes, "jobs")
+    client = client_for(users.owner)
+    connection.ensure_connection()
+    mine = connection.connection.info.backend_pid
+    admin = psycopg.connect(os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres")
+    admin.autocommit = True
+
+    def sessions() -> set[tuple[int, object]]:
+        """The sessions of others once only the lasting ones are left (a job's heartbeat
+        thread closes its own just after the job ends)."""
+        deadline = time.monotonic() + 20
+        while True:
+            rows = admin.execute(
+                "SELECT pid, backend_start FROM pg_stat_activity WHERE datname = %s AND pid <> %s",
+                (connection.settings_dict["NAME"], mine),
+            ).fetchall()
+            if len(rows) <= 1 or time.monotonic() > deadline:
+                return set(rows)
+            time.sleep(0.1)
+
+    seen = []
+    try:
+        for ro in (4, 5):
+            disk = {"shape": "disk", "cx": 6, "cy": 8, "r": ro}
+            job_id = submit(client, dataset, "virtual", disk).json()["id"]
+            send_run_job(private_redis.url, job_id)
+            job = wait_terminal(job_id, timeout=60)
+            assert (job.status, job.attempt) == ("finished", 1), job.error
+            seen.append(sessions())
+    finally:
+        admin.close()
+    assert len(seen[0]) == 1, seen  # the worker's, idle between the jobs
+    assert seen[1] == seen[0]

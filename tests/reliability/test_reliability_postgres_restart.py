@@ -116,7 +116,7 @@ def test_a_postgres_restart_during_a_job_and_polling_is_survived(
     token = manage(
         env, "createuser", "alice", "--staff", "--password-stdin", stdin="alice-pw-4d-stem"
     ).split()[-1]
-    worker = celery_on(env)
+    worker = celery_on({**env, "DB_CONN_MAX_AGE": "600"})  # as the Procfile's worker
     web = WebProcess(env, tmp_path / "web.log")
     figures: dict[str, Any] = {}
     try:
@@ -145,6 +145,9 @@ def test_a_postgres_restart_during_a_job_and_polling_is_survived(
         job = wait_job(web, token, job_id, {"finished", "failed", "cancelled"})
         figures["healthy_after_idle_restart_s"] = restart_until_healthy(private_postgres, web)
         time.sleep(1)
+        # the worker kept its connection from the first job: the next one finds it dead
+        again = api(web, token, "POST", "/api/jobs/", {**body, "params": {**DISK, "r": 4}})
+        after = wait_job(web, token, again["id"], {"finished", "failed", "cancelled"})
         statuses: dict[int, int] = {}
         for poller in pollers:
             for status, count in poller.stop().items():
@@ -156,6 +159,9 @@ def test_a_postgres_restart_during_a_job_and_polling_is_survived(
     print(json.dumps({"postgres_restart": figures}))
     log = web.log.read_text()
     assert (job["status"], job["attempt"], job["error"]) == ("finished", 1, ""), (
+        worker.log.read_text()[-3000:]
+    )
+    assert (after["status"], after["attempt"], after["error"]) == ("finished", 1, ""), (
         worker.log.read_text()[-3000:]
     )
     assert status == 200
