@@ -6,8 +6,9 @@ connection for minutes): a job would wait for good. So does a partition that fin
 worker that stops before its result is fetched (the fetch waits on the stopped process), and
 one whose result is fetched from a worker that runs but does not arrive for ``hung_after``
 seconds while another worker is unwell (its fetch may be stuck in a batch with the stopped
-worker's: dask gathers several results in one request once five are under way). The executor asks :class:`PartitionWatch` every half second. A blocked partition moves at once to
-a worker that runs and may read it (any worker, or one of the nodes that store it, under its
+worker's: dask gathers several results in one request once five are under way). The executor
+asks :class:`PartitionWatch` every half second. A blocked partition moves at once to a worker
+that runs and may read it (any worker, or one of the nodes that store it, under its
 current address); one that no such worker can run for ``unrunnable_after`` seconds fails the
 job with the reason.
 """
@@ -75,7 +76,8 @@ class PartitionWatch:
         health = {w.address: w for w in worker_health(identity, hung_after=self.hung_after)}
         by_name = names(identity.get("workers", {}))
         where = {key: address for address, keys in processing.items() for key in keys}
-        for key, holders in (holding or {}).items():
+        holding = holding or {}
+        for key, holders in holding.items():
             if holders:  # one that can hand it over, if any can
                 where[key] = next((a for a in holders if a in health and health[a].ok), holders[0])
         # a result from a worker that runs is late only beside one that does not (a big
@@ -86,7 +88,7 @@ class PartitionWatch:
             p = task.partition
             allowed = None if task.workers is None or task.loose else task.workers
             reason = _blocked(where.get(future.key), allowed, health, p)
-            if reason is None and future.key in (holding or {}) and unwell:
+            if reason is None and future.key in holding and unwell:
                 reason = self._undelivered(task, now)
             if reason is None:
                 task.blocked_since = None

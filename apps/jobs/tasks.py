@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import close_old_connections
 
 from apps.jobs import queue, reaper
 from apps.jobs.dbretry import with_db_retry
@@ -15,15 +14,8 @@ def run_job(job_id: int) -> None:
 
     The worker process keeps its database connection from one job to the next while
     ``DB_CONN_MAX_AGE`` allows (the Procfile's worker: 600 s; Celery closes it only every
-    ``CELERY_DB_REUSE_MAX`` tasks): opening one cost each job 3-7 ms. As a request does, a job
-    starts by dropping one that is older or broken, and its first statement checks it
-    (``CONN_HEALTH_CHECKS``), so a database restarted between two jobs costs the next one a
-    reconnect, not its claim."""
-    close_old_connections()
-    try:
-        queue.run_queued(job_id)
-    finally:
-        close_old_connections()
+    ``CELERY_DB_REUSE_MAX`` tasks), see :func:`queue.run_queued_as_request`."""
+    queue.run_queued_as_request(job_id)
 
 
 @shared_task(name="jobs.reap", ignore_result=True)
