@@ -33,6 +33,7 @@ from apps.jobs.kinds.base import Ending, JobKind, JobRun, Outcome, UnknownJobKin
 from apps.jobs.limits import queue_moved
 from apps.jobs.models import Job
 from apps.jobs.progress import running_job, running_job_update
+from apps.jobs.selectors import job_seconds, job_throughput
 from apps.live.events import ended_message, finished_message, publish, status_message
 from apps.results.models import Result
 from apps.results.serializers import result_json
@@ -146,7 +147,9 @@ def _finish_ok(job: Job, kind: JobKind, outcome: Outcome) -> None:
     logger.info("job %s (%s) finished: %s frames", job.pk, job.title, outcome.frames)
     results = [result_json(r) for r in saved]
     total = outcome.frames
-    message = finished_message(job.pk, job.kind, done=total, total=total, results=results)
+    message = finished_message(
+        job.pk, job.kind, done=total, total=total, results=results, **_run_figures(job)
+    )
     # The page shows the preview as the final image: its .npy comes with the message, which
     # saves the page a request (a round trip through the busy web process) after every job.
     # (a reused job's too: it finishes here, with byte copies of another job's results)
@@ -155,6 +158,14 @@ def _finish_ok(job: Job, kind: JobKind, outcome: Outcome) -> None:
         publish({**message, "image": shown.name}, bytes(shown.data))
     else:
         publish(message)
+
+
+def _run_figures(job: Job) -> dict[str, float | None]:
+    """The finished run's ``seconds`` and ``throughput_gbs`` as ``GET /api/jobs/<id>/`` gives
+    them, so a page need not ask (none if this attempt did not see its finish written)."""
+    if job.status != Job.Status.FINISHED:
+        return {}
+    return {"seconds": job_seconds(job), "throughput_gbs": job_throughput(job)}
 
 
 def _store_finish(job: Job, kind: JobKind, outcome: Outcome) -> list[Result]:
@@ -174,8 +185,11 @@ def _store_finish(job: Job, kind: JobKind, outcome: Outcome) -> list[Result]:
             "error": "",
         }
         updated = running_job_update(job, finished, not_cancelled=True)
-        if updated:
-            return kind.finish(job, Ending(Job.Status.FINISHED, outcome=outcome))
+        saved = kind.finish(job, Ending(Job.Status.FINISHED, outcome=outcome)) if updated else None
+    if saved is not None:
+        # As the row now says: the finished message reports the run's time and throughput.
+        job.status, job.finished, job.bytes_read = Job.Status.FINISHED, now, outcome.nbytes
+        return saved
     # Only this attempt can finish the job: a try whose commit reached the server before its
     # connection was lost did it, and the retry finds it done.
     if Job.objects.filter(pk=job.pk, attempt=job.attempt, status=Job.Status.FINISHED).exists():

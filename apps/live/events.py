@@ -186,9 +186,10 @@ def live_message(
 
 
 def finished_message(
-    job_id: int, kind: str, *, done: int, total: int, results: list[Message]
+    job_id: int, kind: str, *, done: int, total: int, results: list[Message], **figures: Any
 ) -> Message:
-    return _message("finished", job_id, kind, done=done, total=total, results=results)
+    """``figures``: the run's ``seconds`` and ``throughput_gbs``, as the job's API gives them."""
+    return _message("finished", job_id, kind, done=done, total=total, results=results, **figures)
 
 
 def failed_message(job_id: int, kind: str, *, error: str) -> Message:

@@ -66,6 +66,14 @@ def _wait_finished(page: Any, after_job: int | None = None) -> int:
     return page.evaluate("() => window.__analysisPage.state.job.id")
 
 
+def _rate_text(gbs: float) -> str:
+    """A GB/s figure as the page writes it (``formatRate``: three figures, GB/s to kB/s)."""
+    units = ((1.0, 1.0, "GB/s"), (1e-3, 1e3, "MB/s"), (0.0, 1e6, "kB/s"))
+    scale, unit = next((scale, unit) for least, scale, unit in units if gbs >= least)
+    value = gbs * scale
+    return f"{value:.0f} {unit}" if value >= 100 else f"{value:#.3g} {unit}"
+
+
 def _canvas_pixels(page: Any, selector: str) -> np.ndarray:
     """The RGBA pixels of an image view's canvas, as the user sees them."""
     data = page.evaluate(
@@ -144,6 +152,8 @@ def test_it_reruns_the_job_when_the_ring_is_dragged(
     first = _wait_finished(alice_page)
     before = _canvas_pixels(alice_page, "#scan-view")
     timings_before = alice_page.evaluate("() => window.__analysisTimings.length")
+    requested: list[str] = []
+    alice_page.on("request", lambda r: requested.append(f"{r.method} {r.url}"))
 
     # Pull the outer radius in to 30 px: the diffraction spots of the grains (about 44 px from
     # the centre) leave the ring, so the bright grains vanish from the dark-field image.
@@ -157,6 +167,11 @@ def test_it_reruns_the_job_when_the_ring_is_dragged(
     assert second != first
     assert alice_page.get_attribute(".progress", "aria-valuenow") == "100"
     assert "4,096 / 4,096 frames" in alice_page.inner_text("#progress-text")
+    # The finished message brought the results, the image and the server's throughput: the
+    # page asked nothing more about the job (the history strip reads the list, not the job).
+    shown = _api(portal, "alice", f"/api/jobs/{second}/")
+    assert f"GET {portal.base}/api/jobs/{second}/" not in requested, requested
+    assert alice_page.inner_text("#progress-text").endswith(_rate_text(shown["throughput_gbs"]))
     after = _canvas_pixels(alice_page, "#scan-view")
     assert np.abs(after.astype(int) - before.astype(int)).mean() > 5
     # Two more drags of the outer radius, for a steadier measure of how live it feels; the

@@ -273,6 +273,12 @@ async def test_it_streams_progress_partials_and_finished(
     )()
     assert messages[-1]["bytes"] == stored
     assert np.load(io.BytesIO(stored)).shape == (16, 12)
+    # so do the run's time and throughput, as the job's API gives them (no fetch either)
+    shown = await database_sync_to_async(
+        lambda: client_for(users.owner).get(f"/api/jobs/{job_id}/").json()
+    )()
+    assert finished["seconds"] == shown["seconds"] > 0
+    assert finished["throughput_gbs"] == shown["throughput_gbs"] > 0
 
 
 async def test_a_requeue_by_the_reaper_sends_the_status_the_client_needs(
