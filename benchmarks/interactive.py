@@ -72,6 +72,14 @@ def on_screen(page: Any, x: float, y: float) -> tuple[float, float]:
     )
 
 
+#: What the page shows when a drag's image does not come: its job, and the ring it holds.
+PAGE_STATE = """() => {
+    const p = window.__analysisPage, j = p.state.job;
+    return {job: j && {id: j.id, status: j.status, finalShown: !!j.finalShown, params: j.params},
+            ring: p.editor.params(), message: document.querySelector('#message')?.textContent};
+}"""
+
+
 def wait_final(page: Any, after: int | None, timeout_s: float = 60.0) -> tuple[int, float]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -79,7 +87,8 @@ def wait_final(page: Any, after: int | None, timeout_s: float = 60.0) -> tuple[i
         if found:
             return int(found[0]), float(found[1])
         page.wait_for_timeout(5)
-    raise TimeoutError(f"no final image within {timeout_s} s")
+    shown = page.evaluate(PAGE_STATE)
+    raise TimeoutError(f"no final image within {timeout_s} s after job {after}; the page: {shown}")
 
 
 def radii(n: int) -> list[float]:
