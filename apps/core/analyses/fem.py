@@ -70,6 +70,7 @@ class RingFluctuation(TileReduction):
         self.pixels = pixels
         self.starts = starts
         self.counts = counts
+        self.runs = rising_runs(pixels)
 
     def start(self, partition: Partition) -> FEMValue:
         rows = np.full(partition.n_frames, np.nan)
@@ -80,21 +81,37 @@ class RingFluctuation(TileReduction):
         lo = first - start
         k = tile.shape[0]
         bin_sums = np.empty((k, self.counts.shape[0]))
-        ring_statistics(tile, self.pixels, self.starts, rows[lo : lo + k], bin_sums)
+        ring_statistics(tile, self.pixels, self.starts, self.runs, rows[lo : lo + k], bin_sums)
         return FEMValue(value.runs, combine_moments(value.bins, moments_of(bin_sums / self.counts)))
 
 
+def rising_runs(pixels: np.ndarray) -> np.ndarray:
+    """``pixels`` (distinct flat indices) as runs ``[start, stop)`` of consecutive indices in
+    rising order, ``(r, 2)`` int64."""
+    flat = np.sort(pixels)
+    breaks = np.flatnonzero(np.diff(flat) != 1) + 1
+    first = np.concatenate(([0], breaks))
+    last = np.concatenate((breaks, [flat.shape[0]]))
+    return np.stack((flat[first], flat[last - 1] + 1), axis=1).astype(np.int64)
+
+
 def ring_statistics(
-    tile: np.ndarray, pixels: np.ndarray, starts: np.ndarray, std: np.ndarray, bin_sums: np.ndarray
+    tile: np.ndarray,
+    pixels: np.ndarray,
+    starts: np.ndarray,
+    runs: np.ndarray,
+    std: np.ndarray,
+    bin_sums: np.ndarray,
 ) -> None:
     """Per frame of ``tile`` ``(k, c)``: into ``std`` ``(k,)`` the population standard deviation
     of its ``pixels`` and into ``bin_sums`` ``(k, bins)`` the sums of ``pixels[starts[b] :
-    starts[b + 1]]`` (``starts`` ends with ``len(pixels)``), in float64, frames over threads."""
+    starts[b + 1]]`` (``starts`` ends with ``len(pixels)``), in float64, frames over threads.
+    ``runs``: :func:`rising_runs` of ``pixels``."""
     tile = compiled_tile(tile)
     from apps.core import ring_jit  # numba is slow to import: only when a tile comes
 
     def frames(lo: int, hi: int) -> None:
-        ring_jit.ring_statistics(tile, lo, hi, pixels, starts, std, bin_sums)
+        ring_jit.ring_statistics(tile, lo, hi, pixels, starts, runs, std, bin_sums)
 
     kernels.split_over_threads(frames, tile.shape[0], values=tile.shape[0] * pixels.shape[0])
 
