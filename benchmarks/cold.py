@@ -54,6 +54,8 @@ SIG = 256
 GIB = 2**30
 #: Files larger than this are deleted after the benchmark unless ``--keep`` (disk space).
 KEEP_AT_MOST = 8 * GIB
+#: Runs of each contestant in the warm rounds (at least; more if ``--runs`` asks for more).
+WARM_RUNS = 11
 
 
 def make_file(folder: Path, gib: int) -> tuple[Path, Path]:
@@ -178,10 +180,12 @@ class ColdBench:
                 out.append((label, lambda c=cmd: lt.ask(c)))
         return out
 
-    def rounds(self, gib: int, what: str, jobs: list[tuple[str, Any]], *, cold: bool) -> None:
+    def rounds(
+        self, gib: int, what: str, jobs: list[tuple[str, Any]], *, cold: bool, runs: int = 0
+    ) -> None:
         samples: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in jobs}
         warm_up = not self.results  # the first measurement: JIT caches, LiberTEM's context
-        for r in range(self.args.runs + int(warm_up or not cold)):
+        for r in range(max(runs, self.args.runs) + int(warm_up or not cold)):
             order = list(range(len(jobs)))
             random.Random(r + gib).shuffle(order)
             for i in order:
@@ -235,7 +239,8 @@ class ColdBench:
                 for n, c in self.jobs(raw, sidecar, sizes[0], "sum")
                 if n in ("core-inline", "core-inline-map")
             ]
-            self.rounds(sizes[0], "sum warm", warm, cold=False)
+            # a warm 1 GiB sum takes 30 ms, and three such runs swing by a sixth
+            self.rounds(sizes[0], "sum warm", warm, cold=False, runs=WARM_RUNS)
         finally:
             for w in self.workers.values():
                 w.close()

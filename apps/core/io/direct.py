@@ -5,7 +5,7 @@ readahead of a few MiB, and the kernels wait with it: 0.3-2 GB/s on the benchmar
 whose disk reads 3 GB/s with 32 MiB ``O_DIRECT`` reads. Buffered reads there varied between
 0.2 and 2 GB/s (filling the page cache costs as much as the disk) (docs/performance.md).
 So a partition with less than :data:`COLD_BELOW` of its bytes cached
-(:func:`pagecache.cached_fraction`), and whose tiles fit a block, is read by
+(:func:`pagecache.estimated_fraction`), and whose tiles fit a block, is read by
 :func:`direct_tiles`: :data:`READERS` threads read it in :data:`READ_BYTES` blocks with
 ``O_DIRECT`` (two reads in flight) into :data:`DEPTH` page-aligned buffers, reused from one
 partition to the next, while the kernels compute on the block read before; the disk never waits
@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from apps.core.errors import DataSetError
-from apps.core.io.pagecache import cached_fraction
+from apps.core.io.pagecache import estimated_fraction
 from apps.core.io.references import Pins, check_opened
 
 #: Bytes per ``O_DIRECT`` read (one thread: 32 MiB reads 3.2 GB/s, 8 and 16 MiB 2.3 GB/s).
@@ -63,7 +63,7 @@ def open_cold(path: str, offset: int, nbytes: int, pinned: Pins | None) -> int |
     except OSError:
         return None  # the map's reader reports it
     try:
-        if cached_fraction(fd, offset, nbytes) >= COLD_BELOW:
+        if estimated_fraction(fd, offset, nbytes) >= COLD_BELOW:
             return None
         direct = os.open(path, os.O_RDONLY | os.O_DIRECT)
     except OSError:

@@ -29,6 +29,10 @@ _PAGE = 4096
 #: Pages probed per range by :func:`probed_fraction`.
 SAMPLES = 8
 
+#: Windows, and the bytes of each, that :func:`estimated_fraction` counts in a larger range.
+WINDOWS = 16
+WINDOW_BYTES = 2**20
+
 
 def evict(paths: Iterable[str]) -> None:
     """Drop every page of the files ``paths`` from the page cache.
@@ -72,6 +76,27 @@ def cached_fraction(fd: int, offset: int, nbytes: int, samples: int = SAMPLES) -
     if counted is not None:
         return min(1.0, counted * _PAGE / nbytes)
     return probed_fraction(fd, offset, nbytes, samples)
+
+
+def estimated_fraction(fd: int, offset: int, nbytes: int, samples: int = SAMPLES) -> float:
+    """:func:`cached_fraction` counted in :data:`WINDOWS` windows of :data:`WINDOW_BYTES`
+    spread evenly over a range larger than they are (exact over a smaller one).
+
+    ``cachestat`` walks every page of the range it is given: 5.9 ms for 1 GiB on the Zen 5
+    host, a sixth of a warm 1 GiB sum's time, where the windows take 1/64 of it. The
+    readers need only to tell a cached partition from a cold one (:mod:`apps.core.io.direct`).
+    """
+    if nbytes <= WINDOWS * WINDOW_BYTES:
+        return cached_fraction(fd, offset, nbytes, samples)
+    counted = 0
+    for i in range(WINDOWS):
+        at = offset + (nbytes - WINDOW_BYTES) * i // (WINDOWS - 1)
+        at -= at % _PAGE
+        pages = _cachestat(fd, at, WINDOW_BYTES)
+        if pages is None:
+            return probed_fraction(fd, offset, nbytes, samples)
+        counted += pages
+    return min(1.0, counted * _PAGE / (WINDOWS * WINDOW_BYTES))
 
 
 def probed_fraction(fd: int, offset: int, nbytes: int, samples: int = SAMPLES) -> float:

@@ -212,6 +212,33 @@ def test_evict_drops_the_pages(folder: Path) -> None:
         os.close(fd)
 
 
+def test_a_large_range_is_estimated_from_windows(folder: Path) -> None:
+    """A 64 MiB file whose first half alone is cached: the windows spread over it find half,
+    over each half all or nothing, as the exact count does."""
+    size = 64 * 2**20
+    path = folder / "half.raw"
+    path.write_bytes(os.urandom(size))
+    pagecache.evict([str(path)])
+    with open(path, "rb") as f:
+        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_RANDOM)  # no readahead past the half
+        f.read(size // 2)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if pagecache._cachestat(fd, 0, size) is None:
+            pytest.skip("cachestat is not answered here: nothing counts the pages exactly")
+        exact = pagecache.cached_fraction(fd, 0, size)
+        assert exact == 0.5
+        assert pagecache.estimated_fraction(fd, 0, size) == pytest.approx(0.5, abs=1 / 16)
+        assert pagecache.estimated_fraction(fd, 0, size // 2) == 1.0
+        assert pagecache.estimated_fraction(fd, size * 5 // 8, size * 3 // 8) == 0.0
+        small = 4 * 2**20  # at most the windows' bytes: counted exactly
+        assert pagecache.estimated_fraction(fd, size // 2 - small // 4, small) == pytest.approx(
+            pagecache.cached_fraction(fd, size // 2 - small // 4, small)
+        )
+    finally:
+        os.close(fd)
+
+
 def test_evict_names_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataSetError, match=r"nothing\.raw: cannot evict the file .*No such file"):
         pagecache.evict([str(tmp_path / "nothing.raw")])
