@@ -34,7 +34,7 @@ from apps.core.analyses import geometry
 from apps.core.analyses.base import ReduceAnalysis, TileReduction
 from apps.core.analyses.declaration import AnalysisDeclaration, Param, Result
 from apps.core.analyses.geometry_params import CX, CY, RI, RO
-from apps.core.io.base import Partition
+from apps.core.io.base import Partition, roi_runs
 from apps.core.moments import (
     Moments,
     combine_moments,
@@ -59,18 +59,24 @@ class RingFluctuation(TileReduction):
     """Per frame the std of the ring's pixels and the mean of each bin that has pixels.
 
     ``pixels``: the ring's flat pixel indices, ordered by bin; non-empty bin ``b`` holds
-    ``pixels[starts[b] : starts[b + 1]]``, ``counts[b]`` of them.
+    ``pixels[starts[b] : starts[b + 1]]``, ``counts[b]`` of them. ``runs`` ``(r, 2)``: the
+    same pixels as rising runs ``[start, stop)`` of the flat frame.
     """
 
     def __init__(
-        self, pixels: np.ndarray, starts: np.ndarray, counts: np.ndarray, dtype: np.dtype
+        self,
+        pixels: np.ndarray,
+        starts: np.ndarray,
+        counts: np.ndarray,
+        runs: np.ndarray,
+        dtype: np.dtype,
     ) -> None:
         # Tiles are read in the data's own dtype, never converted as a whole.
         self.work_itemsize = np.dtype(dtype).itemsize
         self.pixels = pixels
         self.starts = starts
         self.counts = counts
-        self.runs = rising_runs(pixels)
+        self.runs = runs
 
     def start(self, partition: Partition) -> FEMValue:
         rows = np.full(partition.n_frames, np.nan)
@@ -85,16 +91,6 @@ class RingFluctuation(TileReduction):
         return FEMValue(value.runs, combine_moments(value.bins, moments_of(bin_sums / self.counts)))
 
 
-def rising_runs(pixels: np.ndarray) -> np.ndarray:
-    """``pixels`` (distinct flat indices) as runs ``[start, stop)`` of consecutive indices in
-    rising order, ``(r, 2)`` int64."""
-    flat = np.sort(pixels)
-    breaks = np.flatnonzero(np.diff(flat) != 1) + 1
-    first = np.concatenate(([0], breaks))
-    last = np.concatenate((breaks, [flat.shape[0]]))
-    return np.stack((flat[first], flat[last - 1] + 1), axis=1).astype(np.int64)
-
-
 def ring_statistics(
     tile: np.ndarray,
     pixels: np.ndarray,
@@ -106,7 +102,7 @@ def ring_statistics(
     """Per frame of ``tile`` ``(k, c)``: into ``std`` ``(k,)`` the population standard deviation
     of its ``pixels`` and into ``bin_sums`` ``(k, bins)`` the sums of ``pixels[starts[b] :
     starts[b + 1]]`` (``starts`` ends with ``len(pixels)``), in float64, frames over threads.
-    ``runs``: :func:`rising_runs` of ``pixels``."""
+    ``runs``: the same pixels as rising runs ``[start, stop)``."""
     tile = compiled_tile(tile)
     from apps.core import ring_jit  # numba is slow to import: only when a tile comes
 
@@ -176,7 +172,9 @@ class FEMAnalysis(ReduceAnalysis):
         counts = np.bincount(index[pixels], minlength=self.params["bins"])
         present = counts > 0
         starts = np.concatenate(([0], np.cumsum(counts[present])))
-        return RingFluctuation(pixels, starts, counts[present].astype(np.float64), self.dtype)
+        runs = np.array(roi_runs(index >= 0), dtype=np.int64).reshape(-1, 2)
+        bin_pixels = counts[present].astype(np.float64)
+        return RingFluctuation(pixels, starts, bin_pixels, runs, self.dtype)
 
     def combine(self, a: FEMValue, b: FEMValue) -> FEMValue:
         return FEMValue(a.runs + b.runs, combine_moments(a.bins, b.bins))
